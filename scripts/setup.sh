@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what Meridian needs on Debian 12 (only what is missing), then
+# builds it out of tree in build/ (or $BUILD_DIR). Extra configure flags may
+# be given in $CONFIGURE_FLAGS, e.g. --enable-sanitizers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+
+packages=(
+    build-essential autoconf automake libtool pkg-config
+    libldns-dev libmaxminddb-dev libuv1-dev liburcu-dev libyaml-dev libcmocka-dev
+    dnsutils ldnsutils nsd python3 iproute2 procps
+)
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}"
+    sudo=()
+    if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+    "${sudo[@]}" apt-get update -q
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends \
+        "${missing[@]}"
+fi
+# The nsd package may start a system NSD on port 53; the tests start their own.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nsd 2>/dev/null; then
+    systemctl stop nsd || true
+fi
+
+if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt Makefile.in ]; then
+    ./autogen.sh >/dev/null
+fi
+build=${BUILD_DIR:-$top/build}
+mkdir -p "$build"
+cd "$build"
+flags="--enable-werror ${CONFIGURE_FLAGS:-}"
+if [ ! -f Makefile ] || [ "$(cat .configure-flags 2>/dev/null)" != "$flags" ]; then
+    # shellcheck disable=SC2086
+    "$top/configure" $flags >/dev/null
+    echo "$flags" > .configure-flags
+fi
+make -j"$(nproc)" >/dev/null
+echo "setup: built $build/meridiand"

@@ -1,0 +1,57 @@
+/*
+ * dns name: domain names in uncompressed wire format.
+ *
+ * A name here is always uncompressed wire format (length-prefixed labels
+ * ending in the root label), at most DNS_NAME_MAX bytes and
+ * DNS_LABELS_MAX labels. Functions that read from a packet validate
+ * everything they touch; the others assume a valid name. Lower-casing is
+ * ASCII only, as DNS requires (RFC 4343).
+ */
+#ifndef MERIDIAN_DNS_NAME_H
+#define MERIDIAN_DNS_NAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DNS_NAME_MAX 255
+#define DNS_LABEL_MAX 63
+#define DNS_LABELS_MAX 128 /* including the root label */
+
+/* Reads the name at *pos in pkt (following compression pointers, which must
+ * point strictly backwards), writes it uncompressed to out (DNS_NAME_MAX
+ * bytes) and advances *pos past the name as it stands in the packet.
+ * Returns the name's length, or -1 when it is malformed (truncated,
+ * bad label type, label > 63, name > 255, pointer loop). */
+int dns_name_unpack(const uint8_t *pkt, size_t pktlen, size_t *pos, uint8_t *out);
+
+/* Length in bytes of a valid uncompressed name (including the root). */
+size_t dns_name_len(const uint8_t *name);
+
+/* Number of labels, not counting the root. */
+unsigned dns_name_labels(const uint8_t *name);
+
+/* Copies a name of len bytes, lower-casing ASCII letters. */
+void dns_name_lower(uint8_t *dst, const uint8_t *src, size_t len);
+
+static inline uint8_t dns_lower(uint8_t c)
+{
+    return (uint8_t)((unsigned)(c - 'A') < 26u ? c + 32 : c);
+}
+
+/* Case-insensitive equality of two valid names. */
+bool dns_name_equal(const uint8_t *a, const uint8_t *b);
+
+/* True when name equals or is below ancestor (case-insensitive). */
+bool dns_name_is_subdomain(const uint8_t *name, const uint8_t *ancestor);
+
+/* Offsets of the label starts of a valid name, left to right; the root
+ * label's offset is included last. Returns the number of offsets (labels
+ * + 1). */
+unsigned dns_name_label_offsets(const uint8_t *name, uint8_t offsets[DNS_LABELS_MAX]);
+
+/* Presentation form ("www.example.com.") for logs and tests; out gets at
+ * most outlen bytes including the NUL. Non-printable bytes as \DDD. */
+void dns_name_to_text(const uint8_t *name, char *out, size_t outlen);
+
+#endif

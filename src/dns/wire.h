@@ -1,0 +1,161 @@
+/*
+ * dns wire: parsing a query and writing a response.
+ *
+ * dns_query_parse() reads everything the answer needs from a received
+ * packet into a dns_query_t on the caller's stack: header, the one question
+ * (name kept in the case it was sent, plus a lower-cased copy), and the
+ * EDNS OPT record with the options we act on (NSID, client subnet, cookie).
+ * It never reads past len and allocates nothing.
+ *
+ * dns_writer_t builds a response in a caller-provided buffer: names are
+ * compressed against every name already written, records that do not fit
+ * are refused whole so the caller can set TC at an RRset boundary.
+ */
+#ifndef MERIDIAN_DNS_WIRE_H
+#define MERIDIAN_DNS_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dns/name.h"
+
+#define DNS_HEADER_SIZE 12
+
+enum {
+    DNS_TYPE_A = 1, DNS_TYPE_NS = 2, DNS_TYPE_CNAME = 5, DNS_TYPE_SOA = 6, DNS_TYPE_PTR = 12,
+    DNS_TYPE_MX = 15, DNS_TYPE_TXT = 16, DNS_TYPE_AAAA = 28, DNS_TYPE_SRV = 33,
+    DNS_TYPE_NAPTR = 35, DNS_TYPE_DNAME = 39, DNS_TYPE_OPT = 41, DNS_TYPE_DS = 43,
+    DNS_TYPE_RRSIG = 46, DNS_TYPE_NSEC = 47, DNS_TYPE_DNSKEY = 48, DNS_TYPE_SVCB = 64,
+    DNS_TYPE_HTTPS = 65, DNS_TYPE_IXFR = 251, DNS_TYPE_AXFR = 252, DNS_TYPE_MAILB = 253,
+    DNS_TYPE_MAILA = 254, DNS_TYPE_ANY = 255,
+};
+enum { DNS_CLASS_IN = 1, DNS_CLASS_CH = 3, DNS_CLASS_NONE = 254, DNS_CLASS_ANY = 255 };
+enum {
+    DNS_RCODE_NOERROR = 0, DNS_RCODE_FORMERR = 1, DNS_RCODE_SERVFAIL = 2,
+    DNS_RCODE_NXDOMAIN = 3, DNS_RCODE_NOTIMP = 4, DNS_RCODE_REFUSED = 5,
+    DNS_RCODE_YXDOMAIN = 6, DNS_RCODE_BADVERS = 16,
+};
+enum { DNS_OPCODE_QUERY = 0 };
+enum { DNS_EDNS_NSID = 3, DNS_EDNS_CLIENT_SUBNET = 8, DNS_EDNS_COOKIE = 10 };
+
+/* Header flag bits in the 16-bit flags word. */
+#define DNS_FLAG_QR 0x8000u
+#define DNS_FLAG_AA 0x0400u
+#define DNS_FLAG_TC 0x0200u
+#define DNS_FLAG_RD 0x0100u
+#define DNS_FLAG_RA 0x0080u
+#define DNS_FLAG_CD 0x0010u
+#define DNS_EDNS_DO 0x8000u
+
+/* What to do with a packet after parsing it. */
+enum dns_parse_status {
+    DNS_PARSE_OK = 0,
+    DNS_PARSE_DROP,     /* not a query we answer at all (short, QR=1) */
+    DNS_PARSE_FORMERR,  /* answer FORMERR */
+    DNS_PARSE_NOTIMP,   /* opcode we do not implement */
+    DNS_PARSE_BADVERS,  /* EDNS version > 0 */
+};
+
+typedef struct dns_client_subnet {
+    uint16_t family;        /* 1 = IPv4, 2 = IPv6 */
+    uint8_t source_prefix;
+    uint8_t scope_prefix;   /* as sent; must be 0 in queries */
+    uint8_t addr[16];       /* zero-filled past the prefix */
+} dns_client_subnet_t;
+
+typedef struct dns_query {
+    uint16_t id;
+    uint16_t flags;   /* as received */
+    uint8_t opcode;
+    bool has_question;
+    uint8_t qname[DNS_NAME_MAX];    /* as sent (case kept) */
+    uint8_t qname_lc[DNS_NAME_MAX]; /* lower-cased */
+    uint8_t qname_len;
+    uint16_t qtype;
+    uint16_t qclass;
+    /* EDNS (RFC 6891) */
+    bool edns;
+    uint8_t edns_version;
+    uint16_t edns_udp_size;
+    uint16_t edns_flags;
+    bool nsid;        /* NSID requested */
+    bool ecs;         /* client subnet option present and valid */
+    dns_client_subnet_t client_subnet;
+    bool cookie;
+    uint8_t cookie_len;
+    uint8_t cookie_data[40];
+} dns_query_t;
+
+/* Parses a received packet. On any status but DNS_PARSE_DROP, q->id, flags,
+ * opcode are set, and has_question says whether the question could be read
+ * (so it can be echoed in an error response). */
+enum dns_parse_status dns_query_parse(const uint8_t *pkt, size_t len, dns_query_t *q);
+
+/* Validates an EDNS client subnet option body (RFC 7871 section 6).
+ * Returns 0 or -1 when malformed. */
+int dns_client_subnet_parse(const uint8_t *data, size_t len, dns_client_subnet_t *out);
+
+/* ------------------------------------------------------------------ writer */
+
+#define DNS_COMP_MAX 64
+
+typedef struct dns_writer {
+    uint8_t *buf;
+    size_t cap;   /* the answer may not grow past this */
+    size_t len;
+    unsigned ncomp;
+    uint16_t comp[DNS_COMP_MAX]; /* offsets of names (and suffixes) written */
+} dns_writer_t;
+
+static inline void dns_put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+static inline void dns_put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+static inline uint16_t dns_get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t dns_get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Starts a response: the header (id, QR, opcode and RD copied from q, all
+ * counts 0) and, when q has a question, the question as received. cap must
+ * be at least DNS_HEADER_SIZE + DNS_NAME_MAX + 4. */
+void dns_writer_start(dns_writer_t *w, uint8_t *buf, size_t cap, const dns_query_t *q);
+
+/* Writes a name with compression against earlier names. Returns 0 or -1
+ * when it does not fit (w->len unchanged). */
+int dns_writer_name(dns_writer_t *w, const uint8_t *name);
+
+/* Same, without compressing this name (RDATA of types where RFC 3597 forbids
+ * it) but remembering it so later names can point into it. */
+int dns_writer_name_nocompress(dns_writer_t *w, const uint8_t *name);
+
+/* Returns 0 or -1 when n bytes do not fit. */
+int dns_writer_bytes(dns_writer_t *w, const void *data, size_t n);
+
+static inline void dns_writer_set_rcode(dns_writer_t *w, unsigned rcode)
+{
+    w->buf[3] = (uint8_t)((w->buf[3] & 0xF0) | (rcode & 0x0F));
+}
+static inline void dns_writer_set_flag(dns_writer_t *w, uint16_t flag)
+{
+    w->buf[2] |= (uint8_t)(flag >> 8);
+    w->buf[3] |= (uint8_t)flag;
+}
+/* section 0 = answer, 1 = authority, 2 = additional */
+static inline void dns_writer_add_count(dns_writer_t *w, int section, uint16_t n)
+{
+    uint8_t *p = w->buf + 6 + 2 * section;
+    dns_put16(p, (uint16_t)(dns_get16(p) + n));
+}
+
+#endif

@@ -1,0 +1,242 @@
+/*
+ * meridiand: wires the modules together. Parses the command line, loads the
+ * snapshot (config + zones), binds the sockets, runs the UDP workers and the
+ * libuv loop (TCP, signals) until SIGTERM or SIGINT.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <urcu.h>
+#include <uv.h>
+
+#include "conf/conf.h"
+#include "net/net.h"
+#include "snapshot.h"
+#include "util/diag.h"
+#include "util/log.h"
+
+#define DEFAULT_CONFIG SYSCONFDIR "/meridian/meridian.yaml"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: meridiand [-c FILE] [--listen ADDR:PORT]... [--check]\n"
+            "Authoritative geo-DNS server.\n"
+            "\n"
+            "  -c, --config FILE       config file (default %s)\n"
+            "  -l, --listen ADDR:PORT  listen here instead of the config's server.listen;\n"
+            "                          repeat for several addresses ([::1]:53 for IPv6)\n"
+            "      --check             load and validate the config and every zone, print\n"
+            "                          each problem as file:line: message, exit 0 or 1\n"
+            "  -d, --debug             log at debug level\n"
+            "  -h, --help              show this help and exit\n"
+            "  -V, --version           show the version and exit\n"
+            "\n"
+            "meridiand runs in the foreground and logs to stderr. SIGTERM or SIGINT stop\n"
+            "it; SIGHUP reloads the config and zones (the listeners stay as they are).\n",
+            DEFAULT_CONFIG);
+}
+
+static void print_problems(const diag_t *d)
+{
+    for (size_t i = 0; i < d->count; i++)
+        fprintf(stderr, "%s\n", d->messages[i]);
+}
+
+static size_t handle_query(void *arg, const uint8_t *query, size_t qlen, uint8_t *resp,
+                           size_t resp_cap, const net_peer_t *peer)
+{
+    (void)arg;
+    rcu_read_lock();
+    const snapshot_t *s = snapshot_current();
+    size_t n = query_answer(s->db, &s->query, query, qlen, resp, resp_cap, peer->tcp);
+    rcu_read_unlock();
+    return n;
+}
+
+typedef struct daemon_state {
+    const char *config_path;
+    net_server_t *server;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    bool stopping;
+} daemon_state_t;
+
+static void on_stop_signal(uv_signal_t *h, int signum)
+{
+    daemon_state_t *st = h->data;
+    if (st->stopping)
+        return;
+    st->stopping = true;
+    log_info("signal %d: shutting down", signum);
+    net_server_stop(st->server);
+    uv_close((uv_handle_t *)&st->sig_term, NULL);
+    uv_close((uv_handle_t *)&st->sig_int, NULL);
+    uv_close((uv_handle_t *)&st->sig_hup, NULL);
+}
+
+static void on_hup(uv_signal_t *h, int signum)
+{
+    daemon_state_t *st = h->data;
+    (void)signum;
+    diag_t d;
+    diag_init(&d);
+    d.quiet = true;
+    snapshot_t *s;
+    if (snapshot_load(st->config_path, &s, &d)) {
+        snapshot_publish(s);
+        log_info("reload: %zu zones, %zu records", zone_db_zone_count(s->db), s->n_records);
+    } else {
+        for (size_t i = 0; i < d.count; i++)
+            log_errx("reload: %s", d.messages[i]);
+        log_errx("reload failed: still serving the previous configuration");
+    }
+    diag_free(&d);
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_CHECK = 256 };
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
+        {"check", no_argument, NULL, OPT_CHECK},  {"debug", no_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_path = DEFAULT_CONFIG;
+    char **listen_args = calloc((size_t)argc, sizeof(char *));
+    size_t n_listen = 0;
+    bool check = false, debug = false;
+    int c;
+
+    if (!listen_args)
+        return 1;
+    while ((c = getopt_long(argc, argv, "c:l:dhV", options, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'l':
+            listen_args[n_listen++] = optarg;
+            break;
+        case OPT_CHECK:
+            check = true;
+            break;
+        case 'd':
+            debug = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("meridiand %s\n", VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "meridiand: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    log_init("meridiand", debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, false);
+
+    net_listen_t *listeners = calloc(n_listen ? n_listen : 1, sizeof(*listeners));
+    if (!listeners)
+        return 1;
+    for (size_t i = 0; i < n_listen; i++) {
+        if (conf_parse_sockaddr(listen_args[i], CONF_DEFAULT_PORT, &listeners[i].addr,
+                                &listeners[i].addrlen) < 0) {
+            fprintf(stderr, "meridiand: --listen %s: expected ADDR:PORT or [ADDR]:PORT\n",
+                    listen_args[i]);
+            return 2;
+        }
+    }
+
+    diag_t d;
+    diag_init(&d);
+    d.quiet = true;
+    snapshot_t *snap;
+    bool loaded = snapshot_load(config_path, &snap, &d);
+    print_problems(&d);
+    if (check) {
+        if (loaded)
+            printf("%s: OK: %zu zones, %zu records\n", config_path, zone_db_zone_count(snap->db),
+                   snap->n_records);
+        snapshot_free(snap);
+        diag_free(&d);
+        free(listeners);
+        free(listen_args);
+        return loaded ? 0 : 1;
+    }
+    diag_free(&d);
+    if (!loaded) {
+        fprintf(stderr, "meridiand: not starting: fix the problems above\n");
+        return 1;
+    }
+    if (!debug && snap->conf->log_level >= 0)
+        log_set_level((enum log_level)snap->conf->log_level);
+
+    if (n_listen == 0) {
+        n_listen = snap->conf->n_listeners;
+        listeners = realloc(listeners, (n_listen ? n_listen : 1) * sizeof(*listeners));
+        if (!listeners)
+            return 1;
+        for (size_t i = 0; i < n_listen; i++) {
+            listeners[i].addr = snap->conf->listeners[i].addr;
+            listeners[i].addrlen = snap->conf->listeners[i].addrlen;
+        }
+    }
+    unsigned workers = snap->conf->workers;
+    if (workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        workers = n > 0 ? (unsigned)n : 1;
+    }
+    net_config_t ncfg = {
+        .listeners = listeners,
+        .n_listeners = n_listen,
+        .udp_workers = workers,
+        .tcp_idle_timeout_ms = snap->conf->tcp_idle_timeout_ms,
+        .tcp_max_connections = snap->conf->tcp_max_connections,
+        .tcp_max_pipeline = snap->conf->tcp_max_pipeline,
+    };
+
+    signal(SIGPIPE, SIG_IGN);
+    rcu_register_thread(); /* the loop thread answers TCP queries */
+    snapshot_publish(snap);
+
+    uv_loop_t *loop = uv_default_loop();
+    daemon_state_t st = {.config_path = config_path};
+    int rc = net_server_start(&st.server, &ncfg, loop, handle_query, NULL);
+    if (rc < 0) {
+        fprintf(stderr, "meridiand: cannot listen: %s\n", strerror(-rc));
+        return 1;
+    }
+    uv_signal_init(loop, &st.sig_term);
+    uv_signal_init(loop, &st.sig_int);
+    uv_signal_init(loop, &st.sig_hup);
+    st.sig_term.data = st.sig_int.data = st.sig_hup.data = &st;
+    uv_signal_start(&st.sig_term, on_stop_signal, SIGTERM);
+    uv_signal_start(&st.sig_int, on_stop_signal, SIGINT);
+    uv_signal_start(&st.sig_hup, on_hup, SIGHUP);
+
+    log_info("meridiand %s: %zu zones, %zu records, %u UDP workers, %zu listeners", VERSION,
+             zone_db_zone_count(snap->db), snap->n_records, workers, n_listen);
+    uv_run(loop, UV_RUN_DEFAULT);
+
+    net_server_free(st.server);
+    uv_loop_close(loop);
+    snapshot_publish(NULL);
+    rcu_unregister_thread();
+    free(listeners);
+    free(listen_args);
+    log_info("stopped");
+    return 0;
+}

@@ -1,0 +1,101 @@
+/*
+ * net: the sockets. UDP worker threads and the TCP server.
+ *
+ * UDP: each worker thread owns one SO_REUSEPORT socket per listener and
+ * moves packets in batches with recvmmsg()/sendmmsg(); it never touches the
+ * libuv loop. TCP (RFC 7766: 2-byte framing, pipelined queries answered in
+ * order, idle timeout, a cap on connections) runs on the caller's libuv
+ * loop. Both hand every query to the same handler, which must not block and
+ * must not allocate. Worker threads are registered with liburcu
+ * (rcu_register_thread) so the handler may take RCU read locks.
+ *
+ * Threads: net_server_start(), net_server_stop() and net_server_free() are
+ * called on the thread that runs the loop, and every TCP callback runs
+ * there too. That thread calls the handler, so registering it with liburcu
+ * is the caller's job (rcu_register_thread() before net_server_start()).
+ *
+ * Limits: a UDP datagram longer than NET_UDP_MAX_QUERY is dropped unread
+ * (no legitimate query is that long; TCP takes up to NET_MAX_MESSAGE). A
+ * TCP message shorter than a DNS header (12 bytes, zero included) closes
+ * the connection once the answers before it are written. Above
+ * tcp_max_connections a new connection is accepted and closed at once, so
+ * the client learns immediately and retries elsewhere instead of waiting
+ * in the kernel's accept queue.
+ */
+#ifndef MERIDIAN_NET_NET_H
+#define MERIDIAN_NET_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+/* Largest DNS message over TCP; UDP answers are bounded by the handler. */
+#define NET_MAX_MESSAGE 65535
+/* Largest UDP query read; longer datagrams are dropped. */
+#define NET_UDP_MAX_QUERY 4096
+
+/* Used where the matching net_config_t field is 0. */
+#define NET_TCP_DEFAULT_IDLE_TIMEOUT_MS 10000
+#define NET_TCP_DEFAULT_MAX_CONNECTIONS 1024
+#define NET_TCP_DEFAULT_MAX_PIPELINE 100
+/* How long net_server_stop() lets TCP answers already queued drain. */
+#define NET_TCP_STOP_GRACE_MS 2000
+
+typedef struct net_peer {
+    const struct sockaddr *addr; /* the client's address */
+    socklen_t addrlen;
+    const struct sockaddr *local; /* the address the query arrived on (may be NULL) */
+    bool tcp;
+    unsigned worker; /* UDP worker index; for TCP the number of workers */
+} net_peer_t;
+
+/* Writes the answer to query (qlen bytes) into resp (resp_cap bytes) and
+ * returns its length, or 0 to send nothing (drop the query; over TCP the
+ * connection is then closed once the answers before it are written).
+ * resp_cap is NET_MAX_MESSAGE on both transports: the handler picks the UDP
+ * size. Called concurrently from every worker thread and the TCP loop;
+ * peer and its addresses are valid only during the call. */
+typedef size_t (*net_handler_fn)(void *arg, const uint8_t *query, size_t qlen, uint8_t *resp,
+                                 size_t resp_cap, const net_peer_t *peer);
+
+typedef struct net_listen {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+} net_listen_t;
+
+typedef struct net_config {
+    const net_listen_t *listeners;
+    size_t n_listeners;
+    unsigned udp_workers; /* >= 1 */
+    unsigned tcp_idle_timeout_ms;
+    unsigned tcp_max_connections;
+    unsigned tcp_max_pipeline; /* answers waiting to be written before reading stops */
+} net_config_t;
+
+typedef struct net_server net_server_t;
+
+/* Binds every UDP and TCP socket (so that a caller may drop privileges
+ * afterwards), starts the UDP workers and registers TCP on loop. Returns 0
+ * or a negative errno, having logged which address failed; on failure
+ * nothing stays open. The handler and arg must outlive the server. */
+int net_server_start(net_server_t **out, const net_config_t *cfg, uv_loop_t *loop,
+                     net_handler_fn handler, void *arg);
+
+/* Stops accepting, lets in-flight TCP answers be written, joins the UDP
+ * workers and closes every socket. The loop must run until it has no more
+ * handles for the TCP side to finish; then net_server_free(). Queries read
+ * but not yet answered are dropped; answers still unwritten after
+ * NET_TCP_STOP_GRACE_MS are dropped with their connection. Idempotent. */
+void net_server_stop(net_server_t *srv);
+/* Frees the server (NULL is fine). Stops it first if need be; if TCP
+ * connections are still open (the loop was not run after stopping) it logs
+ * the mistake and leaks the server rather than free memory libuv uses. */
+void net_server_free(net_server_t *srv);
+
+/* The real port bound for listener i (useful when the config asked for 0);
+ * UDP and TCP share it. 0 when i is out of range. */
+uint16_t net_server_port(const net_server_t *srv, size_t i);
+
+#endif

@@ -1,0 +1,414 @@
+#include "config.h"
+
+#include "query/query.h"
+
+#include <string.h>
+
+#include "dns/wire.h"
+
+#define ADDITIONAL_MAX 32
+
+typedef struct answer {
+    dns_writer_t w;
+    const dns_query_t *q;
+    const zone_db_t *db;
+    bool truncated;
+    unsigned n_additional;
+    const zone_node_t *additional[ADDITIONAL_MAX];
+    bool additional_required[ADDITIONAL_MAX]; /* in-domain glue: TC if it does not fit */
+} answer_t;
+
+enum { SECTION_ANSWER = 0, SECTION_AUTHORITY = 1, SECTION_ADDITIONAL = 2 };
+
+/* Writes the RDATA of one record, compressing names where RFC 1035 allows. */
+static int put_rdata(dns_writer_t *w, uint16_t type, const uint8_t *rd, uint16_t rdlen)
+{
+    switch (type) {
+    case DNS_TYPE_NS:
+    case DNS_TYPE_CNAME:
+    case DNS_TYPE_PTR:
+        return dns_writer_name(w, rd);
+    case DNS_TYPE_MX:
+        if (dns_writer_bytes(w, rd, 2) < 0)
+            return -1;
+        return dns_writer_name(w, rd + 2);
+    case DNS_TYPE_SOA: {
+        size_t m = dns_name_len(rd);
+        size_t r = dns_name_len(rd + m);
+        if (dns_writer_name(w, rd) < 0 || dns_writer_name(w, rd + m) < 0)
+            return -1;
+        return dns_writer_bytes(w, rd + m + r, 20);
+    }
+    default:
+        return dns_writer_bytes(w, rd, rdlen);
+    }
+}
+
+/* Writes a whole RRset or nothing. owner NULL means the query name (a
+ * pointer to the question). */
+static int put_rrset(answer_t *a, int section, const uint8_t *owner, const zone_rrset_t *set,
+                     uint32_t ttl)
+{
+    dns_writer_t *w = &a->w;
+    size_t save_len = w->len;
+    unsigned save_comp = w->ncomp;
+
+    if (!owner && set->wire && ttl == set->ttl) {
+        if (dns_writer_bytes(w, set->wire, set->wire_len) < 0)
+            return -1;
+        dns_writer_add_count(w, section, set->count);
+        return 0;
+    }
+    const uint8_t *rd = set->rdata;
+    for (unsigned i = 0; i < set->count; i++) {
+        uint16_t rdlen = dns_get16(rd);
+        int rc = owner ? dns_writer_name(w, owner) : dns_writer_bytes(w, "\xC0\x0C", 2);
+        if (rc < 0 || w->len + 10 > w->cap)
+            goto fail;
+        uint8_t *hdr = w->buf + w->len;
+        dns_put16(hdr, set->type);
+        dns_put16(hdr + 2, DNS_CLASS_IN);
+        dns_put32(hdr + 4, ttl);
+        w->len += 10;
+        size_t start = w->len;
+        if (put_rdata(w, set->type, rd + 2, rdlen) < 0)
+            goto fail;
+        dns_put16(w->buf + start - 2, (uint16_t)(w->len - start));
+        rd += 2u + rdlen;
+    }
+    dns_writer_add_count(w, section, set->count);
+    return 0;
+fail:
+    w->len = save_len;
+    w->ncomp = save_comp;
+    return -1;
+}
+
+/* Answer and authority must be complete: what does not fit sets TC. */
+static bool put_required(answer_t *a, int section, const uint8_t *owner,
+                         const zone_rrset_t *set)
+{
+    if (a->truncated)
+        return false;
+    if (put_rrset(a, section, owner, set, set->ttl) < 0) {
+        a->truncated = true;
+        return false;
+    }
+    return true;
+}
+
+static void note_additional(answer_t *a, const zone_rrset_t *set, bool required)
+{
+    if (!set->targets)
+        return;
+    for (unsigned i = 0; i < set->count; i++) {
+        const zone_node_t *n = set->targets[i];
+        if (!n)
+            continue;
+        bool seen = false;
+        for (unsigned k = 0; k < a->n_additional; k++)
+            if (a->additional[k] == n)
+                seen = true;
+        if (seen || a->n_additional == ADDITIONAL_MAX)
+            continue;
+        a->additional_required[a->n_additional] = required;
+        a->additional[a->n_additional++] = n;
+    }
+}
+
+static void put_additional(answer_t *a)
+{
+    for (unsigned k = 0; k < a->n_additional && !a->truncated; k++) {
+        const zone_node_t *n = a->additional[k];
+        static const uint16_t types[] = {DNS_TYPE_A, DNS_TYPE_AAAA};
+        for (int t = 0; t < 2; t++) {
+            const zone_rrset_t *set = zone_node_rrset(n, types[t]);
+            if (!set)
+                continue;
+            if (put_rrset(a, SECTION_ADDITIONAL, n->name, set, set->ttl) < 0) {
+                /* RFC 9471: missing in-domain glue must be signalled. */
+                if (a->additional_required[k])
+                    a->truncated = true;
+                return;
+            }
+        }
+    }
+}
+
+static void put_negative(answer_t *a, const zone_t *zone)
+{
+    put_required(a, SECTION_AUTHORITY, zone->apex->name, &zone->negative_soa);
+}
+
+static void put_referral(answer_t *a, const zone_node_t *cut)
+{
+    const zone_rrset_t *ns = zone_node_rrset(cut, DNS_TYPE_NS);
+    if (ns && put_required(a, SECTION_AUTHORITY, cut->name, ns)) {
+        /* Glue below the cut is required; other addresses are a courtesy. */
+        if (!ns->targets)
+            return;
+        for (unsigned i = 0; i < ns->count; i++) {
+            const zone_node_t *n = ns->targets[i];
+            if (!n || a->n_additional == ADDITIONAL_MAX)
+                continue;
+            bool seen = false;
+            for (unsigned k = 0; k < a->n_additional; k++)
+                seen |= a->additional[k] == n;
+            if (seen)
+                continue;
+            a->additional_required[a->n_additional] = dns_name_is_subdomain(n->key, cut->key);
+            a->additional[a->n_additional++] = n;
+        }
+    }
+}
+
+/* Replaces the suffix owned by the DNAME at cut with its target. Returns the
+ * new name's length, or -1 when it would exceed 255 bytes (YXDOMAIN). */
+static int dname_substitute(const uint8_t *name, size_t len, const zone_node_t *cut,
+                            const zone_rrset_t *dname, uint8_t *out)
+{
+    size_t prefix = len - cut->name_len;
+    const uint8_t *target = dname->rdata + 2;
+    size_t tlen = dns_name_len(target);
+    if (prefix + tlen > DNS_NAME_MAX)
+        return -1;
+    memcpy(out, name, prefix);
+    memcpy(out + prefix, target, tlen);
+    return (int)(prefix + tlen);
+}
+
+static const zone_rrset_t *any_choice(const zone_node_t *node)
+{
+    /* RFC 8482: one RRset stands for all of them; the CNAME if there is one
+     * (it is the only data), else the first by type number. */
+    const zone_rrset_t *cname = zone_node_rrset(node, DNS_TYPE_CNAME);
+    if (cname)
+        return cname;
+    return node->n_rrsets ? &node->rrsets[0] : NULL;
+}
+
+static void answer_in(answer_t *a)
+{
+    const dns_query_t *q = a->q;
+    uint16_t qtype = q->qtype;
+    zone_lookup_t r;
+    uint8_t names[2][DNS_NAME_MAX]; /* the current name of a chain, case kept */
+    uint8_t lc[DNS_NAME_MAX];
+    const uint8_t *owner = NULL;    /* NULL: the query name */
+    const zone_node_t *visited[QUERY_MAX_CHAIN];
+    unsigned n_visited = 0;
+
+    if (qtype == DNS_TYPE_AXFR || qtype == DNS_TYPE_IXFR) {
+        dns_writer_set_rcode(&a->w, DNS_RCODE_REFUSED);
+        return;
+    }
+    zone_lookup(a->db, q->qname_lc, q->qname_len, &r);
+    if (!r.zone) {
+        dns_writer_set_rcode(&a->w, DNS_RCODE_REFUSED);
+        return;
+    }
+    /* A DS record lives in the parent, also when we serve the child zone. */
+    if (qtype == DNS_TYPE_DS && r.node && (r.node->flags & ZONE_NODE_APEX) &&
+        r.zone->parent_deleg) {
+        r.node = r.encloser = r.zone->parent_deleg;
+        r.zone = r.node->zone;
+        r.cut = r.node->cut;
+    }
+    dns_writer_set_flag(&a->w, DNS_FLAG_AA);
+
+    for (unsigned step = 0; step < QUERY_MAX_CHAIN; step++) {
+        const uint8_t *cur = owner ? owner : q->qname;
+        size_t cur_len = owner ? dns_name_len(owner) : q->qname_len;
+        const zone_node_t *cut = r.cut;
+        if (cut && qtype == DNS_TYPE_DS && cut == r.node)
+            cut = NULL; /* DS at a delegation is the parent's data */
+        if (cut && (cut->flags & ZONE_NODE_DELEG)) {
+            if (step == 0)
+                a->w.buf[2] &= (uint8_t)~(DNS_FLAG_AA >> 8);
+            put_referral(a, cut);
+            return;
+        }
+        if (cut) { /* DNAME */
+            const zone_rrset_t *dname = zone_node_rrset(cut, DNS_TYPE_DNAME);
+            if (!put_required(a, SECTION_ANSWER, cut->name, dname))
+                return;
+            uint8_t *next = names[step & 1];
+            int nlen = dname_substitute(cur, cur_len, cut, dname, next);
+            if (nlen < 0) {
+                dns_writer_set_rcode(&a->w, DNS_RCODE_YXDOMAIN);
+                return;
+            }
+            /* The synthesized CNAME carries the DNAME's TTL (RFC 6672 3.1). */
+            uint8_t rd[2 + DNS_NAME_MAX];
+            dns_put16(rd, (uint16_t)nlen);
+            memcpy(rd + 2, next, (size_t)nlen);
+            zone_rrset_t cname = {.type = DNS_TYPE_CNAME, .count = 1, .ttl = dname->ttl,
+                                  .rdata = rd, .rdata_len = (uint32_t)nlen + 2};
+            if (!put_required(a, SECTION_ANSWER, owner, &cname))
+                return;
+            if (qtype == DNS_TYPE_CNAME)
+                return;
+            owner = next;
+            dns_name_lower(lc, next, (size_t)nlen);
+            zone_lookup(a->db, lc, (size_t)nlen, &r);
+            if (!r.zone)
+                return;
+            continue;
+        }
+        const zone_node_t *node = r.node ? r.node : r.wild;
+        if (!node) {
+            dns_writer_set_rcode(&a->w, DNS_RCODE_NXDOMAIN);
+            put_negative(a, r.zone);
+            return;
+        }
+        const zone_rrset_t *set = qtype == DNS_TYPE_ANY ? any_choice(node)
+                                                        : zone_node_rrset(node, qtype);
+        if (set) {
+            if (put_required(a, SECTION_ANSWER, owner, set))
+                note_additional(a, set, false);
+            return;
+        }
+        const zone_rrset_t *cname = zone_node_rrset(node, DNS_TYPE_CNAME);
+        if (!cname) {
+            put_negative(a, r.zone);
+            return;
+        }
+        for (unsigned i = 0; i < n_visited; i++)
+            if (visited[i] == node)
+                return; /* a loop: every CNAME of it is in the answer already */
+        visited[n_visited++] = node;
+        if (!put_required(a, SECTION_ANSWER, owner, cname))
+            return;
+        r = *cname->cname_target;
+        if (!r.zone)
+            return; /* the chain leaves our zones: the resolver follows it */
+        owner = cname->rdata + 2;
+    }
+}
+
+static bool chaos_answer(answer_t *a, const query_config_t *cfg)
+{
+    const dns_query_t *q = a->q;
+    static const uint8_t version_bind[] = "\7version\4bind";
+    static const uint8_t version_server[] = "\7version\6server";
+    static const uint8_t id_server[] = "\2id\6server";
+    static const uint8_t hostname_bind[] = "\10hostname\4bind";
+    const char *text = NULL;
+    if (!cfg->chaos || (q->qtype != DNS_TYPE_TXT && q->qtype != DNS_TYPE_ANY))
+        return false;
+    if (dns_name_equal(q->qname_lc, version_bind) || dns_name_equal(q->qname_lc, version_server))
+        text = cfg->version;
+    else if (dns_name_equal(q->qname_lc, id_server) ||
+             dns_name_equal(q->qname_lc, hostname_bind))
+        text = cfg->identity;
+    if (!text)
+        return false;
+    size_t tlen = strlen(text);
+    if (tlen > 255)
+        tlen = 255;
+    uint8_t rr[12 + 1 + 255];
+    dns_put16(rr, 0xC00C);
+    dns_put16(rr + 2, DNS_TYPE_TXT);
+    dns_put16(rr + 4, DNS_CLASS_CH);
+    dns_put32(rr + 6, 0);
+    dns_put16(rr + 10, (uint16_t)(tlen + 1));
+    rr[12] = (uint8_t)tlen;
+    memcpy(rr + 13, text, tlen);
+    if (dns_writer_bytes(&a->w, rr, 13 + tlen) < 0)
+        a->truncated = true;
+    else
+        dns_writer_add_count(&a->w, SECTION_ANSWER, 1);
+    dns_writer_set_flag(&a->w, DNS_FLAG_AA);
+    return true;
+}
+
+/* Size of the OPT record we will add, so the sections leave room for it. */
+static size_t opt_size(const dns_query_t *q, const query_config_t *cfg)
+{
+    size_t n = 11;
+    if (q->nsid && cfg->nsid)
+        n += 4 + cfg->nsid_len;
+    return n;
+}
+
+static void put_opt(dns_writer_t *w, const dns_query_t *q, const query_config_t *cfg,
+                    unsigned rcode)
+{
+    uint8_t *p = w->buf + w->len;
+    size_t rdlen = 0;
+    p[0] = 0;
+    dns_put16(p + 1, DNS_TYPE_OPT);
+    dns_put16(p + 3, (uint16_t)cfg->max_udp_size);
+    /* extended RCODE (upper 8 bits), version 0, no flags (DO is not echoed
+     * while we serve no DNSSEC) */
+    dns_put32(p + 5, (uint32_t)(rcode >> 4) << 24);
+    if (q->nsid && cfg->nsid) {
+        dns_put16(p + 11, DNS_EDNS_NSID);
+        dns_put16(p + 13, (uint16_t)cfg->nsid_len);
+        memcpy(p + 15, cfg->nsid, cfg->nsid_len);
+        rdlen += 4 + cfg->nsid_len;
+    }
+    dns_put16(p + 9, (uint16_t)rdlen);
+    w->len += 11 + rdlen;
+    dns_writer_add_count(w, SECTION_ADDITIONAL, 1);
+}
+
+size_t query_answer(const zone_db_t *db, const query_config_t *cfg, const uint8_t *pkt,
+                    size_t len, uint8_t *resp, size_t cap, bool tcp)
+{
+    dns_query_t q;
+    enum dns_parse_status st = dns_query_parse(pkt, len, &q);
+    if (st == DNS_PARSE_DROP)
+        return 0;
+
+    size_t limit = 512;
+    if (tcp)
+        limit = 65535;
+    else if (q.edns && st != DNS_PARSE_FORMERR)
+        limit = q.edns_udp_size < cfg->max_udp_size ? q.edns_udp_size : cfg->max_udp_size;
+    if (limit > cap)
+        limit = cap;
+    /* An error answer echoes OPT only when the query's OPT itself was sound. */
+    bool edns = q.edns && st != DNS_PARSE_FORMERR;
+    size_t reserve = edns ? opt_size(&q, cfg) : 0;
+
+    answer_t a;
+    a.q = &q;
+    a.db = db;
+    a.truncated = false;
+    a.n_additional = 0;
+    dns_writer_start(&a.w, resp, limit - reserve, &q);
+
+    unsigned rcode = DNS_RCODE_NOERROR;
+    switch (st) {
+    case DNS_PARSE_FORMERR:
+        rcode = DNS_RCODE_FORMERR;
+        break;
+    case DNS_PARSE_NOTIMP:
+        rcode = DNS_RCODE_NOTIMP;
+        break;
+    case DNS_PARSE_BADVERS:
+        rcode = DNS_RCODE_BADVERS;
+        break;
+    default:
+        if (q.qclass == DNS_CLASS_IN) {
+            if (db)
+                answer_in(&a);
+            else
+                dns_writer_set_rcode(&a.w, DNS_RCODE_REFUSED);
+        } else if (!(q.qclass == DNS_CLASS_CH && chaos_answer(&a, cfg))) {
+            rcode = DNS_RCODE_REFUSED;
+        }
+        put_additional(&a);
+        break;
+    }
+    if (rcode != DNS_RCODE_NOERROR)
+        dns_writer_set_rcode(&a.w, rcode & 0xF);
+    if (a.truncated)
+        dns_writer_set_flag(&a.w, DNS_FLAG_TC);
+    if (edns) {
+        a.w.cap = limit;
+        put_opt(&a.w, &q, cfg, rcode);
+    }
+    return a.w.len;
+}

@@ -1,0 +1,44 @@
+/*
+ * query: answers one DNS query from the compiled zone database.
+ *
+ * query_answer() is the hot path: it parses the packet, looks the name up,
+ * follows CNAMEs and DNAMEs inside the served zones, and writes the
+ * response into the caller's buffer. It reads only what it is given (an
+ * immutable database and settings), takes no lock and allocates nothing,
+ * so any number of threads may call it at once.
+ *
+ * Answers follow RFC 1034 4.3.2 with its successors: referrals (AA=0) with
+ * glue, wildcards (RFC 4592), DNAME (RFC 6672), NXDOMAIN/NODATA with the
+ * SOA (TTL = min(SOA TTL, MINIMUM), RFC 2308), minimal ANY (one RRset, RFC
+ * 8482), EDNS (RFC 6891) with NSID (RFC 5001), truncation at RRset
+ * boundaries, and CHAOS TXT version.bind/version.server/id.server/
+ * hostname.bind when enabled.
+ */
+#ifndef MERIDIAN_QUERY_QUERY_H
+#define MERIDIAN_QUERY_QUERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "zone/zonedb.h"
+
+/* Longest CNAME/DNAME chain followed inside our zones. */
+#define QUERY_MAX_CHAIN 12
+
+typedef struct query_config {
+    unsigned max_udp_size; /* cap on the UDP answer size, >= 512 */
+    const uint8_t *nsid;   /* NSID payload or NULL */
+    size_t nsid_len;
+    bool chaos;
+    const char *version;  /* version.bind, version.server */
+    const char *identity; /* id.server, hostname.bind */
+} query_config_t;
+
+/* Answers pkt (len bytes) into resp (cap bytes, at least 512). Returns the
+ * response length, or 0 when nothing must be sent (not a query). db may be
+ * NULL (no zones: everything is REFUSED). tcp lifts the UDP size limit. */
+size_t query_answer(const zone_db_t *db, const query_config_t *cfg, const uint8_t *pkt,
+                    size_t len, uint8_t *resp, size_t cap, bool tcp);
+
+#endif

@@ -1,0 +1,633 @@
+#include "config.h"
+
+#include "zone/zonedb.h"
+
+#include <ldns/ldns.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dns/name.h"
+#include "dns/wire.h"
+
+/* ------------------------------------------------------------------ arena */
+
+/* Everything in a database is allocated from one arena and freed at once:
+ * loads are fast, and a reload's old snapshot goes away in a few frees. */
+typedef struct arena_chunk {
+    struct arena_chunk *next;
+    size_t used, size;
+    max_align_t data[];
+} arena_chunk_t;
+
+typedef struct arena {
+    arena_chunk_t *head;
+} arena_t;
+
+static void *arena_alloc(arena_t *a, size_t n)
+{
+    n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+    arena_chunk_t *c = a->head;
+    if (!c || c->size - c->used < n) {
+        size_t size = n > (1u << 20) ? n : (1u << 20);
+        c = malloc(sizeof(*c) + size);
+        if (!c)
+            abort(); /* load time: out of memory is fatal */
+        c->next = a->head;
+        c->used = 0;
+        c->size = size;
+        a->head = c;
+    }
+    void *p = (char *)c->data + c->used;
+    c->used += n;
+    return p;
+}
+
+static void *arena_calloc(arena_t *a, size_t n)
+{
+    void *p = arena_alloc(a, n);
+    memset(p, 0, n);
+    return p;
+}
+
+static void *arena_dup(arena_t *a, const void *src, size_t n)
+{
+    void *p = arena_alloc(a, n ? n : 1);
+    memcpy(p, src, n);
+    return p;
+}
+
+static void arena_free(arena_t *a)
+{
+    arena_chunk_t *c = a->head;
+    while (c) {
+        arena_chunk_t *next = c->next;
+        free(c);
+        c = next;
+    }
+    a->head = NULL;
+}
+
+/* ------------------------------------------------------------------ hashing */
+
+#define HASH_SEED 2166136261u
+#define HASH_PRIME 16777619u
+
+/* Hashes labels from the root towards the leftmost label, so that the hash
+ * of every suffix of a query name falls out of one pass. */
+static inline uint32_t hash_label(uint32_t h, const uint8_t *label)
+{
+    unsigned len = label[0];
+    for (unsigned i = 0; i <= len; i++) {
+        h ^= label[i];
+        h *= HASH_PRIME;
+    }
+    return h;
+}
+
+static uint32_t hash_name(const uint8_t *key)
+{
+    uint8_t offs[DNS_LABELS_MAX];
+    unsigned n = dns_name_label_offsets(key, offs) - 1;
+    uint32_t h = HASH_SEED;
+    while (n-- > 0)
+        h = hash_label(h, key + offs[n]);
+    return h;
+}
+
+typedef struct name_table {
+    zone_node_t **buckets;
+    uint32_t mask;
+} name_table_t;
+
+static void table_init(name_table_t *t, size_t expected)
+{
+    size_t size = 16;
+    while (size < expected * 2)
+        size <<= 1;
+    t->buckets = calloc(size, sizeof(*t->buckets));
+    if (!t->buckets)
+        abort();
+    t->mask = (uint32_t)(size - 1);
+}
+
+static zone_node_t *table_find(const name_table_t *t, uint32_t hash, const uint8_t *key,
+                               size_t len)
+{
+    for (const zone_node_t *n = t->buckets[hash & t->mask]; n; n = n->hnext)
+        if (n->hash == hash && n->name_len == len && memcmp(n->key, key, len) == 0)
+            return (zone_node_t *)n;
+    return NULL;
+}
+
+/* Insertion links through hnext, so a node can be in one table only. The
+ * per-zone build tables use a separate chain (build_next) for that. */
+
+/* ------------------------------------------------------------------ build */
+
+struct zone_db {
+    arena_t arena;
+    name_table_t table; /* every reachable node of every zone */
+    zone_t **zones;
+    size_t n_zones;
+};
+
+/* Per-zone state that lives only while building. */
+typedef struct zone_build {
+    zone_t *zone;
+    zone_node_t **nodes; /* every node of the zone, ENTs included */
+    size_t n_nodes, cap_nodes;
+    /* zone-local index, glue below cuts included: open addressing */
+    zone_node_t **slots;
+    size_t slot_mask;
+} zone_build_t;
+
+typedef struct build_rr {
+    uint8_t key[DNS_NAME_MAX];
+    const ldns_rr *rr;
+    uint8_t key_len;
+    uint16_t type;
+} build_rr_t;
+
+static int build_rr_cmp(const void *pa, const void *pb)
+{
+    const build_rr_t *a = pa, *b = pb;
+    if (a->key_len != b->key_len)
+        return a->key_len < b->key_len ? -1 : 1;
+    int c = memcmp(a->key, b->key, a->key_len);
+    if (c)
+        return c;
+    return a->type < b->type ? -1 : a->type > b->type;
+}
+
+static zone_node_t *local_find(const zone_build_t *zb, const uint8_t *key, size_t len,
+                               uint32_t hash)
+{
+    for (size_t i = hash & zb->slot_mask;; i = (i + 1) & zb->slot_mask) {
+        zone_node_t *n = zb->slots[i];
+        if (!n)
+            return NULL;
+        if (n->hash == hash && n->name_len == len && memcmp(n->key, key, len) == 0)
+            return n;
+    }
+}
+
+static zone_node_t *local_add(zone_db_t *db, zone_build_t *zb, const uint8_t *name,
+                              const uint8_t *key, size_t len, uint32_t hash)
+{
+    zone_node_t *n = arena_calloc(&db->arena, sizeof(*n));
+    n->key = arena_dup(&db->arena, key, len);
+    n->name = name ? arena_dup(&db->arena, name, len) : n->key;
+    n->name_len = (uint8_t)len;
+    n->labels = (uint8_t)dns_name_labels(key);
+    n->hash = hash;
+    n->zone = zb->zone;
+    size_t i = hash & zb->slot_mask;
+    while (zb->slots[i])
+        i = (i + 1) & zb->slot_mask;
+    zb->slots[i] = n;
+    if (zb->n_nodes == zb->cap_nodes) {
+        zb->cap_nodes = zb->cap_nodes ? zb->cap_nodes * 2 : 64;
+        zb->nodes = realloc(zb->nodes, zb->cap_nodes * sizeof(*zb->nodes));
+        if (!zb->nodes)
+            abort();
+    }
+    zb->nodes[zb->n_nodes++] = n;
+    return n;
+}
+
+static bool type_has_compressible_names(uint16_t type)
+{
+    /* RFC 3597 4: only RFC 1035 types may have their RDATA names compressed. */
+    switch (type) {
+    case DNS_TYPE_NS:
+    case DNS_TYPE_CNAME:
+    case DNS_TYPE_SOA:
+    case DNS_TYPE_PTR:
+    case DNS_TYPE_MX:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static size_t rr_rdata_size(const ldns_rr *rr)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ldns_rr_rd_count(rr); i++)
+        n += ldns_rdf_size(ldns_rr_rdf(rr, i));
+    return n;
+}
+
+static size_t rr_rdata_copy(const ldns_rr *rr, uint8_t *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ldns_rr_rd_count(rr); i++) {
+        const ldns_rdf *f = ldns_rr_rdf(rr, i);
+        memcpy(out + n, ldns_rdf_data(f), ldns_rdf_size(f));
+        n += ldns_rdf_size(f);
+    }
+    return n;
+}
+
+/* Fills an RRset from the records rrs[0..count). */
+static void build_rrset(zone_db_t *db, zone_rrset_t *set, const build_rr_t *rrs, size_t count)
+{
+    size_t total = 0;
+    uint32_t ttl = UINT32_MAX;
+    for (size_t i = 0; i < count; i++) {
+        total += 2 + rr_rdata_size(rrs[i].rr);
+        if (ldns_rr_ttl(rrs[i].rr) < ttl)
+            ttl = ldns_rr_ttl(rrs[i].rr);
+    }
+    set->type = rrs[0].type;
+    set->count = (uint16_t)count;
+    set->ttl = ttl;
+    uint8_t *rd = arena_alloc(&db->arena, total ? total : 1);
+    size_t p = 0;
+    for (size_t i = 0; i < count; i++) {
+        size_t n = rr_rdata_copy(rrs[i].rr, rd + p + 2);
+        dns_put16(rd + p, (uint16_t)n);
+        p += 2 + n;
+    }
+    set->rdata = rd;
+    set->rdata_len = (uint32_t)total;
+
+    if (!type_has_compressible_names(set->type)) {
+        size_t wlen = total + count * 10;
+        uint8_t *w = arena_alloc(&db->arena, wlen);
+        size_t wp = 0;
+        p = 0;
+        for (size_t i = 0; i < count; i++) {
+            uint16_t rdlen = dns_get16(rd + p);
+            dns_put16(w + wp, 0xC00C);
+            dns_put16(w + wp + 2, set->type);
+            dns_put16(w + wp + 4, DNS_CLASS_IN);
+            dns_put32(w + wp + 6, ttl);
+            memcpy(w + wp + 10, rd + p, 2u + rdlen);
+            wp += 12u + rdlen;
+            p += 2u + rdlen;
+        }
+        set->wire = w;
+        set->wire_len = (uint32_t)wlen;
+    }
+}
+
+static bool zone_build_one(zone_db_t *db, const zone_source_t *src, zone_build_t *zb, diag_t *d)
+{
+    zone_t *zone = arena_calloc(&db->arena, sizeof(*zone));
+    zb->zone = zone;
+    zone->file = src->n_files ? arena_dup(&db->arena, src->files[0], strlen(src->files[0]) + 1)
+                              : "";
+
+    size_t n = src->count;
+    build_rr_t *rrs = malloc((n ? n : 1) * sizeof(*rrs));
+    if (!rrs)
+        abort();
+    uint8_t apex_key[DNS_NAME_MAX];
+    size_t apex_len = ldns_rdf_size(src->origin);
+    dns_name_lower(apex_key, ldns_rdf_data(src->origin), apex_len);
+    unsigned apex_labels = dns_name_labels(apex_key);
+
+    /* Nodes are at most one per record plus its ancestors below the apex
+     * (empty non-terminals): size the zone-local index for that. */
+    size_t max_nodes = 1;
+    for (size_t i = 0; i < n; i++) {
+        const ldns_rdf *owner = ldns_rr_owner(src->records[i].rr);
+        rrs[i].rr = src->records[i].rr;
+        rrs[i].key_len = (uint8_t)ldns_rdf_size(owner);
+        dns_name_lower(rrs[i].key, ldns_rdf_data(owner), rrs[i].key_len);
+        rrs[i].type = (uint16_t)ldns_rr_get_type(src->records[i].rr);
+        if (!dns_name_is_subdomain(rrs[i].key, apex_key)) {
+            diag_error(d, src->records[i].file, src->records[i].line, 0,
+                       "record outside the zone's origin");
+            free(rrs);
+            return false;
+        }
+        max_nodes += 1 + dns_name_labels(rrs[i].key) - apex_labels;
+    }
+    qsort(rrs, n, sizeof(*rrs), build_rr_cmp);
+
+    size_t slots = 64;
+    while (slots < max_nodes * 2)
+        slots <<= 1;
+    zb->slots = calloc(slots, sizeof(*zb->slots));
+    if (!zb->slots)
+        abort();
+    zb->slot_mask = slots - 1;
+
+    /* One node per owner, its RRsets from the sorted groups. */
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        size_t groups = 0;
+        while (j < n && rrs[j].key_len == rrs[i].key_len &&
+               memcmp(rrs[j].key, rrs[i].key, rrs[i].key_len) == 0) {
+            if (j == i || rrs[j].type != rrs[j - 1].type)
+                groups++;
+            j++;
+        }
+        const ldns_rdf *owner = ldns_rr_owner(rrs[i].rr);
+        uint32_t h = hash_name(rrs[i].key);
+        zone_node_t *node = local_find(zb, rrs[i].key, rrs[i].key_len, h);
+        if (!node)
+            node = local_add(db, zb, ldns_rdf_data(owner), rrs[i].key, rrs[i].key_len, h);
+        zone_rrset_t *sets = arena_calloc(&db->arena, groups * sizeof(*sets));
+        size_t g = 0;
+        for (size_t k = i; k < j;) {
+            size_t m = k;
+            while (m < j && rrs[m].type == rrs[k].type)
+                m++;
+            build_rrset(db, &sets[g++], rrs + k, m - k);
+            k = m;
+        }
+        node->rrsets = sets;
+        node->n_rrsets = (uint16_t)groups;
+        i = j;
+    }
+    free(rrs);
+
+    /* Empty non-terminals: every ancestor up to the apex becomes a node. */
+    size_t real = zb->n_nodes;
+    for (size_t i = 0; i < real; i++) {
+        zone_node_t *child = zb->nodes[i];
+        const uint8_t *key = child->key;
+        size_t len = child->name_len;
+        while (child->labels > apex_labels && !child->parent) {
+            len -= (size_t)key[0] + 1;
+            key += key[0] + 1;
+            uint32_t h = hash_name(key);
+            zone_node_t *p = local_find(zb, key, len, h);
+            if (!p)
+                p = local_add(db, zb, NULL, key, len, h);
+            child->parent = p;
+            child = p;
+        }
+    }
+
+    zone_node_t *apex = local_find(zb, apex_key, apex_len, hash_name(apex_key));
+    if (!apex) {
+        diag_error(d, zone->file, 0, 0, "zone has no records at its apex");
+        return false;
+    }
+    zone->apex = apex;
+
+    for (size_t i = 0; i < zb->n_nodes; i++) {
+        zone_node_t *node = zb->nodes[i];
+        for (size_t s = 0; s < node->n_rrsets; s++) {
+            switch (node->rrsets[s].type) {
+            case DNS_TYPE_NS:
+                if (node != apex)
+                    node->flags |= ZONE_NODE_DELEG;
+                break;
+            case DNS_TYPE_DNAME:
+                node->flags |= ZONE_NODE_DNAME;
+                break;
+            case DNS_TYPE_CNAME:
+                node->flags |= ZONE_NODE_CNAME;
+                break;
+            }
+        }
+        if (node->labels > apex_labels && node->key[0] == 1 && node->key[1] == '*')
+            ((zone_node_t *)node->parent)->wild = node;
+    }
+    apex->flags |= ZONE_NODE_APEX;
+
+    zone->soa = zone_node_rrset(apex, DNS_TYPE_SOA);
+    if (!zone->soa || zone->soa->count != 1 || dns_get16(zone->soa->rdata) < 22) {
+        diag_error(d, zone->file, 0, 0, "zone has no valid SOA record at its apex");
+        return false;
+    }
+    /* SOA RDATA ends with serial, refresh, retry, expire, minimum. */
+    const uint8_t *soa_end = zone->soa->rdata + 2 + dns_get16(zone->soa->rdata);
+    zone->serial = dns_get32(soa_end - 20);
+    uint32_t minimum = dns_get32(soa_end - 4);
+    zone->negative_soa = *zone->soa;
+    if (minimum < zone->negative_soa.ttl)
+        zone->negative_soa.ttl = minimum;
+    return true;
+}
+
+/* The cut above each node, computed parents first (sorted by depth). */
+static int node_depth_cmp(const void *pa, const void *pb)
+{
+    const zone_node_t *a = *(zone_node_t *const *)pa, *b = *(zone_node_t *const *)pb;
+    return (a->labels > b->labels) - (a->labels < b->labels);
+}
+
+static void zone_compute_cuts(zone_build_t *zb)
+{
+    qsort(zb->nodes, zb->n_nodes, sizeof(*zb->nodes), node_depth_cmp);
+    for (size_t i = 0; i < zb->n_nodes; i++) {
+        zone_node_t *node = zb->nodes[i];
+        const zone_node_t *p = node->parent;
+        if (!p)
+            continue; /* the apex */
+        if (p->cut)
+            node->cut = p->cut;
+        else if (p->flags & ZONE_NODE_DNAME)
+            node->cut = p;
+        else if (node->flags & ZONE_NODE_DELEG)
+            node->cut = node;
+    }
+}
+
+static void table_insert(name_table_t *t, zone_node_t *n)
+{
+    zone_node_t **b = &t->buckets[n->hash & t->mask];
+    n->hnext = *b;
+    *b = n;
+}
+
+/* Is the node's name at or below the apex of a more specific served zone?
+ * Then that zone answers for it. Returns that zone's apex node. */
+static const zone_node_t *node_inside_child_zone(const name_table_t *t, const zone_node_t *node)
+{
+    const uint8_t *key = node->key;
+    size_t len = node->name_len;
+    unsigned apex_labels = node->zone->apex->labels;
+    for (unsigned labels = node->labels; labels > apex_labels; labels--) {
+        const zone_node_t *hit = table_find(t, hash_name(key), key, len);
+        if (hit && (hit->flags & ZONE_NODE_APEX) && hit->zone != node->zone)
+            return hit;
+        len -= (size_t)key[0] + 1;
+        key += key[0] + 1;
+    }
+    return NULL;
+}
+
+/* The node that holds the addresses of target, for the additional section. */
+static const zone_node_t *address_node(const zone_db_t *db, const zone_build_t *zb,
+                                       const uint8_t *target, bool glue)
+{
+    uint8_t key[DNS_NAME_MAX];
+    size_t len = dns_name_len(target);
+    dns_name_lower(key, target, len);
+    uint32_t h = hash_name(key);
+    const zone_node_t *n = NULL;
+    if (glue)
+        n = local_find(zb, key, len, h);
+    if (!n) {
+        n = table_find(&db->table, h, key, len);
+        if (n && n->cut)
+            n = NULL; /* below someone else's cut: not ours to vouch for */
+    }
+    if (n && (zone_node_rrset(n, DNS_TYPE_A) || zone_node_rrset(n, DNS_TYPE_AAAA)))
+        return n;
+    return NULL;
+}
+
+static void zone_resolve_targets(zone_db_t *db, zone_build_t *zb)
+{
+    for (size_t i = 0; i < zb->n_nodes; i++) {
+        zone_node_t *node = zb->nodes[i];
+        for (size_t s = 0; s < node->n_rrsets; s++) {
+            zone_rrset_t *set = (zone_rrset_t *)&node->rrsets[s];
+            size_t name_off;
+            if (set->type == DNS_TYPE_NS)
+                name_off = 0;
+            else if (set->type == DNS_TYPE_MX)
+                name_off = 2;
+            else if (set->type == DNS_TYPE_SRV)
+                name_off = 6;
+            else if (set->type == DNS_TYPE_CNAME) {
+                zone_lookup_t *r = arena_calloc(&db->arena, sizeof(*r));
+                uint8_t key[DNS_NAME_MAX];
+                size_t len = dns_name_len(set->rdata + 2);
+                dns_name_lower(key, set->rdata + 2, len);
+                zone_lookup(db, key, len, r);
+                set->cname_target = r;
+                continue;
+            } else
+                continue;
+            const zone_node_t **targets = arena_calloc(&db->arena, set->count * sizeof(*targets));
+            bool glue = set->type == DNS_TYPE_NS && (node->flags & ZONE_NODE_DELEG);
+            const uint8_t *p = set->rdata;
+            for (size_t r = 0; r < set->count; r++) {
+                uint16_t rdlen = dns_get16(p);
+                if (rdlen > name_off)
+                    targets[r] = address_node(db, zb, p + 2 + name_off, glue);
+                p += 2u + rdlen;
+            }
+            set->targets = targets;
+        }
+    }
+}
+
+bool zone_db_build(zone_source_t *const *sources, size_t n, zone_db_t **out, diag_t *d)
+{
+    zone_db_t *db = calloc(1, sizeof(*db));
+    zone_build_t *zbs = calloc(n ? n : 1, sizeof(*zbs));
+    if (!db || !zbs)
+        abort();
+    bool ok = true;
+    db->zones = calloc(n ? n : 1, sizeof(*db->zones));
+    if (!db->zones)
+        abort();
+
+    size_t total_nodes = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!zone_build_one(db, sources[i], &zbs[i], d)) {
+            ok = false;
+            goto done;
+        }
+        db->zones[i] = zbs[i].zone;
+        db->n_zones++;
+        zone_compute_cuts(&zbs[i]);
+        total_nodes += zbs[i].n_nodes;
+    }
+
+    table_init(&db->table, total_nodes);
+    for (size_t i = 0; i < n; i++) {
+        zone_node_t *apex = (zone_node_t *)zbs[i].zone->apex;
+        if (table_find(&db->table, apex->hash, apex->key, apex->name_len)) {
+            char text[DNS_NAME_MAX * 4];
+            dns_name_to_text(apex->name, text, sizeof(text));
+            diag_error(d, zbs[i].zone->file, 0, 0, "zone %s is already loaded from another file",
+                       text);
+            ok = false;
+            goto done;
+        }
+        table_insert(&db->table, apex);
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < zbs[i].n_nodes; k++) {
+            zone_node_t *node = zbs[i].nodes[k];
+            if (node->flags & ZONE_NODE_APEX)
+                continue;
+            const zone_node_t *child_apex = node_inside_child_zone(&db->table, node);
+            if (!child_apex) {
+                table_insert(&db->table, node);
+            } else if (child_apex->name_len == node->name_len) {
+                ((zone_t *)child_apex->zone)->parent_deleg = node;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        zone_resolve_targets(db, &zbs[i]);
+
+done:
+    for (size_t i = 0; i < n; i++) {
+        free(zbs[i].nodes);
+        free(zbs[i].slots);
+    }
+    free(zbs);
+    if (!ok) {
+        zone_db_free(db);
+        db = NULL;
+    }
+    *out = db;
+    return ok;
+}
+
+void zone_db_free(zone_db_t *db)
+{
+    if (!db)
+        return;
+    arena_free(&db->arena);
+    free(db->table.buckets);
+    free(db->zones);
+    free(db);
+}
+
+size_t zone_db_zone_count(const zone_db_t *db) { return db->n_zones; }
+
+const zone_t *zone_db_zone(const zone_db_t *db, size_t i) { return db->zones[i]; }
+
+const zone_rrset_t *zone_node_rrset(const zone_node_t *node, uint16_t type)
+{
+    for (unsigned i = 0; i < node->n_rrsets; i++)
+        if (node->rrsets[i].type == type)
+            return &node->rrsets[i];
+    return NULL;
+}
+
+void zone_lookup(const zone_db_t *db, const uint8_t *name_lc, size_t len, zone_lookup_t *r)
+{
+    uint8_t offs[DNS_LABELS_MAX];
+    uint32_t hashes[DNS_LABELS_MAX];
+    unsigned n = dns_name_label_offsets(name_lc, offs) - 1; /* labels, root excluded */
+    uint32_t h = HASH_SEED;
+    hashes[n] = h;
+    for (unsigned i = n; i-- > 0;) {
+        h = hash_label(h, name_lc + offs[i]);
+        hashes[i] = h;
+    }
+    memset(r, 0, sizeof(*r));
+    if (!db->table.buckets)
+        return;
+    for (unsigned i = 0; i <= n; i++) {
+        const zone_node_t *e = table_find(&db->table, hashes[i], name_lc + offs[i], len - offs[i]);
+        if (!e)
+            continue;
+        r->zone = e->zone;
+        r->encloser = e;
+        if (i == 0) {
+            r->node = e;
+            r->cut = e->cut;
+        } else {
+            r->cut = e->cut ? e->cut : (e->flags & ZONE_NODE_DNAME) ? e : NULL;
+            if (!r->cut)
+                r->wild = e->wild;
+        }
+        return;
+    }
+}

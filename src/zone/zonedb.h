@@ -1,0 +1,108 @@
+/*
+ * zonedb: the compiled, read-only database of every served zone.
+ *
+ * zone_db_build() turns validated zone sources into one structure that the
+ * query path reads without locks or allocation:
+ *   - every owner name and every empty non-terminal is a node in one hash
+ *     table keyed by the lower-cased wire name; a name inside a more
+ *     specific served zone belongs to that zone only (the parent's copy,
+ *     such as glue below the cut, stays reachable from the parent's
+ *     referrals but not from lookups);
+ *   - RRsets keep their records' RDATA in wire form, names uncompressed,
+ *     and RRsets without compressible names are also pre-rendered as whole
+ *     answer records owned by the query name (a pointer to offset 12);
+ *   - each node knows the zone cut above it (the highest delegation or
+ *     DNAME on its path) and its wildcard child, and NS/MX/SRV records know
+ *     the nodes holding their targets' addresses (glue for delegations),
+ *     and a CNAME knows the lookup result of its target.
+ * The database and everything it points to is freed at once by
+ * zone_db_free(). Nothing in it changes after zone_db_build() returns.
+ */
+#ifndef MERIDIAN_ZONE_ZONEDB_H
+#define MERIDIAN_ZONE_ZONEDB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/diag.h"
+#include "zone/zone_source.h"
+
+typedef struct zone_db zone_db_t;
+typedef struct zone zone_t;
+typedef struct zone_node zone_node_t;
+typedef struct zone_rrset zone_rrset_t;
+
+/* What a lookup of one name found. */
+typedef struct zone_lookup {
+    const zone_t *zone;          /* NULL: the name is in no served zone */
+    const zone_node_t *node;     /* the exact node, or NULL */
+    const zone_node_t *encloser; /* closest encloser (the node itself when exact) */
+    const zone_node_t *cut;      /* the delegation or DNAME that applies, or NULL */
+    const zone_node_t *wild;     /* the wildcard that matches when nothing exact does */
+} zone_lookup_t;
+
+#define ZONE_NODE_APEX 0x01
+#define ZONE_NODE_DELEG 0x02 /* NS at a name that is not an apex */
+#define ZONE_NODE_DNAME 0x04
+#define ZONE_NODE_CNAME 0x08
+
+struct zone_rrset {
+    uint16_t type;
+    uint16_t count;
+    uint32_t ttl;
+    const uint8_t *rdata; /* count x (16-bit RDLENGTH, RDATA), names uncompressed */
+    uint32_t rdata_len;
+    /* count answer records "C0 0C TYPE CLASS TTL RDLENGTH RDATA", or NULL
+     * when the type has names to compress */
+    const uint8_t *wire;
+    uint32_t wire_len;
+    /* NS, MX, SRV: per record the node with the target's A/AAAA, or NULL */
+    const zone_node_t *const *targets;
+    /* CNAME: where its target leads (resolved at load) */
+    const zone_lookup_t *cname_target;
+};
+
+struct zone_node {
+    const uint8_t *name; /* wire, as first written in the zone file */
+    const uint8_t *key;  /* wire, lower-cased */
+    uint8_t name_len;
+    uint8_t labels;
+    uint8_t flags; /* ZONE_NODE_* */
+    uint16_t n_rrsets;
+    const zone_rrset_t *rrsets; /* sorted by type */
+    const zone_t *zone;
+    const zone_node_t *parent;
+    const zone_node_t *cut;  /* see zone_lookup(); excludes the node's own DNAME */
+    const zone_node_t *wild; /* the child "*" node */
+    const zone_node_t *hnext;
+    uint32_t hash;
+};
+
+struct zone {
+    const zone_node_t *apex;
+    const zone_rrset_t *soa;
+    zone_rrset_t negative_soa; /* the SOA with TTL = min(SOA TTL, MINIMUM) */
+    uint32_t serial;
+    const char *file;
+    /* When the parent zone is served too: its delegation node for our apex
+     * (answers DS queries for the apex, RFC 4035 3.1.4.1). */
+    const zone_node_t *parent_deleg;
+};
+
+/* Builds the database from loaded sources (which it does not keep: they
+ * may be freed afterwards). Fails, having reported why, when two sources
+ * have the same origin. Caller frees with zone_db_free(). */
+bool zone_db_build(zone_source_t *const *sources, size_t n, zone_db_t **out, diag_t *d);
+void zone_db_free(zone_db_t *db);
+
+size_t zone_db_zone_count(const zone_db_t *db);
+const zone_t *zone_db_zone(const zone_db_t *db, size_t i);
+
+/* Finds name (lower-cased wire format, len bytes). Never allocates. */
+void zone_lookup(const zone_db_t *db, const uint8_t *name_lc, size_t len, zone_lookup_t *r);
+
+/* The node's RRset of that type, or NULL. */
+const zone_rrset_t *zone_node_rrset(const zone_node_t *node, uint16_t type);
+
+#endif

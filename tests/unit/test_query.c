@@ -1,0 +1,563 @@
+/* Unit tests for src/query and src/zone/zonedb.c: answers from a compiled
+ * database, checked by parsing each response with ldns. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <ldns/ldns.h>
+
+#include "dns/wire.h"
+#include "query/query.h"
+#include "zone/zonedb.h"
+
+static const char *const zone_com[] = {
+    "example.com. 3600 IN SOA ns1.example.com. host.example.com. 1 7200 3600 1209600 300",
+    "example.com. 3600 IN NS ns1.example.com.",
+    "example.com. 3600 IN NS ns2.example.net.",
+    "example.com. 3600 IN MX 10 mail.example.com.",
+    "ns1.example.com. 3600 IN A 192.0.2.53",
+    "mail.example.com. 3600 IN A 192.0.2.25",
+    "mail.example.com. 3600 IN AAAA 2001:db8::25",
+    "www.example.com. 3600 IN A 192.0.2.10",
+    "www.example.com. 3600 IN A 192.0.2.11",
+    "web.example.com. 3600 IN CNAME www.example.com.",
+    "chain1.example.com. 3600 IN CNAME chain2.example.com.",
+    "chain2.example.com. 3600 IN CNAME www.example.com.",
+    "loop1.example.com. 3600 IN CNAME loop2.example.com.",
+    "loop2.example.com. 3600 IN CNAME loop1.example.com.",
+    "ext.example.com. 3600 IN CNAME www.example.org.",
+    "tonx.example.com. 3600 IN CNAME nothere.example.com.",
+    "*.wild.example.com. 3600 IN A 192.0.2.80",
+    "*.wild.example.com. 3600 IN TXT \"wild\"",
+    "y.wild.example.com. 3600 IN A 192.0.2.81",
+    "a.b.ent.example.com. 3600 IN A 192.0.2.1",
+    "sub.example.com. 3600 IN NS ns.sub.example.com.",
+    "sub.example.com. 3600 IN NS ns.elsewhere.org.",
+    "sub.example.com. 3600 IN DS 12345 8 2 "
+    "49FD46E6C4B45C55D4AC69CBD3CD34AC1AFE51DE0C4E4A4E2D4E2F1A2B3C4D5E",
+    "ns.sub.example.com. 3600 IN A 192.0.2.99",
+    "deep.sub.example.com. 3600 IN A 192.0.2.98",
+    "old.example.com. 3600 IN DNAME example.net.",
+    "o.example.com. 3600 IN DNAME "
+    "a-long-label-that-makes-the-synthesized-name-too-long-xxxxxxxx.example.net.",
+    "child.example.com. 3600 IN NS ns1.example.com.",
+    "srv.example.com. 3600 IN SRV 10 60 5060 mail.example.com.",
+    NULL,
+};
+static const char *const zone_net[] = {
+    "example.net. 300 IN SOA ns1.example.com. host.example.com. 7 7200 3600 1209600 60",
+    "example.net. 300 IN NS ns1.example.com.",
+    "www.example.net. 300 IN A 203.0.113.10",
+    NULL,
+};
+static const char *const zone_child[] = {
+    "child.example.com. 300 IN SOA ns1.example.com. host.example.com. 9 7200 3600 1209600 60",
+    "child.example.com. 300 IN NS ns1.example.com.",
+    "host.child.example.com. 300 IN A 198.51.100.1",
+    NULL,
+};
+
+static zone_source_t *source_from(const char *origin, const char *const *lines)
+{
+    zone_source_t *src = calloc(1, sizeof(*src));
+    size_t n = 0;
+    while (lines[n])
+        n++;
+    src->records = calloc(n, sizeof(*src->records));
+    src->count = n;
+    assert_int_equal(ldns_str2rdf_dname(&src->origin, origin), LDNS_STATUS_OK);
+    src->files = calloc(1, sizeof(char *));
+    src->files[0] = strdup("test.zone");
+    src->n_files = 1;
+    for (size_t i = 0; i < n; i++) {
+        ldns_status st = ldns_rr_new_frm_str(&src->records[i].rr, lines[i], 3600, NULL, NULL);
+        if (st != LDNS_STATUS_OK)
+            fail_msg("bad test record %s: %s", lines[i], ldns_get_errorstr_by_id(st));
+        src->records[i].file = src->files[0];
+        src->records[i].line = (unsigned)i + 1;
+    }
+    return src;
+}
+
+static zone_db_t *db;
+static query_config_t cfg = {.max_udp_size = 1232,
+                             .nsid = (const uint8_t *)"ns-test",
+                             .nsid_len = 7,
+                             .chaos = true,
+                             .version = "Meridian test",
+                             .identity = "test-host"};
+
+static int setup(void **state)
+{
+    (void)state;
+    zone_source_t *srcs[3] = {source_from("example.com.", zone_com),
+                              source_from("example.net.", zone_net),
+                              source_from("child.example.com.", zone_child)};
+    diag_t d;
+    diag_init(&d);
+    bool ok = zone_db_build(srcs, 3, &db, &d);
+    for (size_t i = 0; i < d.count; i++)
+        fprintf(stderr, "%s\n", d.messages[i]);
+    diag_free(&d);
+    for (int i = 0; i < 3; i++)
+        zone_source_free(srcs[i]);
+    return ok ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    zone_db_free(db);
+    return 0;
+}
+
+typedef struct qopts {
+    int edns_size; /* 0: no EDNS */
+    bool nsid;
+    bool tcp;
+    int edns_version;
+    uint16_t qclass;
+} qopts_t;
+
+/* Sends name/type through query_answer() and parses the response. */
+static ldns_pkt *ask_opts(const char *name, ldns_rr_type type, const qopts_t *o)
+{
+    ldns_rdf *qname = ldns_dname_new_frm_str(name);
+    assert_non_null(qname);
+    ldns_pkt *qp = ldns_pkt_query_new(qname, type, o->qclass ? o->qclass : LDNS_RR_CLASS_IN, 0);
+    ldns_pkt_set_id(qp, 4242);
+    if (o->edns_size) {
+        ldns_pkt_set_edns_udp_size(qp, (uint16_t)o->edns_size);
+        ldns_pkt_set_edns_version(qp, (uint8_t)o->edns_version);
+        if (o->nsid) {
+            ldns_rdf *opt = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_UNKNOWN, 4, "\0\3\0\0");
+            ldns_pkt_set_edns_data(qp, opt);
+        } else {
+            /* ldns only writes OPT when something in it is non-default */
+            ldns_pkt_set_edns_data(qp, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_UNKNOWN, 0, ""));
+        }
+    }
+    uint8_t *wire;
+    size_t wlen;
+    assert_int_equal(ldns_pkt2wire(&wire, qp, &wlen), LDNS_STATUS_OK);
+    ldns_pkt_free(qp);
+    uint8_t resp[65535];
+    size_t n = query_answer(db, &cfg, wire, wlen, resp, sizeof(resp), o->tcp);
+    free(wire);
+    assert_true(n >= 12);
+    ldns_pkt *rp;
+    assert_int_equal(ldns_wire2pkt(&rp, resp, n), LDNS_STATUS_OK);
+    assert_int_equal(ldns_pkt_id(rp), 4242);
+    assert_true(ldns_pkt_qr(rp));
+    return rp;
+}
+
+static ldns_pkt *ask(const char *name, ldns_rr_type type)
+{
+    qopts_t o = {.edns_size = 0};
+    return ask_opts(name, type, &o);
+}
+
+/* The section as sorted text lines, for assertions with readable output. */
+static char *section_text(const ldns_rr_list *list)
+{
+    static char buf[8192];
+    buf[0] = 0;
+    for (size_t i = 0; i < ldns_rr_list_rr_count(list); i++) {
+        char *s = ldns_rr2str(ldns_rr_list_rr(list, i));
+        strncat(buf, s, sizeof(buf) - strlen(buf) - 1);
+        free(s);
+    }
+    return buf;
+}
+
+static void expect(ldns_pkt *p, ldns_pkt_rcode rcode, bool aa, size_t an, size_t ns, size_t ar)
+{
+    if (ldns_pkt_get_rcode(p) != rcode || ldns_pkt_aa(p) != aa || ldns_pkt_ancount(p) != an ||
+        ldns_pkt_nscount(p) != ns || ldns_pkt_arcount(p) != ar) {
+        char *s = ldns_pkt2str(p);
+        fail_msg("expected rcode %d aa %d counts %zu/%zu/%zu, got:\n%s", rcode, aa, an, ns, ar, s);
+    }
+}
+
+static void expect_contains(const ldns_rr_list *list, const char *text)
+{
+    char *s = section_text(list);
+    if (!strstr(s, text))
+        fail_msg("expected \"%s\" in:\n%s", text, s);
+}
+
+static void test_positive(void **state)
+{
+    (void)state;
+    ldns_pkt *p = ask("www.example.com.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NOERROR, true, 2, 0, 0);
+    expect_contains(ldns_pkt_answer(p), "www.example.com.\t3600\tIN\tA\t192.0.2.10");
+    expect_contains(ldns_pkt_answer(p), "192.0.2.11");
+    ldns_pkt_free(p);
+}
+
+static void test_case_preserved(void **state)
+{
+    (void)state;
+    ldns_pkt *p = ask("WwW.ExAmPlE.cOm.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NOERROR, true, 2, 0, 0);
+    expect_contains(ldns_pkt_question(p), "WwW.ExAmPlE.cOm.");
+    ldns_pkt_free(p);
+}
+
+static void test_nodata_and_nxdomain(void **state)
+{
+    (void)state;
+    ldns_pkt *p = ask("www.example.com.", LDNS_RR_TYPE_AAAA);
+    expect(p, LDNS_RCODE_NOERROR, true, 0, 1, 0);
+    /* negative TTL: min(SOA TTL 3600, MINIMUM 300) */
+    expect_contains(ldns_pkt_authority(p), "example.com.\t300\tIN\tSOA");
+    ldns_pkt_free(p);
+    p = ask("nothere.example.com.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NXDOMAIN, true, 0, 1, 0);
+    expect_contains(ldns_pkt_authority(p), "example.com.\t300\tIN\tSOA");
+    ldns_pkt_free(p);
+    /* below an existing name */
+    p = ask("x.www.example.com.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NXDOMAIN, true, 0, 1, 0);
+    ldns_pkt_free(p);
+}
+
+static void test_empty_non_terminal(void **state)
+{
+    (void)state;
+    ldns_pkt *p = ask("ent.example.com.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NOERROR, true, 0, 1, 0);
+    ldns_pkt_free(p);
+    p = ask("b.ent.example.com.", LDNS_RR_TYPE_TXT);
+    expect(p, LDNS_RCODE_NOERROR, true, 0, 1, 0);
+    ldns_pkt_free(p);
+    p = ask("c.ent.example.com.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NXDOMAIN, true, 0, 1, 0);
+    ldns_pkt_free(p);
+}
+
+static void test_cname(void **state)
+{
+    (void)state;
+    ldns_pkt *p = ask("web.example.com.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NOERROR, true, 3, 0, 0);
+    expect_contains(ldns_pkt_answer(p), "web.example.com.\t3600\tIN\tCNAME\twww.example.com.");
+    ldns_pkt_free(p);
+    p = ask("chain1.example.com.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NOERROR, true, 4, 0, 0);
+    ldns_pkt_free(p);
+    /* asking for the CNAME itself does not follow it */
+    p = ask("web.example.com.", LDNS_RR_TYPE_CNAME);
+    expect(p, LDNS_RCODE_NOERROR, true, 1, 0, 0);
+    ldns_pkt_free(p);
+    /* a loop ends after each CNAME once */
+    p = ask("loop1.example.com.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NOERROR, true, 2, 0, 0);
+    ldns_pkt_free(p);
+    /* out of our zones: the resolver follows */
+    p = ask("ext.example.com.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NOERROR, true, 1, 0, 0);
+    ldns_pkt_free(p);
+    /* to a name that does not exist: NXDOMAIN (RFC 6604) with the CNAME */
+    p = ask("tonx.example.com.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NXDOMAIN, true, 1, 1, 0);
+    ldns_pkt_free(p);
+}
+
+static void test_wildcard(void **state)
+{
+    (void)state;
+    ldns_pkt *p = ask("foo.wild.example.com.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NOERROR, true, 1, 0, 0);
+    expect_contains(ldns_pkt_answer(p), "foo.wild.example.com.\t3600\tIN\tA\t192.0.2.80");
+    ldns_pkt_free(p);
+    p = ask("a.b.c.wild.example.com.", LDNS_RR_TYPE_TXT);
+    expect(p, LDNS_RCODE_NOERROR, true, 1, 0, 0);
+    ldns_pkt_free(p);
+    /* wildcard NODATA */
+    p = ask("foo.wild.example.com.", LDNS_RR_TYPE_MX);
+    expect(p, LDNS_RCODE_NOERROR, true, 0, 1, 0);
+    ldns_pkt_free(p);
+    /* an existing name is not covered: y.wild exists, so z.y.wild has closest
+     * encloser y.wild, which has no wildcard (RFC 4592 closest encloser) */
+    p = ask("y.wild.example.com.", LDNS_RR_TYPE_TXT);
+    expect(p, LDNS_RCODE_NOERROR, true, 0, 1, 0);
+    ldns_pkt_free(p);
+    p = ask("z.y.wild.example.com.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NXDOMAIN, true, 0, 1, 0);
+    ldns_pkt_free(p);
+    /* the wildcard itself */
+    p = ask("*.wild.example.com.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NOERROR, true, 1, 0, 0);
+    ldns_pkt_free(p);
+}
+
+static void test_referral(void **state)
+{
+    (void)state;
+    ldns_pkt *p = ask("www.sub.example.com.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NOERROR, false, 0, 2, 1);
+    expect_contains(ldns_pkt_authority(p), "sub.example.com.\t3600\tIN\tNS\tns.sub.example.com.");
+    expect_contains(ldns_pkt_additional(p), "ns.sub.example.com.\t3600\tIN\tA\t192.0.2.99");
+    ldns_pkt_free(p);
+    /* at the cut itself, and occluded data below it */
+    p = ask("sub.example.com.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NOERROR, false, 0, 2, 1);
+    ldns_pkt_free(p);
+    p = ask("deep.sub.example.com.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NOERROR, false, 0, 2, 1);
+    ldns_pkt_free(p);
+    /* DS belongs to the parent: authoritative answer */
+    p = ask("sub.example.com.", LDNS_RR_TYPE_DS);
+    expect(p, LDNS_RCODE_NOERROR, true, 1, 0, 0);
+    ldns_pkt_free(p);
+}
+
+static void test_dname(void **state)
+{
+    (void)state;
+    ldns_pkt *p = ask("www.old.example.com.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NOERROR, true, 3, 0, 0);
+    expect_contains(ldns_pkt_answer(p), "old.example.com.\t3600\tIN\tDNAME\texample.net.");
+    expect_contains(ldns_pkt_answer(p),
+                    "www.old.example.com.\t3600\tIN\tCNAME\twww.example.net.");
+    expect_contains(ldns_pkt_answer(p), "www.example.net.\t300\tIN\tA\t203.0.113.10");
+    ldns_pkt_free(p);
+    /* the DNAME owner itself is answered normally */
+    p = ask("old.example.com.", LDNS_RR_TYPE_DNAME);
+    expect(p, LDNS_RCODE_NOERROR, true, 1, 0, 0);
+    ldns_pkt_free(p);
+    p = ask("old.example.com.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NOERROR, true, 0, 1, 0);
+    ldns_pkt_free(p);
+    /* to a name missing in the target zone */
+    p = ask("nope.old.example.com.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NXDOMAIN, true, 2, 1, 0);
+    expect_contains(ldns_pkt_authority(p), "example.net.\t60\tIN\tSOA");
+    ldns_pkt_free(p);
+    /* a synthesized name longer than 255 bytes: YXDOMAIN */
+    char longname[300];
+    snprintf(longname, sizeof(longname), "%s.%s.%s.%s.o.example.com.",
+             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+             "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+             "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccc",
+             "dddddddddddddddddddddddddddddddddddddddddddd");
+    p = ask(longname, LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_YXDOMAIN, true, 1, 0, 0);
+    ldns_pkt_free(p);
+}
+
+static void test_nested_zone_and_refused(void **state)
+{
+    (void)state;
+    ldns_pkt *p = ask("host.child.example.com.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NOERROR, true, 1, 0, 0);
+    ldns_pkt_free(p);
+    p = ask("nothere.child.example.com.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NXDOMAIN, true, 0, 1, 0);
+    expect_contains(ldns_pkt_authority(p), "child.example.com.\t60\tIN\tSOA");
+    ldns_pkt_free(p);
+    p = ask("www.example.org.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_REFUSED, false, 0, 0, 0);
+    ldns_pkt_free(p);
+    p = ask("com.", LDNS_RR_TYPE_NS);
+    expect(p, LDNS_RCODE_REFUSED, false, 0, 0, 0);
+    ldns_pkt_free(p);
+}
+
+static void test_additional(void **state)
+{
+    (void)state;
+    ldns_pkt *p = ask("example.com.", LDNS_RR_TYPE_MX);
+    expect(p, LDNS_RCODE_NOERROR, true, 1, 0, 2);
+    expect_contains(ldns_pkt_additional(p), "mail.example.com.\t3600\tIN\tAAAA\t2001:db8::25");
+    ldns_pkt_free(p);
+    p = ask("example.com.", LDNS_RR_TYPE_NS);
+    expect(p, LDNS_RCODE_NOERROR, true, 2, 0, 1);
+    ldns_pkt_free(p);
+    p = ask("srv.example.com.", LDNS_RR_TYPE_SRV);
+    expect(p, LDNS_RCODE_NOERROR, true, 1, 0, 2);
+    ldns_pkt_free(p);
+}
+
+static void test_any(void **state)
+{
+    (void)state;
+    ldns_pkt *p = ask("example.com.", LDNS_RR_TYPE_ANY);
+    expect(p, LDNS_RCODE_NOERROR, true, 2, 0, 1); /* NS is the first type */
+    ldns_pkt_free(p);
+    p = ask("web.example.com.", LDNS_RR_TYPE_ANY);
+    expect(p, LDNS_RCODE_NOERROR, true, 1, 0, 0);
+    ldns_pkt_free(p);
+}
+
+static void test_chaos(void **state)
+{
+    (void)state;
+    qopts_t o = {.qclass = LDNS_RR_CLASS_CH};
+    ldns_pkt *p = ask_opts("version.bind.", LDNS_RR_TYPE_TXT, &o);
+    expect(p, LDNS_RCODE_NOERROR, true, 1, 0, 0);
+    expect_contains(ldns_pkt_answer(p), "\"Meridian test\"");
+    ldns_pkt_free(p);
+    p = ask_opts("id.server.", LDNS_RR_TYPE_TXT, &o);
+    expect_contains(ldns_pkt_answer(p), "\"test-host\"");
+    ldns_pkt_free(p);
+    p = ask_opts("other.bind.", LDNS_RR_TYPE_TXT, &o);
+    expect(p, LDNS_RCODE_REFUSED, false, 0, 0, 0);
+    ldns_pkt_free(p);
+    cfg.chaos = false;
+    p = ask_opts("version.bind.", LDNS_RR_TYPE_TXT, &o);
+    cfg.chaos = true;
+    expect(p, LDNS_RCODE_REFUSED, false, 0, 0, 0);
+    ldns_pkt_free(p);
+    o.qclass = LDNS_RR_CLASS_HS;
+    p = ask_opts("www.example.com.", LDNS_RR_TYPE_A, &o);
+    expect(p, LDNS_RCODE_REFUSED, false, 0, 0, 0);
+    ldns_pkt_free(p);
+}
+
+static void test_edns(void **state)
+{
+    (void)state;
+    qopts_t o = {.edns_size = 4096, .nsid = true};
+    ldns_pkt *p = ask_opts("www.example.com.", LDNS_RR_TYPE_A, &o);
+    expect(p, LDNS_RCODE_NOERROR, true, 2, 0, 0);
+    assert_int_equal(ldns_pkt_edns_udp_size(p), 1232);
+    ldns_rdf *data = ldns_pkt_edns_data(p);
+    assert_non_null(data);
+    assert_int_equal(ldns_rdf_size(data), 4 + 7);
+    assert_memory_equal(ldns_rdf_data(data) + 4, "ns-test", 7);
+    ldns_pkt_free(p);
+
+    o.edns_version = 1;
+    o.nsid = false;
+    p = ask_opts("www.example.com.", LDNS_RR_TYPE_A, &o);
+    /* BADVERS: extended rcode 1 in OPT, 0 in the header */
+    assert_int_equal(ldns_pkt_get_rcode(p), 0);
+    assert_int_equal(ldns_pkt_edns_extended_rcode(p), 1);
+    assert_int_equal(ldns_pkt_ancount(p), 0);
+    ldns_pkt_free(p);
+}
+
+static void test_truncation(void **state)
+{
+    (void)state;
+    /* example.com NS + MX + ... is small; make a big answer: ask ANY at a
+     * wildcard TXT? Use a dedicated database instead. */
+    const char *lines[64];
+    char store[40][300];
+    int n = 0;
+    lines[n++] = "big.test. 300 IN SOA ns.big.test. h.big.test. 1 2 3 4 5";
+    lines[n++] = "big.test. 300 IN NS ns.big.test.";
+    lines[n++] = "ns.big.test. 300 IN A 192.0.2.1";
+    for (int i = 0; i < 30; i++) {
+        snprintf(store[i], sizeof(store[i]),
+                 "txt.big.test. 300 IN TXT \"record %02d "
+                 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"",
+                 i);
+        lines[n++] = store[i];
+    }
+    lines[n] = NULL;
+    zone_source_t *src = source_from("big.test.", lines);
+    zone_db_t *saved = db, *big;
+    diag_t d;
+    diag_init(&d);
+    assert_true(zone_db_build(&src, 1, &big, &d));
+    diag_free(&d);
+    zone_source_free(src);
+    db = big;
+
+    ldns_pkt *p = ask("txt.big.test.", LDNS_RR_TYPE_TXT);
+    assert_true(ldns_pkt_tc(p));
+    assert_int_equal(ldns_pkt_ancount(p), 0); /* whole RRsets or nothing */
+    ldns_pkt_free(p);
+    qopts_t o = {.edns_size = 4096};
+    p = ask_opts("txt.big.test.", LDNS_RR_TYPE_TXT, &o);
+    assert_true(ldns_pkt_tc(p)); /* capped at 1232 */
+    assert_int_equal(ldns_pkt_edns_udp_size(p), 1232);
+    ldns_pkt_free(p);
+    o.tcp = true;
+    p = ask_opts("txt.big.test.", LDNS_RR_TYPE_TXT, &o);
+    assert_false(ldns_pkt_tc(p));
+    assert_int_equal(ldns_pkt_ancount(p), 30);
+    ldns_pkt_free(p);
+    cfg.max_udp_size = 4096;
+    o.tcp = false;
+    p = ask_opts("txt.big.test.", LDNS_RR_TYPE_TXT, &o);
+    cfg.max_udp_size = 1232;
+    assert_false(ldns_pkt_tc(p));
+    assert_int_equal(ldns_pkt_ancount(p), 30);
+    ldns_pkt_free(p);
+    db = saved;
+    zone_db_free(big);
+}
+
+static void test_malformed(void **state)
+{
+    (void)state;
+    uint8_t resp[512];
+    uint8_t pkt[64] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'w', 'w'};
+    /* truncated question: FORMERR without a question */
+    size_t n = query_answer(db, &cfg, pkt, 15, resp, sizeof(resp), false);
+    assert_int_equal(n, 12);
+    assert_int_equal(resp[3] & 0xF, DNS_RCODE_FORMERR);
+    assert_int_equal(resp[2] & 0x80, 0x80);
+    /* a response is dropped */
+    pkt[2] = 0x80;
+    assert_int_equal(query_answer(db, &cfg, pkt, 15, resp, sizeof(resp), false), 0);
+    /* short packets are dropped */
+    assert_int_equal(query_answer(db, &cfg, pkt, 5, resp, sizeof(resp), false), 0);
+    /* no zones at all: REFUSED */
+    ldns_pkt *p;
+    const uint8_t q[] = {0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'a', 0, 0, 1, 0, 1};
+    n = query_answer(NULL, &cfg, q, sizeof(q), resp, sizeof(resp), false);
+    assert_int_equal(ldns_wire2pkt(&p, resp, n), LDNS_STATUS_OK);
+    assert_int_equal(ldns_pkt_get_rcode(p), LDNS_RCODE_REFUSED);
+    ldns_pkt_free(p);
+    /* AXFR over UDP */
+    p = ask("example.com.", LDNS_RR_TYPE_AXFR);
+    expect(p, LDNS_RCODE_REFUSED, false, 0, 0, 0);
+    ldns_pkt_free(p);
+}
+
+static void test_duplicate_zone(void **state)
+{
+    (void)state;
+    zone_source_t *srcs[2] = {source_from("example.net.", zone_net),
+                              source_from("example.net.", zone_net)};
+    zone_db_t *dup;
+    diag_t d;
+    diag_init(&d);
+    d.quiet = true;
+    assert_false(zone_db_build(srcs, 2, &dup, &d));
+    assert_null(dup);
+    assert_int_equal(d.errors, 1);
+    assert_non_null(strstr(d.messages[0], "already loaded"));
+    diag_free(&d);
+    zone_source_free(srcs[0]);
+    zone_source_free(srcs[1]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_positive),          cmocka_unit_test(test_case_preserved),
+        cmocka_unit_test(test_nodata_and_nxdomain), cmocka_unit_test(test_empty_non_terminal),
+        cmocka_unit_test(test_cname),             cmocka_unit_test(test_wildcard),
+        cmocka_unit_test(test_referral),          cmocka_unit_test(test_dname),
+        cmocka_unit_test(test_nested_zone_and_refused), cmocka_unit_test(test_additional),
+        cmocka_unit_test(test_any),               cmocka_unit_test(test_chaos),
+        cmocka_unit_test(test_edns),              cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_malformed),         cmocka_unit_test(test_duplicate_zone),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
