@@ -1,0 +1,91 @@
+/*
+ * net internals shared by udp.c (server lifecycle, UDP workers) and tcp.c
+ * (the TCP server on the caller's libuv loop).
+ *
+ * Ownership: net_server_t owns every socket until a libuv handle takes
+ * one over. TCP listener handles and connections are separate allocations
+ * freed in their close callbacks, so memory libuv still points at never
+ * goes away with the server. A connection's close callback does touch the
+ * server, which is why net_server_free() refuses to free it (and leaks it)
+ * while n_conns > 0.
+ */
+#ifndef MERIDIAN_NET_NET_INTERNAL_H
+#define MERIDIAN_NET_NET_INTERNAL_H
+
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "net/net.h"
+
+/* Datagrams moved per recvmmsg()/sendmmsg() call. */
+#define NET_UDP_BATCH 32
+/* Socket buffers asked for; the kernel may give less. Generous because a
+ * burst of queries must not be dropped while a worker finishes a batch. */
+#define NET_SOCKBUF_SIZE (4 << 20)
+/* A DNS header; shorter TCP messages end the connection. */
+#define NET_DNS_HEADER_SIZE 12
+/* "[ffff:...:ffff]:65535" plus room. */
+#define NET_ADDRSTRLEN (INET6_ADDRSTRLEN + 10)
+
+struct net__udp_worker;
+struct net__tcp_conn;
+
+struct net_server {
+    uv_loop_t *loop;
+    net_handler_fn handler;
+    void *arg;
+
+    size_t n_listeners;
+    net_listen_t *listeners; /* copy of the config's */
+    uint16_t *ports;         /* the port actually bound, per listener */
+
+    unsigned udp_workers;
+    unsigned tcp_idle_timeout_ms;
+    unsigned tcp_max_connections;
+    unsigned tcp_max_pipeline;
+
+    /* UDP. wake_fd is an eventfd written once by stop and never read, so
+     * it stays readable and wakes every worker's epoll. */
+    int wake_fd;
+    atomic_bool udp_stop;
+    struct net__udp_worker *workers;
+
+    /* TCP, all touched only on the loop thread. */
+    int *tcp_fds;              /* bound and listening, not yet given to libuv */
+    uv_tcp_t **tcp_listeners;  /* NULL once closed */
+    struct net__tcp_conn *conns;
+    unsigned n_conns;          /* including those closing */
+    bool tcp_stopping;
+    uint64_t tcp_accept_logged;  /* uv_now() of the last accept error logged */
+    uint64_t tcp_refused_logged; /* and of the last "too many connections" */
+    /* Answers of the connection being served are gathered here and go out in
+     * one write; it is empty between callbacks. */
+    uint8_t *stage;
+    size_t stage_len;
+    unsigned stage_answers;
+
+    bool stopped;
+};
+
+/* "192.0.2.1:53" or "[2001:db8::1]:53", for messages. */
+void net__addr_format(const struct sockaddr *sa, char *buf, size_t len);
+uint16_t net__addr_port(const struct sockaddr *sa);
+void net__addr_set_port(struct sockaddr *sa, uint16_t port);
+
+/* tcp.c. net__tcp_bind() makes a listening socket for ss (the real port
+ * written back into ss when it asked for 0); 0 or -errno, nothing open on
+ * failure. net__tcp_attach() hands the sockets to the loop; on failure the
+ * ones already attached are closed (freed when the loop runs). */
+int net__tcp_bind(struct sockaddr_storage *ss, socklen_t len, int *fd_out);
+int net__tcp_attach(net_server_t *srv);
+void net__tcp_stop(net_server_t *srv);
+/* Closes what start left open on failure: listeners and raw sockets. */
+void net__tcp_abort(net_server_t *srv);
+void net__tcp_release(net_server_t *srv);
+
+#endif
