@@ -32,7 +32,7 @@ typedef struct conf_listener {
 
 typedef struct conf_zone {
     char *file;   /* resolved path */
-    char *origin; /* NULL: taken from the file name minus ".zone" */
+    char *origin; /* absolute, final dot added; NULL: from the file name minus ".zone" */
     const char *conf_file; /* where it was declared, for messages */
     unsigned conf_line;
 } conf_zone_t;
