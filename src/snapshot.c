@@ -9,10 +9,6 @@
 
 static snapshot_t *current_snapshot;
 
-/* NSID payloads longer than this would crowd the answer out of a 512-byte
- * response; the config may not say more. */
-#define SNAPSHOT_NSID_MAX 128
-
 bool snapshot_load(const char *conf_path, snapshot_t **out, diag_t *d)
 {
     snapshot_t *s = calloc(1, sizeof(*s));
@@ -47,10 +43,6 @@ bool snapshot_load(const char *conf_path, snapshot_t **out, diag_t *d)
     s->query.max_udp_size = s->conf->max_udp_size;
     s->query.nsid = (const uint8_t *)s->conf->nsid;
     s->query.nsid_len = s->conf->nsid_len;
-    if (s->query.nsid_len > SNAPSHOT_NSID_MAX) {
-        diag_error(d, conf_path, 0, 0, "server.nsid: longer than %d bytes", SNAPSHOT_NSID_MAX);
-        goto fail;
-    }
     s->query.chaos = s->conf->chaos;
     s->query.version = s->conf->chaos_version ? s->conf->chaos_version : "Meridian " VERSION;
     s->query.identity = s->conf->chaos_identity ? s->conf->chaos_identity : "meridian";

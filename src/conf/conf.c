@@ -44,7 +44,6 @@
 /* version.bind and friends are answered in one TXT character-string. */
 #define CONF_MAX_TXT 255
 /* Keeps the OPT record of a small answer well under 512 bytes. */
-#define CONF_MAX_NSID 255
 /* Room for a quoted, escaped excerpt of a bad value in a message. */
 #define CONF_QUOTE_SIZE 72
 

@@ -23,6 +23,8 @@
 #define CONF_DEFAULT_TCP_IDLE_MS 10000
 #define CONF_DEFAULT_TCP_MAX_CONNS 1024
 #define CONF_DEFAULT_TCP_MAX_PIPELINE 100
+/* NSID payload limit: with a 255-byte name the answer still fits 512 bytes. */
+#define CONF_MAX_NSID 128
 
 typedef struct conf_listener {
     char *text; /* as written: "127.0.0.1:5353", "[::1]:53" */

@@ -393,7 +393,7 @@ static void test_tcp_idle_timeout(void **state)
 static void test_nsid(void **state)
 {
     static const char *expected =
-        "a text of 1 to 255 bytes or \"hex:\" and 1 to 255 bytes in hex";
+        "a text of 1 to 128 bytes or \"hex:\" and 1 to 128 bytes in hex";
     char value[600], got[600];
     conf_t *conf;
 
@@ -413,18 +413,18 @@ static void test_nsid(void **state)
     assert_memory_equal(conf->nsid, "12", 2);
     conf_free(conf);
 
-    memset(value, 'n', 255);
-    value[255] = '\0';
+    memset(value, 'n', 128);
+    value[128] = '\0';
     conf = load_server_value("nsid", value);
-    assert_int_equal(conf->nsid_len, 255);
+    assert_int_equal(conf->nsid_len, 128);
     conf_free(conf);
 
     memcpy(value, "hex:", 4);
-    memset(value + 4, 'a', 510);
-    value[514] = '\0';
+    memset(value + 4, 'a', 256);
+    value[260] = '\0';
     conf = load_server_value("nsid", value);
-    assert_int_equal(conf->nsid_len, 255);
-    assert_int_equal((unsigned char)conf->nsid[254], 0xaa);
+    assert_int_equal(conf->nsid_len, 128);
+    assert_int_equal((unsigned char)conf->nsid[127], 0xaa);
     conf_free(conf);
 
     check_server_value("nsid", "\"\"", expected, "\"\"");
@@ -437,13 +437,13 @@ static void test_nsid(void **state)
 
     /* one byte too many, in both forms; long values are cut short in the
      * message so that it stays readable */
-    memset(value, 'n', 256);
-    value[256] = '\0';
+    memset(value, 'n', 129);
+    value[129] = '\0';
     snprintf(got, sizeof(got), "\"%.63s...\"", value);
     check_server_value("nsid", value, expected, got);
     memcpy(value, "hex:", 4);
-    memset(value + 4, 'a', 512);
-    value[516] = '\0';
+    memset(value + 4, 'a', 258);
+    value[262] = '\0';
     snprintf(got, sizeof(got), "\"%.63s...\"", value);
     check_server_value("nsid", value, expected, got);
 }
