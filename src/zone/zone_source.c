@@ -1,0 +1,1696 @@
+/*
+ * zone_source: RFC 1035 master files read into ldns records, then validated.
+ *
+ * The loader has its own tokenizer instead of ldns_rr_new_frm_fp_l(): it
+ * must know where every record starts (for file:line), it must see the
+ * directives ldns does not implement ($INCLUDE, $GENERATE), and it must get
+ * at quoted strings before ldns refuses those longer than 255 bytes. Each
+ * record is turned back into one line of presentation text with a dummy
+ * owner, numeric type and no parentheses or comments, and only the rdata is
+ * left to ldns_rr_new_frm_str(), which knows every type's syntax.
+ *
+ * Validation sorts one compact key per record (lower-cased owner, type,
+ * canonical rdata) once, so that duplicates, RRsets, CNAME conflicts and
+ * glue lookups are all scans or binary searches: a million-record zone must
+ * not cost O(n^2).
+ */
+#include "config.h"
+
+#include "zone/zone_source.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#define MAX_TTL_RFC2181 2147483647u /* RFC 2181 section 8 */
+#define TXT_STRING_MAX 255
+#define NAME_WIRE_MAX 255
+#define RDATA_MAX 65535
+
+/* Per-record state kept beside zone_source_t.records while loading. */
+enum {
+    REC_TTL_PENDING = 1, /* no TTL and no $TTL yet: the SOA minimum decides */
+    REC_REMOVED = 2,     /* a duplicate, dropped from the result */
+    REC_OUTSIDE = 4,     /* owner not at or below the origin */
+};
+
+/* ------------------------------------------------------------ helpers */
+
+static void *xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n ? n : 1);
+    if (!p)
+        abort(); /* loaders may abort on OOM (STYLE.md) */
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *c = strdup(s);
+    if (!c)
+        abort();
+    return c;
+}
+
+typedef struct strbuf {
+    char *s;
+    size_t len;
+    size_t cap;
+} strbuf_t;
+
+static void sb_reserve(strbuf_t *b, size_t more)
+{
+    if (b->len + more + 1 <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + more + 1)
+        cap *= 2;
+    b->s = xrealloc(b->s, cap);
+    b->cap = cap;
+}
+
+static void sb_put(strbuf_t *b, const char *s, size_t n)
+{
+    sb_reserve(b, n);
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+static void sb_putc(strbuf_t *b, char c) { sb_put(b, &c, 1); }
+
+static void sb_puts(strbuf_t *b, const char *s) { sb_put(b, s, strlen(s)); }
+
+static void sb_clear(strbuf_t *b)
+{
+    b->len = 0;
+    sb_reserve(b, 0);
+    b->s[0] = '\0';
+}
+
+static void sb_free(strbuf_t *b)
+{
+    free(b->s);
+    memset(b, 0, sizeof(*b));
+}
+
+/* A name for messages; never NULL. Caller frees. */
+static char *name_str(const ldns_rdf *name)
+{
+    char *s = name ? ldns_rdf2str(name) : NULL;
+    return s ? s : xstrdup("?");
+}
+
+static void type_str(uint16_t type, char *buf, size_t size)
+{
+    const ldns_rr_descriptor *desc = ldns_rr_descript(type);
+    if (desc && desc->_name && desc->_type == type)
+        snprintf(buf, size, "%s", desc->_name);
+    else
+        snprintf(buf, size, "TYPE%u", (unsigned)type);
+}
+
+/* Names compare without case; only ASCII letters fold (RFC 4343). */
+static void lower_copy(uint8_t *dst, const uint8_t *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = src[i];
+        dst[i] = (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
+    }
+}
+
+/* ------------------------------------------------------------ tokenizer */
+
+typedef struct token {
+    const char *s; /* NUL-terminated, escapes left as written, no quotes */
+    size_t off;    /* into lexed_t.text while lexing */
+    size_t len;
+    bool quoted;
+} token_t;
+
+/* One logical record: the tokens of one line, or of several joined by
+ * parentheses. */
+typedef struct lexed {
+    strbuf_t text;
+    token_t *tok;
+    size_t ntok;
+    size_t cap;
+    unsigned line;    /* where the record starts */
+    bool blank_owner; /* the line starts with a blank: previous owner */
+    bool bad;         /* a lexical error was reported: skip the record */
+} lexed_t;
+
+typedef struct file_ctx {
+    const char *name;     /* points into zone_source_t.files */
+    ldns_rdf *origin;     /* owned; $ORIGIN changes it for this file only */
+    ldns_rdf *prev_owner; /* owned; NULL until the first owner */
+    const char *p;
+    const char *end;
+    unsigned line;
+    unsigned depth; /* 0 for the zone file, +1 per $INCLUDE */
+} file_ctx_t;
+
+typedef struct loader {
+    diag_t *d;
+    zone_source_t *src;
+    size_t cap;
+    uint8_t *rflags; /* REC_*, parallel to src->records */
+    unsigned flags;
+    bool have_default_ttl;
+    uint32_t default_ttl;
+    char *stack[ZONE_SOURCE_MAX_INCLUDE_DEPTH + 1]; /* real paths being read */
+    unsigned depth;
+    strbuf_t rr_text; /* the presentation line handed to ldns */
+} loader_t;
+
+static void lex_begin_token(lexed_t *r, bool quoted)
+{
+    if (r->ntok == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 16;
+        r->tok = xrealloc(r->tok, r->cap * sizeof(*r->tok));
+    }
+    token_t *t = &r->tok[r->ntok++];
+    t->s = NULL;
+    t->off = r->text.len;
+    t->len = 0;
+    t->quoted = quoted;
+}
+
+static void lex_end_token(lexed_t *r)
+{
+    token_t *t = &r->tok[r->ntok - 1];
+    t->len = r->text.len - t->off;
+    sb_putc(&r->text, '\0'); /* each token is its own C string */
+}
+
+static void lex_error(loader_t *ld, file_ctx_t *fc, lexed_t *r, unsigned line, const char *msg)
+{
+    if (!r->bad)
+        diag_error(ld->d, fc->name, line, 0, "%s", msg);
+    r->bad = true;
+}
+
+/* A backslash escape, kept as written: ldns and the TXT splitter decode it.
+ * Returns false (p unchanged) when there is nothing to escape, the end of a
+ * line included, CRLF or not. */
+static bool lex_escape(file_ctx_t *fc, lexed_t *r)
+{
+    const char *next = fc->p + 1;
+    if (next >= fc->end || *next == '\n' || *next == '\0' ||
+        (*next == '\r' && (next + 1 == fc->end || next[1] == '\n')))
+        return false;
+    sb_put(&r->text, fc->p, 2);
+    fc->p += 2;
+    return true;
+}
+
+static void lex_plain(loader_t *ld, file_ctx_t *fc, lexed_t *r)
+{
+    lex_begin_token(r, false);
+    while (fc->p < fc->end) {
+        char c = *fc->p;
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ';' || c == '(' ||
+            c == ')' || c == '"')
+            break;
+        if (c == '\\') {
+            if (!lex_escape(fc, r)) {
+                lex_error(ld, fc, r, fc->line, "backslash at the end of a line");
+                fc->p++;
+                break;
+            }
+            continue;
+        }
+        if (c == '\0') {
+            lex_error(ld, fc, r, fc->line, "NUL character in the input");
+            fc->p++;
+            continue;
+        }
+        /* Copy the run of ordinary characters at once: this is the loop
+         * every byte of a big zone goes through. */
+        const char *run = fc->p;
+        while (fc->p < fc->end && !strchr(" \t\r\n;()\"\\", *fc->p) && *fc->p != '\0')
+            fc->p++;
+        sb_put(&r->text, run, (size_t)(fc->p - run));
+    }
+    lex_end_token(r);
+}
+
+static void lex_quoted(loader_t *ld, file_ctx_t *fc, lexed_t *r)
+{
+    unsigned start = fc->line;
+    fc->p++; /* the opening quote */
+    lex_begin_token(r, true);
+    for (;;) {
+        if (fc->p >= fc->end || *fc->p == '\n') {
+            /* The newline is left for the caller: it may end the record. */
+            lex_error(ld, fc, r, start, "unterminated quoted string");
+            break;
+        }
+        char c = *fc->p;
+        if (c == '"') {
+            fc->p++;
+            break;
+        }
+        if (c == '\\') {
+            if (!lex_escape(fc, r)) {
+                lex_error(ld, fc, r, fc->line, "backslash at the end of a line");
+                fc->p++;
+            }
+            continue;
+        }
+        if (c == '\0')
+            lex_error(ld, fc, r, fc->line, "NUL character in the input");
+        else
+            sb_putc(&r->text, c);
+        fc->p++;
+    }
+    lex_end_token(r);
+}
+
+/* Reads the next record with at least one token (or a bad one, with its
+ * error reported). Returns false at the end of the input. */
+static bool lex_record(loader_t *ld, file_ctx_t *fc, lexed_t *r)
+{
+    for (;;) {
+        r->text.len = 0;
+        r->ntok = 0;
+        r->bad = false;
+        r->line = fc->line;
+        if (fc->p >= fc->end)
+            return false;
+        r->blank_owner = (*fc->p == ' ' || *fc->p == '\t');
+
+        unsigned depth = 0, paren_line = 0;
+        while (fc->p < fc->end) {
+            char c = *fc->p;
+            if (c == '\n') {
+                fc->p++;
+                fc->line++;
+                if (depth == 0)
+                    break;
+            } else if (c == ' ' || c == '\t' || c == '\r') {
+                fc->p++;
+            } else if (c == ';') {
+                while (fc->p < fc->end && *fc->p != '\n')
+                    fc->p++;
+            } else if (c == '(') {
+                if (depth++ == 0)
+                    paren_line = fc->line;
+                fc->p++;
+            } else if (c == ')') {
+                if (depth == 0)
+                    lex_error(ld, fc, r, fc->line, "')' without '('");
+                else
+                    depth--;
+                fc->p++;
+            } else {
+                if (r->ntok == 0)
+                    r->line = fc->line;
+                if (c == '"')
+                    lex_quoted(ld, fc, r);
+                else
+                    lex_plain(ld, fc, r);
+            }
+        }
+        if (depth > 0)
+            lex_error(ld, fc, r, paren_line, "'(' without ')'");
+        if (r->ntok == 0 && !r->bad)
+            continue; /* blank or comment-only line */
+        for (size_t i = 0; i < r->ntok; i++)
+            r->tok[i].s = r->text.s + r->tok[i].off;
+        return true;
+    }
+}
+
+/* ------------------------------------------------------------ fields */
+
+/* BIND's TTL syntax: seconds, or numbers with units (1w2d3h4m5s). */
+static bool parse_ttl(const char *s, uint32_t *out)
+{
+    uint64_t total = 0;
+    if (!*s)
+        return false;
+    while (*s) {
+        if (!isdigit((unsigned char)*s))
+            return false;
+        uint64_t n = 0;
+        while (isdigit((unsigned char)*s)) {
+            n = n * 10 + (uint64_t)(*s++ - '0');
+            if (n > UINT32_MAX)
+                return false;
+        }
+        uint64_t unit = 1;
+        if (*s) {
+            switch (tolower((unsigned char)*s)) {
+            case 's': unit = 1; break;
+            case 'm': unit = 60; break;
+            case 'h': unit = 3600; break;
+            case 'd': unit = 86400; break;
+            case 'w': unit = 604800; break;
+            default: return false;
+            }
+            s++;
+        }
+        total += n * unit;
+        if (total > UINT32_MAX)
+            return false;
+    }
+    *out = (uint32_t)total;
+    return true;
+}
+
+static bool parse_ttl_checked(loader_t *ld, file_ctx_t *fc, unsigned line, const char *s,
+                              uint32_t *out)
+{
+    if (!parse_ttl(s, out)) {
+        diag_error(ld->d, fc->name, line, 0, "invalid TTL '%s'", s);
+        return false;
+    }
+    if (*out > MAX_TTL_RFC2181) {
+        /* What BIND does: RFC 2181 makes such a TTL mean zero. */
+        diag_warn(ld->d, fc->name, line, 0, "TTL %" PRIu32 " is above %u (RFC 2181), using 0",
+                  *out, MAX_TTL_RFC2181);
+        *out = 0;
+    }
+    return true;
+}
+
+static bool parse_uint(const char *s, size_t len, uint32_t max, uint32_t *out)
+{
+    uint64_t v = 0;
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+        if (v > max)
+            return false;
+    }
+    *out = (uint32_t)v;
+    return true;
+}
+
+/* Returns the class, or 0 when s is not a class name. */
+static unsigned parse_class(const char *s)
+{
+    static const struct {
+        const char *name;
+        unsigned value;
+    } classes[] = {{"IN", 1}, {"CS", 2}, {"CH", 3}, {"HS", 4}, {"NONE", 254}, {"ANY", 255}};
+    for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
+        if (strcasecmp(s, classes[i].name) == 0)
+            return classes[i].value;
+    uint32_t v;
+    if (strncasecmp(s, "CLASS", 5) == 0 && parse_uint(s + 5, strlen(s + 5), 65535, &v))
+        return v;
+    return 0;
+}
+
+/* Returns the type, or 0 when s is no type. */
+static uint16_t parse_type(const char *s)
+{
+    uint32_t v;
+    if (strncasecmp(s, "TYPE", 4) == 0 && isdigit((unsigned char)s[4]))
+        return parse_uint(s + 4, strlen(s + 4), 65535, &v) ? (uint16_t)v : 0;
+    return (uint16_t)ldns_get_rr_type_by_name(s);
+}
+
+/* "@" is the origin; a name without a final unescaped dot is relative to
+ * it. NULL when invalid, including longer than 255 octets, which
+ * ldns_dname_cat() does not check. */
+static ldns_rdf *resolve_name(const char *s, const ldns_rdf *origin)
+{
+    if (strcmp(s, "@") == 0)
+        return ldns_rdf_clone(origin);
+    ldns_rdf *name = ldns_dname_new_frm_str(s);
+    if (!name)
+        return NULL;
+    if (!ldns_dname_str_absolute(s) && ldns_dname_cat(name, origin) != LDNS_STATUS_OK) {
+        ldns_rdf_deep_free(name);
+        return NULL;
+    }
+    if (ldns_rdf_size(name) > NAME_WIRE_MAX) {
+        ldns_rdf_deep_free(name);
+        return NULL;
+    }
+    return name;
+}
+
+/* The part of the record between owner and rdata. */
+typedef struct rr_head {
+    uint32_t ttl;
+    bool has_ttl;
+    uint16_t type;
+} rr_head_t;
+
+/* Reads [ttl] [class] type, ttl and class in either order, from t[*i]. */
+static bool parse_head(loader_t *ld, file_ctx_t *fc, unsigned line, const token_t *t, size_t n,
+                       size_t *i, rr_head_t *h)
+{
+    bool has_class = false;
+    h->has_ttl = false;
+    h->ttl = 0;
+    while (*i < n && !t[*i].quoted) {
+        const char *s = t[*i].s;
+        if (!h->has_ttl && isdigit((unsigned char)s[0])) {
+            if (!parse_ttl_checked(ld, fc, line, s, &h->ttl))
+                return false;
+            h->has_ttl = true;
+        } else if (!has_class && parse_class(s)) {
+            if (parse_class(s) != LDNS_RR_CLASS_IN) {
+                diag_error(ld->d, fc->name, line, 0, "class %s is not supported, only IN", s);
+                return false;
+            }
+            has_class = true;
+        } else {
+            break;
+        }
+        (*i)++;
+    }
+    if (*i >= n) {
+        diag_error(ld->d, fc->name, line, 0, "missing RR type");
+        return false;
+    }
+    h->type = t[*i].quoted ? 0 : parse_type(t[*i].s);
+    if (h->type == 0) {
+        diag_error(ld->d, fc->name, line, 0, "unknown RR type '%s'", t[*i].s);
+        return false;
+    }
+    /* OPT and the query-only types (RFC 6895: 128-255) have no place in a
+     * zone. */
+    if (h->type == LDNS_RR_TYPE_OPT || (h->type >= 128 && h->type <= 255)) {
+        diag_error(ld->d, fc->name, line, 0, "%s is a meta type, not allowed in a zone",
+                   t[*i].s);
+        return false;
+    }
+    (*i)++;
+    return true;
+}
+
+/* ------------------------------------------------------------ long TXT */
+
+/* The next byte of a presentation string (\X and \DDD decoded), or -1 when
+ * the escape is invalid: then the token is left for ldns to judge. */
+static int next_byte(const char *s, size_t len, size_t *pos)
+{
+    unsigned char c = (unsigned char)s[*pos];
+    if (c != '\\') {
+        (*pos)++;
+        return c;
+    }
+    if (*pos + 1 >= len)
+        return -1;
+    if (isdigit((unsigned char)s[*pos + 1])) {
+        if (*pos + 3 >= len || !isdigit((unsigned char)s[*pos + 2]) ||
+            !isdigit((unsigned char)s[*pos + 3]))
+            return -1;
+        int v = (s[*pos + 1] - '0') * 100 + (s[*pos + 2] - '0') * 10 + (s[*pos + 3] - '0');
+        if (v > 255)
+            return -1;
+        *pos += 4;
+        return v;
+    }
+    *pos += 2;
+    return (unsigned char)s[*pos - 1];
+}
+
+static void put_byte_quoted(strbuf_t *b, int c)
+{
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+        sb_putc(b, (char)c);
+    } else {
+        char esc[5];
+        snprintf(esc, sizeof(esc), "\\%03d", c);
+        sb_puts(b, esc);
+    }
+}
+
+/* Writes a character-string longer than 255 bytes as consecutive strings of
+ * at most 255 bytes, as BIND does. Returns false (nothing written) when the
+ * token fits or has a bad escape. */
+static bool put_split_string(strbuf_t *b, const token_t *t)
+{
+    size_t pos = 0, bytes = 0;
+    while (pos < t->len) {
+        if (next_byte(t->s, t->len, &pos) < 0)
+            return false;
+        bytes++;
+    }
+    if (bytes <= TXT_STRING_MAX)
+        return false;
+    pos = 0;
+    for (size_t done = 0; done < bytes;) {
+        if (done > 0)
+            sb_putc(b, ' ');
+        sb_putc(b, '"');
+        for (size_t n = 0; n < TXT_STRING_MAX && done < bytes; n++, done++)
+            put_byte_quoted(b, next_byte(t->s, t->len, &pos));
+        sb_putc(b, '"');
+    }
+    return true;
+}
+
+static void put_rdata(strbuf_t *b, uint16_t type, const token_t *t, size_t n)
+{
+    bool generic = n > 0 && !t[0].quoted && strcmp(t[0].s, "\\#") == 0;
+    bool split = (type == LDNS_RR_TYPE_TXT || type == LDNS_RR_TYPE_SPF) && !generic;
+    for (size_t i = 0; i < n; i++) {
+        sb_putc(b, ' ');
+        if (split && put_split_string(b, &t[i]))
+            continue;
+        if (t[i].quoted)
+            sb_putc(b, '"');
+        sb_put(b, t[i].s, t[i].len);
+        if (t[i].quoted)
+            sb_putc(b, '"');
+    }
+}
+
+/* ------------------------------------------------------------ records */
+
+static void add_record(loader_t *ld, ldns_rr *rr, const char *file, unsigned line, uint8_t fl)
+{
+    zone_source_t *src = ld->src;
+    if (src->count == ld->cap) {
+        ld->cap = ld->cap ? ld->cap * 2 : 64;
+        src->records = xrealloc(src->records, ld->cap * sizeof(*src->records));
+        ld->rflags = xrealloc(ld->rflags, ld->cap);
+    }
+    src->records[src->count] = (zone_record_t){.rr = rr, .file = file, .line = line};
+    ld->rflags[src->count] = fl;
+    src->count++;
+}
+
+/* RFC 9460 rules that ldns 1.8.3 does not check: no key twice, the reserved
+ * key 65535 unused, every key listed in "mandatory" present. ldns sorts the
+ * keys, so a repeated key is adjacent. */
+static bool svcb_check(const ldns_rr *rr, char *why, size_t size)
+{
+    for (size_t f = 0; f < ldns_rr_rd_count(rr); f++) {
+        const ldns_rdf *rdf = ldns_rr_rdf(rr, f);
+        if (ldns_rdf_get_type(rdf) != LDNS_RDF_TYPE_SVCPARAMS)
+            continue;
+        const uint8_t *p = ldns_rdf_data(rdf);
+        size_t size_p = ldns_rdf_size(rdf), pos = 0;
+        const uint8_t *mandatory = NULL;
+        size_t mandatory_len = 0;
+        long prev = -1;
+        uint8_t present[65536 / 8] = {0};
+        while (pos + 4 <= size_p) {
+            unsigned key = (unsigned)(p[pos] << 8 | p[pos + 1]);
+            size_t vlen = (size_t)(p[pos + 2] << 8 | p[pos + 3]);
+            if ((long)key == prev) {
+                snprintf(why, size, "SvcParamKey key%u appears more than once", key);
+                return false;
+            }
+            if (key == 65535) {
+                snprintf(why, size, "SvcParamKey key65535 is reserved");
+                return false;
+            }
+            if (key == LDNS_SVCPARAM_KEY_MANDATORY) {
+                mandatory = p + pos + 4;
+                mandatory_len = vlen;
+            }
+            present[key / 8] |= (uint8_t)(1u << (key % 8));
+            prev = key;
+            pos += 4 + vlen;
+        }
+        for (size_t m = 0; mandatory && m + 2 <= mandatory_len; m += 2) {
+            unsigned want = (unsigned)(mandatory[m] << 8 | mandatory[m + 1]);
+            if (want == LDNS_SVCPARAM_KEY_MANDATORY) {
+                snprintf(why, size, "mandatory lists itself");
+                return false;
+            }
+            if (!(present[want / 8] & (1u << (want % 8)))) {
+                snprintf(why, size, "mandatory SvcParamKey key%u is missing", want);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* Records whose every rdata field is one token of a simple kind (A, AAAA,
+ * NS, CNAME, PTR, MX, SRV, SOA, TXT, NAPTR...) are built field by field with
+ * ldns_rdf_new_frm_str(), just as ldns_rr_new_frm_str() does inside, but
+ * without it: that one allocates and frees some 200 KB per call, and with a
+ * heap that keeps growing under it glibc hands that memory back to the
+ * kernel and faults it in again for every record, five times the cost of
+ * the parse itself. Returns NULL when the record is of another shape or a
+ * field does not parse; ldns_rr_new_frm_str() then decides and says why. */
+static ldns_rr *fast_rr(const rr_head_t *h, const token_t *rd, size_t nrd, const ldns_rdf *origin)
+{
+    const ldns_rr_descriptor *desc = ldns_rr_descript(h->type);
+    if (!desc || desc->_type != h->type || nrd < desc->_minimum ||
+        (nrd > desc->_maximum && desc->_variable == LDNS_RDF_TYPE_NONE))
+        return NULL;
+    for (size_t f = 0; f < nrd; f++) {
+        ldns_rdf_type ft = ldns_rr_descriptor_field_type(desc, f);
+        switch (ft) {
+        case LDNS_RDF_TYPE_A:
+        case LDNS_RDF_TYPE_AAAA:
+        case LDNS_RDF_TYPE_DNAME:
+        case LDNS_RDF_TYPE_INT8:
+        case LDNS_RDF_TYPE_INT16:
+        case LDNS_RDF_TYPE_INT32:
+        case LDNS_RDF_TYPE_PERIOD:
+        case LDNS_RDF_TYPE_STR:
+            break;
+        default:
+            return NULL;
+        }
+        if ((rd[f].quoted && ft != LDNS_RDF_TYPE_STR) || (!rd[f].quoted && rd[f].s[0] == '\\'))
+            return NULL; /* \# (RFC 3597) is ldns's job */
+    }
+    ldns_rr *rr = ldns_rr_new();
+    if (!rr)
+        abort();
+    ldns_rr_set_type(rr, h->type);
+    for (size_t f = 0; f < nrd; f++) {
+        ldns_rdf_type ft = ldns_rr_descriptor_field_type(desc, f);
+        /* A string over 255 bytes fails here and is split on the way to
+         * ldns_rr_new_frm_str(). */
+        ldns_rdf *rdf = ft == LDNS_RDF_TYPE_DNAME ? resolve_name(rd[f].s, origin)
+                                                  : ldns_rdf_new_frm_str(ft, rd[f].s);
+        if (!rdf || !ldns_rr_push_rdf(rr, rdf)) {
+            ldns_rdf_deep_free(rdf);
+            ldns_rr_free(rr);
+            return NULL;
+        }
+    }
+    ldns_rr_set_owner(rr, ldns_dname_new_frm_str("."));
+    return rr;
+}
+
+/* Builds one record from its rdata tokens and adds it. Takes owner. */
+static void finish_rr(loader_t *ld, file_ctx_t *fc, unsigned line, ldns_rdf *owner,
+                      const rr_head_t *h, const token_t *rd, size_t nrd)
+{
+    char tname[32], why[128];
+    type_str(h->type, tname, sizeof(tname));
+
+    /* ldns accepts a type it has no syntax for with no rdata at all. */
+    const ldns_rr_descriptor *desc = ldns_rr_descript(h->type);
+    bool known = desc && desc->_type == h->type;
+    if (!known && (nrd == 0 || rd[0].quoted || strcmp(rd[0].s, "\\#") != 0)) {
+        diag_error(ld->d, fc->name, line, 0,
+                   "invalid %s record: an unknown type needs RFC 3597 rdata (\\# length hex)",
+                   tname);
+        ldns_rdf_deep_free(owner);
+        return;
+    }
+
+    ldns_rr *rr = fast_rr(h, rd, nrd, fc->origin);
+    if (!rr) {
+        /* The owner is set afterwards: "." keeps ldns from reading ours,
+         * which may come from the previous record or a $GENERATE. */
+        strbuf_t *b = &ld->rr_text;
+        sb_clear(b);
+        char head[32];
+        snprintf(head, sizeof(head), ". 0 IN TYPE%u", (unsigned)h->type);
+        sb_puts(b, head);
+        put_rdata(b, h->type, rd, nrd);
+        ldns_status st = ldns_rr_new_frm_str(&rr, b->s, 0, fc->origin, NULL);
+        if (st != LDNS_STATUS_OK || !rr) {
+            diag_error(ld->d, fc->name, line, 0, "invalid %s record: %s", tname,
+                       ldns_get_errorstr_by_id(st));
+            ldns_rr_free(rr);
+            ldns_rdf_deep_free(owner);
+            return;
+        }
+    }
+    size_t rdlen = 0;
+    for (size_t f = 0; f < ldns_rr_rd_count(rr); f++) {
+        const ldns_rdf *rdf = ldns_rr_rdf(rr, f);
+        rdlen += ldns_rdf_size(rdf);
+        /* A relative name plus the origin may pass 255 octets unchecked. */
+        if (ldns_rdf_get_type(rdf) == LDNS_RDF_TYPE_DNAME && ldns_rdf_size(rdf) > NAME_WIRE_MAX) {
+            diag_error(ld->d, fc->name, line, 0, "invalid %s record: domain name too long",
+                       tname);
+            goto fail;
+        }
+    }
+    if (rdlen > RDATA_MAX) {
+        diag_error(ld->d, fc->name, line, 0, "invalid %s record: rdata longer than %u octets",
+                   tname, RDATA_MAX);
+        goto fail;
+    }
+    if ((h->type == LDNS_RR_TYPE_SVCB || h->type == LDNS_RR_TYPE_HTTPS) &&
+        !svcb_check(rr, why, sizeof(why))) {
+        diag_error(ld->d, fc->name, line, 0, "invalid %s record: %s", tname, why);
+        goto fail;
+    }
+
+    ldns_rdf_deep_free(ldns_rr_owner(rr));
+    ldns_rr_set_owner(rr, owner);
+    uint8_t fl = 0;
+    if (h->has_ttl) {
+        ldns_rr_set_ttl(rr, h->ttl);
+    } else if (ld->have_default_ttl) {
+        ldns_rr_set_ttl(rr, ld->default_ttl);
+    } else {
+        ldns_rr_set_ttl(rr, 0);
+        fl = REC_TTL_PENDING;
+    }
+    add_record(ld, rr, fc->name, line, fl);
+    return;
+fail:
+    ldns_rr_free(rr);
+    ldns_rdf_deep_free(owner);
+}
+
+static void do_record(loader_t *ld, file_ctx_t *fc, const lexed_t *r)
+{
+    const token_t *t = r->tok;
+    size_t i = 0;
+    ldns_rdf *owner;
+    if (r->blank_owner) {
+        if (!fc->prev_owner) {
+            diag_error(ld->d, fc->name, r->line, 0, "no previous owner name to repeat");
+            return;
+        }
+        owner = ldns_rdf_clone(fc->prev_owner);
+    } else {
+        owner = resolve_name(t[0].s, fc->origin);
+        if (!owner) {
+            diag_error(ld->d, fc->name, r->line, 0, "invalid owner name '%s'", t[0].s);
+            return;
+        }
+        ldns_rdf_deep_free(fc->prev_owner);
+        fc->prev_owner = ldns_rdf_clone(owner);
+        i = 1;
+    }
+    rr_head_t h;
+    if (!parse_head(ld, fc, r->line, t, r->ntok, &i, &h)) {
+        ldns_rdf_deep_free(owner);
+        return;
+    }
+    finish_rr(ld, fc, r->line, owner, &h, t + i, r->ntok - i);
+}
+
+/* ------------------------------------------------------------ $GENERATE */
+
+/* BIND's nibble format: hex digits lowest first, one per label; width
+ * counts the characters written, dots included, and pads with zeros. */
+static void put_nibbles(strbuf_t *b, uint32_t v, unsigned width, bool upper)
+{
+    const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+    do {
+        sb_putc(b, digits[v & 0xf]);
+        v >>= 4;
+        if (width > 0)
+            width--;
+        if (width > 0 || v != 0) {
+            sb_putc(b, '.');
+            if (width > 0)
+                width--;
+        }
+    } while (v != 0 || width > 0);
+}
+
+/* Replaces $ by the iterator in one token: ${offset[,width[,base]]}
+ * formats it, $$ and \$ are a literal dollar. Escapes are copied as they
+ * are for ldns to decode. Returns false on a bad modifier. */
+static bool generate_subst(strbuf_t *out, const char *in, size_t len, int64_t iter)
+{
+    size_t i = 0;
+    while (i < len) {
+        char c = in[i];
+        if (c == '\\' && i + 1 < len) {
+            sb_put(out, in + i, 2);
+            i += 2;
+            continue;
+        }
+        if (c != '$') {
+            sb_putc(out, c);
+            i++;
+            continue;
+        }
+        if (i + 1 < len && in[i + 1] == '$') {
+            sb_putc(out, '$');
+            i += 2;
+            continue;
+        }
+        int64_t offset = 0;
+        unsigned width = 0;
+        char base = 'd';
+        i++;
+        if (i < len && in[i] == '{') {
+            const char *p = in + i + 1, *end = memchr(p, '}', len - i - 1);
+            if (!end)
+                return false;
+            bool neg = false;
+            if (p < end && (*p == '-' || *p == '+'))
+                neg = *p++ == '-';
+            const char *q = p;
+            while (q < end && isdigit((unsigned char)*q))
+                q++;
+            uint32_t v;
+            if (!parse_uint(p, (size_t)(q - p), INT32_MAX, &v))
+                return false;
+            offset = neg ? -(int64_t)v : (int64_t)v;
+            if (q < end && *q == ',') {
+                p = ++q;
+                while (q < end && isdigit((unsigned char)*q))
+                    q++;
+                if (!parse_uint(p, (size_t)(q - p), 255, &v))
+                    return false;
+                width = v;
+                if (q < end && *q == ',') {
+                    q++;
+                    if (q + 1 != end || !strchr("doxXnN", *q) || *q == '\0')
+                        return false;
+                    base = *q++;
+                }
+            }
+            if (q != end)
+                return false;
+            i = (size_t)(end - in) + 1;
+        }
+        int64_t value = iter + offset;
+        char num[300];
+        switch (base) {
+        case 'd': snprintf(num, sizeof(num), "%0*" PRId64, (int)width, value); break;
+        case 'o': snprintf(num, sizeof(num), "%0*" PRIo32, (int)width, (uint32_t)value); break;
+        case 'x': snprintf(num, sizeof(num), "%0*" PRIx32, (int)width, (uint32_t)value); break;
+        case 'X': snprintf(num, sizeof(num), "%0*" PRIX32, (int)width, (uint32_t)value); break;
+        default: put_nibbles(out, (uint32_t)value, width, base == 'N'); continue;
+        }
+        sb_puts(out, num);
+    }
+    return true;
+}
+
+/* start-stop[/step] */
+static bool parse_range(const char *s, uint32_t *start, uint32_t *stop, uint32_t *step)
+{
+    const char *dash = strchr(s, '-');
+    if (!dash)
+        return false;
+    const char *slash = strchr(dash, '/');
+    size_t stop_len = slash ? (size_t)(slash - dash - 1) : strlen(dash + 1);
+    *step = 1;
+    if (!parse_uint(s, (size_t)(dash - s), INT32_MAX, start) ||
+        !parse_uint(dash + 1, stop_len, INT32_MAX, stop))
+        return false;
+    if (slash && (!parse_uint(slash + 1, strlen(slash + 1), INT32_MAX, step) || *step == 0))
+        return false;
+    return *start <= *stop;
+}
+
+/* $GENERATE range lhs [ttl] [class] type rhs... */
+static void do_generate(loader_t *ld, file_ctx_t *fc, const lexed_t *r)
+{
+    const token_t *t = r->tok;
+    size_t n = r->ntok;
+    unsigned line = r->line;
+    uint32_t start, stop, step;
+    if (n < 5) {
+        diag_error(ld->d, fc->name, line, 0,
+                   "$GENERATE needs a range, an owner, a type and rdata");
+        return;
+    }
+    if (!parse_range(t[1].s, &start, &stop, &step)) {
+        diag_error(ld->d, fc->name, line, 0, "invalid $GENERATE range '%s'", t[1].s);
+        return;
+    }
+    uint64_t count = (uint64_t)(stop - start) / step + 1;
+    if (count > ZONE_SOURCE_MAX_GENERATE) {
+        diag_error(ld->d, fc->name, line, 0,
+                   "$GENERATE would create %" PRIu64 " records, more than %d", count,
+                   ZONE_SOURCE_MAX_GENERATE);
+        return;
+    }
+    size_t i = 3;
+    rr_head_t h;
+    if (!parse_head(ld, fc, line, t, n, &i, &h))
+        return;
+    if (i >= n) {
+        diag_error(ld->d, fc->name, line, 0, "$GENERATE needs rdata");
+        return;
+    }
+    /* BIND takes the rhs as one token, quoted when it holds blanks; a TXT
+     * rhs keeps its quotes since they delimit the string. */
+    size_t nrd = n - i;
+    bool unquote = nrd == 1 && t[i].quoted && h.type != LDNS_RR_TYPE_TXT &&
+                   h.type != LDNS_RR_TYPE_SPF;
+    token_t *rd = xrealloc(NULL, nrd * sizeof(*rd));
+    strbuf_t buf = {0};
+
+    for (uint64_t v = start; v <= stop; v += step) {
+        sb_clear(&buf);
+        bool ok = generate_subst(&buf, t[2].s, t[2].len, (int64_t)v);
+        for (size_t k = 0; ok && k < nrd; k++) {
+            sb_putc(&buf, '\0');
+            rd[k].off = buf.len;
+            rd[k].quoted = t[i + k].quoted && !unquote;
+            ok = generate_subst(&buf, t[i + k].s, t[i + k].len, (int64_t)v);
+            rd[k].len = buf.len - rd[k].off;
+        }
+        if (!ok) {
+            diag_error(ld->d, fc->name, line, 0, "invalid $GENERATE modifier");
+            break;
+        }
+        for (size_t k = 0; k < nrd; k++)
+            rd[k].s = buf.s + rd[k].off;
+        ldns_rdf *owner = resolve_name(buf.s, fc->origin);
+        if (!owner) {
+            diag_error(ld->d, fc->name, line, 0, "$GENERATE: invalid owner name '%s'", buf.s);
+            break;
+        }
+        unsigned errors = ld->d->errors;
+        finish_rr(ld, fc, line, owner, &h, rd, nrd);
+        if (ld->d->errors != errors)
+            break; /* one message, not one per iteration */
+    }
+    sb_free(&buf);
+    free(rd);
+}
+
+/* ------------------------------------------------------------ files */
+
+/* The whole file in memory. NULL with *why set (strerror or ours). */
+static char *read_file(const char *path, size_t *len, const char **why)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        *why = strerror(errno);
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) {
+        *why = strerror(errno);
+        fclose(f);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        /* A FIFO or device could block or never end. */
+        *why = "not a regular file";
+        fclose(f);
+        return NULL;
+    }
+    size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, n = 0;
+    char *buf = xrealloc(NULL, cap);
+    for (;;) {
+        if (n == cap)
+            buf = xrealloc(buf, cap *= 2);
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        *why = strerror(errno ? errno : EIO);
+        free(buf);
+        fclose(f);
+        return NULL;
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+static const char *add_file(zone_source_t *src, const char *name)
+{
+    src->files = xrealloc(src->files, (src->n_files + 1) * sizeof(*src->files));
+    src->files[src->n_files] = xstrdup(name);
+    return src->files[src->n_files++];
+}
+
+/* Decodes \X and \DDD in a file name token. */
+static char *unescape(const token_t *t)
+{
+    char *out = xrealloc(NULL, t->len + 1);
+    size_t pos = 0, n = 0;
+    while (pos < t->len) {
+        int c = next_byte(t->s, t->len, &pos);
+        if (c < 0) {
+            c = '\\';
+            pos++;
+        }
+        out[n++] = (char)c;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static void load_text(loader_t *ld, const char *name, const char *text, size_t len,
+                      const ldns_rdf *origin, unsigned depth);
+
+/* $INCLUDE file [origin] */
+static void do_include(loader_t *ld, file_ctx_t *fc, const lexed_t *r)
+{
+    const token_t *t = r->tok;
+    unsigned line = r->line;
+    if (ld->flags & ZONE_SOURCE_NO_INCLUDE) {
+        diag_error(ld->d, fc->name, line, 0, "$INCLUDE is not allowed here");
+        return;
+    }
+    if (r->ntok < 2 || r->ntok > 3) {
+        diag_error(ld->d, fc->name, line, 0, "$INCLUDE needs a file name and an optional origin");
+        return;
+    }
+    if (fc->depth + 1 > ZONE_SOURCE_MAX_INCLUDE_DEPTH) {
+        diag_error(ld->d, fc->name, line, 0, "$INCLUDE nested more than %d deep",
+                   ZONE_SOURCE_MAX_INCLUDE_DEPTH);
+        return;
+    }
+    ldns_rdf *origin = r->ntok == 3 ? resolve_name(t[2].s, fc->origin)
+                                    : ldns_rdf_clone(fc->origin);
+    if (!origin) {
+        diag_error(ld->d, fc->name, line, 0, "invalid $INCLUDE origin '%s'", t[2].s);
+        return;
+    }
+    char *file = unescape(&t[1]);
+    char *path;
+    const char *slash = strrchr(fc->name, '/');
+    if (file[0] == '/' || !slash) {
+        path = xstrdup(file);
+    } else {
+        size_t dirlen = (size_t)(slash - fc->name) + 1;
+        path = xrealloc(NULL, dirlen + strlen(file) + 1);
+        memcpy(path, fc->name, dirlen);
+        strcpy(path + dirlen, file);
+    }
+    char *real = realpath(path, NULL);
+    const char *why = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    for (unsigned k = 0; real && k < ld->depth; k++) {
+        if (ld->stack[k] && strcmp(ld->stack[k], real) == 0) {
+            diag_error(ld->d, fc->name, line, 0, "$INCLUDE loop: %s is already being read",
+                       path);
+            goto done;
+        }
+    }
+    text = read_file(path, &len, &why);
+    if (!text) {
+        diag_error(ld->d, fc->name, line, 0, "cannot open %s: %s", path, why);
+        goto done;
+    }
+    const char *name = add_file(ld->src, path);
+    ld->stack[ld->depth++] = real;
+    real = NULL;
+    load_text(ld, name, text, len, origin, fc->depth + 1);
+    free(ld->stack[--ld->depth]);
+done:
+    free(text);
+    free(real);
+    free(path);
+    free(file);
+    ldns_rdf_deep_free(origin);
+}
+
+static void do_directive(loader_t *ld, file_ctx_t *fc, const lexed_t *r)
+{
+    const token_t *t = r->tok;
+    const char *dir = t[0].s;
+    if (strcasecmp(dir, "$ORIGIN") == 0) {
+        if (r->ntok != 2) {
+            diag_error(ld->d, fc->name, r->line, 0, "$ORIGIN needs one domain name");
+            return;
+        }
+        ldns_rdf *origin = resolve_name(t[1].s, fc->origin);
+        if (!origin) {
+            diag_error(ld->d, fc->name, r->line, 0, "invalid $ORIGIN '%s'", t[1].s);
+            return;
+        }
+        ldns_rdf_deep_free(fc->origin);
+        fc->origin = origin;
+    } else if (strcasecmp(dir, "$TTL") == 0) {
+        uint32_t ttl;
+        if (r->ntok != 2) {
+            diag_error(ld->d, fc->name, r->line, 0, "$TTL needs one TTL");
+            return;
+        }
+        if (parse_ttl_checked(ld, fc, r->line, t[1].s, &ttl)) {
+            ld->default_ttl = ttl;
+            ld->have_default_ttl = true;
+        }
+    } else if (strcasecmp(dir, "$INCLUDE") == 0) {
+        do_include(ld, fc, r);
+    } else if (strcasecmp(dir, "$GENERATE") == 0) {
+        do_generate(ld, fc, r);
+    } else {
+        diag_error(ld->d, fc->name, r->line, 0, "unknown directive '%s'", dir);
+    }
+}
+
+static void load_text(loader_t *ld, const char *name, const char *text, size_t len,
+                      const ldns_rdf *origin, unsigned depth)
+{
+    file_ctx_t fc = {
+        .name = name,
+        .origin = ldns_rdf_clone(origin),
+        .p = text,
+        .end = text + len,
+        .line = 1,
+        .depth = depth,
+    };
+    lexed_t r = {0};
+    while (lex_record(ld, &fc, &r)) {
+        if (r.bad)
+            continue;
+        if (!r.blank_owner && !r.tok[0].quoted && r.tok[0].s[0] == '$')
+            do_directive(ld, &fc, &r);
+        else
+            do_record(ld, &fc, &r);
+    }
+    sb_free(&r.text);
+    free(r.tok);
+    ldns_rdf_deep_free(fc.origin);
+    ldns_rdf_deep_free(fc.prev_owner);
+}
+
+/* ------------------------------------------------------------ validation */
+
+/* What validation compares: names lower-cased, rdata in wire form with
+ * lower-cased names, so equal keys mean the same record to DNS. */
+typedef struct rec_key {
+    const uint8_t *owner;
+    const uint8_t *rdata;
+    uint32_t rdata_len;
+    uint32_t idx; /* into src->records */
+    uint16_t owner_len;
+    uint16_t type;
+} rec_key_t;
+
+static int owner_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    if (c)
+        return c;
+    return alen < blen ? -1 : alen > blen;
+}
+
+static int key_cmp(const void *pa, const void *pb)
+{
+    const rec_key_t *a = pa, *b = pb;
+    int c = owner_cmp(a->owner, a->owner_len, b->owner, b->owner_len);
+    if (c)
+        return c;
+    if (a->type != b->type)
+        return a->type < b->type ? -1 : 1;
+    c = owner_cmp(a->rdata, a->rdata_len, b->rdata, b->rdata_len);
+    if (c)
+        return c;
+    return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+/* Is the lower-cased wire name n at or below z? */
+static bool name_in_zone(const uint8_t *n, size_t nlen, const uint8_t *z, size_t zlen)
+{
+    size_t pos = 0;
+    while (nlen - pos > zlen) {
+        if (n[pos] == 0)
+            return false;
+        pos += (size_t)n[pos] + 1;
+    }
+    return nlen - pos == zlen && memcmp(n + pos, z, zlen) == 0;
+}
+
+typedef struct problem {
+    size_t idx; /* record it is about, SIZE_MAX for the zone */
+    size_t seq;
+    bool error;
+    char *msg;
+} problem_t;
+
+typedef struct problems {
+    problem_t *p;
+    size_t n;
+    size_t cap;
+} problems_t;
+
+static void problem_add(problems_t *ps, size_t idx, bool error, const char *fmt, ...)
+    LOG_PRINTF(4, 5);
+
+static void problem_add(problems_t *ps, size_t idx, bool error, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (ps->n == ps->cap) {
+        ps->cap = ps->cap ? ps->cap * 2 : 16;
+        ps->p = xrealloc(ps->p, ps->cap * sizeof(*ps->p));
+    }
+    ps->p[ps->n] = (problem_t){.idx = idx, .seq = ps->n, .error = error, .msg = xstrdup(buf)};
+    ps->n++;
+}
+
+static int problem_cmp(const void *pa, const void *pb)
+{
+    const problem_t *a = pa, *b = pb;
+    if (a->idx != b->idx)
+        return a->idx < b->idx ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+typedef struct validator {
+    loader_t *ld;
+    zone_source_t *src;
+    rec_key_t *keys; /* sorted, in-zone records only */
+    size_t nkeys;
+    const uint8_t *origin;
+    size_t origin_len;
+    problems_t probs;
+    bool apex_soa;
+    bool apex_ns;
+} validator_t;
+
+static const zone_record_t *rec(const validator_t *v, size_t idx)
+{
+    return &v->src->records[idx];
+}
+
+/* Duplicates and TTLs of one RRset: keys [a, b) share owner and type. */
+static void check_rrset(validator_t *v, rec_key_t *k, size_t n)
+{
+    size_t run = 0;
+    for (size_t e = 1; e < n; e++) {
+        if (k[e].rdata_len == k[e - 1].rdata_len &&
+            memcmp(k[e].rdata, k[e - 1].rdata, k[e].rdata_len) == 0) {
+            const zone_record_t *first = rec(v, k[run].idx);
+            v->ld->rflags[k[e].idx] |= REC_REMOVED;
+            problem_add(&v->probs, k[e].idx, false,
+                        "duplicate record, merged with the one at %s:%u", first->file,
+                        first->line);
+        } else {
+            run = e;
+        }
+    }
+    if (k[0].type == LDNS_RR_TYPE_RRSIG)
+        return; /* RRSIGs covering different types may differ */
+
+    size_t earliest = 0;
+    uint32_t lowest = UINT32_MAX;
+    for (size_t e = 0; e < n; e++) {
+        if (k[e].idx < k[earliest].idx)
+            earliest = e;
+        uint32_t ttl = ldns_rr_ttl(rec(v, k[e].idx)->rr);
+        if (ttl < lowest)
+            lowest = ttl;
+    }
+    uint32_t ttl0 = ldns_rr_ttl(rec(v, k[earliest].idx)->rr);
+    size_t differs = SIZE_MAX;
+    for (size_t e = 0; e < n; e++)
+        if (ldns_rr_ttl(rec(v, k[e].idx)->rr) != ttl0 && k[e].idx < differs)
+            differs = k[e].idx;
+    if (differs == SIZE_MAX)
+        return;
+    char *name = name_str(ldns_rr_owner(rec(v, k[0].idx)->rr));
+    char tname[32];
+    type_str(k[0].type, tname, sizeof(tname));
+    problem_add(&v->probs, differs, false,
+                "TTLs differ in the %s %s RRset, all set to the lowest, %" PRIu32
+                " (RFC 2181 5.2)",
+                name, tname, lowest);
+    free(name);
+    for (size_t e = 0; e < n; e++)
+        ldns_rr_set_ttl(rec(v, k[e].idx)->rr, lowest);
+}
+
+/* The earliest record still in the zone among keys [0, n), or SIZE_MAX. */
+static size_t first_live(const validator_t *v, const rec_key_t *k, size_t n, size_t *live)
+{
+    size_t first = SIZE_MAX;
+    *live = 0;
+    for (size_t e = 0; e < n; e++) {
+        if (v->ld->rflags[k[e].idx] & REC_REMOVED)
+            continue;
+        (*live)++;
+        if (k[e].idx < first)
+            first = k[e].idx;
+    }
+    return first;
+}
+
+/* The owner of keys k as text, made on first use: most names have no
+ * problem to report, and a million ldns_rdf2str() calls are not free. */
+static const char *owner_text(const validator_t *v, const rec_key_t *k, char **name)
+{
+    if (!*name)
+        *name = name_str(ldns_rr_owner(rec(v, k->idx)->rr));
+    return *name;
+}
+
+/* Reports every live record of a set but its earliest one as "more than
+ * one". */
+static void report_extra(validator_t *v, const rec_key_t *k, size_t n, const char *what,
+                         char **name)
+{
+    size_t live, first = first_live(v, k, n, &live);
+    if (live < 2)
+        return;
+    const zone_record_t *f = rec(v, first);
+    owner_text(v, k, name);
+    for (size_t e = 0; e < n; e++) {
+        if (k[e].idx == first || (v->ld->rflags[k[e].idx] & REC_REMOVED))
+            continue;
+        problem_add(&v->probs, k[e].idx, true, "more than one %s at %s (first at %s:%u)", what,
+                    *name, f->file, f->line);
+    }
+}
+
+/* Every check that looks at one owner name: keys [0, n). */
+static void check_owner(validator_t *v, rec_key_t *k, size_t n)
+{
+    bool apex = k[0].owner_len == v->origin_len &&
+                memcmp(k[0].owner, v->origin, v->origin_len) == 0;
+    size_t cname = SIZE_MAX, dname = SIZE_MAX, other = SIZE_MAX;
+    uint16_t other_type = 0;
+    char *name = NULL;
+
+    for (size_t a = 0; a < n;) {
+        size_t b = a;
+        while (b < n && k[b].type == k[a].type)
+            b++;
+        check_rrset(v, k + a, b - a);
+        size_t live, first = first_live(v, k + a, b - a, &live);
+        switch (k[a].type) {
+        case LDNS_RR_TYPE_CNAME:
+            cname = first;
+            report_extra(v, k + a, b - a, "CNAME", &name);
+            break;
+        case LDNS_RR_TYPE_DNAME:
+            dname = first;
+            report_extra(v, k + a, b - a, "DNAME", &name);
+            break;
+        case LDNS_RR_TYPE_RRSIG:
+        case LDNS_RR_TYPE_NSEC:
+            break; /* allowed beside a CNAME (RFC 4035 2.5) */
+        default:
+            if (first < other) {
+                other = first;
+                other_type = k[a].type;
+            }
+        }
+        if (k[a].type == LDNS_RR_TYPE_SOA) {
+            if (apex) {
+                v->apex_soa = true;
+                report_extra(v, k + a, b - a, "SOA record", &name);
+            } else {
+                for (size_t e = a; e < b; e++)
+                    if (!(v->ld->rflags[k[e].idx] & REC_REMOVED))
+                        problem_add(&v->probs, k[e].idx, true,
+                                    "SOA record at %s, not at the zone apex",
+                                    owner_text(v, k, &name));
+            }
+        }
+        if (k[a].type == LDNS_RR_TYPE_NS && apex)
+            v->apex_ns = true;
+        a = b;
+    }
+    if (cname != SIZE_MAX && other != SIZE_MAX) {
+        char tname[32];
+        type_str(other_type, tname, sizeof(tname));
+        problem_add(&v->probs, cname, true, "CNAME and other data at %s (%s at %s:%u)",
+                    owner_text(v, k, &name), tname, rec(v, other)->file, rec(v, other)->line);
+    }
+    if (cname != SIZE_MAX && dname != SIZE_MAX)
+        problem_add(&v->probs, dname, true, "DNAME and CNAME at %s (CNAME at %s:%u)",
+                    owner_text(v, k, &name), rec(v, cname)->file, rec(v, cname)->line);
+    free(name);
+}
+
+/* Is there a record of this owner and type (the keys are sorted)? */
+static bool has_rr(const validator_t *v, const uint8_t *owner, size_t len, uint16_t type)
+{
+    size_t lo = 0, hi = v->nkeys;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const rec_key_t *k = &v->keys[mid];
+        int c = owner_cmp(k->owner, k->owner_len, owner, len);
+        if (c == 0)
+            c = k->type < type ? -1 : k->type > type;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < v->nkeys && v->keys[lo].type == type &&
+           owner_cmp(v->keys[lo].owner, v->keys[lo].owner_len, owner, len) == 0;
+}
+
+static void check_glue(validator_t *v)
+{
+    uint8_t target[NAME_WIRE_MAX + 1];
+    for (size_t i = 0; i < v->src->count; i++) {
+        const ldns_rr *rr = v->src->records[i].rr;
+        if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_NS || ldns_rr_rd_count(rr) < 1 ||
+            (v->ld->rflags[i] & (REC_REMOVED | REC_OUTSIDE)))
+            continue;
+        const ldns_rdf *t = ldns_rr_rdf(rr, 0);
+        size_t len = ldns_rdf_size(t);
+        if (ldns_rdf_get_type(t) != LDNS_RDF_TYPE_DNAME || len > NAME_WIRE_MAX)
+            continue;
+        lower_copy(target, ldns_rdf_data(t), len);
+        if (!name_in_zone(target, len, v->origin, v->origin_len))
+            continue;
+        if (has_rr(v, target, len, LDNS_RR_TYPE_A) || has_rr(v, target, len, LDNS_RR_TYPE_AAAA))
+            continue;
+        char *name = name_str(t);
+        problem_add(&v->probs, i, false, "no A or AAAA record (glue) for the NS target %s",
+                    name);
+        free(name);
+    }
+}
+
+/* Records without a TTL before any $TTL take the SOA minimum, as in BIND. */
+static void resolve_pending_ttls(validator_t *v, const uint8_t *arena, const size_t *owner_off)
+{
+    loader_t *ld = v->ld;
+    zone_source_t *src = v->src;
+    size_t pending = SIZE_MAX;
+    for (size_t i = 0; i < src->count && pending == SIZE_MAX; i++)
+        if (ld->rflags[i] & REC_TTL_PENDING)
+            pending = i;
+    if (pending == SIZE_MAX)
+        return;
+    const ldns_rr *soa = NULL;
+    for (size_t i = 0; i < src->count && !soa; i++) {
+        const ldns_rr *rr = src->records[i].rr;
+        size_t len = ldns_rdf_size(ldns_rr_owner(rr));
+        if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA && ldns_rr_rd_count(rr) == 7 &&
+            len == v->origin_len && memcmp(arena + owner_off[i], v->origin, len) == 0)
+            soa = rr;
+    }
+    if (!soa)
+        return; /* "no SOA record" is reported anyway */
+    uint32_t minimum = ldns_rdf2native_int32(ldns_rr_rdf(soa, 6));
+    if (minimum > MAX_TTL_RFC2181)
+        minimum = 0;
+    problem_add(&v->probs, pending, false,
+                "no TTL and no $TTL before this record, using the SOA minimum, %" PRIu32,
+                minimum);
+    for (size_t i = 0; i < src->count; i++)
+        if (ld->rflags[i] & REC_TTL_PENDING)
+            ldns_rr_set_ttl(src->records[i].rr, minimum);
+}
+
+static void validate(loader_t *ld, const char *top_file)
+{
+    zone_source_t *src = ld->src;
+    validator_t v = {.ld = ld, .src = src};
+
+    /* One arena for every key: owner, then rdata. */
+    size_t total = ldns_rdf_size(src->origin);
+    for (size_t i = 0; i < src->count; i++) {
+        const ldns_rr *rr = src->records[i].rr;
+        total += ldns_rdf_size(ldns_rr_owner(rr));
+        for (size_t f = 0; f < ldns_rr_rd_count(rr); f++)
+            total += ldns_rdf_size(ldns_rr_rdf(rr, f));
+    }
+    uint8_t *arena = xrealloc(NULL, total);
+    size_t *owner_off = xrealloc(NULL, (src->count + 1) * sizeof(*owner_off));
+    size_t *rdata_off = xrealloc(NULL, (src->count + 1) * sizeof(*rdata_off));
+    size_t pos = 0;
+    lower_copy(arena, ldns_rdf_data(src->origin), ldns_rdf_size(src->origin));
+    v.origin_len = ldns_rdf_size(src->origin);
+    pos = v.origin_len;
+    for (size_t i = 0; i < src->count; i++) {
+        const ldns_rr *rr = src->records[i].rr;
+        const ldns_rdf *owner = ldns_rr_owner(rr);
+        owner_off[i] = pos;
+        lower_copy(arena + pos, ldns_rdf_data(owner), ldns_rdf_size(owner));
+        pos += ldns_rdf_size(owner);
+        rdata_off[i] = pos;
+        for (size_t f = 0; f < ldns_rr_rd_count(rr); f++) {
+            const ldns_rdf *rdf = ldns_rr_rdf(rr, f);
+            if (ldns_rdf_get_type(rdf) == LDNS_RDF_TYPE_DNAME)
+                lower_copy(arena + pos, ldns_rdf_data(rdf), ldns_rdf_size(rdf));
+            else
+                memcpy(arena + pos, ldns_rdf_data(rdf), ldns_rdf_size(rdf));
+            pos += ldns_rdf_size(rdf);
+        }
+    }
+    owner_off[src->count] = pos;
+    rdata_off[src->count] = pos;
+    v.origin = arena;
+
+    resolve_pending_ttls(&v, arena, owner_off);
+
+    v.keys = xrealloc(NULL, src->count * sizeof(*v.keys));
+    char *zone = name_str(src->origin);
+    for (size_t i = 0; i < src->count; i++) {
+        const ldns_rr *rr = src->records[i].rr;
+        size_t olen = ldns_rdf_size(ldns_rr_owner(rr));
+        if (!name_in_zone(arena + owner_off[i], olen, v.origin, v.origin_len)) {
+            char *name = name_str(ldns_rr_owner(rr));
+            problem_add(&v.probs, i, true, "%s is outside the zone %s", name, zone);
+            free(name);
+            ld->rflags[i] |= REC_OUTSIDE;
+            continue;
+        }
+        v.keys[v.nkeys++] = (rec_key_t){
+            .owner = arena + owner_off[i],
+            .owner_len = (uint16_t)olen,
+            .type = ldns_rr_get_type(rr),
+            .rdata = arena + rdata_off[i],
+            .rdata_len = (uint32_t)(owner_off[i + 1] - rdata_off[i]),
+            .idx = (uint32_t)i,
+        };
+    }
+    qsort(v.keys, v.nkeys, sizeof(*v.keys), key_cmp);
+
+    for (size_t i = 0; i < v.nkeys;) {
+        size_t j = i + 1;
+        while (j < v.nkeys && owner_cmp(v.keys[i].owner, v.keys[i].owner_len, v.keys[j].owner,
+                                        v.keys[j].owner_len) == 0)
+            j++;
+        check_owner(&v, v.keys + i, j - i);
+        i = j;
+    }
+    if (!v.apex_soa)
+        problem_add(&v.probs, SIZE_MAX, true, "no SOA record at the zone apex %s", zone);
+    if (!v.apex_ns)
+        problem_add(&v.probs, SIZE_MAX, true, "no NS records at the zone apex %s", zone);
+    check_glue(&v);
+    free(zone);
+
+    /* Report in file order, whatever order the checks found things in. */
+    if (v.probs.n)
+        qsort(v.probs.p, v.probs.n, sizeof(*v.probs.p), problem_cmp);
+    for (size_t i = 0; i < v.probs.n; i++) {
+        const problem_t *p = &v.probs.p[i];
+        const char *file = p->idx == SIZE_MAX ? top_file : src->records[p->idx].file;
+        unsigned line = p->idx == SIZE_MAX ? 0 : src->records[p->idx].line;
+        if (p->error)
+            diag_error(ld->d, file, line, 0, "%s", p->msg);
+        else
+            diag_warn(ld->d, file, line, 0, "%s", p->msg);
+        free(p->msg);
+    }
+    free(v.probs.p);
+    free(v.keys);
+    free(arena);
+    free(owner_off);
+    free(rdata_off);
+}
+
+/* ------------------------------------------------------------ public */
+
+/* zones/example.com.zone -> example.com */
+static char *origin_from_name(const char *name)
+{
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    char *s = xstrdup(base);
+    size_t len = strlen(s);
+    if (len > 5 && strcmp(s + len - 5, ".zone") == 0)
+        s[len - 5] = '\0';
+    return s;
+}
+
+static bool load_top(const char *name, const char *text, size_t len, const char *origin,
+                     unsigned flags, zone_source_t **out, diag_t *d)
+{
+    unsigned errors = d->errors;
+    loader_t ld = {.d = d, .flags = flags};
+    zone_source_t *src = xrealloc(NULL, sizeof(*src));
+    memset(src, 0, sizeof(*src));
+    ld.src = src;
+    const char *file = add_file(src, name);
+
+    char *oname = origin ? xstrdup(origin) : origin_from_name(name);
+    src->origin = oname[0] ? ldns_dname_new_frm_str(oname) : NULL;
+    if (!src->origin) {
+        diag_error(d, file, 0, 0, "invalid zone origin '%s'", oname);
+        free(oname);
+        goto fail;
+    }
+    free(oname);
+
+    ld.stack[ld.depth++] = realpath(name, NULL);
+    load_text(&ld, file, text, len, src->origin, 0);
+    free(ld.stack[--ld.depth]);
+    sb_free(&ld.rr_text);
+
+    validate(&ld, file);
+    if (d->errors != errors)
+        goto fail;
+
+    size_t kept = 0;
+    for (size_t i = 0; i < src->count; i++) {
+        if (ld.rflags[i] & REC_REMOVED)
+            ldns_rr_free(src->records[i].rr);
+        else
+            src->records[kept++] = src->records[i];
+    }
+    src->count = kept;
+    free(ld.rflags);
+    *out = src;
+    return true;
+fail:
+    sb_free(&ld.rr_text);
+    free(ld.rflags);
+    zone_source_free(src);
+    return false;
+}
+
+bool zone_source_load_buffer(const char *name, const char *text, size_t len, const char *origin,
+                             unsigned flags, zone_source_t **out, diag_t *d)
+{
+    *out = NULL;
+    return load_top(name, text, len, origin, flags, out, d);
+}
+
+bool zone_source_load(const char *path, const char *origin, zone_source_t **out, diag_t *d)
+{
+    const char *why = NULL;
+    size_t len = 0;
+    *out = NULL;
+    char *text = read_file(path, &len, &why);
+    if (!text) {
+        diag_error(d, path, 0, 0, "cannot open: %s", why);
+        return false;
+    }
+    bool ok = load_top(path, text, len, origin, 0, out, d);
+    free(text);
+    return ok;
+}
+
+void zone_source_free(zone_source_t *src)
+{
+    if (!src)
+        return;
+    for (size_t i = 0; i < src->count; i++)
+        ldns_rr_free(src->records[i].rr);
+    free(src->records);
+    for (size_t i = 0; i < src->n_files; i++)
+        free(src->files[i]);
+    free(src->files);
+    ldns_rdf_deep_free(src->origin);
+    free(src);
+}

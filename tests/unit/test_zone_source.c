@@ -1,0 +1,1015 @@
+/*
+ * Unit tests for src/zone/zone_source: every directive, every listed type
+ * down to its wire rdata, long TXT splitting, $GENERATE and $INCLUDE, and
+ * the exact text and file:line of every validation message.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "zone/zone_source.h"
+
+#define NAME "t.zone"
+#define ORIGIN "example.com"
+/* A valid zone head: lines 1 to 5, so a test's own lines start at 6. */
+#define HEAD \
+    "$ORIGIN example.com.\n" \
+    "$TTL 3600\n" \
+    "@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n" \
+    "  NS ns1\n" \
+    "ns1 A 192.0.2.1\n"
+
+static void print_messages(const diag_t *d)
+{
+    for (size_t i = 0; i < d->count; i++)
+        print_message("  got: %s\n", d->messages[i]);
+}
+
+/* Loads text that must produce exactly the messages given (a NULL-terminated
+ * list, in order) and load (ok) or not. Returns the zone when it loaded. */
+static zone_source_t *load_check(const char *text, size_t len, const char *origin, unsigned flags,
+                                 int ok, ...)
+{
+    diag_t d;
+    zone_source_t *z = (zone_source_t *)1;
+    va_list ap;
+    size_t n = 0;
+    bool loaded;
+
+    diag_init(&d);
+    d.quiet = true;
+    loaded = zone_source_load_buffer(NAME, text, len, origin, flags, &z, &d);
+    va_start(ap, ok);
+    for (const char *want; (want = va_arg(ap, const char *)) != NULL; n++) {
+        if (n >= d.count || strcmp(d.messages[n], want) != 0) {
+            print_message("expected message %zu: %s\n", n, want);
+            print_messages(&d);
+            fail();
+        }
+    }
+    va_end(ap);
+    if (n != d.count || loaded != (ok != 0)) {
+        print_message("expected %zu messages and ok=%d, got ok=%d\n", n, ok, loaded);
+        print_messages(&d);
+        fail();
+    }
+    if (ok)
+        assert_non_null(z);
+    else
+        assert_null(z);
+    diag_free(&d);
+    return ok ? z : NULL;
+}
+
+#define LOAD_OK(text, ...) load_check(text, strlen(text), ORIGIN, 0, true, __VA_ARGS__)
+#define LOAD_FAIL(text, ...) load_check(text, strlen(text), ORIGIN, 0, false, __VA_ARGS__)
+
+/* The nth record (0-based) of this owner and type, or NULL. */
+static const zone_record_t *find(const zone_source_t *z, const char *owner, ldns_rr_type type,
+                                 size_t nth)
+{
+    ldns_rdf *name = ldns_dname_new_frm_str(owner);
+    const zone_record_t *found = NULL;
+    assert_non_null(name);
+    for (size_t i = 0; i < z->count && !found; i++) {
+        const ldns_rr *rr = z->records[i].rr;
+        if (ldns_rr_get_type(rr) == type && ldns_dname_compare(ldns_rr_owner(rr), name) == 0 &&
+            nth-- == 0)
+            found = &z->records[i];
+    }
+    ldns_rdf_deep_free(name);
+    return found;
+}
+
+static const ldns_rr *find_rr(const zone_source_t *z, const char *owner, ldns_rr_type type)
+{
+    const zone_record_t *r = find(z, owner, type, 0);
+    if (!r)
+        print_message("no %s record of type %d\n", owner, (int)type);
+    assert_non_null(r);
+    return r->rr;
+}
+
+static size_t count_rr(const zone_source_t *z, const char *owner, ldns_rr_type type)
+{
+    size_t n = 0;
+    while (find(z, owner, type, n))
+        n++;
+    return n;
+}
+
+static void assert_rdata_hex(const ldns_rr *rr, const char *hex)
+{
+    ldns_buffer *buf = ldns_buffer_new(256);
+    char got[4096] = "";
+    assert_int_equal(ldns_rr_rdata2buffer_wire(buf, rr), LDNS_STATUS_OK);
+    for (size_t i = 0; i < ldns_buffer_position(buf) && 2 * i + 2 < sizeof(got); i++)
+        snprintf(got + 2 * i, 3, "%02x", ldns_buffer_at(buf, i)[0]);
+    ldns_buffer_free(buf);
+    if (strcmp(got, hex) != 0)
+        print_message("rdata expected %s\n         got %s\n", hex, got);
+    assert_string_equal(got, hex);
+}
+
+/* The record equals what ldns itself makes of the same line. */
+static void assert_same_as_ldns(const ldns_rr *rr, const char *line)
+{
+    ldns_rdf *origin = ldns_dname_new_frm_str("example.com.");
+    ldns_rr *ref = NULL;
+    assert_int_equal(ldns_rr_new_frm_str(&ref, line, 3600, origin, NULL), LDNS_STATUS_OK);
+    if (ldns_rr_compare(ref, rr) != 0 || ldns_rr_ttl(ref) != ldns_rr_ttl(rr)) {
+        char *a = ldns_rr2str(ref), *b = ldns_rr2str(rr);
+        print_message("expected %sgot      %s", a, b);
+        free(a);
+        free(b);
+        fail();
+    }
+    ldns_rr_free(ref);
+    ldns_rdf_deep_free(origin);
+}
+
+static void assert_owner_text(const ldns_rr *rr, const char *want)
+{
+    char *s = ldns_rdf2str(ldns_rr_owner(rr));
+    assert_string_equal(s, want);
+    free(s);
+}
+
+/* The fixture directory, from the harness's top_srcdir or from this file. */
+static const char *data_dir(void)
+{
+    static char dir[PATH_MAX];
+    const char *top = getenv("top_srcdir");
+    if (top && *top) {
+        snprintf(dir, sizeof(dir), "%s/tests/unit/data/zones", top);
+    } else {
+        const char *slash = strrchr(__FILE__, '/');
+        int len = slash ? (int)(slash - __FILE__) : 1;
+        snprintf(dir, sizeof(dir), "%.*s/data/zones", len, slash ? __FILE__ : ".");
+    }
+    return dir;
+}
+
+static char *fixture(const char *name)
+{
+    size_t n = strlen(data_dir()) + strlen(name) + 2;
+    char *p = malloc(n);
+    assert_non_null(p);
+    snprintf(p, n, "%s/%s", data_dir(), name);
+    return p;
+}
+
+/* ------------------------------------------------------------ syntax */
+
+static void test_directives_and_names(void **state)
+{
+    (void)state;
+    const char *text = "; a comment line\n"
+                       "$ORIGIN example.com.\n"
+                       "$TTL 1h30m\n"
+                       "@ IN SOA ns1 hostmaster (\n"
+                       "      1     ; serial\n"
+                       "      2h 1h ; refresh retry\n"
+                       "      1w 5m ) ; expire minimum\n"
+                       "\tIN NS ns1.example.com.\n"
+                       "ns1 A 192.0.2.1 ; relative owner\n"
+                       "www.example.com. 120 IN A 192.0.2.2\n"
+                       "  IN 120 A 192.0.2.3\n"
+                       "\t\n"
+                       "   ; blank-led comment\n"
+                       "mail 1D A 192.0.2.4\n"
+                       "$origin sub\n"
+                       "host a 192.0.2.5\n"
+                       "@ A 192.0.2.6\n";
+    zone_source_t *z = LOAD_OK(text, NULL);
+    assert_int_equal(z->count, 8);
+    const ldns_rr *soa = find_rr(z, "example.com.", LDNS_RR_TYPE_SOA);
+    assert_int_equal(ldns_rr_ttl(soa), 5400);
+    assert_same_as_ldns(soa, "example.com. 5400 IN SOA ns1.example.com. hostmaster.example.com. "
+                             "1 7200 3600 604800 300");
+    assert_int_equal(z->records[0].line, 4);
+    assert_string_equal(z->records[0].file, NAME);
+    /* the NS line starts with a tab: the owner is the previous one */
+    assert_int_equal(ldns_rr_ttl(find_rr(z, "example.com.", LDNS_RR_TYPE_NS)), 5400);
+    assert_int_equal(find(z, "example.com.", LDNS_RR_TYPE_NS, 0)->line, 8);
+    assert_int_equal(ldns_rr_ttl(find(z, "www.example.com.", LDNS_RR_TYPE_A, 0)->rr), 120);
+    const zone_record_t *w2 = find(z, "www.example.com.", LDNS_RR_TYPE_A, 1);
+    assert_non_null(w2);
+    assert_int_equal(w2->line, 11);
+    assert_int_equal(ldns_rr_ttl(w2->rr), 120);
+    assert_int_equal(ldns_rr_ttl(find_rr(z, "mail.example.com.", LDNS_RR_TYPE_A)), 86400);
+    assert_int_equal(find(z, "mail.example.com.", LDNS_RR_TYPE_A, 0)->line, 14);
+    find_rr(z, "host.sub.example.com.", LDNS_RR_TYPE_A);
+    find_rr(z, "sub.example.com.", LDNS_RR_TYPE_A);
+    assert_int_equal(z->n_files, 1);
+    char *o = ldns_rdf2str(z->origin);
+    assert_string_equal(o, "example.com.");
+    free(o);
+    zone_source_free(z);
+}
+
+static void test_crlf(void **state)
+{
+    (void)state;
+    zone_source_t *z = LOAD_OK("$ORIGIN example.com.\r\n"
+                               "$TTL 60\r\n"
+                               "@ SOA ns1 hostmaster ( 1 2 3 4\r\n"
+                               "   5 )\r\n"
+                               "  NS ns1\r\n"
+                               "ns1 A 192.0.2.1\r\n"
+                               "\r\n"
+                               "t TXT \"x\" y\r\n",
+                               NULL);
+    assert_int_equal(z->count, 4);
+    assert_int_equal(find(z, "t.example.com.", LDNS_RR_TYPE_TXT, 0)->line, 8);
+    assert_rdata_hex(find_rr(z, "t.example.com.", LDNS_RR_TYPE_TXT), "01780179");
+    zone_source_free(z);
+}
+
+static void test_file_order_and_case(void **state)
+{
+    (void)state;
+    const char *text = HEAD "b A 192.0.2.2\n"
+                            "A A 192.0.2.3\n"
+                            "WWW.Example.COM. A 192.0.2.4\n";
+    zone_source_t *z = LOAD_OK(text, NULL);
+    assert_int_equal(z->count, 6);
+    assert_owner_text(z->records[3].rr, "b.example.com.");
+    assert_owner_text(z->records[4].rr, "A.example.com.");
+    assert_owner_text(z->records[5].rr, "WWW.Example.COM.");
+    assert_int_equal(z->records[5].line, 8);
+    zone_source_free(z);
+}
+
+static void test_escapes(void **state)
+{
+    (void)state;
+    const char *text = HEAD "a\\.b A 192.0.2.2\n"
+                            "\\065bc A 192.0.2.3\n"
+                            "t TXT \"q\\\"uote\" semi\\;colon \"\\065\\\\\" \"(paren)\" tab\\009\n"
+                            "sp\\ ace A 192.0.2.4\n";
+    zone_source_t *z = LOAD_OK(text, NULL);
+    /* one label "a.b", not two */
+    const ldns_rr *rr = find_rr(z, "a\\.b.example.com.", LDNS_RR_TYPE_A);
+    assert_int_equal(ldns_dname_label_count(ldns_rr_owner(rr)), 3);
+    find_rr(z, "Abc.example.com.", LDNS_RR_TYPE_A);
+    find_rr(z, "sp\\ ace.example.com.", LDNS_RR_TYPE_A);
+    rr = find_rr(z, "t.example.com.", LDNS_RR_TYPE_TXT);
+    /* "q\"uote" "semi;colon" "A\" "(paren)" "tab<TAB>" */
+    assert_rdata_hex(rr, "06712275"
+                         "6f7465"
+                         "0a73656d693b636f6c6f6e"
+                         "02415c"
+                         "07287061"
+                         "72656e29"
+                         "0474616209");
+    zone_source_free(z);
+}
+
+/* ------------------------------------------------------------ types */
+
+static void test_types(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *line;
+        ldns_rr_type type;
+        const char *hex; /* NULL: compared with ldns only */
+    } cases[] = {
+        {"a A 192.0.2.7", LDNS_RR_TYPE_A, "c0000207"},
+        {"a AAAA 2001:db8::1", LDNS_RR_TYPE_AAAA, "20010db8000000000000000000000001"},
+        {"a NS ns1", LDNS_RR_TYPE_NS, "036e7331076578616d706c6503636f6d00"},
+        {"a MX 10 @", LDNS_RR_TYPE_MX, "000a076578616d706c6503636f6d00"},
+        {"a TXT \"a b\" c", LDNS_RR_TYPE_TXT, "036120620163"},
+        {"a SRV 0 5 80 www", LDNS_RR_TYPE_SRV,
+         "00000005005003777777076578616d706c6503636f6d00"},
+        {"a CAA 0 issue \"letsencrypt.org\"", LDNS_RR_TYPE_CAA,
+         "0005697373756"
+         "56c657473656e63727970742e6f7267"},
+        {"a PTR host.example.net.", LDNS_RR_TYPE_PTR, "04686f7374076578616d706c65036e657400"},
+        {"a NAPTR 100 10 \"U\" \"E2U+sip\" \"!^.*$!sip:info@example.com!\" .",
+         LDNS_RR_TYPE_NAPTR, NULL},
+        {"a SSHFP 1 1 123456789abcdef67890123456789abcdef67890", LDNS_RR_TYPE_SSHFP,
+         "0101123456789abcdef67890123456789abcdef67890"},
+        {"_443._tcp.a TLSA 3 1 1 "
+         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+         LDNS_RR_TYPE_TLSA, NULL},
+        {"a SVCB 1 . alpn=h2,h3 port=443", LDNS_RR_TYPE_SVCB,
+         "0001000001000602683202683300030002"
+         "01bb"},
+        {"a HTTPS 1 svc ipv4hint=192.0.2.1,192.0.2.2 ech=AAAA", LDNS_RR_TYPE_HTTPS, NULL},
+        {"a HTTPS 0 target.example.net.", LDNS_RR_TYPE_HTTPS, NULL},
+        {"a DS 12345 8 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+         LDNS_RR_TYPE_DS, NULL},
+        {"a SPF \"v=spf1 -all\"", LDNS_RR_TYPE_SPF, "0b763d73706631202d616c6c"},
+        {"a HINFO \"PC\" Linux", LDNS_RR_TYPE_HINFO, "0250430"
+                                                     "54c696e7578"},
+        {"a TYPE65534 \\# 3 abcdef", (ldns_rr_type)65534, "abcdef"},
+        {"a TYPE65534 \\# 0", (ldns_rr_type)65534, ""},
+        {"a A \\# 4 c0000208", LDNS_RR_TYPE_A, "c0000208"},
+        {"a TYPE1 192.0.2.9", LDNS_RR_TYPE_A, "c0000209"},
+        {"a TXT \\# 4 03616263", LDNS_RR_TYPE_TXT, "03616263"},
+        {"a CNAME www", LDNS_RR_TYPE_CNAME, "03777777076578616d706c6503636f6d00"},
+        {"a DNAME example.net.", LDNS_RR_TYPE_DNAME, "076578616d706c65036e657400"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[1024], ref[512];
+        snprintf(text, sizeof(text), HEAD "%s\n", cases[i].line);
+        zone_source_t *z = LOAD_OK(text, NULL);
+        assert_int_equal(z->count, 4);
+        const zone_record_t *r = &z->records[3];
+        assert_int_equal(ldns_rr_get_type(r->rr), cases[i].type);
+        assert_int_equal(r->line, 6);
+        assert_int_equal(ldns_rr_get_class(r->rr), LDNS_RR_CLASS_IN);
+        if (cases[i].hex)
+            assert_rdata_hex(r->rr, cases[i].hex);
+        /* the same text through ldns alone, owner made absolute */
+        const char *sp = strchr(cases[i].line, ' ');
+        snprintf(ref, sizeof(ref), "%.*s.example.com. 3600 IN%s",
+                 (int)(sp - cases[i].line), cases[i].line, sp);
+        assert_same_as_ldns(r->rr, ref);
+        zone_source_free(z);
+    }
+}
+
+static void test_soa_soa_and_soa_forms(void **state)
+{
+    (void)state;
+    zone_source_t *z = LOAD_OK("$TTL 60\n"
+                               "example.com. IN SOA ns1.example.com. h.example.com. 2 3 4 5 6\n"
+                               "@ NS ns1\n"
+                               "ns1 IN 30 A 192.0.2.1\n",
+                               NULL);
+    assert_rdata_hex(find_rr(z, "example.com.", LDNS_RR_TYPE_SOA),
+                     "036e7331076578616d706c6503636f6d00"
+                     "0168076578616d706c6503636f6d00"
+                     "0000000200000003000000040000000500000006");
+    assert_int_equal(ldns_rr_ttl(find_rr(z, "ns1.example.com.", LDNS_RR_TYPE_A)), 30);
+    zone_source_free(z);
+}
+
+static void test_svcb_errors(void **state)
+{
+    (void)state;
+    zone_source_t *z = LOAD_FAIL(HEAD "a SVCB 1 . alpn=h2 alpn=h3\n"
+                                      "b HTTPS 1 . mandatory=port alpn=h2\n"
+                                      "c HTTPS 1 . key65535\n"
+                                      "d SVCB 1 . nonsense=1\n"
+                                      "e SVCB 1 . mandatory=mandatory\n",
+                                 "t.zone:6: invalid SVCB record: SvcParamKey key1 appears more "
+                                 "than once",
+                                 "t.zone:7: invalid HTTPS record: mandatory SvcParamKey key3 is "
+                                 "missing",
+                                 "t.zone:8: invalid HTTPS record: SvcParamKey key65535 is "
+                                 "reserved",
+                                 "t.zone:9: invalid SVCB record: Syntax error, could not parse "
+                                 "the RR's rdata",
+                                 "t.zone:10: invalid SVCB record: mandatory lists itself", NULL);
+    assert_null(z);
+}
+
+/* ------------------------------------------------------------ TTLs */
+
+static void test_ttl_default_is_soa_minimum(void **state)
+{
+    (void)state;
+    zone_source_t *z = LOAD_OK("$ORIGIN example.com.\n"
+                               "@ SOA ns1 hostmaster 1 7200 3600 1209600 900\n"
+                               "  NS ns1\n"
+                               "ns1 A 192.0.2.1\n"
+                               "www 60 A 192.0.2.2\n"
+                               "$TTL 120\n"
+                               "late A 192.0.2.3\n",
+                               "t.zone:2: warning: no TTL and no $TTL before this record, using "
+                               "the SOA minimum, 900",
+                               NULL);
+    assert_int_equal(ldns_rr_ttl(find_rr(z, "example.com.", LDNS_RR_TYPE_SOA)), 900);
+    assert_int_equal(ldns_rr_ttl(find_rr(z, "example.com.", LDNS_RR_TYPE_NS)), 900);
+    assert_int_equal(ldns_rr_ttl(find_rr(z, "ns1.example.com.", LDNS_RR_TYPE_A)), 900);
+    assert_int_equal(ldns_rr_ttl(find_rr(z, "www.example.com.", LDNS_RR_TYPE_A)), 60);
+    assert_int_equal(ldns_rr_ttl(find_rr(z, "late.example.com.", LDNS_RR_TYPE_A)), 120);
+    zone_source_free(z);
+}
+
+static void test_ttl_limits(void **state)
+{
+    (void)state;
+    zone_source_t *z = LOAD_OK(HEAD "a 2147483647 A 192.0.2.2\n"
+                                    "b 2147483648 A 192.0.2.3\n"
+                                    "c 4294967295 A 192.0.2.4\n"
+                                    "d 0 A 192.0.2.5\n",
+                               "t.zone:7: warning: TTL 2147483648 is above 2147483647 (RFC 2181), "
+                               "using 0",
+                               "t.zone:8: warning: TTL 4294967295 is above 2147483647 (RFC 2181), "
+                               "using 0",
+                               NULL);
+    assert_int_equal(ldns_rr_ttl(find_rr(z, "a.example.com.", LDNS_RR_TYPE_A)), 2147483647);
+    assert_int_equal(ldns_rr_ttl(find_rr(z, "b.example.com.", LDNS_RR_TYPE_A)), 0);
+    assert_int_equal(ldns_rr_ttl(find_rr(z, "d.example.com.", LDNS_RR_TYPE_A)), 0);
+    zone_source_free(z);
+    LOAD_FAIL(HEAD "a 4294967296 A 192.0.2.2\n"
+                   "b 1x A 192.0.2.2\n"
+                   "$TTL\n"
+                   "$TTL 1 2\n"
+                   "$TTL 99999999999\n",
+              "t.zone:6: invalid TTL '4294967296'", "t.zone:7: invalid TTL '1x'",
+              "t.zone:8: $TTL needs one TTL", "t.zone:9: $TTL needs one TTL",
+              "t.zone:10: invalid TTL '99999999999'", NULL);
+}
+
+static void test_ttl_lowest_in_rrset(void **state)
+{
+    (void)state;
+    zone_source_t *z = LOAD_OK(HEAD "www 300 A 192.0.2.10\n"
+                                    "www 60 A 192.0.2.11\n"
+                                    "www 300 A 192.0.2.12\n"
+                                    "www 30 AAAA 2001:db8::1\n",
+                               "t.zone:7: warning: TTLs differ in the www.example.com. A RRset, "
+                               "all set to the lowest, 60 (RFC 2181 5.2)",
+                               NULL);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(ldns_rr_ttl(find(z, "www.example.com.", LDNS_RR_TYPE_A, i)->rr), 60);
+    assert_int_equal(ldns_rr_ttl(find_rr(z, "www.example.com.", LDNS_RR_TYPE_AAAA)), 30);
+    zone_source_free(z);
+}
+
+/* ------------------------------------------------------------ long TXT */
+
+static char *repeat(const char *unit, size_t n)
+{
+    size_t len = strlen(unit);
+    char *s = malloc(len * n + 1);
+    assert_non_null(s);
+    for (size_t i = 0; i < n; i++)
+        memcpy(s + i * len, unit, len);
+    s[len * n] = '\0';
+    return s;
+}
+
+/* Loads "t TXT <rdata>" and checks the sizes of its character-strings. */
+static void check_txt_split(const char *rdata, ldns_rr_type type, const size_t *sizes, size_t n)
+{
+    size_t len = strlen(HEAD) + strlen(rdata) + 32;
+    char *text = malloc(len);
+    assert_non_null(text);
+    snprintf(text, len, HEAD "t %s %s\n", type == LDNS_RR_TYPE_SPF ? "SPF" : "TXT", rdata);
+    zone_source_t *z = load_check(text, strlen(text), ORIGIN, 0, true, NULL);
+    const ldns_rr *rr = find_rr(z, "t.example.com.", type);
+    assert_int_equal(ldns_rr_rd_count(rr), n);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(ldns_rdf_size(ldns_rr_rdf(rr, i)), sizes[i] + 1);
+        assert_int_equal(ldns_rdf_data(ldns_rr_rdf(rr, i))[0], sizes[i]);
+    }
+    zone_source_free(z);
+    free(text);
+}
+
+static void test_long_txt(void **state)
+{
+    (void)state;
+    char *a255 = repeat("a", 255), *a256 = repeat("a", 256), *a600 = repeat("a", 600);
+    char buf[2048];
+
+    snprintf(buf, sizeof(buf), "\"%s\"", a255);
+    check_txt_split(buf, LDNS_RR_TYPE_TXT, (size_t[]){255}, 1);
+    snprintf(buf, sizeof(buf), "\"%s\"", a256);
+    check_txt_split(buf, LDNS_RR_TYPE_TXT, (size_t[]){255, 1}, 2);
+    snprintf(buf, sizeof(buf), "\"%s\"", a600);
+    check_txt_split(buf, LDNS_RR_TYPE_TXT, (size_t[]){255, 255, 90}, 3);
+    /* unquoted, and beside short strings */
+    snprintf(buf, sizeof(buf), "x %s \"y\"", a256);
+    check_txt_split(buf, LDNS_RR_TYPE_TXT, (size_t[]){1, 255, 1, 1}, 4);
+    snprintf(buf, sizeof(buf), "\"%s\"", a600);
+    check_txt_split(buf, LDNS_RR_TYPE_SPF, (size_t[]){255, 255, 90}, 3);
+
+    /* escapes count as the byte they stand for: 254 + 1 + 2 = 257 bytes */
+    char *x254 = repeat("x", 254);
+    snprintf(buf, sizeof(buf), "\"%s\\\"yz\"", x254);
+    check_txt_split(buf, LDNS_RR_TYPE_TXT, (size_t[]){255, 2}, 2);
+    char *esc = repeat("\\065", 100), *b200 = repeat("b", 200);
+    snprintf(buf, sizeof(buf), "\"%s%s\"", esc, b200);
+    check_txt_split(buf, LDNS_RR_TYPE_TXT, (size_t[]){255, 45}, 2);
+    /* 255 escaped bytes are still one string */
+    char *esc255 = repeat("\\255", 255);
+    snprintf(buf, sizeof(buf), "\"%s\"", esc255);
+    check_txt_split(buf, LDNS_RR_TYPE_TXT, (size_t[]){255}, 1);
+
+    /* the split keeps every byte, escapes decoded, in order */
+    snprintf(buf, sizeof(buf), HEAD "t TXT \"%s\\\"\\000\\\\z\"\n", x254);
+    zone_source_t *z = LOAD_OK(buf, NULL);
+    const ldns_rr *rr = find_rr(z, "t.example.com.", LDNS_RR_TYPE_TXT);
+    assert_int_equal(ldns_rr_rd_count(rr), 2);
+    const uint8_t *s0 = ldns_rdf_data(ldns_rr_rdf(rr, 0)), *s1 = ldns_rdf_data(ldns_rr_rdf(rr, 1));
+    assert_int_equal(s0[254], 'x');
+    assert_int_equal(s0[255], '"');
+    assert_int_equal(s1[0], 3);
+    assert_memory_equal(s1 + 1, "\0\\z", 3);
+    zone_source_free(z);
+
+    /* RFC 3597 rdata is wire form: nothing to split */
+    snprintf(buf, sizeof(buf), HEAD "t TXT \\# 3 026869\n");
+    z = LOAD_OK(buf, NULL);
+    assert_rdata_hex(find_rr(z, "t.example.com.", LDNS_RR_TYPE_TXT), "026869");
+    zone_source_free(z);
+
+    free(a255);
+    free(a256);
+    free(a600);
+    free(x254);
+    free(esc);
+    free(b200);
+    free(esc255);
+}
+
+/* ------------------------------------------------------------ $GENERATE */
+
+static void test_generate(void **state)
+{
+    (void)state;
+    const char *text = HEAD "$GENERATE 1-3 host$ A 10.0.0.$\n"
+                            "$GENERATE 0-10/5 s$ 60 IN A 10.0.1.$\n"
+                            "$GENERATE 1-2 o${-1} A 10.0.2.${100}\n"
+                            "$GENERATE 10-10 d${0,4,d} A 10.0.3.1\n"
+                            "$GENERATE 10-10 o${0,3,o} A 10.0.3.2\n"
+                            "$GENERATE 10-10 x${0,3,x} A 10.0.3.3\n"
+                            "$GENERATE 10-10 X${0,3,X} A 10.0.3.4\n"
+                            "$GENERATE 171-171 ${0,0,n}.rev PTR host$\n"
+                            "$GENERATE 171-171 ${0,0,N}.rev2 PTR host$\n"
+                            "$GENERATE 1-1 ${0,7,n}.ip6 PTR h\n"
+                            "$GENERATE 1-1 e$ TXT \"a\\$b$$c$\"\n"
+                            "$GENERATE 1-2 _s$._tcp SRV \"0 0 80 host$\"\n"
+                            "$GENERATE 7-7 w$ CNAME host${-6}.example.com.\n";
+    zone_source_t *z = LOAD_OK(text, NULL);
+    for (int i = 1; i <= 3; i++) {
+        char owner[64], hex[16];
+        snprintf(owner, sizeof(owner), "host%d.example.com.", i);
+        const zone_record_t *r = find(z, owner, LDNS_RR_TYPE_A, 0);
+        assert_non_null(r);
+        assert_int_equal(r->line, 6);
+        snprintf(hex, sizeof(hex), "0a0000%02x", i);
+        assert_rdata_hex(r->rr, hex);
+        assert_int_equal(ldns_rr_ttl(r->rr), 3600);
+    }
+    assert_int_equal(count_rr(z, "s0.example.com.", LDNS_RR_TYPE_A), 1);
+    assert_int_equal(count_rr(z, "s5.example.com.", LDNS_RR_TYPE_A), 1);
+    assert_int_equal(count_rr(z, "s10.example.com.", LDNS_RR_TYPE_A), 1);
+    assert_int_equal(count_rr(z, "s1.example.com.", LDNS_RR_TYPE_A), 0);
+    assert_int_equal(ldns_rr_ttl(find_rr(z, "s5.example.com.", LDNS_RR_TYPE_A)), 60);
+    assert_rdata_hex(find_rr(z, "o0.example.com.", LDNS_RR_TYPE_A), "0a000265");
+    assert_rdata_hex(find_rr(z, "o1.example.com.", LDNS_RR_TYPE_A), "0a000266");
+    find_rr(z, "d0010.example.com.", LDNS_RR_TYPE_A);
+    find_rr(z, "o012.example.com.", LDNS_RR_TYPE_A);
+    /* the same name to DNS, the case kept as generated */
+    assert_owner_text(find(z, "x00a.example.com.", LDNS_RR_TYPE_A, 0)->rr, "x00a.example.com.");
+    assert_owner_text(find(z, "x00a.example.com.", LDNS_RR_TYPE_A, 1)->rr, "X00A.example.com.");
+    assert_owner_text(find_rr(z, "b.a.rev.example.com.", LDNS_RR_TYPE_PTR),
+                      "b.a.rev.example.com.");
+    assert_owner_text(find_rr(z, "B.A.rev2.example.com.", LDNS_RR_TYPE_PTR),
+                      "B.A.rev2.example.com.");
+    assert_rdata_hex(find_rr(z, "b.a.rev.example.com.", LDNS_RR_TYPE_PTR),
+                     "07686f7374313731076578616d706c6503636f6d00");
+    find_rr(z, "1.0.0.0.ip6.example.com.", LDNS_RR_TYPE_PTR);
+    /* \$ and $$ are a literal dollar */
+    assert_rdata_hex(find_rr(z, "e1.example.com.", LDNS_RR_TYPE_TXT), "0661246224633" "1");
+    assert_rdata_hex(find_rr(z, "_s2._tcp.example.com.", LDNS_RR_TYPE_SRV),
+                     "00000000005005686f737432076578616d706c6503636f6d00");
+    assert_rdata_hex(find_rr(z, "w7.example.com.", LDNS_RR_TYPE_CNAME),
+                     "05686f737431076578616d706c6503636f6d00");
+    zone_source_free(z);
+}
+
+static void test_generate_limits_and_errors(void **state)
+{
+    (void)state;
+    /* 65536 records is the most one directive may make */
+    zone_source_t *z = LOAD_OK(HEAD "$GENERATE 0-65535 h$ A 10.0.0.1\n", NULL);
+    assert_int_equal(z->count, 3 + 65536);
+    assert_int_equal(z->records[3 + 65535].line, 6);
+    zone_source_free(z);
+
+    LOAD_FAIL(HEAD "$GENERATE 0-65536 h$ A 10.0.0.1\n"
+                   "$GENERATE 0-131072/2 h$ A 10.0.0.1\n"
+                   "$GENERATE 5-1 h$ A 10.0.0.1\n"
+                   "$GENERATE 1-2/0 h$ A 10.0.0.1\n"
+                   "$GENERATE a-b h$ A 10.0.0.1\n"
+                   "$GENERATE 1-2 h${1,2,q} A 10.0.0.1\n"
+                   "$GENERATE 1-2 h${1 A 10.0.0.1\n"
+                   "$GENERATE 1-2 h$ A\n"
+                   "$GENERATE 1-2 h$ BOGUS 1\n"
+                   "$GENERATE 1-2 h$ A 10.0.0.$$$\n"
+                   "$GENERATE 1-2 h$..x A 10.0.0.1\n",
+              "t.zone:6: $GENERATE would create 65537 records, more than 65536",
+              "t.zone:7: $GENERATE would create 65537 records, more than 65536",
+              "t.zone:8: invalid $GENERATE range '5-1'",
+              "t.zone:9: invalid $GENERATE range '1-2/0'",
+              "t.zone:10: invalid $GENERATE range 'a-b'", "t.zone:11: invalid $GENERATE modifier",
+              "t.zone:12: invalid $GENERATE modifier",
+              "t.zone:13: $GENERATE needs a range, an owner, a type and rdata",
+              "t.zone:14: unknown RR type 'BOGUS'",
+              "t.zone:15: invalid A record: Syntax error, could not parse the RR's rdata",
+              "t.zone:16: $GENERATE: invalid owner name 'h1..x'", NULL);
+}
+
+/* ------------------------------------------------------------ $INCLUDE */
+
+static void test_include(void **state)
+{
+    (void)state;
+    char *path = fixture("example.test.zone");
+    char *hosts = fixture("inc/hosts.zone"), *sub = fixture("inc/sub.zone");
+    diag_t d;
+    zone_source_t *z = NULL;
+    diag_init(&d);
+    d.quiet = true;
+    /* no origin given: it comes from the file name */
+    bool ok = zone_source_load(path, NULL, &z, &d);
+    if (!ok || d.count)
+        print_messages(&d);
+    assert_true(ok);
+    assert_int_equal(d.count, 0);
+    char *o = ldns_rdf2str(z->origin);
+    assert_string_equal(o, "example.test.");
+    free(o);
+    assert_int_equal(z->n_files, 3);
+    assert_string_equal(z->files[0], path);
+    assert_string_equal(z->files[1], hosts);
+    assert_string_equal(z->files[2], sub);
+
+    const zone_record_t *r = find(z, "www.example.test.", LDNS_RR_TYPE_AAAA, 0);
+    assert_non_null(r);
+    assert_string_equal(r->file, hosts);
+    assert_int_equal(r->line, 3);
+    r = find(z, "sub.example.test.", LDNS_RR_TYPE_A, 0);
+    assert_non_null(r);
+    assert_string_equal(r->file, sub);
+    assert_int_equal(r->line, 2);
+    assert_non_null(find(z, "host.sub.example.test.", LDNS_RR_TYPE_A, 0));
+    r = find(z, "deeper.sub.example.test.", LDNS_RR_TYPE_A, 0);
+    assert_non_null(r);
+    assert_int_equal(r->line, 5);
+    r = find(z, "after.example.test.", LDNS_RR_TYPE_A, 0);
+    assert_non_null(r);
+    assert_string_equal(r->file, path);
+    assert_int_equal(r->line, 9);
+    /* records stay in file order, included ones where they were included */
+    assert_string_equal(z->records[3].file, hosts);
+    assert_string_equal(z->records[z->count - 1].file, path);
+    zone_source_free(z);
+    diag_free(&d);
+    free(path);
+    free(hosts);
+    free(sub);
+}
+
+/* Loads a fixture file that must fail with exactly one message. */
+static void check_file_error(const char *path, const char *origin, const char *want)
+{
+    diag_t d;
+    zone_source_t *z = (zone_source_t *)1;
+    diag_init(&d);
+    d.quiet = true;
+    bool ok = zone_source_load(path, origin, &z, &d);
+    if (ok || d.count != 1 || strcmp(d.messages[0], want) != 0) {
+        print_message("expected: %s\n", want);
+        print_messages(&d);
+        fail();
+    }
+    assert_null(z);
+    diag_free(&d);
+}
+
+static void test_include_errors(void **state)
+{
+    (void)state;
+    char want[PATH_MAX * 3];
+    char *a = fixture("loop-a.zone"), *b = fixture("loop-b.zone");
+    snprintf(want, sizeof(want), "%s:2: $INCLUDE loop: %s is already being read", b, a);
+    check_file_error(a, "example.test", want);
+
+    char *m = fixture("missing-include.zone"), *gone = fixture("no-such-file.zone");
+    snprintf(want, sizeof(want), "%s:5: cannot open %s: No such file or directory", m, gone);
+    check_file_error(m, "example.test", want);
+
+    char *top = fixture("nothing-here.zone");
+    snprintf(want, sizeof(want), "%s: cannot open: No such file or directory", top);
+    check_file_error(top, NULL, want);
+
+    /* a directory is not a zone file */
+    snprintf(want, sizeof(want), "%s: cannot open: not a regular file", data_dir());
+    check_file_error(data_dir(), "example.test", want);
+
+    static const char inc[] = HEAD "$INCLUDE x.zone\n";
+    load_check(inc, strlen(inc), ORIGIN, ZONE_SOURCE_NO_INCLUDE, false,
+               "t.zone:6: $INCLUDE is not allowed here", NULL);
+    LOAD_FAIL(HEAD "$INCLUDE\n$INCLUDE a b c\n$INCLUDE a b..c\n",
+              "t.zone:6: $INCLUDE needs a file name and an optional origin",
+              "t.zone:7: $INCLUDE needs a file name and an optional origin",
+              "t.zone:8: invalid $INCLUDE origin 'b..c'", NULL);
+    free(a);
+    free(b);
+    free(m);
+    free(gone);
+    free(top);
+}
+
+static void test_include_depth(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_zone_source.XXXXXX";
+    char path[PATH_MAX], want[PATH_MAX * 2];
+    assert_non_null(mkdtemp(dir));
+    /* f0 includes f1 ... includes f17: one level too many */
+    for (int i = 0; i <= ZONE_SOURCE_MAX_INCLUDE_DEPTH + 1; i++) {
+        snprintf(path, sizeof(path), "%s/f%d.zone", dir, i);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        if (i == 0)
+            fputs("$TTL 300\n@ SOA ns1 h 1 2 3 4 5\n NS ns1\nns1 A 192.0.2.1\n", f);
+        fprintf(f, "$INCLUDE f%d.zone\nh%d A 192.0.2.2\n", i + 1, i);
+        fclose(f);
+    }
+    snprintf(path, sizeof(path), "%s/f0.zone", dir);
+    diag_t d;
+    zone_source_t *z = NULL;
+    diag_init(&d);
+    d.quiet = true;
+    assert_false(zone_source_load(path, "example.com", &z, &d));
+    snprintf(want, sizeof(want), "%s/f%d.zone:1: $INCLUDE nested more than %d deep", dir,
+             ZONE_SOURCE_MAX_INCLUDE_DEPTH, ZONE_SOURCE_MAX_INCLUDE_DEPTH);
+    if (d.count != 1 || strcmp(d.messages[0], want) != 0) {
+        print_message("expected: %s\n", want);
+        print_messages(&d);
+        fail();
+    }
+    diag_free(&d);
+    for (int i = 0; i <= ZONE_SOURCE_MAX_INCLUDE_DEPTH + 1; i++) {
+        snprintf(path, sizeof(path), "%s/f%d.zone", dir, i);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+/* ------------------------------------------------------------ validation */
+
+static void test_empty_and_no_soa(void **state)
+{
+    (void)state;
+    LOAD_FAIL("", "t.zone: no SOA record at the zone apex example.com.",
+              "t.zone: no NS records at the zone apex example.com.", NULL);
+    LOAD_FAIL("; only a comment\n\n", "t.zone: no SOA record at the zone apex example.com.",
+              "t.zone: no NS records at the zone apex example.com.", NULL);
+    LOAD_FAIL("$TTL 60\n@ NS ns1\nns1 A 192.0.2.1\n",
+              "t.zone: no SOA record at the zone apex example.com.", NULL);
+    LOAD_FAIL("$TTL 60\n@ SOA ns1 h 1 2 3 4 5\nns1 A 192.0.2.1\n",
+              "t.zone: no NS records at the zone apex example.com.", NULL);
+}
+
+static void test_soa_errors(void **state)
+{
+    (void)state;
+    LOAD_FAIL(HEAD "@ SOA ns1 hostmaster 2 7200 3600 1209600 300\n"
+                   "sub SOA ns1 hostmaster 1 7200 3600 1209600 300\n",
+              "t.zone:6: more than one SOA record at example.com. (first at t.zone:3)",
+              "t.zone:7: SOA record at sub.example.com., not at the zone apex", NULL);
+    /* the same SOA twice is a duplicate, merged */
+    zone_source_t *z = LOAD_OK(HEAD "@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n",
+                               "t.zone:6: warning: duplicate record, merged with the one at "
+                               "t.zone:3",
+                               NULL);
+    assert_int_equal(count_rr(z, "example.com.", LDNS_RR_TYPE_SOA), 1);
+    zone_source_free(z);
+}
+
+static void test_cname_dname_errors(void **state)
+{
+    (void)state;
+    LOAD_FAIL(HEAD "www A 192.0.2.2\n"
+                   "WWW CNAME other\n"
+                   "two CNAME a\n"
+                   "two CNAME b\n"
+                   "d DNAME example.net.\n"
+                   "d DNAME example.org.\n"
+                   "dc DNAME example.net.\n"
+                   "dc CNAME x\n"
+                   "@ CNAME x\n",
+              "t.zone:7: CNAME and other data at www.example.com. (A at t.zone:6)",
+              "t.zone:9: more than one CNAME at two.example.com. (first at t.zone:8)",
+              "t.zone:11: more than one DNAME at d.example.com. (first at t.zone:10)",
+              "t.zone:12: DNAME and CNAME at dc.example.com. (CNAME at t.zone:13)",
+              "t.zone:14: CNAME and other data at example.com. (SOA at t.zone:3)", NULL);
+    /* RRSIG and NSEC may sit beside a CNAME; a duplicated CNAME is merged */
+    zone_source_t *z = LOAD_OK(HEAD "c CNAME x\n"
+                                    "c NSEC d A\n"
+                                    "c CNAME X\n",
+                               "t.zone:8: warning: duplicate record, merged with the one at "
+                               "t.zone:6",
+                               NULL);
+    assert_int_equal(count_rr(z, "c.example.com.", LDNS_RR_TYPE_CNAME), 1);
+    zone_source_free(z);
+}
+
+static void test_outside_origin(void **state)
+{
+    (void)state;
+    LOAD_FAIL(HEAD "www.example.net. A 192.0.2.2\n"
+                   "com. A 192.0.2.3\n"
+                   "xexample.com. A 192.0.2.4\n"
+                   "$ORIGIN example.org.\n"
+                   "www A 192.0.2.5\n",
+              "t.zone:6: www.example.net. is outside the zone example.com.",
+              "t.zone:7: com. is outside the zone example.com.",
+              "t.zone:8: xexample.com. is outside the zone example.com.",
+              "t.zone:10: www.example.org. is outside the zone example.com.", NULL);
+}
+
+static void test_glue(void **state)
+{
+    (void)state;
+    zone_source_t *z = LOAD_OK("$ORIGIN example.com.\n"
+                               "$TTL 300\n"
+                               "@ SOA ns1 hostmaster 1 2 3 4 5\n"
+                               "  NS ns1\n"
+                               "  NS ns2\n"
+                               "  NS ns.example.net.\n"
+                               "ns1 AAAA 2001:db8::1\n"
+                               "sub NS ns.sub\n"
+                               "sub NS ns2.sub\n"
+                               "sub NS ns.other.example.org.\n"
+                               "ns.sub A 192.0.2.9\n"
+                               "; occluded data below the delegation is kept\n"
+                               "www.sub A 192.0.2.10\n"
+                               "deep NS ns.sub\n",
+                               "t.zone:5: warning: no A or AAAA record (glue) for the NS target "
+                               "ns2.example.com.",
+                               "t.zone:9: warning: no A or AAAA record (glue) for the NS target "
+                               "ns2.sub.example.com.",
+                               NULL);
+    find_rr(z, "www.sub.example.com.", LDNS_RR_TYPE_A);
+    assert_int_equal(z->count, 11);
+    zone_source_free(z);
+}
+
+static void test_duplicates_merged(void **state)
+{
+    (void)state;
+    zone_source_t *z = LOAD_OK(HEAD "www A 192.0.2.2\n"
+                                    "www A 192.0.2.3\n"
+                                    "WWW.example.com. A 192.0.2.2\n"
+                                    "www MX 10 Mail\n"
+                                    "www MX 10 mail.EXAMPLE.com.\n"
+                                    "t TXT \"A\"\n"
+                                    "t TXT \"a\"\n"
+                                    "www A 192.0.2.2\n",
+                               "t.zone:8: warning: duplicate record, merged with the one at "
+                               "t.zone:6",
+                               "t.zone:10: warning: duplicate record, merged with the one at "
+                               "t.zone:9",
+                               "t.zone:13: warning: duplicate record, merged with the one at "
+                               "t.zone:6",
+                               NULL);
+    assert_int_equal(count_rr(z, "www.example.com.", LDNS_RR_TYPE_A), 2);
+    assert_int_equal(count_rr(z, "www.example.com.", LDNS_RR_TYPE_MX), 1);
+    /* TXT is case-sensitive data */
+    assert_int_equal(count_rr(z, "t.example.com.", LDNS_RR_TYPE_TXT), 2);
+    /* the first one stays, in file order */
+    assert_int_equal(find(z, "www.example.com.", LDNS_RR_TYPE_A, 0)->line, 6);
+    assert_int_equal(find(z, "www.example.com.", LDNS_RR_TYPE_A, 1)->line, 7);
+    assert_int_equal(z->count, 3 + 5);
+    zone_source_free(z);
+}
+
+static void test_record_errors(void **state)
+{
+    (void)state;
+    /* every problem is reported, not only the first */
+    LOAD_FAIL(HEAD "a CH A 192.0.2.2\n"
+                   "b A 192.0.2.300\n"
+                   "c BOGUS 1\n"
+                   "d\n"
+                   "e A\n"
+                   "f MX 10\n"
+                   "g A 1.2.3.4 extra\n"
+                   "h TYPE65534 abcd\n"
+                   "i TYPE65534 \\# 3 ab\n"
+                   "j..k A 192.0.2.2\n"
+                   "l AXFR 1\n"
+                   "m 60 60 A 192.0.2.2\n"
+                   "n IN IN A 192.0.2.2\n"
+                   "o CLASS3 A 192.0.2.2\n"
+                   "p TYPE70000 1\n"
+                   "$FOO bar\n"
+                   "$ORIGIN\n"
+                   "$ORIGIN a..b\n",
+              "t.zone:6: class CH is not supported, only IN",
+              "t.zone:7: invalid A record: Syntax error, could not parse the RR's rdata",
+              "t.zone:8: unknown RR type 'BOGUS'", "t.zone:9: missing RR type",
+              "t.zone:10: invalid A record: Syntax error, value expected",
+              "t.zone:11: invalid MX record: Syntax error, value expected",
+              "t.zone:12: invalid A record: Syntax error, superfluous text present",
+              "t.zone:13: invalid TYPE65534 record: an unknown type needs RFC 3597 rdata "
+              "(\\# length hex)",
+              "t.zone:14: invalid TYPE65534 record: Syntax error, could not parse the RR's rdata",
+              "t.zone:15: invalid owner name 'j..k'",
+              "t.zone:16: AXFR is a meta type, not allowed in a zone",
+              "t.zone:17: unknown RR type '60'", "t.zone:18: unknown RR type 'IN'",
+              "t.zone:19: class CLASS3 is not supported, only IN",
+              "t.zone:20: unknown RR type 'TYPE70000'", "t.zone:21: unknown directive '$FOO'",
+              "t.zone:22: $ORIGIN needs one domain name", "t.zone:23: invalid $ORIGIN 'a..b'",
+              NULL);
+}
+
+static void test_lexical_errors(void **state)
+{
+    (void)state;
+    LOAD_FAIL(" A 192.0.2.1\n" HEAD, "t.zone:1: no previous owner name to repeat", NULL);
+    LOAD_FAIL(HEAD "t TXT \"open\n"
+                   "u A 192.0.2.2 )\n"
+                   "v A ( 192.0.2.3\n"
+                   "w A 192.0.2.4\n",
+              "t.zone:6: unterminated quoted string", "t.zone:7: ')' without '('",
+              "t.zone:8: '(' without ')'", NULL);
+    LOAD_FAIL(HEAD "t TXT abc\\", "t.zone:6: backslash at the end of a line", NULL);
+    LOAD_FAIL(HEAD "t TXT abc\\\r\nu A 192.0.2.2\r\n",
+              "t.zone:6: backslash at the end of a line", NULL);
+    static const char nul[] = HEAD "t TXT a\0b\n";
+    load_check(nul, sizeof(nul) - 1, ORIGIN, 0, false, "t.zone:6: NUL character in the input",
+               NULL);
+    /* a domain name over 255 octets, directly or by adding the origin */
+    char *l63 = repeat("a", 63), *l50 = repeat("b", 50);
+    char text[2048];
+    snprintf(text, sizeof(text), HEAD "%s.%s.%s.%s A 192.0.2.1\nx NS %s.%s.%s.%s\n", l63, l63,
+             l63, l63, l63, l63, l63, l50);
+    char want[512];
+    snprintf(want, sizeof(want), "t.zone:6: invalid owner name '%s.%s.%s.%s'", l63, l63, l63,
+             l63);
+    load_check(text, strlen(text), ORIGIN, 0, false, want,
+               "t.zone:7: invalid NS record: domain name too long", NULL);
+    free(l63);
+    free(l50);
+}
+
+static void test_origin_argument(void **state)
+{
+    (void)state;
+    /* an origin with or without its final dot, and one that is invalid */
+    zone_source_t *z = load_check(HEAD, strlen(HEAD), "example.com.", 0, true, NULL);
+    zone_source_free(z);
+    load_check(HEAD, strlen(HEAD), "a..b", 0, false, "t.zone: invalid zone origin 'a..b'", NULL);
+    /* derived from the name: t.zone -> t. */
+    static const char derived[] = "@ 60 SOA ns h 1 2 3 4 5\n@ 60 NS ns.example.\n";
+    z = load_check(derived, strlen(derived), NULL, 0, true, NULL);
+    char *o = ldns_rdf2str(z->origin);
+    assert_string_equal(o, "t.");
+    free(o);
+    zone_source_free(z);
+}
+
+static void test_free_null(void **state)
+{
+    (void)state;
+    zone_source_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_directives_and_names),
+        cmocka_unit_test(test_crlf),
+        cmocka_unit_test(test_file_order_and_case),
+        cmocka_unit_test(test_escapes),
+        cmocka_unit_test(test_types),
+        cmocka_unit_test(test_soa_soa_and_soa_forms),
+        cmocka_unit_test(test_svcb_errors),
+        cmocka_unit_test(test_ttl_default_is_soa_minimum),
+        cmocka_unit_test(test_ttl_limits),
+        cmocka_unit_test(test_ttl_lowest_in_rrset),
+        cmocka_unit_test(test_long_txt),
+        cmocka_unit_test(test_generate),
+        cmocka_unit_test(test_generate_limits_and_errors),
+        cmocka_unit_test(test_include),
+        cmocka_unit_test(test_include_errors),
+        cmocka_unit_test(test_include_depth),
+        cmocka_unit_test(test_empty_and_no_soa),
+        cmocka_unit_test(test_soa_errors),
+        cmocka_unit_test(test_cname_dname_errors),
+        cmocka_unit_test(test_outside_origin),
+        cmocka_unit_test(test_glue),
+        cmocka_unit_test(test_duplicates_merged),
+        cmocka_unit_test(test_record_errors),
+        cmocka_unit_test(test_lexical_errors),
+        cmocka_unit_test(test_origin_argument),
+        cmocka_unit_test(test_free_null),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
