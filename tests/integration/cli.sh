@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# cli.sh: meridiand's command line and life cycle.
+#
+# Covers: --version ("meridiand 0.1.0"), --help, an unknown option; --check
+# on a good config (exit 0), on a zone with warnings only (exit 0, warning
+# shown), on a zone with two errors (exit 1, both reported as file:line:),
+# on a config with two errors (exit 1, file:line:column: for both), on a
+# YAML syntax error and on a missing zone file (exit 1); starting with a bad
+# zone or a bad config exits 1 with the same messages and never answers;
+# SIGTERM and SIGINT stop a running daemon with exit 0.
+#
+# Data: data/cli/ (bad.example.zone has errors on lines 7 and 8,
+# badconf.yaml on lines 5 and 6) and data/basic/meridian.yaml.
+. "$(dirname "$0")/lib.sh"
+require_meridiand
+require_cmd dig
+C="$DATA/cli"
+
+# run NAME ARGS...: runs meridiand (bounded to 10 s); R_RC, R_OUT (stdout
+# and stderr together).
+run() {
+    R_CMD="meridiand $*"
+    R_RC=0
+    R_OUT=$(timeout 10 "$MERIDIAND" "$@" 2>&1) || R_RC=$?
+}
+
+expect_rc() {
+    if [ "$R_RC" = "$1" ]; then
+        pass "$R_CMD: exit $1"
+    else
+        local -a show
+        mapfile -t show <<<"$R_OUT"
+        fail "$R_CMD: exit status" "expected: $1" "got:      $R_RC" "output:" "${show[@]}"
+    fi
+}
+
+expect_output() { # PATTERN DESCRIPTION
+    if grep -qE -- "$1" <<<"$R_OUT"; then
+        pass "$R_CMD: $2"
+    else
+        local -a show
+        mapfile -t show <<<"$R_OUT"
+        fail "$R_CMD: $2" "expected a line matching: $1" "output:" "${show[@]}"
+    fi
+}
+
+echo "## --version, --help"
+run --version
+expect_rc 0
+expect_output '^meridiand 0\.1\.0$' "prints 'meridiand 0.1.0'"
+run --help
+expect_rc 0
+expect_output '(-c|--config)' "mentions -c"
+expect_output '--check' "mentions --check"
+expect_output '--listen' "mentions --listen"
+run --no-such-option
+if [ "$R_RC" -ne 0 ] && [ "$R_RC" -ne 124 ]; then
+    pass "$R_CMD: fails (exit $R_RC)"
+else
+    fail "$R_CMD: expected a non-zero exit" "got: $R_RC" "$R_OUT"
+fi
+
+echo "## --check"
+run --check -c "$DATA/basic/meridian.yaml"
+expect_rc 0
+run --check -c "$C/warnzone.yaml"
+expect_rc 0
+expect_output 'warn\.example\.zone:[0-9]+: ' "the warning names file:line"
+
+run --check -c "$C/badzone.yaml"
+expect_rc 1
+expect_output 'bad\.example\.zone:7: ' "line 7 (bad address) reported as file:line:"
+expect_output 'bad\.example\.zone:8: ' "line 8 (unknown type) reported as file:line:"
+
+run --check -c "$C/badconf.yaml"
+expect_rc 1
+expect_output 'badconf\.yaml:5:[0-9]+: ' "the unknown key reported as file:line:column:"
+expect_output 'badconf\.yaml:6:[0-9]+: ' "the bad max_udp_size reported as file:line:column:"
+
+run --check -c "$C/badyaml.yaml"
+expect_rc 1
+expect_output 'badyaml\.yaml:[0-9]+:[0-9]+: ' "the syntax error reported as file:line:column:"
+
+run --check -c "$C/missingzone.yaml"
+expect_rc 1
+expect_output 'no-such-file\.example\.zone' "the missing zone file is named"
+
+run --check -c "$C/no-such-config.yaml"
+expect_rc 1
+
+echo "## starting with bad input exits 1"
+for conf in badzone badconf missingzone; do
+    port=$(free_port)
+    run -c "$C/$conf.yaml" --listen "127.0.0.1:$port"
+    expect_rc 1
+    case $conf in
+    badzone) expect_output 'bad\.example\.zone:7: ' "the zone error is printed" ;;
+    badconf) expect_output 'badconf\.yaml:5:[0-9]+: ' "the config error is printed" ;;
+    missingzone) expect_output 'no-such-file\.example\.zone' "the missing file is named" ;;
+    esac
+done
+
+echo "## signals"
+for sig in TERM INT; do
+    start_meridiand "$DATA/basic/meridian.yaml"
+    q www.example.com A
+    assert_rcode NOERROR "running before SIG$sig"
+    kill -"$sig" "$MERIDIAND_PID"
+    rc=timeout
+    for _ in $(seq 50); do
+        if ! kill -0 "$MERIDIAND_PID" 2>/dev/null; then
+            rc=0
+            wait "$MERIDIAND_PID" || rc=$?
+            break
+        fi
+        sleep 0.1
+    done
+    if [ "$rc" = 0 ]; then
+        pass "SIG$sig: meridiand exited with status 0"
+    else
+        fail "SIG$sig: expected exit status 0 within 5 s" "got: $rc" "log:" "$(cat "$MERIDIAND_LOG")"
+    fi
+    q www.example.com A
+    assert_rcode TIMEOUT "no answer after SIG$sig"
+done
+
+finish

@@ -1,0 +1,566 @@
+# shellcheck shell=bash
+# lib.sh: shared helpers for Meridian's integration tests. Source it first:
+#
+#   . "$(dirname "$0")/lib.sh"
+#   start_meridiand "$DATA/basic/meridian.yaml"
+#   q www.example.com A
+#   assert_rcode NOERROR
+#   assert_flag aa
+#   assert_answer "www.example.com. 3600 IN A 192.0.2.10"
+#   finish
+#
+# Conventions (automake): exit 0 pass, 1 fail, 77 skip, 99 hard error.
+# Every daemon started here is killed, and the temp dir removed, on any
+# exit; on failure the daemons' logs are printed. KEEP_WORKDIR=1 keeps the
+# temp dir for a post-mortem. VERBOSE=1 prints every dig output.
+
+set -euo pipefail
+
+# ---------------------------------------------------------------- paths
+
+LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+: "${top_srcdir:=$(cd "$LIB_DIR/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+: "${MERIDIAND:=$top_builddir/meridiand}"
+DATA="$top_srcdir/tests/integration/data"
+TOOLS="$top_builddir/tests/tools"
+T_NAME=$(basename "$0" .sh)
+# A version manager's python3 shim can cost half a second per start.
+if [ -z "${PYTHON:-}" ]; then
+    if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
+fi
+WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/meridian-it-$T_NAME.XXXXXX")
+
+T_CHECKS=0
+T_FAILS=0
+T_PIDS=()       # every background process we started
+T_LOGS=()       # and its log, printed on failure
+T_N=0           # daemons started so far (names their logs and dirs)
+
+# ---------------------------------------------------------------- cleanup
+
+# Stops one process: TERM, then KILL after 3 s. Returns nothing useful.
+t_kill() {
+    local pid=$1
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for _ in $(seq 30); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+t_cleanup() {
+    local rc=$? pid log
+    set +e
+    for pid in "${T_PIDS[@]}"; do
+        t_kill "$pid"
+    done
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
+        for log in "${T_LOGS[@]}"; do
+            [ -s "$log" ] || continue
+            echo "---- last lines of $(basename "$log") ----"
+            tail -n 40 "$log"
+        done
+    fi
+    if [ "${KEEP_WORKDIR:-0}" = 1 ]; then
+        echo "kept $WORKDIR"
+    else
+        rm -rf "$WORKDIR"
+    fi
+    exit "$rc"
+}
+trap t_cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+# ---------------------------------------------------------------- verdicts
+
+skip() {
+    echo "SKIP: $*"
+    exit 77
+}
+
+hard_error() {
+    echo "ERROR: $*"
+    exit 99
+}
+
+require_cmd() {
+    local c
+    for c in "$@"; do
+        command -v "$c" >/dev/null 2>&1 || skip "$c is not installed"
+    done
+}
+
+require_meridiand() {
+    [ -x "$MERIDIAND" ] || hard_error "no meridiand at $MERIDIAND (build it first)"
+}
+
+require_tool() {
+    [ -x "$TOOLS/$1" ] || hard_error "no $TOOLS/$1 (make check builds it)"
+}
+
+pass() {
+    T_CHECKS=$((T_CHECKS + 1))
+    echo "ok   - $1"
+}
+
+# fail DESCRIPTION [DETAIL...]: records a failure and prints the details.
+fail() {
+    T_CHECKS=$((T_CHECKS + 1))
+    T_FAILS=$((T_FAILS + 1))
+    echo "FAIL - $1"
+    shift
+    local line
+    for line in "$@"; do
+        printf '       %s\n' "$line"
+    done
+}
+
+# Ends a test: exit 0 if every check passed, 1 otherwise.
+finish() {
+    echo "$T_NAME: $((T_CHECKS - T_FAILS))/$T_CHECKS checks passed"
+    [ "$T_FAILS" -eq 0 ] || exit 1
+    exit 0
+}
+
+# ---------------------------------------------------------------- ports
+
+# Prints a TCP+UDP port that is free on 127.0.0.1 right now. It is taken
+# below the kernel's ephemeral range: a client socket that sets SO_REUSEPORT
+# (dig does) may otherwise be given the server's own port, join its
+# SO_REUSEPORT group and receive some of the queries, its own included.
+free_port() {
+    if command -v "$PYTHON" >/dev/null 2>&1; then
+        "$PYTHON" - <<'EOF'
+import random
+import socket
+try:
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+except (OSError, ValueError, IndexError):
+    low = 32768
+low = max(low, 2048)
+for _ in range(500):
+    port = random.randrange(1024, low)
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        t.bind(("127.0.0.1", port))
+        u.bind(("127.0.0.1", port))
+    except OSError:
+        t.close()
+        u.close()
+        continue
+    u.close()
+    t.close()
+    print(port)
+    break
+else:
+    raise SystemExit("no free port")
+EOF
+    else
+        local port
+        while :; do
+            port=$((10000 + RANDOM % 20000))
+            if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+                echo "$port"
+                return
+            fi
+        done
+    fi
+}
+
+# ---------------------------------------------------------------- daemons
+
+# wait_answering PORT PID LOG: waits up to 10 s until something answers DNS
+# on 127.0.0.1:PORT (any rcode will do). Returns 1 if the process died
+# (its log says why), fails hard if it never answers.
+wait_answering() {
+    local port=$1 pid=$2 log=$3
+    for _ in $(seq 100); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            return 1
+        fi
+        if dig @127.0.0.1 -p "$port" +time=1 +tries=1 +norec . SOA 2>/dev/null |
+            grep -q -- '->>HEADER<<-'; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    cat "$log"
+    hard_error "daemon on port $port did not answer within 10 s"
+}
+
+# t_start_daemon LOG CMD...: starts CMD in the background on a fresh free
+# port ($T_PORT, which CMD should mention as "%PORT%") until it answers; a
+# port taken between free_port and bind (tests run in parallel) is retried.
+# Sets T_PID.
+t_start_daemon() {
+    local log=$1 arg
+    shift
+    local -a cmd
+    for _ in 1 2 3; do
+        T_PORT=$(free_port)
+        cmd=()
+        for arg in "$@"; do
+            cmd+=("${arg//%PORT%/$T_PORT}")
+        done
+        "${cmd[@]}" >"$log" 2>&1 &
+        T_PID=$!
+        T_PIDS+=("$T_PID")
+        T_LOGS+=("$log")
+        if wait_answering "$T_PORT" "$T_PID" "$log"; then
+            return 0
+        fi
+        if ! grep -qiE 'in use|bind' "$log"; then
+            break
+        fi
+        echo "# port $T_PORT was taken, trying another"
+    done
+    echo "daemon (pid $T_PID) died while starting; its log:"
+    cat "$log"
+    hard_error "daemon did not start: ${cmd[*]}"
+}
+
+# start_meridiand CONFIG [ARGS...]: starts meridiand in the background on a
+# free loopback port (the config's listeners are replaced) and waits until
+# it answers. Sets PORT (the port queries go to by default), MERIDIAND_PID,
+# MERIDIAND_LOG. May be called more than once; the last one wins PORT.
+start_meridiand() {
+    local conf=$1
+    shift
+    require_meridiand
+    require_cmd dig
+    T_N=$((T_N + 1))
+    MERIDIAND_LOG="$WORKDIR/meridiand.$T_N.log"
+    t_start_daemon "$MERIDIAND_LOG" "$MERIDIAND" -c "$conf" --listen "127.0.0.1:%PORT%" "$@"
+    PORT=$T_PORT
+    MERIDIAND_PID=$T_PID
+    echo "# meridiand -c $conf listening on 127.0.0.1:$PORT (pid $MERIDIAND_PID)"
+}
+
+# stop_pid PID: SIGTERM, wait up to 5 s; prints the exit status (or
+# "timeout" if it did not exit, after which it is killed).
+stop_pid() {
+    local pid=$1 rc
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            rc=0
+            wait "$pid" || rc=$?
+            echo "$rc"
+            return 0
+        fi
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    echo timeout
+}
+
+# start_nsd [ORIGIN=]ZONEFILE...: starts our own NSD (never the system one)
+# on a free loopback port with its state in a temp dir. A zone's origin
+# defaults to its file name minus ".zone". Sets NSD_PORT, NSD_PID, NSD_LOG.
+# NSD runs with minimal-responses (no NS RRset in the authority section of
+# positive answers, as meridiand does); NSD_MINIMAL=no turns that off.
+# NSD_EXTRA holds more lines for the server: clause.
+start_nsd() {
+    require_cmd nsd nsd-checkconf dig
+    local dir arg origin file conf
+    T_N=$((T_N + 1))
+    dir="$WORKDIR/nsd.$T_N"
+    mkdir -p "$dir"
+    conf="$dir/nsd.conf.in"
+    NSD_LOG="$dir/nsd.log"
+    cat >"$conf" <<EOF
+server:
+    ip-address: 127.0.0.1
+    port: %PORT%
+    do-ip6: no
+    server-count: 1
+    username: ""
+    chroot: ""
+    zonesdir: "$dir"
+    database: ""
+    zonelistfile: "$dir/zone.list"
+    xfrdfile: "$dir/xfrd.state"
+    xfrdir: "$dir"
+    pidfile: "$dir/nsd.pid"
+    logfile: "$NSD_LOG"
+    zonefiles-write: 0
+    verbosity: 1
+    hide-version: no
+    identity: "nsd-test"
+    refuse-any: no
+    minimal-responses: ${NSD_MINIMAL:-yes}
+    round-robin: no
+    answer-cookie: no
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
+    tcp-count: 100
+${NSD_EXTRA:+    $NSD_EXTRA}
+remote-control:
+    control-enable: no
+EOF
+    for arg in "$@"; do
+        if [[ "$arg" == *=* ]]; then
+            origin=${arg%%=*}
+            file=${arg#*=}
+        else
+            file=$arg
+            origin=$(basename "$file" .zone)
+        fi
+        printf 'zone:\n    name: "%s"\n    zonefile: "%s"\n' "$origin" "$file" >>"$conf"
+    done
+    sed -e 's/%PORT%/53/' "$conf" >"$dir/check.conf"
+    nsd-checkconf "$dir/check.conf" || hard_error "nsd-checkconf rejected $dir/check.conf"
+    # NSD takes its port from the config: write one per attempted port
+    # shellcheck disable=SC2016 # $1 and $2 are the inner shell's
+    t_start_daemon "$NSD_LOG" sh -c 'sed -e "s/[%]PORT[%]/$1/" "$2" >"$2.$1" && exec nsd -d -c "$2.$1"' \
+        sh %PORT% "$conf"
+    NSD_PORT=$T_PORT
+    NSD_PID=$T_PID
+    echo "# nsd listening on 127.0.0.1:$NSD_PORT (pid $NSD_PID)"
+}
+
+# ---------------------------------------------------------------- queries
+
+# q NAME TYPE [CLASS] [DIG-OPTIONS...]: asks 127.0.0.1:$PORT with fixed options and
+# parses the reply into Q_RCODE, Q_FLAGS (space separated), Q_EDNS (the
+# "; EDNS:" line or empty), and files $Q_DIR/{answer,authority,additional,
+# question} with one normalized record per line ("owner ttl class type
+# rdata", single spaces). Q_CMD and Q_OUT keep the command and raw output.
+# Set QPORT to ask another port. Q_RCODE is "TIMEOUT" if nothing came back.
+Q_DIR="$WORKDIR/q"
+mkdir -p "$Q_DIR"
+q() {
+    local name=$1 type=$2
+    shift 2
+    local port=${QPORT:-${PORT:-}}
+    [ -n "$port" ] || hard_error "q: no server port (start a daemon first)"
+    Q_CMD="dig @127.0.0.1 -p $port +norec +time=2 +tries=1 +nocookie +noadflag $name $type${*:+ $*}"
+    Q_OUT=$(dig @127.0.0.1 -p "$port" +norec +time=2 +tries=1 +nocookie +noadflag \
+        +nottlunits +nomultiline +nocmd +nostats "$name" "$type" "$@" 2>&1) || true
+    [ "${VERBOSE:-0}" = 1 ] && printf '%s\n%s\n' "\$ $Q_CMD" "$Q_OUT"
+    q_parse
+}
+
+# q_parse: splits $Q_OUT (one dig reply) into the Q_* variables and files.
+q_parse() {
+    local meta
+    meta=$(awk -v dir="$Q_DIR" '
+        BEGIN {
+            rcode = "TIMEOUT"; flags = ""; edns = ""; sec = ""
+            split("question answer authority additional", all, " ")
+            for (i in all) printf "" > (dir "/" all[i])
+        }
+        /->>HEADER<<-/ {
+            rcode = $0; sub(/.*status: /, "", rcode); sub(/,.*/, "", rcode); next
+        }
+        /^;; flags:/ {
+            flags = $0; sub(/^;; flags: */, "", flags); sub(/;.*/, "", flags); next
+        }
+        /^; EDNS:/ { edns = $0; next }
+        /^;; QUESTION SECTION:/ { sec = "question"; next }
+        /^;; ANSWER SECTION:/ { sec = "answer"; next }
+        /^;; AUTHORITY SECTION:/ { sec = "authority"; next }
+        /^;; ADDITIONAL SECTION:/ { sec = "additional"; next }
+        /^;; OPT PSEUDOSECTION:/ || /^$/ { sec = ""; next }
+        /^;/ {
+            if (sec == "question") { line = substr($0, 2); $0 = line; $1 = $1; print > (dir "/question") }
+            next
+        }
+        sec != "" { $1 = $1; print > (dir "/" sec) }
+        END { printf "%s\n%s\n%s\n", rcode, flags, edns }
+    ' <<<"$Q_OUT")
+    # shellcheck disable=SC2034 # Q_EDNS is for the test scripts
+    {
+        IFS= read -r Q_RCODE
+        IFS= read -r Q_FLAGS || true
+        IFS= read -r Q_EDNS || true
+    } <<<"$meta"
+}
+
+# ---------------------------------------------------------------- assertions
+
+# q_show: the command and reply, for failure messages (one arg per line).
+q_show() {
+    local line
+    echo "\$ $Q_CMD"
+    while IFS= read -r line; do
+        echo "  $line"
+    done <<<"$Q_OUT"
+}
+
+q_desc() {
+    echo "${Q_CMD#dig @127.0.0.1 -p * +norec +time=2 +tries=1 +nocookie +noadflag }"
+}
+
+# assert_rcode RCODE [DESCRIPTION]
+assert_rcode() {
+    local want=$1 desc=${2:-$(q_desc)}
+    if [ "$Q_RCODE" = "$want" ]; then
+        pass "$desc: rcode $want"
+    else
+        local -a show
+        mapfile -t show < <(q_show)
+        fail "$desc: rcode" "expected: $want" "got:      $Q_RCODE" "${show[@]}"
+    fi
+}
+
+t_has_flag() {
+    [[ " $Q_FLAGS " == *" $1 "* ]]
+}
+
+# assert_flag FLAG / assert_noflag FLAG: aa, tc, qr, rd, ra, ad, cd.
+assert_flag() {
+    local desc=${2:-$(q_desc)}
+    if t_has_flag "$1"; then
+        pass "$desc: flag $1 set"
+    else
+        local -a show
+        mapfile -t show < <(q_show)
+        fail "$desc: flag $1" "expected: $1 set" "got:      flags [$Q_FLAGS]" "${show[@]}"
+    fi
+}
+
+assert_noflag() {
+    local desc=${2:-$(q_desc)}
+    if t_has_flag "$1"; then
+        local -a show
+        mapfile -t show < <(q_show)
+        fail "$desc: flag $1" "expected: $1 clear" "got:      flags [$Q_FLAGS]" "${show[@]}"
+    else
+        pass "$desc: flag $1 clear"
+    fi
+}
+
+# assert_section SECTION [RECORD...]: the section holds exactly these
+# records (any order). Records are "owner ttl class type rdata"; owners are
+# compared case-insensitively. No records: the section must be empty.
+assert_section() {
+    local sec=$1 desc
+    shift
+    desc="$(q_desc): $sec"
+    local want got
+    want=$(for r in "$@"; do printf '%s\n' "$r"; done | t_norm)
+    got=$(t_norm <"$Q_DIR/$sec")
+    if [ "$want" = "$got" ]; then
+        pass "$desc = {$(tr '\n' ';' <<<"$want" | sed 's/;$//')}"
+    else
+        local -a show
+        mapfile -t show < <(q_show)
+        fail "$desc" "expected:" $'\t'"${want//$'\n'/$'\n'$'\t'}" "got:" \
+            $'\t'"${got//$'\n'/$'\n'$'\t'}" "${show[@]}"
+    fi
+}
+
+assert_answer() { assert_section answer "$@"; }
+assert_authority() { assert_section authority "$@"; }
+assert_additional() { assert_section additional "$@"; }
+
+# assert_has SECTION RECORD...: each record is in the section (others may
+# be there too).
+assert_has() {
+    local sec=$1 r got
+    shift
+    got=$(t_norm <"$Q_DIR/$sec")
+    for r in "$@"; do
+        r=$(printf '%s\n' "$r" | t_norm)
+        if grep -qxF -- "$r" <<<"$got"; then
+            pass "$(q_desc): $sec has '$r'"
+        else
+            local -a show
+            mapfile -t show < <(q_show)
+            fail "$(q_desc): $sec" "expected to contain: $r" "${show[@]}"
+        fi
+    done
+}
+
+# assert_count SECTION N
+assert_count() {
+    local sec=$1 want=$2 got
+    got=$(grep -c . "$Q_DIR/$sec" || true)
+    if [ "$got" = "$want" ]; then
+        pass "$(q_desc): $sec has $want records"
+    else
+        local -a show
+        mapfile -t show < <(q_show)
+        fail "$(q_desc): $sec count" "expected: $want" "got:      $got" "${show[@]}"
+    fi
+}
+
+# assert_out GREP-E-PATTERN [DESCRIPTION]: the raw dig output matches.
+assert_out() {
+    local pat=$1 desc=${2:-"output matches /$1/"}
+    if grep -qE -- "$pat" <<<"$Q_OUT"; then
+        pass "$(q_desc): $desc"
+    else
+        local -a show
+        mapfile -t show < <(q_show)
+        fail "$(q_desc): $desc" "expected a line matching: $pat" "${show[@]}"
+    fi
+}
+
+assert_no_out() {
+    local pat=$1 desc=${2:-"output does not match /$1/"}
+    if grep -qE -- "$pat" <<<"$Q_OUT"; then
+        local -a show
+        mapfile -t show < <(q_show)
+        fail "$(q_desc): $desc" "expected no line matching: $pat" "${show[@]}"
+    else
+        pass "$(q_desc): $desc"
+    fi
+}
+
+# assert_eq WANT GOT DESCRIPTION
+assert_eq() {
+    if [ "$1" = "$2" ]; then
+        pass "$3: $2"
+    else
+        fail "$3" "expected: $1" "got:      $2"
+    fi
+}
+
+# t_norm: normalizes records for comparison: single spaces, owner names
+# lower-cased, sorted.
+t_norm() {
+    tr -s ' \t' '  ' | sed -e 's/ $//' -e '/^$/d' |
+        awk '{ $1 = tolower($1); print }' | LC_ALL=C sort
+}
+
+# ---------------------------------------------------------------- raw packets
+
+# ask_raw [dnswire.py ask OPTIONS...]: sends a hand-built packet to
+# 127.0.0.1:$PORT (see data/dnswire.py) and keeps the parsed reply in W_OUT
+# ("reply none" when nothing came back).
+ask_raw() {
+    local port=${QPORT:-$PORT}
+    W_CMD="dnswire.py ask $*"
+    W_OUT=$("$PYTHON" "$DATA/dnswire.py" ask --port "$port" "$@" 2>&1) || true
+    [ "${VERBOSE:-0}" = 1 ] && printf '%s\n%s\n' "\$ $W_CMD" "$W_OUT"
+    return 0
+}
+
+# assert_raw GREP-E-PATTERN DESCRIPTION: W_OUT has a matching line.
+assert_raw() {
+    if grep -qE -- "$1" <<<"$W_OUT"; then
+        pass "$W_CMD: $2"
+    else
+        local -a show
+        mapfile -t show <<<"$W_OUT"
+        fail "$W_CMD: $2" "expected a line matching: $1" "got:" "${show[@]}"
+    fi
+}
+
+assert_no_raw() {
+    if grep -qE -- "$1" <<<"$W_OUT"; then
+        local -a show
+        mapfile -t show <<<"$W_OUT"
+        fail "$W_CMD: $2" "expected no line matching: $1" "got:" "${show[@]}"
+    else
+        pass "$W_CMD: $2"
+    fi
+}
