@@ -3,7 +3,7 @@
 
 A test program's .log holds cmocka's "[  PASSED  ] N test(s)." /
 "[  FAILED  ] N test(s)" lines, or the integration harness's
-"CHECKS: N passed, M failed" line. A program whose log has neither (it
+"NAME: P/T checks passed" line (T - P failed). A program whose log has neither (it
 crashed, or is a plain test) counts as one test by its automake result.
 Prints failing logs' tails, then one line "N passed, N failed"; exits 1 when
 anything failed.
@@ -23,16 +23,17 @@ for trs in sorted(build.rglob("*.trs")):
     body = log.read_text(errors="replace") if log.exists() else ""
     p = f = 0
     counted = False
-    cm_pass = re.findall(r"^\[  PASSED  \] (\d+) test", body, re.M)
-    cm_fail = re.findall(r"^\[  FAILED  \] (\d+) test", body, re.M)
-    checks = re.findall(r"^CHECKS: (\d+) passed, (\d+) failed", body, re.M)
+    cm_pass = re.findall(r"\[  PASSED  \] (\d+) test", body, re.M)
+    cm_fail = re.findall(r"\[  FAILED  \] (\d+) test", body, re.M)
+    checks = [(int(p), int(t) - int(p))
+              for p, t in re.findall(r"^\S+: (\d+)/(\d+) checks passed$", body, re.M)]
     if cm_pass or cm_fail:
         p = sum(map(int, cm_pass))
         f = sum(map(int, cm_fail))
         counted = True
     elif checks:
-        p = sum(int(a) for a, _ in checks)
-        f = sum(int(b) for _, b in checks)
+        p = sum(a for a, _ in checks)
+        f = sum(b for _, b in checks)
         counted = True
     if result == "SKIP":
         skipped += 1
