@@ -13,6 +13,7 @@ import re
 import sys
 
 build = pathlib.Path(sys.argv[1])
+make_status = int(sys.argv[2]) if len(sys.argv) > 2 else 0
 passed = failed = skipped = 0
 failed_logs = []
 for trs in sorted(build.rglob("*.trs")):
@@ -51,6 +52,13 @@ for log in failed_logs:
     print(f"--- {log.relative_to(build)} (last 40 lines)")
     lines = log.read_text(errors="replace").splitlines()
     print("\n".join(lines[-40:]))
+if make_status and not failed:
+    # make check failed before or besides the tests (a build error): that
+    # is a failure too, and its output says why.
+    print("--- make check failed; its last lines:")
+    out = (build / "check.out").read_text(errors="replace").splitlines()
+    print("\n".join(out[-20:]))
+    failed += 1
 tail = f", {skipped} skipped" if skipped else ""
 print(f"{passed} passed, {failed} failed{tail}")
 sys.exit(1 if failed else 0)

@@ -15,5 +15,5 @@ scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
 make -C "$build" -j"$(nproc)" check >"$build/check.out" 2>&1
 status=$?
 grep -E '^(PASS|FAIL|SKIP|ERROR|XFAIL|XPASS):' "$build/check.out"
-python3 scripts/test-summary.py "$build" || status=1
+python3 scripts/test-summary.py "$build" "$status" || status=1
 exit $status

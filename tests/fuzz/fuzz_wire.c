@@ -2,11 +2,11 @@
  * lookup, CNAME/DNAME chains, response writing), over UDP and TCP sizes. */
 #include "config.h"
 
-#include <ldns/ldns.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixture.h"
 #include "query/query.h"
 #include "zone/zonedb.h"
 
@@ -38,33 +38,14 @@ static const query_config_t cfg = {.max_udp_size = 1232,
                                    .version = "v",
                                    .identity = "id"};
 
-static void build_db(void)
-{
-    zone_source_t *src = calloc(1, sizeof(*src));
-    size_t n = 0;
-    while (records[n])
-        n++;
-    src->records = calloc(n, sizeof(*src->records));
-    src->count = n;
-    ldns_str2rdf_dname(&src->origin, "example.com.");
-    for (size_t i = 0; i < n; i++)
-        if (ldns_rr_new_frm_str(&src->records[i].rr, records[i], 300, NULL, NULL) !=
-            LDNS_STATUS_OK)
-            abort();
-    diag_t d;
-    diag_init(&d);
-    d.quiet = true;
-    if (!zone_db_build(&src, 1, &db, &d))
-        abort();
-    diag_free(&d);
-    zone_source_free(src);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t resp[65535];
     if (!db)
-        build_db();
+    {
+        zone_source_t *src = fixture_source("example.com.", records);
+        db = fixture_db(&src, 1);
+    }
     query_answer(db, &cfg, data, size, resp, 512, false);
     query_answer(db, &cfg, data, size, resp, sizeof(resp), true);
     return 0;

@@ -15,6 +15,7 @@
 
 #include "dns/wire.h"
 #include "query/query.h"
+#include "fixture.h"
 #include "zone/zonedb.h"
 
 static const char *const zone_com[] = {
@@ -64,28 +65,6 @@ static const char *const zone_child[] = {
     NULL,
 };
 
-static zone_source_t *source_from(const char *origin, const char *const *lines)
-{
-    zone_source_t *src = calloc(1, sizeof(*src));
-    size_t n = 0;
-    while (lines[n])
-        n++;
-    src->records = calloc(n, sizeof(*src->records));
-    src->count = n;
-    assert_int_equal(ldns_str2rdf_dname(&src->origin, origin), LDNS_STATUS_OK);
-    src->files = calloc(1, sizeof(char *));
-    src->files[0] = strdup("test.zone");
-    src->n_files = 1;
-    for (size_t i = 0; i < n; i++) {
-        ldns_status st = ldns_rr_new_frm_str(&src->records[i].rr, lines[i], 3600, NULL, NULL);
-        if (st != LDNS_STATUS_OK)
-            fail_msg("bad test record %s: %s", lines[i], ldns_get_errorstr_by_id(st));
-        src->records[i].file = src->files[0];
-        src->records[i].line = (unsigned)i + 1;
-    }
-    return src;
-}
-
 static zone_db_t *db;
 static query_config_t cfg = {.max_udp_size = 1232,
                              .nsid = (const uint8_t *)"ns-test",
@@ -97,18 +76,11 @@ static query_config_t cfg = {.max_udp_size = 1232,
 static int setup(void **state)
 {
     (void)state;
-    zone_source_t *srcs[3] = {source_from("example.com.", zone_com),
-                              source_from("example.net.", zone_net),
-                              source_from("child.example.com.", zone_child)};
-    diag_t d;
-    diag_init(&d);
-    bool ok = zone_db_build(srcs, 3, &db, &d);
-    for (size_t i = 0; i < d.count; i++)
-        fprintf(stderr, "%s\n", d.messages[i]);
-    diag_free(&d);
-    for (int i = 0; i < 3; i++)
-        zone_source_free(srcs[i]);
-    return ok ? 0 : -1;
+    zone_source_t *srcs[3] = {fixture_source("example.com.", zone_com),
+                              fixture_source("example.net.", zone_net),
+                              fixture_source("child.example.com.", zone_child)};
+    db = fixture_db(srcs, 3);
+    return 0;
 }
 
 static int teardown(void **state)
@@ -467,13 +439,8 @@ static void test_truncation(void **state)
         lines[n++] = store[i];
     }
     lines[n] = NULL;
-    zone_source_t *src = source_from("big.test.", lines);
-    zone_db_t *saved = db, *big;
-    diag_t d;
-    diag_init(&d);
-    assert_true(zone_db_build(&src, 1, &big, &d));
-    diag_free(&d);
-    zone_source_free(src);
+    zone_source_t *src = fixture_source("big.test.", lines);
+    zone_db_t *saved = db, *big = fixture_db(&src, 1);
     db = big;
 
     ldns_pkt *p = ask("txt.big.test.", LDNS_RR_TYPE_TXT);
@@ -532,8 +499,8 @@ static void test_malformed(void **state)
 static void test_duplicate_zone(void **state)
 {
     (void)state;
-    zone_source_t *srcs[2] = {source_from("example.net.", zone_net),
-                              source_from("example.net.", zone_net)};
+    zone_source_t *srcs[2] = {fixture_source("example.net.", zone_net),
+                              fixture_source("example.net.", zone_net)};
     zone_db_t *dup;
     diag_t d;
     diag_init(&d);

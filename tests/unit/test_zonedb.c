@@ -1,0 +1,298 @@
+/* Unit tests for src/zone/zonedb.c: the compiled database and zone_lookup(). */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dns/name.h"
+#include "dns/wire.h"
+#include "fixture.h"
+#include "zone/zonedb.h"
+
+static const char *const parent[] = {
+    "example.com. 3600 IN SOA ns1.example.com. h.example.com. 2026 7200 3600 1209600 300",
+    "example.com. 3600 IN NS ns1.example.com.",
+    "example.com. 3600 IN MX 10 mail.example.com.",
+    "ns1.example.com. 3600 IN A 192.0.2.1",
+    "mail.example.com. 3600 IN AAAA 2001:db8::1",
+    "www.example.com. 3600 IN CNAME host.example.com.",
+    "host.example.com. 3600 IN A 192.0.2.2",
+    "out.example.com. 3600 IN CNAME www.example.org.",
+    "a.b.c.example.com. 3600 IN A 192.0.2.3",
+    "*.w.example.com. 3600 IN A 192.0.2.4",
+    "x.w.example.com. 3600 IN A 192.0.2.5",
+    "d.example.com. 3600 IN DNAME example.net.",
+    "below.d.example.com. 3600 IN A 192.0.2.6",
+    "del.example.com. 3600 IN NS ns.del.example.com.",
+    "ns.del.example.com. 3600 IN A 192.0.2.7",
+    "deeper.x.del.example.com. 3600 IN NS ns.example.net.",
+    "child.example.com. 3600 IN NS ns1.example.com.",
+    "child.example.com. 3600 IN DS 1 8 2 "
+    "49FD46E6C4B45C55D4AC69CBD3CD34AC1AFE51DE0C4E4A4E2D4E2F1A2B3C4D5E",
+    "glue.child.example.com. 3600 IN A 192.0.2.8",
+    NULL,
+};
+static const char *const child[] = {
+    "child.example.com. 60 IN SOA ns1.example.com. h.example.com. 7 7200 3600 1209600 600",
+    "child.example.com. 60 IN NS ns1.example.com.",
+    "in.child.example.com. 60 IN A 198.51.100.1",
+    NULL,
+};
+
+static zone_db_t *db;
+
+static int setup(void **state)
+{
+    (void)state;
+    zone_source_t *s[2] = {fixture_source("example.com.", parent),
+                           fixture_source("child.example.com.", child)};
+    db = fixture_db(s, 2);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    zone_db_free(db);
+    return 0;
+}
+
+/* Looks text up; the name is converted to lower-case wire format. */
+static void look(const char *text, zone_lookup_t *r)
+{
+    ldns_rdf *name = ldns_dname_new_frm_str(text);
+    assert_non_null(name);
+    uint8_t lc[DNS_NAME_MAX];
+    size_t len = ldns_rdf_size(name);
+    dns_name_lower(lc, ldns_rdf_data(name), len);
+    ldns_rdf_deep_free(name);
+    zone_lookup(db, lc, len, r);
+}
+
+static void assert_name(const zone_node_t *node, const char *expected)
+{
+    char text[DNS_NAME_MAX * 4];
+    assert_non_null(node);
+    dns_name_to_text(node->key, text, sizeof(text));
+    assert_string_equal(text, expected);
+}
+
+static void test_zones(void **state)
+{
+    (void)state;
+    assert_int_equal(zone_db_zone_count(db), 2);
+    const zone_t *z = zone_db_zone(db, 0);
+    assert_int_equal(z->serial, 2026);
+    assert_int_equal(z->soa->ttl, 3600);
+    assert_int_equal(z->negative_soa.ttl, 300); /* min(TTL, MINIMUM) */
+    const zone_t *c = zone_db_zone(db, 1);
+    assert_int_equal(c->negative_soa.ttl, 60); /* TTL below MINIMUM */
+    assert_non_null(c->parent_deleg);
+    assert_name(c->parent_deleg, "child.example.com.");
+    assert_null(z->parent_deleg);
+}
+
+static void test_exact_and_case(void **state)
+{
+    (void)state;
+    zone_lookup_t r;
+    look("HOST.Example.COM.", &r);
+    assert_name(r.node, "host.example.com.");
+    assert_ptr_equal(r.encloser, r.node);
+    assert_null(r.cut);
+    assert_null(r.wild);
+    assert_ptr_equal(r.zone, zone_db_zone(db, 0));
+    look("example.com.", &r);
+    assert_true(r.node->flags & ZONE_NODE_APEX);
+    assert_false(r.node->flags & ZONE_NODE_DELEG);
+}
+
+static void test_ent_and_nxdomain(void **state)
+{
+    (void)state;
+    zone_lookup_t r;
+    look("b.c.example.com.", &r); /* empty non-terminal: a node with no data */
+    assert_non_null(r.node);
+    assert_int_equal(r.node->n_rrsets, 0);
+    look("c.example.com.", &r);
+    assert_non_null(r.node);
+    look("z.b.c.example.com.", &r);
+    assert_null(r.node);
+    assert_name(r.encloser, "b.c.example.com.");
+    assert_null(r.wild);
+    look("nothing.example.com.", &r);
+    assert_null(r.node);
+    assert_name(r.encloser, "example.com.");
+}
+
+static void test_wildcard(void **state)
+{
+    (void)state;
+    zone_lookup_t r;
+    look("q.w.example.com.", &r);
+    assert_null(r.node);
+    assert_name(r.encloser, "w.example.com.");
+    assert_name(r.wild, "*.w.example.com.");
+    look("a.b.q.w.example.com.", &r);
+    assert_name(r.wild, "*.w.example.com.");
+    /* x.w exists: below it the closest encloser is x.w, with no wildcard */
+    look("y.x.w.example.com.", &r);
+    assert_name(r.encloser, "x.w.example.com.");
+    assert_null(r.wild);
+    look("x.w.example.com.", &r);
+    assert_name(r.node, "x.w.example.com.");
+}
+
+static void test_cuts(void **state)
+{
+    (void)state;
+    zone_lookup_t r;
+    look("del.example.com.", &r);
+    assert_name(r.node, "del.example.com.");
+    assert_ptr_equal(r.cut, r.node);
+    assert_true(r.node->flags & ZONE_NODE_DELEG);
+    look("ns.del.example.com.", &r);
+    assert_name(r.cut, "del.example.com.");
+    /* the highest cut wins over a deeper one */
+    look("deeper.x.del.example.com.", &r);
+    assert_name(r.cut, "del.example.com.");
+    look("nothing.del.example.com.", &r);
+    assert_name(r.cut, "del.example.com.");
+    /* DNAME applies below its owner, not at it */
+    look("d.example.com.", &r);
+    assert_null(r.cut);
+    look("below.d.example.com.", &r);
+    assert_name(r.cut, "d.example.com.");
+    look("any.thing.d.example.com.", &r);
+    assert_name(r.cut, "d.example.com.");
+}
+
+static void test_nested_zone(void **state)
+{
+    (void)state;
+    zone_lookup_t r;
+    look("child.example.com.", &r);
+    assert_ptr_equal(r.zone, zone_db_zone(db, 1));
+    assert_true(r.node->flags & ZONE_NODE_APEX);
+    assert_null(r.cut);
+    look("in.child.example.com.", &r);
+    assert_ptr_equal(r.zone, zone_db_zone(db, 1));
+    /* the parent's glue below the child apex is not reachable by lookup */
+    look("glue.child.example.com.", &r);
+    assert_null(r.node);
+    assert_ptr_equal(r.zone, zone_db_zone(db, 1));
+    look("www.example.org.", &r);
+    assert_null(r.zone);
+    look("com.", &r);
+    assert_null(r.zone);
+    look(".", &r);
+    assert_null(r.zone);
+}
+
+static void test_targets(void **state)
+{
+    (void)state;
+    zone_lookup_t r;
+    look("www.example.com.", &r);
+    const zone_rrset_t *cname = zone_node_rrset(r.node, DNS_TYPE_CNAME);
+    assert_non_null(cname->cname_target);
+    assert_name(cname->cname_target->node, "host.example.com.");
+    look("out.example.com.", &r);
+    cname = zone_node_rrset(r.node, DNS_TYPE_CNAME);
+    assert_null(cname->cname_target->zone);
+    look("example.com.", &r);
+    const zone_rrset_t *mx = zone_node_rrset(r.node, DNS_TYPE_MX);
+    assert_name(mx->targets[0], "mail.example.com.");
+    const zone_rrset_t *ns = zone_node_rrset(r.node, DNS_TYPE_NS);
+    assert_name(ns->targets[0], "ns1.example.com.");
+    look("del.example.com.", &r);
+    ns = zone_node_rrset(r.node, DNS_TYPE_NS);
+    assert_name(ns->targets[0], "ns.del.example.com."); /* glue below the cut */
+    look("deeper.x.del.example.com.", &r);
+    /* occluded data stays in the database but is reached only as a referral */
+    assert_non_null(r.node);
+    assert_name(r.cut, "del.example.com.");
+}
+
+static void test_prerendered(void **state)
+{
+    (void)state;
+    zone_lookup_t r;
+    look("host.example.com.", &r);
+    const zone_rrset_t *a = zone_node_rrset(r.node, DNS_TYPE_A);
+    assert_non_null(a->wire);
+    assert_int_equal(a->wire_len, 16);
+    assert_memory_equal(a->wire, "\xC0\x0C\x00\x01\x00\x01\x00\x00\x0E\x10\x00\x04\xC0\x00\x02\x02",
+                        16);
+    look("www.example.com.", &r);
+    assert_null(zone_node_rrset(r.node, DNS_TYPE_CNAME)->wire); /* names to compress */
+    assert_null(zone_node_rrset(r.node, DNS_TYPE_A));
+}
+
+static void test_large_zone(void **state)
+{
+    (void)state;
+    enum { N = 20000 };
+    char **lines = calloc(N + 3, sizeof(char *));
+    lines[0] = strdup("big. 300 IN SOA ns.big. h.big. 1 2 3 4 5");
+    lines[1] = strdup("big. 300 IN NS ns.big.");
+    for (int i = 0; i < N; i++) {
+        lines[i + 2] = malloc(64);
+        snprintf(lines[i + 2], 64, "h%d.l%d.big. 300 IN A 10.%d.%d.%d", i, i % 100, i >> 16,
+                 (i >> 8) & 255, i & 255);
+    }
+    zone_source_t *src = fixture_source("big.", (const char *const *)lines);
+    zone_db_t *saved = db;
+    db = fixture_db(&src, 1);
+    zone_lookup_t r;
+    for (int i = 0; i < N; i += 997) {
+        char name[64];
+        snprintf(name, sizeof(name), "H%d.L%d.BIG.", i, i % 100);
+        look(name, &r);
+        assert_non_null(r.node);
+        assert_int_equal(zone_node_rrset(r.node, DNS_TYPE_A)->count, 1);
+    }
+    look("l7.big.", &r); /* ENT */
+    assert_non_null(r.node);
+    assert_int_equal(r.node->n_rrsets, 0);
+    look("h7.l8.big.", &r);
+    assert_null(r.node);
+    zone_db_free(db);
+    db = saved;
+    for (int i = 0; i < N + 2; i++)
+        free(lines[i]);
+    free(lines);
+}
+
+static void test_empty_db(void **state)
+{
+    (void)state;
+    zone_db_t *empty;
+    diag_t d;
+    diag_init(&d);
+    assert_true(zone_db_build(NULL, 0, &empty, &d));
+    zone_lookup_t r;
+    zone_lookup(empty, (const uint8_t *)"\1a\0", 3, &r);
+    assert_null(r.zone);
+    zone_db_free(empty);
+    diag_free(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_zones),        cmocka_unit_test(test_exact_and_case),
+        cmocka_unit_test(test_ent_and_nxdomain), cmocka_unit_test(test_wildcard),
+        cmocka_unit_test(test_cuts),         cmocka_unit_test(test_nested_zone),
+        cmocka_unit_test(test_targets),      cmocka_unit_test(test_prerendered),
+        cmocka_unit_test(test_large_zone),   cmocka_unit_test(test_empty_db),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
