@@ -17,6 +17,8 @@
 
 #include "conf/conf.h"
 
+#include "util/file.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -1018,46 +1020,17 @@ bool conf_load_buffer(const char *name, const char *text, size_t len, conf_t **o
 
 bool conf_load(const char *path, conf_t **out, diag_t *d)
 {
-    FILE *f;
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    bool ok;
-
+    const char *why = NULL;
+    size_t len = 0;
     *out = NULL;
-    f = fopen(path, "rb");
-    if (!f) {
-        diag_error(d, path, 0, 0, "cannot open the config file: %s", strerror(errno));
+    char *text = file_read_all(path, CONF_MAX_FILE_SIZE, &len, &why);
+    if (!text) {
+        diag_error(d, path, 0, 0, "cannot read the config file: %s", why);
         return false;
     }
-    for (;;) {
-        size_t n;
-        if (len == cap) {
-            if (cap >= CONF_MAX_FILE_SIZE) {
-                diag_error(d, path, 0, 0, "the config file is larger than %u MiB",
-                           CONF_MAX_FILE_SIZE >> 20);
-                goto fail;
-            }
-            cap = cap ? cap * 2 : 4096;
-            text = conf_xrealloc(text, cap, 1);
-        }
-        n = fread(text + len, 1, cap - len, f);
-        len += n;
-        if (n == 0) {
-            if (ferror(f)) {
-                diag_error(d, path, 0, 0, "cannot read the config file: %s", strerror(errno));
-                goto fail;
-            }
-            break;
-        }
-    }
-    fclose(f);
-    ok = conf_load_buffer(path, text, len, out, d);
+    bool ok = conf_load_buffer(path, text, len, out, d);
     free(text);
     return ok;
-fail:
-    fclose(f);
-    free(text);
-    return false;
 }
 
 void conf_free(conf_t *conf)

@@ -18,6 +18,8 @@
 
 #include "zone/zone_source.h"
 
+#include "util/file.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -978,47 +980,6 @@ static void do_generate(loader_t *ld, file_ctx_t *fc, const lexed_t *r)
 
 /* ------------------------------------------------------------ files */
 
-/* The whole file in memory. NULL with *why set (strerror or ours). */
-static char *read_file(const char *path, size_t *len, const char **why)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        *why = strerror(errno);
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0) {
-        *why = strerror(errno);
-        fclose(f);
-        return NULL;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        /* A FIFO or device could block or never end. */
-        *why = "not a regular file";
-        fclose(f);
-        return NULL;
-    }
-    size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, n = 0;
-    char *buf = xrealloc(NULL, cap);
-    for (;;) {
-        if (n == cap)
-            buf = xrealloc(buf, cap *= 2);
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        *why = strerror(errno ? errno : EIO);
-        free(buf);
-        fclose(f);
-        return NULL;
-    }
-    fclose(f);
-    *len = n;
-    return buf;
-}
-
 static const char *add_file(zone_source_t *src, const char *name)
 {
     src->files = xrealloc(src->files, (src->n_files + 1) * sizeof(*src->files));
@@ -1092,7 +1053,7 @@ static void do_include(loader_t *ld, file_ctx_t *fc, const lexed_t *r)
             goto done;
         }
     }
-    text = read_file(path, &len, &why);
+    text = file_read_all(path, 0, &len, &why);
     if (!text) {
         diag_error(ld->d, fc->name, line, 0, "cannot open %s: %s", path, why);
         goto done;
@@ -1671,7 +1632,7 @@ bool zone_source_load(const char *path, const char *origin, zone_source_t **out,
     const char *why = NULL;
     size_t len = 0;
     *out = NULL;
-    char *text = read_file(path, &len, &why);
+    char *text = file_read_all(path, 0, &len, &why);
     if (!text) {
         diag_error(d, path, 0, 0, "cannot open: %s", why);
         return false;

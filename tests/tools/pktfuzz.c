@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tool_addr.h"
+
 #define MAX_PKT 4096
 #define MAX_SEEDS 64
 #define MAX_BATCH 100000
@@ -440,23 +442,8 @@ static int udp_socket(const options_t *o)
     socklen_t len;
     int fd, size = 1 << 20;
 
-    memset(&ss, 0, sizeof(ss));
-    if (inet_pton(AF_INET, o->server, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(o->port);
-        len = sizeof(*sin);
-    } else if (inet_pton(AF_INET6, o->server, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(o->port);
-        len = sizeof(*sin6);
-    } else {
-        fprintf(stderr, "pktfuzz: bad server address '%s'\n", o->server);
+    if (tool_addr("pktfuzz", o->server, o->port, &ss, &len) < 0)
         return -1;
-    }
     fd = socket(ss.ss_family, SOCK_DGRAM, 0);
     if (fd < 0) {
         perror("pktfuzz: socket");

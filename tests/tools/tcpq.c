@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tool_addr.h"
+
 #define MAX_MSG 65535
 
 typedef struct query {
@@ -131,23 +133,8 @@ static int tcp_connect(const options_t *o)
     socklen_t len;
     int fd, one = 1;
 
-    memset(&ss, 0, sizeof(ss));
-    if (inet_pton(AF_INET, o->server, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(o->port);
-        len = sizeof(*sin);
-    } else if (inet_pton(AF_INET6, o->server, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(o->port);
-        len = sizeof(*sin6);
-    } else {
-        fprintf(stderr, "tcpq: bad server address '%s'\n", o->server);
+    if (tool_addr("tcpq", o->server, o->port, &ss, &len) < 0)
         return -1;
-    }
     fd = socket(ss.ss_family, SOCK_STREAM, 0);
     if (fd < 0) {
         perror("tcpq: socket");

@@ -923,9 +923,9 @@ static void test_load_file(void **state)
     assert_null(conf);
     assert_int_equal(d.count, 2);
     assert_string_equal(d.messages[0],
-                        "etc/missing.yaml: cannot open the config file: No such file or "
+                        "etc/missing.yaml: cannot read the config file: No such file or "
                         "directory");
-    assert_string_equal(d.messages[1], "etc: cannot read the config file: Is a directory");
+    assert_string_equal(d.messages[1], "etc: cannot read the config file: not a regular file");
     diag_free(&d);
 
     /* an empty file is a config with every default */
