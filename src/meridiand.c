@@ -99,7 +99,17 @@ static void on_hup(uv_signal_t *h, int signum)
     diag_free(&d);
 }
 
-int main(int argc, char **argv)
+/* What the command line asked for. */
+typedef struct options {
+    const char *config_path;
+    net_listen_t *listeners; /* --listen, argc entries at most */
+    size_t n_listeners;
+    bool check;
+    bool debug;
+} options_t;
+
+/* Returns -1 to go on, or the exit status. */
+static int parse_options(int argc, char **argv, options_t *o)
 {
     enum { OPT_CHECK = 256 };
     static const struct option options[] = {
@@ -108,27 +118,27 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    const char *config_path = DEFAULT_CONFIG;
-    char **listen_args = calloc((size_t)argc, sizeof(char *));
-    size_t n_listen = 0;
-    bool check = false, debug = false;
     int c;
-
-    if (!listen_args)
-        return 1;
     while ((c = getopt_long(argc, argv, "c:l:dhV", options, NULL)) != -1) {
         switch (c) {
         case 'c':
-            config_path = optarg;
+            o->config_path = optarg;
             break;
-        case 'l':
-            listen_args[n_listen++] = optarg;
+        case 'l': {
+            net_listen_t *l = &o->listeners[o->n_listeners];
+            if (conf_parse_sockaddr(optarg, CONF_DEFAULT_PORT, &l->addr, &l->addrlen) < 0) {
+                fprintf(stderr, "meridiand: --listen %s: expected ADDR:PORT or [ADDR]:PORT\n",
+                        optarg);
+                return 2;
+            }
+            o->n_listeners++;
             break;
+        }
         case OPT_CHECK:
-            check = true;
+            o->check = true;
             break;
         case 'd':
-            debug = true;
+            o->debug = true;
             break;
         case 'h':
             usage(stdout);
@@ -146,49 +156,22 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    log_init("meridiand", debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, false);
+    return -1;
+}
 
-    net_listen_t *listeners = calloc(n_listen ? n_listen : 1, sizeof(*listeners));
-    if (!listeners)
-        return 1;
-    for (size_t i = 0; i < n_listen; i++) {
-        if (conf_parse_sockaddr(listen_args[i], CONF_DEFAULT_PORT, &listeners[i].addr,
-                                &listeners[i].addrlen) < 0) {
-            fprintf(stderr, "meridiand: --listen %s: expected ADDR:PORT or [ADDR]:PORT\n",
-                    listen_args[i]);
-            return 2;
-        }
-    }
-
-    diag_t d;
-    diag_init(&d);
-    d.quiet = true;
-    snapshot_t *snap;
-    bool loaded = snapshot_load(config_path, &snap, &d);
-    print_problems(&d);
-    if (check) {
-        if (loaded)
-            printf("%s: OK: %zu zones, %zu records\n", config_path, zone_db_zone_count(snap->db),
-                   snap->n_records);
-        snapshot_free(snap);
-        diag_free(&d);
-        free(listeners);
-        free(listen_args);
-        return loaded ? 0 : 1;
-    }
-    diag_free(&d);
-    if (!loaded) {
-        fprintf(stderr, "meridiand: not starting: fix the problems above\n");
-        return 1;
-    }
-    if (!debug && snap->conf->log_level >= 0)
-        log_set_level((enum log_level)snap->conf->log_level);
-
+/* Serves snap (which it publishes and so owns) until a stop signal. */
+static int serve(const options_t *o, snapshot_t *snap)
+{
+    net_listen_t *listeners = o->listeners;
+    size_t n_listen = o->n_listeners;
     if (n_listen == 0) {
-        n_listen = snap->conf->n_listeners;
-        listeners = realloc(listeners, (n_listen ? n_listen : 1) * sizeof(*listeners));
+        /* No --listen: the config's listeners (the buffer has room for one
+         * per argument only, so use the snapshot's copy). */
+        listeners = calloc(snap->conf->n_listeners ? snap->conf->n_listeners : 1,
+                           sizeof(*listeners));
         if (!listeners)
-            return 1;
+            fatal("calloc");
+        n_listen = snap->conf->n_listeners;
         for (size_t i = 0; i < n_listen; i++) {
             listeners[i].addr = snap->conf->listeners[i].addr;
             listeners[i].addrlen = snap->conf->listeners[i].addrlen;
@@ -207,17 +190,20 @@ int main(int argc, char **argv)
         .tcp_max_connections = snap->conf->tcp_max_connections,
         .tcp_max_pipeline = snap->conf->tcp_max_pipeline,
     };
+    size_t n_zones = zone_db_zone_count(snap->db), n_records = snap->n_records;
 
     signal(SIGPIPE, SIG_IGN);
     rcu_register_thread(); /* the loop thread answers TCP queries */
     snapshot_publish(snap);
 
     uv_loop_t *loop = uv_default_loop();
-    daemon_state_t st = {.config_path = config_path};
+    daemon_state_t st = {.config_path = o->config_path};
+    int status = 0;
     int rc = net_server_start(&st.server, &ncfg, loop, handle_query, NULL);
     if (rc < 0) {
         fprintf(stderr, "meridiand: cannot listen: %s\n", strerror(-rc));
-        return 1;
+        status = 1;
+        goto out;
     }
     uv_signal_init(loop, &st.sig_term);
     uv_signal_init(loop, &st.sig_int);
@@ -228,15 +214,52 @@ int main(int argc, char **argv)
     uv_signal_start(&st.sig_hup, on_hup, SIGHUP);
 
     log_info("meridiand %s: %zu zones, %zu records, %u UDP workers, %zu listeners", VERSION,
-             zone_db_zone_count(snap->db), snap->n_records, workers, n_listen);
+             n_zones, n_records, workers, n_listen);
     uv_run(loop, UV_RUN_DEFAULT);
-
     net_server_free(st.server);
+    log_info("stopped");
+out:
     uv_loop_close(loop);
     snapshot_publish(NULL);
     rcu_unregister_thread();
-    free(listeners);
-    free(listen_args);
-    log_info("stopped");
-    return 0;
+    if (listeners != o->listeners)
+        free(listeners);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    options_t o = {.config_path = DEFAULT_CONFIG};
+    o.listeners = calloc((size_t)argc, sizeof(*o.listeners));
+    if (!o.listeners)
+        return 1;
+    int status = parse_options(argc, argv, &o);
+    if (status >= 0)
+        goto out;
+    log_init("meridiand", o.debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, false);
+
+    diag_t d;
+    diag_init(&d);
+    d.quiet = true;
+    snapshot_t *snap;
+    bool loaded = snapshot_load(o.config_path, &snap, &d);
+    print_problems(&d);
+    diag_free(&d);
+    if (o.check) {
+        if (loaded)
+            printf("%s: OK: %zu zones, %zu records\n", o.config_path,
+                   zone_db_zone_count(snap->db), snap->n_records);
+        snapshot_free(snap);
+        status = loaded ? 0 : 1;
+    } else if (!loaded) {
+        fprintf(stderr, "meridiand: not starting: fix the problems above\n");
+        status = 1;
+    } else {
+        if (!o.debug && snap->conf->log_level >= 0)
+            log_set_level((enum log_level)snap->conf->log_level);
+        status = serve(&o, snap);
+    }
+out:
+    free(o.listeners);
+    return status;
 }

@@ -27,7 +27,8 @@ static size_t build(uint8_t *buf, uint16_t flags, uint16_t qd, uint16_t ar, cons
     dns_put16(buf + p, type);
     dns_put16(buf + p + 2, DNS_CLASS_IN);
     p += 4;
-    memcpy(buf + p, extra, extra_len);
+    if (extra_len)
+        memcpy(buf + p, extra, extra_len);
     return p + extra_len;
 }
 
