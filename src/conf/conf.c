@@ -45,9 +45,11 @@
 #define CONF_MAX_ERRORS 100
 /* version.bind and friends are answered in one TXT character-string. */
 #define CONF_MAX_TXT 255
-/* Keeps the OPT record of a small answer well under 512 bytes. */
 /* Room for a quoted, escaped excerpt of a bad value in a message. */
 #define CONF_QUOTE_SIZE 72
+/* Room for a key path: "services." and a 254-byte owner name, then the
+ * few levels below it ("map.subdivisions.US-CA[63]"). */
+#define CONF_WHAT_SIZE 512
 
 enum conf_node_type { CONF_NODE_SCALAR, CONF_NODE_LIST, CONF_NODE_MAP };
 
@@ -68,6 +70,9 @@ typedef struct conf_ctx {
     diag_t *d;
     conf_t *conf;
     unsigned errors; /* found by this load, including those not shown */
+    /* services: waits until every other section is read, since its pools
+     * and rules name data centers that may be declared further down */
+    const conf_node_t *services;
 } conf_ctx_t;
 
 /* what names the value in messages ("server.workers"); target is the
@@ -132,9 +137,9 @@ static const char *conf_describe(const conf_node_t *node, char *buf, size_t size
     size_t o = 0;
 
     if (node->type == CONF_NODE_MAP)
-        return "a mapping";
+        return node->n_items ? "a mapping" : "an empty mapping";
     if (node->type == CONF_NODE_LIST)
-        return "a list";
+        return node->n_items ? "a list" : "an empty list";
     if (node->is_null)
         return "an empty value";
     buf[o++] = '"';
@@ -356,6 +361,101 @@ static char *conf_base_dir(const char *name)
     return abs;
 }
 
+/* Formats a key path for messages into a CONF_WHAT_SIZE buffer; a path
+ * too long for it is cut short, which only shortens a message. */
+static void conf_path(char *buf, const char *fmt, ...) LOG_PRINTF(2, 3);
+
+static void conf_path(char *buf, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, CONF_WHAT_SIZE, fmt, ap);
+    va_end(ap);
+}
+
+/* Replaces *out with the resolved path in a non-empty text. */
+static void conf_get_path(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                          const char *expected, char **out)
+{
+    const char *text = conf_scalar(ctx, what, node, expected);
+
+    if (!text)
+        return;
+    if (text[0] == '\0') {
+        conf_expected(ctx, what, node, expected);
+        return;
+    }
+    free(*out);
+    *out = conf_resolve_path(ctx, text);
+}
+
+/* Plain ASCII: <ctype.h> would follow the locale. */
+static bool conf_is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool conf_is_alnum(char c)
+{
+    return conf_is_alpha(c) || (c >= '0' && c <= '9');
+}
+
+static void conf_upper(char *s)
+{
+    for (; *s; s++)
+        if (*s >= 'a' && *s <= 'z')
+            *s = (char)(*s - 'a' + 'A');
+}
+
+static void conf_lower(char *s)
+{
+    for (; *s; s++)
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s - 'A' + 'a');
+}
+
+/* A light check of a domain name that catches typos early; the zone
+ * loader has the final word. Escapes would need a real name parser and
+ * config names never need them. A name in the config is never relative
+ * to a zone, so "www.example.com" and "www.example.com." are the same
+ * name. host limits labels to letters, digits, '-' and '_' (service
+ * owners, CNAME targets); otherwise any printable byte but a backslash
+ * goes, as classless reverse zones ("0/25.2.0.192.in-addr.arpa") need.
+ * Returns a copy with the final dot added, or NULL when text is not such
+ * a name. */
+static char *conf_domain_name(const char *text, bool host, bool allow_root)
+{
+    size_t len = strlen(text), label = 0;
+    char *name;
+
+    if (strcmp(text, ".") == 0)
+        return allow_root ? conf_xstrdup(".") : NULL;
+    /* on the wire each label has a length byte and the root one more, so
+     * a name takes one byte more than its text with the final dot */
+    if (len == 0 || text[0] == '.' || len + (text[len - 1] != '.') + 1 > 255)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c == '.') {
+            if (label == 0)
+                return NULL;
+            label = 0;
+            continue;
+        }
+        if (host ? !(conf_is_alnum((char)c) || c == '-' || c == '_')
+                 : (c <= ' ' || c >= 0x7f || c == '\\'))
+            return NULL;
+        if (++label > 63)
+            return NULL;
+    }
+    name = conf_xcalloc(len + 2, 1);
+    memcpy(name, text, len);
+    if (text[len - 1] != '.')
+        name[len] = '.';
+    return name;
+}
+
 /* ------------------------------------------------------------ the tree */
 
 static void conf_node_free(conf_node_t *node)
@@ -575,7 +675,7 @@ static void conf_parse_keys(conf_ctx_t *ctx, const char *prefix, const conf_node
     seen = conf_xcalloc(n_keys, sizeof(*seen));
     for (size_t i = 0; i + 1 < map->n_items; i += 2) {
         const conf_node_t *key = map->items[i], *value = map->items[i + 1];
-        char what[96];
+        char what[CONF_WHAT_SIZE];
         size_t k;
 
         if (key->type != CONF_NODE_SCALAR) {
@@ -843,17 +943,7 @@ static void conf_section_server(conf_ctx_t *ctx, const char *what, const conf_no
 static void conf_zone_set_file(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
                                conf_zone_t *zone)
 {
-    static const char *expected = "a zone file name";
-    const char *text = conf_scalar(ctx, what, node, expected);
-
-    if (!text)
-        return;
-    if (text[0] == '\0') {
-        conf_expected(ctx, what, node, expected);
-        return;
-    }
-    free(zone->file);
-    zone->file = conf_resolve_path(ctx, text);
+    conf_get_path(ctx, what, node, "a zone file name", &zone->file);
 }
 
 static void conf_zone_file(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
@@ -862,49 +952,25 @@ static void conf_zone_file(conf_ctx_t *ctx, const char *what, const conf_node_t 
     conf_zone_set_file(ctx, what, node, target);
 }
 
-/* A light check that catches typos early; the zone loader has the final
- * word on names. The origin is made absolute: in a config file every
- * zone name is, with or without its final dot. */
+/* The origin is made absolute: in a config file every zone name is, with
+ * or without its final dot. */
 static void conf_zone_origin(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
                              void *target)
 {
     static const char *expected = "a domain name such as \"example.com.\"";
     conf_zone_t *zone = target;
     const char *text = conf_scalar(ctx, what, node, expected);
-    size_t len, label = 0;
     char *origin;
 
     if (!text)
         return;
-    len = node->len;
-    if (strcmp(text, ".") != 0) {
-        if (len == 0 || text[0] == '.' || len + (text[len - 1] != '.') > 255)
-            goto bad;
-        for (size_t i = 0; i < len; i++) {
-            unsigned char c = (unsigned char)text[i];
-            /* escapes would need a real name parser; zone origins never
-             * need them */
-            if (c <= ' ' || c >= 0x7f || c == '\\')
-                goto bad;
-            if (c != '.') {
-                if (++label > 63)
-                    goto bad;
-                continue;
-            }
-            if (label == 0)
-                goto bad;
-            label = 0;
-        }
+    origin = conf_domain_name(text, false, true);
+    if (!origin) {
+        conf_expected(ctx, what, node, expected);
+        return;
     }
-    origin = conf_xcalloc(len + 2, 1);
-    memcpy(origin, text, len);
-    if (text[len - 1] != '.')
-        origin[len] = '.';
     free(zone->origin);
     zone->origin = origin;
-    return;
-bad:
-    conf_expected(ctx, what, node, expected);
 }
 
 static const conf_key_t conf_zone_keys[] = {
@@ -950,17 +1016,1069 @@ static void conf_section_zones(conf_ctx_t *ctx, const char *what, const conf_nod
     }
 }
 
+/* ------------------------------------------------------------ networks */
+
+enum conf_net_status { CONF_NET_OK, CONF_NET_SYNTAX, CONF_NET_PREFIX, CONF_NET_HOST_BITS };
+
+/* Parses "address[/prefix]". On CONF_NET_HOST_BITS out holds the network
+ * with those bits cleared, so the message can say what was meant. */
+static enum conf_net_status conf_network_read(const char *text, conf_network_t *out)
+{
+    char addr[INET6_ADDRSTRLEN];
+    const char *slash = strchr(text, '/');
+    size_t addr_len = slash ? (size_t)(slash - text) : strlen(text);
+    unsigned max, prefix = 0;
+    bool host_bits = false;
+
+    memset(out, 0, sizeof(*out));
+    if (addr_len == 0 || addr_len >= sizeof(addr))
+        return CONF_NET_SYNTAX;
+    memcpy(addr, text, addr_len);
+    addr[addr_len] = '\0';
+    if (strchr(addr, ':')) {
+        if (inet_pton(AF_INET6, addr, out->addr) != 1)
+            return CONF_NET_SYNTAX;
+        out->family = AF_INET6;
+        max = 128;
+    } else {
+        if (inet_pton(AF_INET, addr, out->addr) != 1)
+            return CONF_NET_SYNTAX;
+        out->family = AF_INET;
+        max = 32;
+    }
+    if (slash) {
+        const char *p = slash + 1;
+        size_t n = strspn(p, "0123456789");
+        /* "/024" could be read as octal or decimal: refuse both */
+        if (n == 0 || p[n] != '\0' || (p[0] == '0' && n > 1))
+            return CONF_NET_SYNTAX;
+        if (n > 3)
+            return CONF_NET_PREFIX;
+        for (size_t i = 0; i < n; i++)
+            prefix = prefix * 10 + (unsigned)(p[i] - '0');
+        if (prefix > max)
+            return CONF_NET_PREFIX;
+    } else {
+        prefix = max;
+    }
+    out->prefix = (uint8_t)prefix;
+    for (unsigned bit = prefix; bit < max; bit++) {
+        uint8_t mask = (uint8_t)(0x80u >> (bit % 8));
+        if (out->addr[bit / 8] & mask) {
+            host_bits = true;
+            out->addr[bit / 8] &= (uint8_t)~mask;
+        }
+    }
+    return host_bits ? CONF_NET_HOST_BITS : CONF_NET_OK;
+}
+
+static const char *conf_network_text(const conf_network_t *net, char *buf, size_t size)
+{
+    char addr[INET6_ADDRSTRLEN] = "?";
+
+    inet_ntop(net->family, net->addr, addr, sizeof(addr));
+    snprintf(buf, size, "%s/%u", addr, (unsigned)net->prefix);
+    return buf;
+}
+
+static bool conf_network_equal(const conf_network_t *a, const conf_network_t *b)
+{
+    return a->family == b->family && a->prefix == b->prefix &&
+           memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
+}
+
+/* ------------------------------------------------------------ geoip: */
+
+/* Splits "subdivisions.0.iso_code" into its components, each in its own
+ * allocation. Returns false (allocating nothing) when a component is
+ * empty or there are too many. */
+static bool conf_field_path_split(const char *text, conf_field_path_t *path)
+{
+    size_t n = 0;
+
+    memset(path, 0, sizeof(*path));
+    for (const char *p = text;; n++) {
+        size_t len = strcspn(p, ".");
+        char *part;
+
+        if (len == 0 || n == CONF_MAX_FIELD_PATH) {
+            for (size_t i = 0; i < n; i++)
+                free((void *)path->part[i]);
+            memset(path, 0, sizeof(*path));
+            return false;
+        }
+        part = conf_xcalloc(len + 1, 1);
+        memcpy(part, p, len);
+        path->part[n] = part;
+        if (p[len] == '\0')
+            break;
+        p += len + 1;
+    }
+    return true;
+}
+
+static void conf_field_paths_free(conf_field_path_t *paths, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; paths[i].part[k]; k++)
+            free((void *)paths[i].part[k]);
+    free(paths);
+}
+
+_Static_assert(CONF_MAX_FIELD_PATH == 8, "the message below says 8");
+
+/* One path or a non-empty list of alternatives. */
+static void conf_get_field_paths(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                 conf_field_path_t **out, size_t *n_out)
+{
+    static const char *expected_path =
+        "a field path such as \"country.iso_code\" (1 to 8 components, none empty)";
+    bool is_list = node->type == CONF_NODE_LIST;
+    size_t n_items = is_list ? node->n_items : 1, n = 0;
+    conf_field_path_t *paths;
+
+    if (is_list ? n_items == 0 : node->type != CONF_NODE_SCALAR || node->is_null) {
+        conf_expected(ctx, what, node, "a field path or a non-empty list of field paths");
+        return;
+    }
+    paths = conf_xcalloc(n_items, sizeof(*paths));
+    for (size_t i = 0; i < n_items; i++) {
+        const conf_node_t *item = is_list ? node->items[i] : node;
+        char item_what[CONF_WHAT_SIZE];
+        const char *text;
+
+        if (is_list)
+            conf_path(item_what, "%s[%zu]", what, i);
+        else
+            conf_path(item_what, "%s", what);
+        text = conf_scalar(ctx, item_what, item, expected_path);
+        if (!text)
+            continue;
+        if (!conf_field_path_split(text, &paths[n])) {
+            conf_expected(ctx, item_what, item, expected_path);
+            continue;
+        }
+        n++;
+    }
+    conf_field_paths_free(*out, *n_out);
+    *out = paths;
+    *n_out = n;
+}
+
+static void conf_field_continent(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                 void *target)
+{
+    conf_geo_fields_t *f = target;
+    conf_get_field_paths(ctx, what, node, &f->continent, &f->n_continent);
+}
+
+static void conf_field_country(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                               void *target)
+{
+    conf_geo_fields_t *f = target;
+    conf_get_field_paths(ctx, what, node, &f->country, &f->n_country);
+}
+
+static void conf_field_subdivision(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                   void *target)
+{
+    conf_geo_fields_t *f = target;
+    conf_get_field_paths(ctx, what, node, &f->subdivision, &f->n_subdivision);
+}
+
+static void conf_field_latitude(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                void *target)
+{
+    conf_geo_fields_t *f = target;
+    conf_get_field_paths(ctx, what, node, &f->latitude, &f->n_latitude);
+}
+
+static void conf_field_longitude(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                 void *target)
+{
+    conf_geo_fields_t *f = target;
+    conf_get_field_paths(ctx, what, node, &f->longitude, &f->n_longitude);
+}
+
+static const conf_key_t conf_field_keys[] = {
+    {"continent", conf_field_continent, false},
+    {"country", conf_field_country, false},
+    {"subdivision", conf_field_subdivision, false},
+    {"latitude", conf_field_latitude, false},
+    {"longitude", conf_field_longitude, false},
+};
+
+static void conf_geoip_database(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                void *target)
+{
+    conf_geoip_t *geoip = target;
+    conf_get_path(ctx, what, node, "a file name", &geoip->database);
+}
+
+static void conf_geoip_countries(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                 void *target)
+{
+    conf_geoip_t *geoip = target;
+    conf_get_path(ctx, what, node, "a file name", &geoip->countries);
+}
+
+static void conf_geoip_fields(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                              void *target)
+{
+    conf_geoip_t *geoip = target;
+    conf_parse_keys(ctx, what, node, conf_field_keys,
+                    sizeof(conf_field_keys) / sizeof(conf_field_keys[0]), &geoip->fields);
+}
+
+static const conf_key_t conf_geoip_keys[] = {
+    {"database", conf_geoip_database, false},
+    {"countries", conf_geoip_countries, false},
+    {"fields", conf_geoip_fields, false},
+};
+
+static void conf_section_geoip(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                               void *target)
+{
+    conf_t *conf = target;
+
+    conf->geoip.conf_file = conf->path;
+    conf->geoip.conf_line = node->line;
+    conf_parse_keys(ctx, what, node, conf_geoip_keys,
+                    sizeof(conf_geoip_keys) / sizeof(conf_geoip_keys[0]), &conf->geoip);
+}
+
+/* ------------------------------------------------------------ datacenters: */
+
+static const char *const conf_continent_codes[] = {"AF", "AN", "AS", "EU", "NA", "OC", "SA"};
+
+/* Upper-cases text in place; true when it is one of the seven codes. */
+static bool conf_continent_ok(char *text)
+{
+    conf_upper(text);
+    for (size_t i = 0; i < sizeof(conf_continent_codes) / sizeof(conf_continent_codes[0]); i++)
+        if (strcmp(text, conf_continent_codes[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Two ASCII letters, upper-cased in place; ISO 3166 itself is the
+ * country table's business. */
+static bool conf_country_ok(char *text)
+{
+    if (!conf_is_alpha(text[0]) || !conf_is_alpha(text[1]) || text[2] != '\0')
+        return false;
+    conf_upper(text);
+    return true;
+}
+
+/* "CC-SUB" as ISO 3166-2 writes it: "US-CA", "GB-ENG", "FR-75". */
+static bool conf_subdivision_ok(char *text)
+{
+    size_t n;
+
+    if (!conf_is_alpha(text[0]) || !conf_is_alpha(text[1]) || text[2] != '-')
+        return false;
+    for (n = 0; conf_is_alnum(text[3 + n]); n++)
+        ;
+    if (n < 1 || n > 3 || text[3 + n] != '\0')
+        return false;
+    conf_upper(text);
+    return true;
+}
+
+/* Decimal degrees only ("53.35", "-6.26", "0"): no exponents, hex, inf
+ * or nan, which strtod would take. */
+static bool conf_parse_degrees(const char *text, double limit, double *out)
+{
+    size_t i = 0, digits = 0;
+    double v;
+
+    if (text[i] == '-' || text[i] == '+')
+        i++;
+    for (; text[i] >= '0' && text[i] <= '9'; i++)
+        digits++;
+    if (text[i] == '.')
+        for (i++; text[i] >= '0' && text[i] <= '9'; i++)
+            digits++;
+    if (digits == 0 || text[i] != '\0')
+        return false;
+    v = strtod(text, NULL);
+    if (!(v >= -limit && v <= limit))
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool conf_datacenter_name_ok(const char *name)
+{
+    size_t len = strlen(name);
+    return len > 0 && len <= 63 && strspn(name, "abcdefghijklmnopqrstuvwxyz"
+                                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                 "0123456789_.-") == len;
+}
+
+static int conf_datacenter_find(const conf_t *conf, const char *name)
+{
+    for (size_t i = 0; i < conf->n_datacenters; i++)
+        if (strcmp(conf->datacenters[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* An unknown name is most often a typo: the message lists what exists. */
+static void conf_unknown_datacenter(conf_ctx_t *ctx, const char *what, const conf_node_t *node)
+{
+    const conf_t *conf = ctx->conf;
+    char declared[400] = "none", quoted[CONF_QUOTE_SIZE];
+    size_t used = 0;
+
+    for (size_t i = 0; i < conf->n_datacenters; i++) {
+        const char *name = conf->datacenters[i].name;
+        const char *sep = i ? ", " : "";
+        /* room for this name, its separator, and ", ..." after it */
+        if (used + strlen(sep) + strlen(name) + 6 >= sizeof(declared)) {
+            snprintf(declared + used, sizeof(declared) - used, "%s...", sep);
+            break;
+        }
+        used += (size_t)snprintf(declared + used, sizeof(declared) - used, "%s%s", sep, name);
+    }
+    conf_error_at(ctx, node->line, node->col, "%s: unknown data center %s (declared: %s)", what,
+                  conf_describe(node, quoted, sizeof(quoted)), declared);
+}
+
+static void conf_datacenter_location(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                     void *target)
+{
+    static const char *const names[] = {"a latitude from -90 to 90",
+                                        "a longitude from -180 to 180"};
+    static const double limits[] = {90, 180};
+    conf_datacenter_t *dc = target;
+    double v[2];
+    bool ok = true;
+
+    if (node->type != CONF_NODE_LIST || node->n_items != 2) {
+        conf_expected(ctx, what, node, "a list of two numbers, [latitude, longitude]");
+        return;
+    }
+    for (size_t i = 0; i < 2; i++) {
+        char item_what[CONF_WHAT_SIZE];
+        const char *text;
+
+        conf_path(item_what, "%s[%zu]", what, i);
+        text = conf_scalar(ctx, item_what, node->items[i], names[i]);
+        if (!text) {
+            ok = false;
+        } else if (!conf_parse_degrees(text, limits[i], &v[i])) {
+            conf_expected(ctx, item_what, node->items[i], names[i]);
+            ok = false;
+        }
+    }
+    if (!ok)
+        return;
+    dc->has_location = true;
+    dc->lat = v[0];
+    dc->lon = v[1];
+}
+
+/* Copies a scalar of at most 3 bytes (codes) into buf, or returns false;
+ * the caller reports. */
+static bool conf_get_code(const conf_node_t *node, char *buf, size_t size)
+{
+    if (node->type != CONF_NODE_SCALAR || node->is_null || node->len >= size ||
+        strlen(node->text) != node->len)
+        return false;
+    memcpy(buf, node->text, node->len + 1);
+    return true;
+}
+
+static void conf_datacenter_continent(conf_ctx_t *ctx, const char *what,
+                                      const conf_node_t *node, void *target)
+{
+    conf_datacenter_t *dc = target;
+    char code[3];
+
+    if (!conf_get_code(node, code, sizeof(code)) || !conf_continent_ok(code)) {
+        conf_expected(ctx, what, node, "a continent code: AF, AN, AS, EU, NA, OC or SA");
+        return;
+    }
+    memcpy(dc->continent, code, sizeof(code));
+}
+
+static void conf_datacenter_country(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                    void *target)
+{
+    conf_datacenter_t *dc = target;
+    char code[3];
+
+    if (!conf_get_code(node, code, sizeof(code)) || !conf_country_ok(code)) {
+        conf_expected(ctx, what, node, "a two-letter country code such as \"IE\"");
+        return;
+    }
+    memcpy(dc->country, code, sizeof(code));
+}
+
+static const conf_key_t conf_datacenter_keys[] = {
+    {"location", conf_datacenter_location, false},
+    {"continent", conf_datacenter_continent, false},
+    {"country", conf_datacenter_country, false},
+};
+
+static void conf_section_datacenters(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                     void *target)
+{
+    static const char *expected_name =
+        "a data center name (1 to 63 letters, digits, '_', '.' or '-')";
+    conf_t *conf = target;
+    size_t n;
+
+    if (node->type == CONF_NODE_SCALAR && node->is_null)
+        return;
+    if (node->type != CONF_NODE_MAP) {
+        conf_expected(ctx, what, node, "a mapping of data center names to their details");
+        return;
+    }
+    n = node->n_items / 2;
+    conf->datacenters = conf_xcalloc(n < CONF_MAX_DATACENTERS ? n : CONF_MAX_DATACENTERS,
+                                     sizeof(*conf->datacenters));
+    for (size_t i = 0; i + 1 < node->n_items; i += 2) {
+        const conf_node_t *key = node->items[i], *value = node->items[i + 1];
+        char dc_what[CONF_WHAT_SIZE];
+        conf_datacenter_t *dc;
+        const char *name = conf_scalar(ctx, what, key, expected_name);
+        int found;
+
+        if (!name)
+            continue;
+        if (!conf_datacenter_name_ok(name)) {
+            conf_expected(ctx, what, key, expected_name);
+            continue;
+        }
+        found = conf_datacenter_find(conf, name);
+        if (found >= 0) {
+            conf_error_at(ctx, key->line, key->col,
+                          "%s: duplicate data center \"%s\" (first given at line %u)", what,
+                          name, conf->datacenters[found].conf_line);
+            continue;
+        }
+        if (conf->n_datacenters == CONF_MAX_DATACENTERS) {
+            conf_error_at(ctx, key->line, key->col, "%s: more than %d data centers", what,
+                          CONF_MAX_DATACENTERS);
+            return;
+        }
+        dc = &conf->datacenters[conf->n_datacenters++];
+        dc->name = conf_xstrdup(name);
+        dc->conf_file = conf->path;
+        dc->conf_line = key->line;
+        conf_path(dc_what, "%s.%s", what, name);
+        conf_parse_keys(ctx, dc_what, value, conf_datacenter_keys,
+                        sizeof(conf_datacenter_keys) / sizeof(conf_datacenter_keys[0]), dc);
+    }
+}
+
+/* ------------------------------------------------------------ services: */
+
+/* A service while its keys are read: the keys holding rules are only
+ * remembered, then read once the policy is known and the pools are in
+ * (rules may only name data centers with a pool), whatever the order in
+ * which they were written. */
+typedef struct conf_service_build {
+    conf_service_t *svc;
+    char what[CONF_WHAT_SIZE]; /* "services.www.example.com" */
+    const conf_node_t *policy, *networks, *map, *default_order, *map_default;
+    bool policy_bad; /* reported already: whether map belongs is unknown */
+} conf_service_build_t;
+
+static bool conf_service_has_pool(const conf_service_t *svc, unsigned dc)
+{
+    for (size_t i = 0; i < svc->n_pools; i++)
+        if (svc->pools[i].dc == dc)
+            return true;
+    return false;
+}
+
+/* A non-empty list of declared data centers with a pool in svc, each
+ * once. Bad entries are reported and left out. */
+static void conf_get_order(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                           const conf_service_t *svc, conf_dc_order_t *order)
+{
+    size_t first[CONF_MAX_DATACENTERS];
+    bool seen[CONF_MAX_DATACENTERS] = {false};
+    size_t cap;
+
+    if (node->type != CONF_NODE_LIST || node->n_items == 0) {
+        conf_expected(ctx, what, node, "a non-empty list of data centers");
+        return;
+    }
+    /* past CONF_MAX_DATACENTERS every entry is a repeat or unknown */
+    cap = node->n_items < CONF_MAX_DATACENTERS ? node->n_items : CONF_MAX_DATACENTERS;
+    free(order->dc);
+    order->dc = conf_xcalloc(cap, sizeof(*order->dc));
+    order->n = 0;
+    for (size_t i = 0; i < node->n_items; i++) {
+        const conf_node_t *item = node->items[i];
+        char item_what[CONF_WHAT_SIZE];
+        const char *name;
+        int dc;
+
+        conf_path(item_what, "%s[%zu]", what, i);
+        name = conf_scalar(ctx, item_what, item, "a data center name");
+        if (!name)
+            continue;
+        dc = conf_datacenter_find(ctx->conf, name);
+        if (dc < 0) {
+            conf_unknown_datacenter(ctx, item_what, item);
+        } else if (seen[dc]) {
+            conf_error_at(ctx, item->line, item->col,
+                          "%s: data center \"%s\" is listed twice (first at [%zu])", item_what,
+                          name, first[dc]);
+        } else if (!conf_service_has_pool(svc, (unsigned)dc)) {
+            conf_error_at(ctx, item->line, item->col,
+                          "%s: data center \"%s\" has no pool in this service", item_what,
+                          name);
+        } else {
+            seen[dc] = true;
+            first[dc] = i;
+            order->dc[order->n++] = (uint8_t)dc;
+        }
+    }
+}
+
+static void conf_get_pool_addrs(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                conf_pool_t *pool)
+{
+    static const char *expected =
+        "an IPv4 or IPv6 address such as \"192.0.2.1\" or \"2001:db8::1\"";
+    size_t *index; /* where each address kept was in the list, for messages */
+
+    if (node->type != CONF_NODE_LIST || node->n_items == 0) {
+        conf_expected(ctx, what, node, "a non-empty list of addresses");
+        return;
+    }
+    free(pool->addrs);
+    pool->addrs = conf_xcalloc(node->n_items, sizeof(*pool->addrs));
+    pool->n_addrs = 0;
+    index = conf_xcalloc(node->n_items, sizeof(*index));
+    for (size_t i = 0; i < node->n_items; i++) {
+        const conf_node_t *item = node->items[i];
+        char item_what[CONF_WHAT_SIZE], quoted[CONF_QUOTE_SIZE];
+        conf_network_t addr;
+        const char *text;
+        size_t k;
+
+        conf_path(item_what, "%s[%zu]", what, i);
+        text = conf_scalar(ctx, item_what, item, expected);
+        if (!text)
+            continue;
+        if (strchr(text, '/') || conf_network_read(text, &addr) != CONF_NET_OK) {
+            conf_expected(ctx, item_what, item, expected);
+            continue;
+        }
+        for (k = 0; k < pool->n_addrs && !conf_network_equal(&pool->addrs[k], &addr); k++)
+            ;
+        if (k < pool->n_addrs) {
+            conf_error_at(ctx, item->line, item->col, "%s: duplicate address %s (first at [%zu])",
+                          item_what, conf_describe(item, quoted, sizeof(quoted)), index[k]);
+            continue;
+        }
+        index[pool->n_addrs] = i;
+        pool->addrs[pool->n_addrs++] = addr;
+    }
+    free(index);
+}
+
+/* A pool being read in its mapping form, and where each key was. */
+typedef struct conf_pool_build {
+    conf_pool_t *pool;
+    const conf_node_t *addresses, *cname;
+} conf_pool_build_t;
+
+static void conf_pool_addresses(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                void *target)
+{
+    conf_pool_build_t *b = target;
+    b->addresses = node;
+    conf_get_pool_addrs(ctx, what, node, b->pool);
+}
+
+static void conf_pool_cname(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                            void *target)
+{
+    static const char *expected = "a domain name such as \"www.example.net.\"";
+    conf_pool_build_t *b = target;
+    const char *text = conf_scalar(ctx, what, node, expected);
+    char *name;
+
+    b->cname = node;
+    if (!text)
+        return;
+    name = conf_domain_name(text, true, false);
+    if (!name) {
+        conf_expected(ctx, what, node, expected);
+        return;
+    }
+    free(b->pool->cname);
+    b->pool->cname = name;
+}
+
+static const conf_key_t conf_pool_keys[] = {
+    {"addresses", conf_pool_addresses, false},
+    {"cname", conf_pool_cname, false},
+};
+
+static void conf_get_pool(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                          conf_pool_t *pool)
+{
+    conf_pool_build_t b = {.pool = pool};
+
+    if (node->type == CONF_NODE_LIST) {
+        conf_get_pool_addrs(ctx, what, node, pool);
+        return;
+    }
+    if (node->type != CONF_NODE_MAP) {
+        conf_expected(ctx, what, node, "a list of addresses or a mapping with cname");
+        return;
+    }
+    conf_parse_keys(ctx, what, node, conf_pool_keys,
+                    sizeof(conf_pool_keys) / sizeof(conf_pool_keys[0]), &b);
+    /* one answer per data center: a CNAME cannot sit next to addresses */
+    if (b.addresses && b.cname)
+        conf_error_at(ctx, node->line, node->col, "%s: give either addresses or cname, not both",
+                      what);
+    else if (!b.addresses && !b.cname)
+        conf_error_at(ctx, node->line, node->col, "%s: missing addresses or cname", what);
+}
+
+static void conf_get_pools(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                           conf_service_t *svc)
+{
+    if (node->type != CONF_NODE_MAP || node->n_items == 0) {
+        conf_expected(ctx, what, node, "a non-empty mapping of data centers to addresses");
+        return;
+    }
+    svc->pools = conf_xcalloc(node->n_items / 2, sizeof(*svc->pools));
+    for (size_t i = 0; i + 1 < node->n_items; i += 2) {
+        const conf_node_t *key = node->items[i], *value = node->items[i + 1];
+        char pool_what[CONF_WHAT_SIZE];
+        const char *name = conf_scalar(ctx, what, key, "a data center name");
+        conf_pool_t *pool;
+        int dc;
+
+        if (!name)
+            continue;
+        dc = conf_datacenter_find(ctx->conf, name);
+        if (dc < 0) {
+            conf_unknown_datacenter(ctx, what, key);
+            continue;
+        }
+        if (conf_service_has_pool(svc, (unsigned)dc)) {
+            unsigned line = 0;
+            for (size_t k = 0; k < svc->n_pools; k++)
+                if (svc->pools[k].dc == dc)
+                    line = svc->pools[k].conf_line;
+            conf_error_at(ctx, key->line, key->col,
+                          "%s: duplicate data center \"%s\" (first given at line %u)", what, name,
+                          line);
+            continue;
+        }
+        /* kept even when its addresses are bad, so that rules naming it
+         * do not add errors of their own */
+        pool = &svc->pools[svc->n_pools++];
+        pool->dc = (uint8_t)dc;
+        pool->conf_line = key->line;
+        conf_path(pool_what, "%s.%s", what, name);
+        conf_get_pool(ctx, pool_what, value, pool);
+    }
+}
+
+static void conf_get_networks(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                              conf_service_t *svc)
+{
+    static const char *expected = "a network such as \"192.0.2.0/24\" or \"2001:db8::/32\"";
+
+    if (node->type == CONF_NODE_SCALAR && node->is_null)
+        return;
+    if (node->type != CONF_NODE_MAP) {
+        conf_expected(ctx, what, node, "a mapping of networks to lists of data centers");
+        return;
+    }
+    svc->networks = conf_xrealloc(svc->networks, svc->n_networks + node->n_items / 2,
+                                  sizeof(*svc->networks));
+    for (size_t i = 0; i + 1 < node->n_items; i += 2) {
+        const conf_node_t *key = node->items[i], *value = node->items[i + 1];
+        char rule_what[CONF_WHAT_SIZE], quoted[CONF_QUOTE_SIZE], net_text[64];
+        conf_network_rule_t *rule;
+        conf_network_t net;
+        const char *text = conf_scalar(ctx, what, key, expected);
+        size_t k;
+
+        if (!text)
+            continue;
+        switch (conf_network_read(text, &net)) {
+        case CONF_NET_OK:
+            break;
+        case CONF_NET_SYNTAX:
+            conf_expected(ctx, what, key, expected);
+            continue;
+        case CONF_NET_PREFIX:
+            conf_error_at(ctx, key->line, key->col,
+                          "%s: prefix length out of range in %s (0 to %u for %s)", what,
+                          conf_describe(key, quoted, sizeof(quoted)),
+                          net.family == AF_INET ? 32u : 128u,
+                          net.family == AF_INET ? "IPv4" : "IPv6");
+            continue;
+        case CONF_NET_HOST_BITS:
+            conf_error_at(ctx, key->line, key->col,
+                          "%s: %s has bits set past the prefix length; the network is %s",
+                          what, conf_describe(key, quoted, sizeof(quoted)),
+                          conf_network_text(&net, net_text, sizeof(net_text)));
+            continue;
+        }
+        for (k = 0; k < svc->n_networks && !conf_network_equal(&svc->networks[k].net, &net); k++)
+            ;
+        if (k < svc->n_networks) {
+            conf_error_at(ctx, key->line, key->col,
+                          "%s: duplicate network %s (first given at line %u)", what,
+                          conf_network_text(&net, net_text, sizeof(net_text)),
+                          svc->networks[k].conf_line);
+            continue;
+        }
+        rule = &svc->networks[svc->n_networks++];
+        memset(rule, 0, sizeof(*rule));
+        rule->net = net;
+        rule->conf_line = key->line;
+        conf_path(rule_what, "%s.%s", what, text);
+        conf_get_order(ctx, rule_what, value, svc, &rule->order);
+    }
+}
+
+enum conf_rule_kind { CONF_RULE_SUBDIVISION, CONF_RULE_COUNTRY, CONF_RULE_CONTINENT };
+
+static void conf_get_rules(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                           const conf_service_t *svc, enum conf_rule_kind kind,
+                           conf_map_rule_t **rules, size_t *n_rules)
+{
+    static const char *const expected[] = {
+        "a subdivision code such as \"US-CA\" (country, '-', 1 to 3 letters or digits)",
+        "a two-letter country code such as \"GB\"",
+        "a continent code: AF, AN, AS, EU, NA, OC or SA",
+    };
+
+    if (node->type == CONF_NODE_SCALAR && node->is_null)
+        return;
+    if (node->type != CONF_NODE_MAP) {
+        conf_expected(ctx, what, node, "a mapping of codes to lists of data centers");
+        return;
+    }
+    *rules = conf_xcalloc(node->n_items / 2, sizeof(**rules));
+    for (size_t i = 0; i + 1 < node->n_items; i += 2) {
+        const conf_node_t *key = node->items[i], *value = node->items[i + 1];
+        char rule_what[CONF_WHAT_SIZE], code[8];
+        conf_map_rule_t *rule;
+        bool ok;
+        size_t k;
+
+        ok = conf_get_code(key, code, sizeof(code));
+        if (ok && kind == CONF_RULE_SUBDIVISION)
+            ok = conf_subdivision_ok(code);
+        else if (ok && kind == CONF_RULE_COUNTRY)
+            ok = conf_country_ok(code);
+        else if (ok)
+            ok = conf_continent_ok(code);
+        if (!ok) {
+            conf_expected(ctx, what, key, expected[kind]);
+            continue;
+        }
+        for (k = 0; k < *n_rules && strcmp((*rules)[k].key, code) != 0; k++)
+            ;
+        if (k < *n_rules) {
+            conf_error_at(ctx, key->line, key->col,
+                          "%s: duplicate key \"%s\" (first given at line %u)", what, code,
+                          (*rules)[k].conf_line);
+            continue;
+        }
+        rule = &(*rules)[(*n_rules)++];
+        rule->key = conf_xstrdup(code);
+        rule->conf_line = key->line;
+        conf_path(rule_what, "%s.%s", what, code);
+        conf_get_order(ctx, rule_what, value, svc, &rule->order);
+    }
+}
+
+static void conf_map_networks(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                              void *target)
+{
+    conf_service_build_t *b = target;
+    conf_get_networks(ctx, what, node, b->svc);
+}
+
+static void conf_map_subdivisions(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                  void *target)
+{
+    conf_service_build_t *b = target;
+    conf_get_rules(ctx, what, node, b->svc, CONF_RULE_SUBDIVISION, &b->svc->subdivisions,
+                   &b->svc->n_subdivisions);
+}
+
+static void conf_map_countries(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                               void *target)
+{
+    conf_service_build_t *b = target;
+    conf_get_rules(ctx, what, node, b->svc, CONF_RULE_COUNTRY, &b->svc->countries,
+                   &b->svc->n_countries);
+}
+
+static void conf_map_continents(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                void *target)
+{
+    conf_service_build_t *b = target;
+    conf_get_rules(ctx, what, node, b->svc, CONF_RULE_CONTINENT, &b->svc->continents,
+                   &b->svc->n_continents);
+}
+
+static void conf_map_default(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                             void *target)
+{
+    conf_service_build_t *b = target;
+    b->map_default = node;
+    conf_get_order(ctx, what, node, b->svc, &b->svc->default_order);
+}
+
+static const conf_key_t conf_map_keys[] = {
+    {"networks", conf_map_networks, false},
+    {"subdivisions", conf_map_subdivisions, false},
+    {"countries", conf_map_countries, false},
+    {"continents", conf_map_continents, false},
+    {"default", conf_map_default, false},
+};
+
+static void conf_service_ttl(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                             void *target)
+{
+    conf_service_build_t *b = target;
+    unsigned ttl = b->svc->ttl;
+
+    /* RFC 2181 section 8: a TTL is at most 2^31 - 1 */
+    conf_get_uint(ctx, what, node, 0, 2147483647u, &ttl);
+    b->svc->ttl = ttl;
+}
+
+static void conf_service_policy(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                void *target)
+{
+    static const char *expected = "nearest or map";
+    conf_service_build_t *b = target;
+    const char *text = conf_scalar(ctx, what, node, expected);
+
+    b->policy = node;
+    if (text && strcmp(text, "nearest") == 0) {
+        b->svc->policy = CONF_POLICY_NEAREST;
+    } else if (text && strcmp(text, "map") == 0) {
+        b->svc->policy = CONF_POLICY_MAP;
+    } else {
+        if (text)
+            conf_expected(ctx, what, node, expected);
+        b->policy_bad = true;
+    }
+}
+
+static void conf_service_ecs(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                             void *target)
+{
+    conf_service_build_t *b = target;
+    conf_get_bool(ctx, what, node, &b->svc->ecs);
+}
+
+/* Read at once: services come after every other section, so the data
+ * centers are all known. */
+static void conf_service_pools(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                               void *target)
+{
+    conf_service_build_t *b = target;
+    conf_get_pools(ctx, what, node, b->svc);
+}
+
+static void conf_service_networks(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                  void *target)
+{
+    conf_service_build_t *b = target;
+    b->networks = node;
+}
+
+static void conf_service_networks_file(conf_ctx_t *ctx, const char *what,
+                                       const conf_node_t *node, void *target)
+{
+    conf_service_build_t *b = target;
+    conf_get_path(ctx, what, node, "a file name", &b->svc->networks_file);
+}
+
+static void conf_service_map(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                             void *target)
+{
+    conf_service_build_t *b = target;
+    b->map = node;
+}
+
+static void conf_service_default(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                 void *target)
+{
+    conf_service_build_t *b = target;
+    b->default_order = node;
+}
+
+static const conf_key_t conf_service_keys[] = {
+    {"ttl", conf_service_ttl, false},
+    {"policy", conf_service_policy, false},
+    {"ecs", conf_service_ecs, false},
+    {"pools", conf_service_pools, true},
+    {"networks", conf_service_networks, false},
+    {"networks_file", conf_service_networks_file, false},
+    {"map", conf_service_map, false},
+    {"default", conf_service_default, false},
+};
+
+/* The rules, once the pools and the policy are known. */
+static void conf_service_finish(conf_ctx_t *ctx, conf_service_build_t *b)
+{
+    conf_service_t *svc = b->svc;
+    char what[CONF_WHAT_SIZE];
+
+    if (b->networks) {
+        conf_path(what, "%s.networks", b->what);
+        conf_get_networks(ctx, what, b->networks, svc);
+    }
+    if (b->map && b->policy_bad) {
+        /* nothing to add to the policy's own error */
+    } else if (b->map && svc->policy != CONF_POLICY_MAP) {
+        /* rules that would be silently ignored are a mistake either way */
+        conf_error_at(ctx, b->map->line, b->map->col,
+                      "%s.map: only allowed with policy: map (the policy is nearest)", b->what);
+    } else if (b->map) {
+        conf_path(what, "%s.map", b->what);
+        conf_parse_keys(ctx, what, b->map, conf_map_keys,
+                        sizeof(conf_map_keys) / sizeof(conf_map_keys[0]), b);
+    } else if (svc->policy == CONF_POLICY_MAP) {
+        conf_error_at(ctx, b->policy->line, b->policy->col,
+                      "%s.policy: policy map needs a map section", b->what);
+    }
+    if (b->default_order && b->map_default) {
+        conf_error_at(ctx, b->default_order->line, b->default_order->col,
+                      "%s.default: give either this or map.default (line %u), not both",
+                      b->what, b->map_default->line);
+    } else if (b->default_order) {
+        conf_path(what, "%s.default", b->what);
+        conf_get_order(ctx, what, b->default_order, svc, &svc->default_order);
+    }
+    if (!svc->default_order.dc && svc->n_pools > 0) {
+        /* no default given: the pools in the order written */
+        svc->default_order.dc = conf_xcalloc(svc->n_pools, sizeof(*svc->default_order.dc));
+        for (size_t i = 0; i < svc->n_pools; i++)
+            svc->default_order.dc[i] = svc->pools[i].dc;
+        svc->default_order.n = svc->n_pools;
+    }
+}
+
+static void conf_section_services(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                  void *target)
+{
+    ctx->services = node;
+}
+
+static void conf_parse_services(conf_ctx_t *ctx, const conf_node_t *node)
+{
+    static const char *what = "services";
+    static const char *expected_name = "a domain name such as \"www.example.com\"";
+    conf_t *conf = ctx->conf;
+
+    if (node->type == CONF_NODE_SCALAR && node->is_null)
+        return;
+    if (node->type != CONF_NODE_MAP) {
+        conf_expected(ctx, what, node, "a mapping of service names to services");
+        return;
+    }
+    conf->services = conf_xcalloc(node->n_items / 2, sizeof(*conf->services));
+    for (size_t i = 0; i + 1 < node->n_items; i += 2) {
+        const conf_node_t *key = node->items[i], *value = node->items[i + 1];
+        conf_service_build_t b = {0};
+        conf_service_t *svc;
+        const char *text = conf_scalar(ctx, what, key, expected_name);
+        char *name;
+        size_t k, len;
+
+        if (!text)
+            continue;
+        name = conf_domain_name(text, true, false);
+        if (!name) {
+            conf_expected(ctx, what, key, expected_name);
+            continue;
+        }
+        conf_lower(name);
+        for (k = 0; k < conf->n_services && strcmp(conf->services[k].name, name) != 0; k++)
+            ;
+        if (k < conf->n_services) {
+            char quoted[CONF_QUOTE_SIZE];
+            conf_error_at(ctx, key->line, key->col,
+                          "%s: duplicate service %s (first given at line %u)", what,
+                          conf_describe(key, quoted, sizeof(quoted)),
+                          conf->services[k].conf_line);
+            free(name);
+            continue;
+        }
+        svc = &conf->services[conf->n_services++];
+        svc->name = name;
+        svc->ttl = 300;
+        svc->policy = CONF_POLICY_NEAREST;
+        svc->ecs = true;
+        svc->conf_file = conf->path;
+        svc->conf_line = key->line;
+        b.svc = svc;
+        /* the name as written, minus a final dot that would read as an
+         * empty path component */
+        len = key->len - (text[key->len - 1] == '.');
+        conf_path(b.what, "%s.%.*s", what, (int)len, text);
+        conf_parse_keys(ctx, b.what, value, conf_service_keys,
+                        sizeof(conf_service_keys) / sizeof(conf_service_keys[0]), &b);
+        conf_service_finish(ctx, &b);
+    }
+}
+
 /* ------------------------------------------------------------ top level */
 
 static const conf_key_t conf_sections[] = {
     {"server", conf_section_server, false},
     {"zones", conf_section_zones, false},
+    {"geoip", conf_section_geoip, false},
+    {"datacenters", conf_section_datacenters, false},
+    {"services", conf_section_services, false},
 };
+
+/* Fills a field nobody configured from a NULL-terminated list. */
+static void conf_default_field(conf_field_path_t **paths, size_t *n, const char *const *alts)
+{
+    size_t count = 0;
+
+    if (*n)
+        return;
+    while (alts[count])
+        count++;
+    *paths = conf_xcalloc(count, sizeof(**paths));
+    for (size_t i = 0; i < count; i++)
+        if (!conf_field_path_split(alts[i], &(*paths)[i]))
+            abort();
+    *n = count;
+}
 
 /* Values that cannot be written as constants in the struct's initializer. */
 static void conf_fill_defaults(conf_t *conf)
 {
     static const char *const listen[] = {"0.0.0.0:53", "[::]:53"};
+    /* MaxMind's layout first, then the flat one of DB-IP lite and
+     * ip-location-db */
+    static const char *const continent[] = {"continent.code", NULL};
+    static const char *const country[] = {"country.iso_code", "country_code", NULL};
+    static const char *const subdivision[] = {"subdivisions.0.iso_code", NULL};
+    static const char *const latitude[] = {"location.latitude", "latitude", NULL};
+    static const char *const longitude[] = {"location.longitude", "longitude", NULL};
+    conf_geo_fields_t *f = &conf->geoip.fields;
 
     if (!conf->listeners) {
         conf->listeners = conf_xcalloc(2, sizeof(*conf->listeners));
@@ -981,6 +2099,11 @@ static void conf_fill_defaults(conf_t *conf)
         host[sizeof(host) - 1] = '\0';
         conf->chaos_identity = conf_xstrdup(host);
     }
+    conf_default_field(&f->continent, &f->n_continent, continent);
+    conf_default_field(&f->country, &f->n_country, country);
+    conf_default_field(&f->subdivision, &f->n_subdivision, subdivision);
+    conf_default_field(&f->latitude, &f->n_latitude, latitude);
+    conf_default_field(&f->longitude, &f->n_longitude, longitude);
 }
 
 bool conf_load_buffer(const char *name, const char *text, size_t len, conf_t **out, diag_t *d)
@@ -1005,6 +2128,8 @@ bool conf_load_buffer(const char *name, const char *text, size_t len, conf_t **o
     if (conf_tree_build(&ctx, text, len, &root) && root)
         conf_parse_keys(&ctx, NULL, root, conf_sections,
                         sizeof(conf_sections) / sizeof(conf_sections[0]), conf);
+    if (ctx.services)
+        conf_parse_services(&ctx, ctx.services);
     conf_node_free(root);
     free(ctx.base_dir);
     if (ctx.errors > CONF_MAX_ERRORS)
@@ -1033,6 +2158,46 @@ bool conf_load(const char *path, conf_t **out, diag_t *d)
     return ok;
 }
 
+static void conf_geoip_free(conf_geoip_t *geoip)
+{
+    conf_geo_fields_t *f = &geoip->fields;
+
+    free(geoip->database);
+    free(geoip->countries);
+    conf_field_paths_free(f->continent, f->n_continent);
+    conf_field_paths_free(f->country, f->n_country);
+    conf_field_paths_free(f->subdivision, f->n_subdivision);
+    conf_field_paths_free(f->latitude, f->n_latitude);
+    conf_field_paths_free(f->longitude, f->n_longitude);
+}
+
+static void conf_rules_free(conf_map_rule_t *rules, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(rules[i].key);
+        free(rules[i].order.dc);
+    }
+    free(rules);
+}
+
+static void conf_service_free(conf_service_t *svc)
+{
+    free(svc->name);
+    for (size_t i = 0; i < svc->n_pools; i++) {
+        free(svc->pools[i].addrs);
+        free(svc->pools[i].cname);
+    }
+    free(svc->pools);
+    conf_rules_free(svc->subdivisions, svc->n_subdivisions);
+    conf_rules_free(svc->countries, svc->n_countries);
+    conf_rules_free(svc->continents, svc->n_continents);
+    free(svc->default_order.dc);
+    for (size_t i = 0; i < svc->n_networks; i++)
+        free(svc->networks[i].order.dc);
+    free(svc->networks);
+    free(svc->networks_file);
+}
+
 void conf_free(conf_t *conf)
 {
     if (!conf)
@@ -1045,6 +2210,13 @@ void conf_free(conf_t *conf)
         free(conf->zones[i].origin);
     }
     free(conf->zones);
+    conf_geoip_free(&conf->geoip);
+    for (size_t i = 0; i < conf->n_datacenters; i++)
+        free(conf->datacenters[i].name);
+    free(conf->datacenters);
+    for (size_t i = 0; i < conf->n_services; i++)
+        conf_service_free(&conf->services[i]);
+    free(conf->services);
     free(conf->nsid);
     free(conf->chaos_version);
     free(conf->chaos_identity);
@@ -1126,5 +2298,15 @@ int conf_parse_sockaddr(const char *text, uint16_t default_port, struct sockaddr
         sin->sin_port = htons(port);
         *len = sizeof(*sin);
     }
+    return 0;
+}
+
+int conf_parse_network(const char *text, conf_network_t *out)
+{
+    conf_network_t net;
+
+    if (!text || !out || conf_network_read(text, &net) != CONF_NET_OK)
+        return -EINVAL;
+    *out = net;
     return 0;
 }

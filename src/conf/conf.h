@@ -39,6 +39,109 @@ typedef struct conf_zone {
     unsigned conf_line;
 } conf_zone_t;
 
+/* ---- geo routing (geoip:, datacenters:, services:) ---- */
+
+#define CONF_MAX_DATACENTERS 64 /* per config; a data-center order fits a uint8_t */
+#define CONF_MAX_FIELD_PATH 8   /* components of a GeoIP field path */
+
+/* An IPv4 or IPv6 network ("192.0.2.0/24", "2001:db8::/32"; a bare address
+ * is a full-length prefix). Bits past the prefix are zero. */
+typedef struct conf_network {
+    uint8_t family; /* AF_INET or AF_INET6 */
+    uint8_t prefix;
+    uint8_t addr[16]; /* IPv4 in the first 4 bytes */
+} conf_network_t;
+
+/* An ordered list of data centers, as indices into conf_t.datacenters. */
+typedef struct conf_dc_order {
+    uint8_t *dc;
+    size_t n;
+} conf_dc_order_t;
+
+typedef struct conf_datacenter {
+    char *name;
+    bool has_location;
+    double lat, lon;    /* degrees; lat -90..90, lon -180..180 */
+    char continent[3];  /* optional: "EU"; "" when not given */
+    char country[3];    /* optional: "IE"; "" when not given */
+    const char *conf_file;
+    unsigned conf_line;
+} conf_datacenter_t;
+
+/* A field path in a GeoIP record: components are map keys or array
+ * indices ("subdivisions", "0", "iso_code"). */
+typedef struct conf_field_path {
+    const char *part[CONF_MAX_FIELD_PATH + 1]; /* NULL-terminated */
+} conf_field_path_t;
+
+/* Where each value is looked for; the first path that yields a value wins.
+ * Defaults cover both the MaxMind layout (continent.code, country.iso_code,
+ * subdivisions.0.iso_code, location.latitude/longitude) and flat layouts
+ * such as DB-IP lite / ip-location-db (country_code, latitude, longitude).
+ * A loaded config has every list filled in (n_* >= 1): a field that the
+ * file does not name gets these defaults. */
+typedef struct conf_geo_fields {
+    conf_field_path_t *continent, *country, *subdivision, *latitude, *longitude;
+    size_t n_continent, n_country, n_subdivision, n_latitude, n_longitude;
+} conf_geo_fields_t;
+
+typedef struct conf_geoip {
+    char *database;      /* resolved path; NULL: no database (every client default) */
+    char *countries;     /* country table, resolved; NULL: the built-in default path */
+    conf_geo_fields_t fields;
+    const char *conf_file;
+    unsigned conf_line;
+} conf_geoip_t;
+
+/* Per data center, what a service answers with: addresses or a CNAME. */
+typedef struct conf_pool {
+    uint8_t dc;                /* index into conf_t.datacenters */
+    conf_network_t *addrs;     /* full-length prefixes: A (IPv4) and AAAA (IPv6) */
+    size_t n_addrs;
+    char *cname;               /* absolute target name, or NULL (then n_addrs > 0) */
+    unsigned conf_line;
+} conf_pool_t;
+
+/* One map rule key ("US-CA", "GB", "EU") or network, to an order. */
+typedef struct conf_map_rule {
+    char *key;
+    conf_dc_order_t order;
+    unsigned conf_line;
+} conf_map_rule_t;
+
+typedef struct conf_network_rule {
+    conf_network_t net;
+    conf_dc_order_t order;
+    unsigned conf_line;
+} conf_network_rule_t;
+
+enum conf_policy { CONF_POLICY_NEAREST = 0, CONF_POLICY_MAP };
+
+typedef struct conf_service {
+    char *name;             /* absolute owner name, lower case: "www.example.com." */
+    uint32_t ttl;           /* default 300 */
+    enum conf_policy policy;
+    bool ecs;               /* use EDNS Client Subnet (default true) */
+    conf_pool_t *pools;     /* one per data center that serves it */
+    size_t n_pools;
+    /* map policy (nearest ignores all but default) */
+    conf_map_rule_t *subdivisions; /* keys "CC-SUB", e.g. "US-CA" */
+    size_t n_subdivisions;
+    conf_map_rule_t *countries;    /* keys "GB" */
+    size_t n_countries;
+    conf_map_rule_t *continents;   /* keys "EU" */
+    size_t n_continents;
+    conf_dc_order_t default_order; /* when nothing else matches; when not given:
+                                      the pools in the order written (so n >= 1
+                                      in a loaded config) */
+    /* network overrides, ahead of the database, for either policy */
+    conf_network_rule_t *networks; /* inline (services.X.networks or map.networks) */
+    size_t n_networks;
+    char *networks_file;           /* resolved path of "CIDR dc [dc...]" lines, or NULL */
+    const char *conf_file;
+    unsigned conf_line;
+} conf_service_t;
+
 typedef struct conf {
     char *path; /* the config file itself */
 
@@ -60,6 +163,13 @@ typedef struct conf {
     /* zones: */
     conf_zone_t *zones;
     size_t n_zones;
+
+    /* geoip:, datacenters:, services: */
+    conf_geoip_t geoip;
+    conf_datacenter_t *datacenters;
+    size_t n_datacenters;
+    conf_service_t *services;
+    size_t n_services;
 } conf_t;
 
 /* Returns false (having reported why) on any error; *out is then NULL.
@@ -75,5 +185,9 @@ void conf_free(conf_t *conf);
  * Returns 0 or -EINVAL. */
 int conf_parse_sockaddr(const char *text, uint16_t default_port, struct sockaddr_storage *ss,
                         socklen_t *len);
+
+/* "192.0.2.0/24", "2001:db8::/32", "192.0.2.1" (a /32). Bits set past the
+ * prefix are an error (-EINVAL), as is a prefix longer than the address. */
+int conf_parse_network(const char *text, conf_network_t *out);
 
 #endif

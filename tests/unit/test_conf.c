@@ -158,6 +158,10 @@ static void check_defaults(const conf_t *conf)
     assert_int_equal(conf->log_level, LOG_LEVEL_INFO);
     assert_int_equal(conf->n_zones, 0);
     assert_null(conf->zones);
+    assert_null(conf->geoip.database);
+    assert_null(conf->geoip.countries);
+    assert_int_equal(conf->n_datacenters, 0);
+    assert_int_equal(conf->n_services, 0);
 }
 
 /* ------------------------------------------------------------ defaults */
@@ -172,6 +176,8 @@ static void test_defaults(void **state)
         "server:\nzones:\n",
         "server: {}\nzones: []\n",
         "server: ~\n",
+        "geoip:\ndatacenters:\nservices:\n",
+        "geoip: {}\ndatacenters: {}\nservices: {}\n",
     };
     (void)state;
     for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++) {
@@ -270,7 +276,7 @@ static void test_listen_errors(void **state)
 
     (void)state;
     check_errors("server:\n  listen: []\n",
-                 NAME ":2:11: server.listen: expected at least one address, got a list");
+                 NAME ":2:11: server.listen: expected at least one address, got an empty list");
     check_errors("server:\n  listen:\n",
                  NAME ":2:10: server.listen: expected an address or a list of addresses, "
                       "got an empty value");
@@ -316,7 +322,7 @@ static void test_workers(void **state)
     check_server_value("workers", "99999999999999999999", expected,
                        "\"99999999999999999999\"");
     check_server_value("workers", "[1]", expected, "a list");
-    check_server_value("workers", "{}", expected, "a mapping");
+    check_server_value("workers", "{}", expected, "an empty mapping");
     check_server_value("workers", "~", expected, "an empty value");
 }
 
@@ -385,7 +391,7 @@ static void test_tcp_idle_timeout(void **state)
         snprintf(got, sizeof(got), "\"%s\"", bad[i]);
         check_server_value("tcp_idle_timeout", bad[i], expected, got);
     }
-    check_server_value("tcp_idle_timeout", "[]", expected, "a list");
+    check_server_value("tcp_idle_timeout", "[]", expected, "an empty list");
 }
 
 /* ------------------------------------------------------------ text keys */
@@ -433,7 +439,7 @@ static void test_nsid(void **state)
     check_server_value("nsid", "hex:6g", expected, "\"hex:6g\"");
     check_server_value("nsid", "hex:6e 73", expected, "\"hex:6e 73\"");
     check_server_value("nsid", "\"a\\0b\"", expected, "\"a\\x00b\"");
-    check_server_value("nsid", "[]", expected, "a list");
+    check_server_value("nsid", "[]", expected, "an empty list");
 
     /* one byte too many, in both forms; long values are cut short in the
      * message so that it stays readable */
@@ -536,7 +542,8 @@ static void test_unknown_keys(void **state)
                       "max_udp_size, tcp_idle_timeout, tcp_max_connections, tcp_max_pipeline, "
                       "nsid, chaos, version, identity, log_level)");
     check_errors("servers:\n  workers: 4\n",
-                 NAME ":1:1: unknown section \"servers\" (expected one of: server, zones)");
+                 NAME ":1:1: unknown section \"servers\" (expected one of: server, zones, geoip, "
+                      "datacenters, services)");
     check_errors("zones:\n  - {file: a.zone, orgin: a.}\n",
                  NAME ":2:20: zones[0]: unknown key \"orgin\" (expected one of: file, origin)");
     /* YAML merge keys are unknown keys too: aliases are not supported */
@@ -700,7 +707,8 @@ static void test_collects_all_errors(void **state)
                  NAME ":5:10: server.chaos: expected true or false, got \"sometimes\"",
                  NAME ":8:5: zones[1]: missing required key \"file\"",
                  NAME ":9:5: zones[2]: expected a zone file name, got \"\"",
-                 NAME ":10:1: unknown section \"extra\" (expected one of: server, zones)");
+                 NAME ":10:1: unknown section \"extra\" (expected one of: server, zones, geoip, "
+                      "datacenters, services)");
 }
 
 static void test_error_cap(void **state)
@@ -721,7 +729,8 @@ static void test_error_cap(void **state)
     assert_int_equal(d.count, 101);
     assert_int_equal(d.errors, 101);
     assert_string_equal(d.messages[99], NAME ":100:1: unknown section \"bad99\" "
-                                        "(expected one of: server, zones)");
+                                        "(expected one of: server, zones, geoip, "
+                                        "datacenters, services)");
     assert_string_equal(d.messages[100], NAME ": 50 more errors not shown");
     diag_free(&d);
     free(yaml);
@@ -832,21 +841,22 @@ static void test_zone_errors(void **state)
              got);
     check_errors(yaml, msg);
 
-    /* 255 bytes with the final dot is the longest name */
+    /* 254 bytes with the final dot is the longest name: 255 on the wire,
+     * with a length byte for each label and one for the root */
     {
         char name[300];
         size_t n = 0;
-        while (n < 254) {
-            size_t chunk = 254 - n > 62 ? 62 : 254 - n - 1;
+        while (n < 253) {
+            size_t chunk = 253 - n > 62 ? 62 : 253 - n - 1;
             memset(name + n, 'a', chunk);
             n += chunk;
             name[n++] = '.';
         }
-        name[n - 1] = 'a'; /* 254 bytes, no final dot */
+        name[n - 1] = 'a'; /* 253 bytes, no final dot */
         name[n] = '\0';
         snprintf(yaml, sizeof(yaml), "zones:\n  - {file: a.zone, origin: %s}\n", name);
         conf = load_ok(yaml);
-        assert_int_equal(strlen(conf->zones[0].origin), 255);
+        assert_int_equal(strlen(conf->zones[0].origin), 254);
         conf_free(conf);
         name[n] = 'a';
         name[n + 1] = '\0';
@@ -987,6 +997,1053 @@ static void test_free_null(void **state)
     conf_free(NULL);
 }
 
+/* ------------------------------------------------------------ geo: helpers */
+
+/* The geo structures as short texts, so that a failure prints the whole
+ * expected and actual value side by side. */
+
+static const char *net_text(const conf_network_t *net, char *buf, size_t size)
+{
+    char addr[INET6_ADDRSTRLEN];
+
+    assert_non_null(inet_ntop(net->family, net->addr, addr, sizeof(addr)));
+    snprintf(buf, size, "%s/%u", addr, (unsigned)net->prefix);
+    return buf;
+}
+
+/* "us-east,eu-west" */
+static const char *order_text(const conf_t *conf, const conf_dc_order_t *order, char *buf,
+                              size_t size)
+{
+    size_t o = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < order->n; i++) {
+        assert_true(order->dc[i] < conf->n_datacenters);
+        o += (size_t)snprintf(buf + o, size - o, "%s%s", i ? "," : "",
+                              conf->datacenters[order->dc[i]].name);
+    }
+    return buf;
+}
+
+/* "eu-west=192.0.2.10,2001:db8::10 ap-south=>ap.example.net." */
+static const char *pools_text(const conf_t *conf, const conf_service_t *svc, char *buf,
+                              size_t size)
+{
+    size_t o = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < svc->n_pools; i++) {
+        const conf_pool_t *pool = &svc->pools[i];
+        assert_true(pool->dc < conf->n_datacenters);
+        o += (size_t)snprintf(buf + o, size - o, "%s%s=", i ? " " : "",
+                              conf->datacenters[pool->dc].name);
+        if (pool->cname) {
+            assert_int_equal(pool->n_addrs, 0);
+            o += (size_t)snprintf(buf + o, size - o, ">%s", pool->cname);
+        }
+        for (size_t k = 0; k < pool->n_addrs; k++) {
+            char addr[INET6_ADDRSTRLEN];
+            const conf_network_t *a = &pool->addrs[k];
+            assert_int_equal(a->prefix, a->family == AF_INET ? 32 : 128);
+            assert_non_null(inet_ntop(a->family, a->addr, addr, sizeof(addr)));
+            o += (size_t)snprintf(buf + o, size - o, "%s%s", k ? "," : "", addr);
+        }
+    }
+    return buf;
+}
+
+/* "GB=eu-west,us-east AU=ap-south" */
+static const char *rules_text(const conf_t *conf, const conf_map_rule_t *rules, size_t n,
+                              char *buf, size_t size)
+{
+    size_t o = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        char order[512];
+        o += (size_t)snprintf(buf + o, size - o, "%s%s=%s", i ? " " : "", rules[i].key,
+                              order_text(conf, &rules[i].order, order, sizeof(order)));
+    }
+    return buf;
+}
+
+/* "198.51.100.0/24=ap-south 2001:db8:1::/48=eu-west,us-east" */
+static const char *networks_text(const conf_t *conf, const conf_service_t *svc, char *buf,
+                                 size_t size)
+{
+    size_t o = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < svc->n_networks; i++) {
+        char net[64], order[512];
+        o += (size_t)snprintf(buf + o, size - o, "%s%s=%s", i ? " " : "",
+                              net_text(&svc->networks[i].net, net, sizeof(net)),
+                              order_text(conf, &svc->networks[i].order, order, sizeof(order)));
+    }
+    return buf;
+}
+
+/* "country.iso_code|country_code" */
+static const char *paths_text(const conf_field_path_t *paths, size_t n, char *buf, size_t size)
+{
+    size_t o = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        assert_non_null(paths[i].part[0]);
+        for (size_t k = 0; paths[i].part[k]; k++) {
+            assert_true(k < CONF_MAX_FIELD_PATH);
+            o += (size_t)snprintf(buf + o, size - o, "%s%s", k ? "." : i ? "|" : "",
+                                  paths[i].part[k]);
+        }
+    }
+    return buf;
+}
+
+#define TEXT_SIZE 2048
+#define assert_order(conf, order, want)                                                    \
+    do {                                                                                   \
+        char buf_[TEXT_SIZE];                                                              \
+        assert_string_equal(order_text(conf, order, buf_, sizeof(buf_)), want);            \
+    } while (0)
+#define assert_pools(conf, svc, want)                                                      \
+    do {                                                                                   \
+        char buf_[TEXT_SIZE];                                                              \
+        assert_string_equal(pools_text(conf, svc, buf_, sizeof(buf_)), want);              \
+    } while (0)
+#define assert_rules(conf, rules, n, want)                                                 \
+    do {                                                                                   \
+        char buf_[TEXT_SIZE];                                                              \
+        assert_string_equal(rules_text(conf, rules, n, buf_, sizeof(buf_)), want);         \
+    } while (0)
+#define assert_networks(conf, svc, want)                                                   \
+    do {                                                                                   \
+        char buf_[TEXT_SIZE];                                                              \
+        assert_string_equal(networks_text(conf, svc, buf_, sizeof(buf_)), want);           \
+    } while (0)
+#define assert_paths(paths, n, want)                                                       \
+    do {                                                                                   \
+        char buf_[TEXT_SIZE];                                                              \
+        assert_string_equal(paths_text(paths, n, buf_, sizeof(buf_)), want);               \
+    } while (0)
+
+/* The field paths used when geoip.fields does not name them. */
+static void check_default_fields(const conf_geo_fields_t *f)
+{
+    assert_paths(f->continent, f->n_continent, "continent.code");
+    assert_paths(f->country, f->n_country, "country.iso_code|country_code");
+    assert_paths(f->subdivision, f->n_subdivision, "subdivisions.0.iso_code");
+    assert_paths(f->latitude, f->n_latitude, "location.latitude|latitude");
+    assert_paths(f->longitude, f->n_longitude, "location.longitude|longitude");
+}
+
+static conf_t *load_at(const char *name, const char *yaml)
+{
+    diag_t d;
+    conf_t *conf = NULL;
+    bool ok;
+
+    diag_init(&d);
+    d.quiet = true;
+    ok = conf_load_buffer(name, yaml, strlen(yaml), &conf, &d);
+    if (!ok || d.count)
+        print_messages(&d);
+    assert_true(ok);
+    assert_int_equal(d.count, 0);
+    diag_free(&d);
+    return conf;
+}
+
+/* Three data centers and a service "x.example.com" whose keys follow at
+ * line 4, indented by four. */
+#define GEO_HEAD                                                                           \
+    "datacenters: {a: {location: [1, 2]}, b: {}, c: {}}\n"                                 \
+    "services:\n"                                                                          \
+    "  x.example.com:\n"
+#define GEO_DCS "(declared: a, b, c)"
+
+/* ------------------------------------------------------------ geo: examples */
+
+/* The example of the task's sketch, every key at once (with ap-south
+ * declared, and one default, as the rules require). */
+static void test_geo_full_example(void **state)
+{
+    static const char *yaml =
+        "geoip:\n"
+        "  database: geoip/GeoLite2-City.mmdb\n"
+        "  countries: geoip/countries.csv\n"
+        "  fields:\n"
+        "    continent: continent.code\n"
+        "    country: [country.iso_code, country_code]\n"
+        "    subdivision: subdivisions.0.iso_code\n"
+        "    latitude: [location.latitude, latitude]\n"
+        "    longitude: [location.longitude, longitude]\n"
+        "datacenters:\n"
+        "  eu-west: {location: [53.35, -6.26], continent: EU, country: IE}\n"
+        "  us-east: {location: [38.95, -77.45]}\n"
+        "  ap-south: {location: [1.29, 103.85]}\n"
+        "services:\n"
+        "  www.example.com:\n"
+        "    ttl: 300\n"
+        "    policy: map\n"
+        "    ecs: true\n"
+        "    pools:\n"
+        "      eu-west: [192.0.2.10, 192.0.2.11, \"2001:db8::10\"]\n"
+        "      us-east: [198.51.100.10]\n"
+        "      ap-south: {cname: ap.example.net.}\n"
+        "    networks: {\"198.51.100.0/24\": [ap-south],\n"
+        "               \"2001:db8:1::/48\": [eu-west, us-east]}\n"
+        "    networks_file: nets/www.txt\n"
+        "    map:\n"
+        "      networks: {\"203.0.113.0/24\": [us-east]}\n"
+        "      subdivisions: {US-CA: [us-east, ap-south]}\n"
+        "      countries: {GB: [eu-west, us-east], AU: [ap-south]}\n"
+        "      continents: {EU: [eu-west, us-east], NA: [us-east, eu-west]}\n"
+        "      default: [us-east, eu-west, ap-south]\n";
+    conf_t *conf;
+    const conf_datacenter_t *dc;
+    const conf_service_t *svc;
+    const conf_field_path_t *sub;
+
+    (void)state;
+    conf = load_at("/nonexistent-meridian/etc/m.yaml", yaml);
+    assert_string_equal(conf->geoip.database,
+                        "/nonexistent-meridian/etc/geoip/GeoLite2-City.mmdb");
+    assert_string_equal(conf->geoip.countries, "/nonexistent-meridian/etc/geoip/countries.csv");
+    assert_ptr_equal(conf->geoip.conf_file, conf->path);
+    assert_int_equal(conf->geoip.conf_line, 2);
+    check_default_fields(&conf->geoip.fields);
+    sub = &conf->geoip.fields.subdivision[0];
+    assert_string_equal(sub->part[0], "subdivisions");
+    assert_string_equal(sub->part[1], "0");
+    assert_string_equal(sub->part[2], "iso_code");
+    assert_null(sub->part[3]);
+
+    assert_int_equal(conf->n_datacenters, 3);
+    dc = &conf->datacenters[0];
+    assert_string_equal(dc->name, "eu-west");
+    assert_true(dc->has_location);
+    assert_true(dc->lat == 53.35 && dc->lon == -6.26);
+    assert_string_equal(dc->continent, "EU");
+    assert_string_equal(dc->country, "IE");
+    assert_ptr_equal(dc->conf_file, conf->path);
+    assert_int_equal(dc->conf_line, 11);
+    dc = &conf->datacenters[1];
+    assert_string_equal(dc->name, "us-east");
+    assert_true(dc->has_location);
+    assert_true(dc->lat == 38.95 && dc->lon == -77.45);
+    assert_string_equal(dc->continent, "");
+    assert_string_equal(dc->country, "");
+    assert_int_equal(dc->conf_line, 12);
+    dc = &conf->datacenters[2];
+    assert_string_equal(dc->name, "ap-south");
+    assert_true(dc->lat == 1.29 && dc->lon == 103.85);
+
+    assert_int_equal(conf->n_services, 1);
+    svc = &conf->services[0];
+    assert_string_equal(svc->name, "www.example.com.");
+    assert_int_equal(svc->ttl, 300);
+    assert_int_equal(svc->policy, CONF_POLICY_MAP);
+    assert_true(svc->ecs);
+    assert_int_equal(svc->n_pools, 3);
+    assert_pools(conf, svc,
+                 "eu-west=192.0.2.10,192.0.2.11,2001:db8::10 us-east=198.51.100.10 "
+                 "ap-south=>ap.example.net.");
+    assert_int_equal(svc->pools[0].conf_line, 20);
+    assert_int_equal(svc->pools[2].conf_line, 22);
+    assert_int_equal(svc->pools[0].addrs[2].family, AF_INET6);
+    /* service-level overrides first, then the map's */
+    assert_networks(conf, svc,
+                    "198.51.100.0/24=ap-south 2001:db8:1::/48=eu-west,us-east "
+                    "203.0.113.0/24=us-east");
+    assert_int_equal(svc->networks[2].conf_line, 27);
+    assert_string_equal(svc->networks_file, "/nonexistent-meridian/etc/nets/www.txt");
+    assert_rules(conf, svc->subdivisions, svc->n_subdivisions, "US-CA=us-east,ap-south");
+    assert_rules(conf, svc->countries, svc->n_countries, "GB=eu-west,us-east AU=ap-south");
+    assert_int_equal(svc->countries[1].conf_line, 29);
+    assert_rules(conf, svc->continents, svc->n_continents,
+                 "EU=eu-west,us-east NA=us-east,eu-west");
+    assert_order(conf, &svc->default_order, "us-east,eu-west,ap-south");
+    assert_ptr_equal(svc->conf_file, conf->path);
+    assert_int_equal(svc->conf_line, 15);
+    conf_free(conf);
+}
+
+/* The geo sections of the example in DESIGN.md, without the health-check
+ * keys (failover_ttl, check), which belong to the health module. */
+static void test_geo_design_example(void **state)
+{
+    static const char *yaml =
+        "geoip:\n"
+        "  database: geoip/GeoLite2-City.mmdb\n"
+        "  # fields: {country: [country_code], latitude: [latitude]}  # flat layouts\n"
+        "datacenters:\n"
+        "  eu-west: {location: [53.35, -6.26]}\n"
+        "  us-east: {location: [38.95, -77.45]}\n"
+        "  ap-south: {location: [1.29, 103.85]}\n"
+        "services:\n"
+        "  www.example.com:\n"
+        "    ttl: 300\n"
+        "    policy: nearest             # or: map\n"
+        "    pools:\n"
+        "      eu-west: [192.0.2.10, 192.0.2.11, \"2001:db8::10\"]\n"
+        "      us-east: [198.51.100.10]\n"
+        "      ap-south: [203.0.113.10]\n"
+        "  api.example.com:\n"
+        "    ttl: 60\n"
+        "    policy: map                 # most specific match wins\n"
+        "    map:\n"
+        "      networks: {\"198.51.100.0/24\": [ap-south]}\n"
+        "      subdivisions: {US-CA: [us-east, ap-south]}\n"
+        "      countries: {GB: [eu-west, us-east], AU: [ap-south]}\n"
+        "      continents: {EU: [eu-west, us-east], NA: [us-east, eu-west]}\n"
+        "      default: [us-east, eu-west, ap-south]\n"
+        "    pools: {eu-west: [192.0.2.20], us-east: [198.51.100.20],\n"
+        "            ap-south: [203.0.113.20]}\n";
+    conf_t *conf;
+    const conf_service_t *svc;
+
+    (void)state;
+    conf = load_at("/nonexistent-meridian/etc/m.yaml", yaml);
+    assert_string_equal(conf->geoip.database,
+                        "/nonexistent-meridian/etc/geoip/GeoLite2-City.mmdb");
+    assert_null(conf->geoip.countries);
+    check_default_fields(&conf->geoip.fields);
+    assert_int_equal(conf->n_datacenters, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_true(conf->datacenters[i].has_location);
+        assert_string_equal(conf->datacenters[i].continent, "");
+        assert_string_equal(conf->datacenters[i].country, "");
+    }
+    assert_int_equal(conf->n_services, 2);
+
+    svc = &conf->services[0];
+    assert_string_equal(svc->name, "www.example.com.");
+    assert_int_equal(svc->ttl, 300);
+    assert_int_equal(svc->policy, CONF_POLICY_NEAREST);
+    assert_true(svc->ecs);
+    assert_pools(conf, svc,
+                 "eu-west=192.0.2.10,192.0.2.11,2001:db8::10 us-east=198.51.100.10 "
+                 "ap-south=203.0.113.10");
+    assert_int_equal(svc->n_networks, 0);
+    assert_null(svc->networks_file);
+    assert_int_equal(svc->n_subdivisions + svc->n_countries + svc->n_continents, 0);
+    /* no default given: the pools in the order written */
+    assert_order(conf, &svc->default_order, "eu-west,us-east,ap-south");
+
+    svc = &conf->services[1];
+    assert_string_equal(svc->name, "api.example.com.");
+    assert_int_equal(svc->ttl, 60);
+    assert_int_equal(svc->policy, CONF_POLICY_MAP);
+    assert_pools(conf, svc, "eu-west=192.0.2.20 us-east=198.51.100.20 ap-south=203.0.113.20");
+    assert_networks(conf, svc, "198.51.100.0/24=ap-south");
+    assert_rules(conf, svc->subdivisions, svc->n_subdivisions, "US-CA=us-east,ap-south");
+    assert_rules(conf, svc->countries, svc->n_countries, "GB=eu-west,us-east AU=ap-south");
+    assert_rules(conf, svc->continents, svc->n_continents,
+                 "EU=eu-west,us-east NA=us-east,eu-west");
+    assert_order(conf, &svc->default_order, "us-east,eu-west,ap-south");
+    assert_int_equal(svc->conf_line, 16);
+    conf_free(conf);
+}
+
+/* services may come before the data centers they name */
+static void test_geo_section_order(void **state)
+{
+    conf_t *conf;
+
+    (void)state;
+    conf = load_ok("services:\n"
+                   "  s.example: {pools: {b: [192.0.2.1], a: [192.0.2.2]}, default: [a]}\n"
+                   "geoip: {database: /db.mmdb}\n"
+                   "datacenters: {a: {}, b: {}}\n");
+    assert_int_equal(conf->n_services, 1);
+    assert_pools(conf, &conf->services[0], "b=192.0.2.1 a=192.0.2.2");
+    assert_order(conf, &conf->services[0].default_order, "a");
+    assert_string_equal(conf->geoip.database, "/db.mmdb");
+    conf_free(conf);
+}
+
+/* ------------------------------------------------------------ geo: geoip */
+
+static void test_geoip(void **state)
+{
+    char yaml[512];
+    conf_t *conf;
+
+    (void)state;
+    conf = load_ok("geoip:\n");
+    assert_null(conf->geoip.database);
+    assert_null(conf->geoip.countries);
+    check_default_fields(&conf->geoip.fields);
+    conf_free(conf);
+
+    /* a field that is given replaces its default; the others keep theirs */
+    conf = load_ok("geoip:\n"
+                   "  fields: {country: country_code, latitude: [lat, \"a.b-c.0.d e\"]}\n");
+    assert_paths(conf->geoip.fields.country, conf->geoip.fields.n_country, "country_code");
+    assert_paths(conf->geoip.fields.latitude, conf->geoip.fields.n_latitude,
+                 "lat|a.b-c.0.d e");
+    assert_paths(conf->geoip.fields.continent, conf->geoip.fields.n_continent,
+                 "continent.code");
+    assert_paths(conf->geoip.fields.longitude, conf->geoip.fields.n_longitude,
+                 "location.longitude|longitude");
+    conf_free(conf);
+
+    /* 8 components are the most */
+    conf = load_ok("geoip: {fields: {subdivision: a.b.c.d.e.f.g.h}}\n");
+    assert_paths(conf->geoip.fields.subdivision, conf->geoip.fields.n_subdivision,
+                 "a.b.c.d.e.f.g.h");
+    assert_null(conf->geoip.fields.subdivision[0].part[8]);
+    conf_free(conf);
+    snprintf(yaml, sizeof(yaml), "geoip: {fields: {subdivision: a.b.c.d.e.f.g.h.i}}\n");
+    check_errors(yaml, NAME ":1:31: geoip.fields.subdivision: expected a field path such as "
+                            "\"country.iso_code\" (1 to 8 components, none empty), got "
+                            "\"a.b.c.d.e.f.g.h.i\"");
+
+    check_errors("geoip:\n"
+                 "  database: \"\"\n"
+                 "  countries: [a]\n"
+                 "  fields:\n"
+                 "    country: []\n"
+                 "    continent: ~\n"
+                 "    latitude: a..b\n"
+                 "    longitude: [a, .b, c., [d]]\n"
+                 "    region: x\n"
+                 "  field: {}\n",
+                 NAME ":2:13: geoip.database: expected a file name, got \"\"",
+                 NAME ":3:14: geoip.countries: expected a file name, got a list",
+                 NAME ":5:14: geoip.fields.country: expected a field path or a non-empty list "
+                      "of field paths, got an empty list",
+                 NAME ":6:16: geoip.fields.continent: expected a field path or a non-empty "
+                      "list of field paths, got an empty value",
+                 NAME ":7:15: geoip.fields.latitude: expected a field path such as "
+                      "\"country.iso_code\" (1 to 8 components, none empty), got \"a..b\"",
+                 NAME ":8:20: geoip.fields.longitude[1]: expected a field path such as "
+                      "\"country.iso_code\" (1 to 8 components, none empty), got \".b\"",
+                 NAME ":8:24: geoip.fields.longitude[2]: expected a field path such as "
+                      "\"country.iso_code\" (1 to 8 components, none empty), got \"c.\"",
+                 NAME ":8:28: geoip.fields.longitude[3]: expected a field path such as "
+                      "\"country.iso_code\" (1 to 8 components, none empty), got a list",
+                 NAME ":9:5: geoip.fields: unknown key \"region\" (expected one of: continent, "
+                      "country, subdivision, latitude, longitude)",
+                 NAME ":10:3: geoip: unknown key \"field\" (expected one of: database, "
+                      "countries, fields)");
+    check_errors("geoip: [a]\n", NAME ":1:8: geoip: expected a mapping, got a list");
+}
+
+/* ------------------------------------------------------------ geo: datacenters */
+
+static void test_datacenters(void **state)
+{
+    static const struct {
+        const char *text;
+        double lat, lon;
+    } good[] = {
+        {"[90, 180]", 90, 180},        {"[-90, -180]", -90, -180},
+        {"[0, 0]", 0, 0},              {"[+90.000, -180.]", 90, -180},
+        {"[.5, \"-0\"]", 0.5, 0},      {"[\"53.35\", -6.26]", 53.35, -6.26},
+        {"[-89.999999, 179.999999]", -89.999999, 179.999999},
+    };
+    static const struct {
+        const char *text, *msg;
+    } bad[] = {
+        {"[90.0001, 0]", "[0]: expected a latitude from -90 to 90, got \"90.0001\""},
+        {"[-91, 0]", "[0]: expected a latitude from -90 to 90, got \"-91\""},
+        {"[0, 180.5]", "[1]: expected a longitude from -180 to 180, got \"180.5\""},
+        {"[0, -181]", "[1]: expected a longitude from -180 to 180, got \"-181\""},
+        {"[1e1, 0]", "[0]: expected a latitude from -90 to 90, got \"1e1\""},
+        {"[nan, 0]", "[0]: expected a latitude from -90 to 90, got \"nan\""},
+        {"[0, inf]", "[1]: expected a longitude from -180 to 180, got \"inf\""},
+        {"[0x10, 0]", "[0]: expected a latitude from -90 to 90, got \"0x10\""},
+        {"[., 0]", "[0]: expected a latitude from -90 to 90, got \".\""},
+        {"[-, 0]", "[0]: expected a latitude from -90 to 90, got \"-\""},
+        {"[\"\", 0]", "[0]: expected a latitude from -90 to 90, got \"\""},
+        {"[~, 0]", "[0]: expected a latitude from -90 to 90, got an empty value"},
+        {"[1]", ": expected a list of two numbers, [latitude, longitude], got a list"},
+        {"[1, 2, 3]", ": expected a list of two numbers, [latitude, longitude], got a list"},
+        {"[]", ": expected a list of two numbers, [latitude, longitude], got an empty list"},
+        {"12", ": expected a list of two numbers, [latitude, longitude], got \"12\""},
+    };
+    char yaml[256], msg[256];
+    conf_t *conf;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        snprintf(yaml, sizeof(yaml), "datacenters:\n  dc1: {location: %s}\n", good[i].text);
+        conf = load_ok(yaml);
+        assert_true(conf->datacenters[0].has_location);
+        if (conf->datacenters[0].lat != good[i].lat || conf->datacenters[0].lon != good[i].lon)
+            print_message("%s: got %g, %g\n", good[i].text, conf->datacenters[0].lat,
+                          conf->datacenters[0].lon);
+        assert_true(conf->datacenters[0].lat == good[i].lat);
+        assert_true(conf->datacenters[0].lon == good[i].lon);
+        conf_free(conf);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        /* the message points at the list (column 19) or at an element */
+        size_t col = 19;
+        if (bad[i].msg[0] == '[') {
+            const char *p = bad[i].msg[1] == '0' ? bad[i].text + 1
+                                                 : strchr(bad[i].text, ',') + 2;
+            col += (size_t)(p - bad[i].text);
+        }
+        snprintf(yaml, sizeof(yaml), "datacenters:\n  dc1: {location: %s}\n", bad[i].text);
+        snprintf(msg, sizeof(msg), NAME ":2:%zu: datacenters.dc1.location%s", col, bad[i].msg);
+        check_errors(yaml, msg);
+    }
+
+    /* names, continents, countries; no details at all is fine */
+    conf = load_ok("datacenters:\n"
+                   "  a_b.c-D9: {continent: eu, country: ie}\n"
+                   "  x:\n"
+                   "  y: {}\n"
+                   "  z: {continent: AF}\n");
+    assert_int_equal(conf->n_datacenters, 4);
+    assert_string_equal(conf->datacenters[0].name, "a_b.c-D9");
+    assert_string_equal(conf->datacenters[0].continent, "EU");
+    assert_string_equal(conf->datacenters[0].country, "IE");
+    assert_false(conf->datacenters[0].has_location);
+    assert_string_equal(conf->datacenters[1].name, "x");
+    assert_false(conf->datacenters[1].has_location);
+    assert_string_equal(conf->datacenters[1].continent, "");
+    assert_string_equal(conf->datacenters[3].continent, "AF");
+    conf_free(conf);
+    for (size_t i = 0; i < 7; i++) {
+        static const char *const codes[] = {"AF", "an", "As", "EU", "NA", "oc", "SA"};
+        snprintf(yaml, sizeof(yaml), "datacenters: {a: {continent: %s}}\n", codes[i]);
+        conf = load_ok(yaml);
+        assert_int_equal(strlen(conf->datacenters[0].continent), 2);
+        conf_free(conf);
+    }
+
+    check_errors("datacenters:\n"
+                 "  eu west: {}\n"
+                 "  \"\": {}\n"
+                 "  g: {continent: XX, country: IRL}\n"
+                 "  h: {country: \"1a\", continent: [EU], colour: red}\n"
+                 "  g: {}\n"
+                 "  i: []\n"
+                 "  ? [j]\n"
+                 "  : {}\n"
+                 "  k: {continent: \"E\"}\n",
+                 NAME ":2:3: datacenters: expected a data center name (1 to 63 letters, digits, "
+                      "'_', '.' or '-'), got \"eu west\"",
+                 NAME ":3:3: datacenters: expected a data center name (1 to 63 letters, digits, "
+                      "'_', '.' or '-'), got \"\"",
+                 NAME ":4:18: datacenters.g.continent: expected a continent code: AF, AN, AS, "
+                      "EU, NA, OC or SA, got \"XX\"",
+                 NAME ":4:31: datacenters.g.country: expected a two-letter country code such "
+                      "as \"IE\", got \"IRL\"",
+                 NAME ":5:16: datacenters.h.country: expected a two-letter country code such "
+                      "as \"IE\", got \"1a\"",
+                 NAME ":5:33: datacenters.h.continent: expected a continent code: AF, AN, AS, "
+                      "EU, NA, OC or SA, got a list",
+                 NAME ":5:39: datacenters.h: unknown key \"colour\" (expected one of: location, "
+                      "continent, country)",
+                 NAME ":6:3: datacenters: duplicate data center \"g\" (first given at line 4)",
+                 NAME ":7:6: datacenters.i: expected a mapping, got an empty list",
+                 NAME ":8:5: datacenters: expected a data center name (1 to 63 letters, "
+                      "digits, '_', '.' or '-'), got a list",
+                 NAME ":10:18: datacenters.k.continent: expected a continent code: AF, AN, AS, "
+                      "EU, NA, OC or SA, got \"E\"");
+    check_errors("datacenters: [a]\n",
+                 NAME ":1:14: datacenters: expected a mapping of data center names to their "
+                      "details, got a list");
+
+    /* names of 63 bytes are fine, 64 are not */
+    {
+        char name[70];
+        memset(name, 'n', 64);
+        name[63] = '\0';
+        snprintf(yaml, sizeof(yaml), "datacenters: {%s: {}}\n", name);
+        conf = load_ok(yaml);
+        assert_string_equal(conf->datacenters[0].name, name);
+        conf_free(conf);
+        name[63] = 'n';
+        name[64] = '\0';
+        snprintf(yaml, sizeof(yaml), "datacenters: {%s: {}}\n", name);
+        snprintf(msg, sizeof(msg),
+                 NAME ":1:15: datacenters: expected a data center name (1 to 63 letters, "
+                      "digits, '_', '.' or '-'), got \"%.63s...\"",
+                 name);
+        check_errors(yaml, msg);
+    }
+}
+
+/* A data-center order is a uint8_t: 64 are the most. */
+static void test_datacenter_limit(void **state)
+{
+    char yaml[4096];
+    size_t n;
+    conf_t *conf;
+
+    (void)state;
+    n = (size_t)snprintf(yaml, sizeof(yaml), "datacenters:\n");
+    for (unsigned i = 0; i < 64; i++)
+        n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "  dc%u: {}\n", i);
+    /* a service may use them all, in any order */
+    n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "services:\n  s.example:\n    pools:\n");
+    for (unsigned i = 0; i < 64; i++)
+        n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "      dc%u: [192.0.2.%u]\n", i, i);
+    n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "    default: [dc63");
+    for (unsigned i = 0; i < 63; i++)
+        n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, ", dc%u", i);
+    snprintf(yaml + n, sizeof(yaml) - n, "]\n");
+    conf = load_ok(yaml);
+    assert_int_equal(conf->n_datacenters, 64);
+    assert_string_equal(conf->datacenters[63].name, "dc63");
+    assert_int_equal(conf->services[0].n_pools, 64);
+    assert_int_equal(conf->services[0].pools[63].dc, 63);
+    assert_int_equal(conf->services[0].default_order.n, 64);
+    assert_int_equal(conf->services[0].default_order.dc[0], 63);
+    assert_int_equal(conf->services[0].default_order.dc[63], 62);
+    conf_free(conf);
+
+    n = (size_t)snprintf(yaml, sizeof(yaml), "datacenters:\n");
+    for (unsigned i = 0; i < 66; i++)
+        n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "  dc%u: {}\n", i);
+    check_errors(yaml, NAME ":66:3: datacenters: more than 64 data centers");
+}
+
+/* ------------------------------------------------------------ geo: services */
+
+static void test_services(void **state)
+{
+    char yaml[1024], msg[1024], name[300];
+    conf_t *conf;
+    size_t n = 0;
+
+    (void)state;
+    conf = load_ok("datacenters: {a: {}}\n"
+                   "services:\n"
+                   "  WWW.Example.COM: {pools: {a: [192.0.2.1]}}\n"
+                   "  b.example.: {pools: {a: [192.0.2.1]}, ttl: 0, ecs: false, policy: nearest}\n"
+                   "  _svc-1.x: {pools: {a: [192.0.2.1]}, ttl: 2147483647, ecs: off}\n"
+                   "  top: {pools: {a: [192.0.2.1]}}\n");
+    assert_int_equal(conf->n_services, 4);
+    assert_string_equal(conf->services[0].name, "www.example.com.");
+    assert_int_equal(conf->services[0].ttl, 300);
+    assert_true(conf->services[0].ecs);
+    assert_int_equal(conf->services[0].policy, CONF_POLICY_NEAREST);
+    assert_int_equal(conf->services[0].conf_line, 3);
+    assert_string_equal(conf->services[1].name, "b.example.");
+    assert_int_equal(conf->services[1].ttl, 0);
+    assert_false(conf->services[1].ecs);
+    assert_string_equal(conf->services[2].name, "_svc-1.x.");
+    assert_int_equal(conf->services[2].ttl, 2147483647);
+    assert_false(conf->services[2].ecs);
+    /* whether it lies in a zone is the zone compiler's question */
+    assert_string_equal(conf->services[3].name, "top.");
+    conf_free(conf);
+
+    conf = load_ok("services:\n");
+    assert_int_equal(conf->n_services, 0);
+    conf_free(conf);
+
+    check_errors("datacenters: {a: {}}\n"
+                 "services:\n"
+                 "  www.example.com: {pools: {a: [192.0.2.1]}}\n"
+                 "  WWW.EXAMPLE.COM.: {pools: {a: [192.0.2.1]}}\n"
+                 "  a..b: {}\n"
+                 "  .: {}\n"
+                 "  .a: {}\n"
+                 "  \"a b\": {}\n"
+                 "  \"@\": {}\n"
+                 "  \"*.example\": {}\n"
+                 "  ? [x]\n"
+                 "  : {}\n"
+                 "  y.example:\n"
+                 "  z.example: {}\n"
+                 "  w.example: {pools: {}}\n"
+                 "  v.example: {pools: ~, ttl: -1, policy: Map, ecs: maybe, check: web}\n"
+                 "  u.example: {pools: [a], ttl: 2147483648, networks_file: \"\"}\n"
+                 "  t.example: [a]\n",
+                 NAME ":4:3: services: duplicate service \"WWW.EXAMPLE.COM.\" (first given at "
+                      "line 3)",
+                 NAME ":5:3: services: expected a domain name such as \"www.example.com\", got "
+                      "\"a..b\"",
+                 NAME ":6:3: services: expected a domain name such as \"www.example.com\", got "
+                      "\".\"",
+                 NAME ":7:3: services: expected a domain name such as \"www.example.com\", got "
+                      "\".a\"",
+                 NAME ":8:3: services: expected a domain name such as \"www.example.com\", got "
+                      "\"a b\"",
+                 NAME ":9:3: services: expected a domain name such as \"www.example.com\", got "
+                      "\"@\"",
+                 NAME ":10:3: services: expected a domain name such as \"www.example.com\", got "
+                      "\"*.example\"",
+                 NAME ":11:5: services: expected a domain name such as \"www.example.com\", got "
+                      "a list",
+                 NAME ":13:13: services.y.example: missing required key \"pools\"",
+                 NAME ":14:14: services.z.example: missing required key \"pools\"",
+                 NAME ":15:22: services.w.example.pools: expected a non-empty mapping of data "
+                      "centers to addresses, got an empty mapping",
+                 NAME ":16:22: services.v.example.pools: expected a non-empty mapping of data "
+                      "centers to addresses, got an empty value",
+                 NAME ":16:30: services.v.example.ttl: expected an integer from 0 to 2147483647, "
+                      "got \"-1\"",
+                 NAME ":16:42: services.v.example.policy: expected nearest or map, got \"Map\"",
+                 NAME ":16:52: services.v.example.ecs: expected true or false, got \"maybe\"",
+                 NAME ":16:59: services.v.example: unknown key \"check\" (expected one of: ttl, "
+                      "policy, ecs, pools, networks, networks_file, map, default)",
+                 NAME ":17:22: services.u.example.pools: expected a non-empty mapping of data "
+                      "centers to addresses, got a list",
+                 NAME ":17:32: services.u.example.ttl: expected an integer from 0 to 2147483647, "
+                      "got \"2147483648\"",
+                 NAME ":17:59: services.u.example.networks_file: expected a file name, got \"\"",
+                 NAME ":18:14: services.t.example: expected a mapping, got a list");
+    check_errors("services: [a]\n",
+                 NAME ":1:11: services: expected a mapping of service names to services, got a "
+                      "list");
+
+    /* labels of 63 bytes; names of 254 bytes with the final dot (255 on
+     * the wire) */
+    memset(name, 'l', 63);
+    name[63] = '\0';
+    snprintf(yaml, sizeof(yaml), "datacenters: {a: {}}\nservices:\n  %s.example: "
+             "{pools: {a: [192.0.2.1]}}\n", name);
+    conf = load_ok(yaml);
+    assert_int_equal(strlen(conf->services[0].name), 72);
+    conf_free(conf);
+    snprintf(yaml, sizeof(yaml), "services:\n  l%s.example: {}\n", name);
+    snprintf(msg, sizeof(msg), NAME ":2:3: services: expected a domain name such as "
+             "\"www.example.com\", got \"l%.62s...\"", name);
+    check_errors(yaml, msg);
+    while (n < 253) {
+        size_t chunk = 253 - n > 62 ? 62 : 253 - n - 1;
+        memset(name + n, 'a', chunk);
+        n += chunk;
+        name[n++] = '.';
+    }
+    name[n - 1] = 'a';
+    name[n] = '\0'; /* 253 bytes, 254 with the final dot */
+    snprintf(yaml, sizeof(yaml), "datacenters: {a: {}}\nservices:\n  %s: "
+             "{pools: {a: [192.0.2.1]}, ttl: x}\n", name);
+    /* the whole name appears in the key path */
+    snprintf(msg, sizeof(msg), NAME ":3:%zu: services.%s.ttl: expected an integer from 0 "
+             "to 2147483647, got \"x\"", n + 36, name);
+    check_errors(yaml, msg);
+    name[n] = 'a';
+    name[n + 1] = '\0'; /* one more */
+    snprintf(yaml, sizeof(yaml), "services:\n  %s: {}\n", name);
+    snprintf(msg, sizeof(msg), NAME ":2:3: services: expected a domain name such as "
+             "\"www.example.com\", got \"%.63s...\"", name);
+    check_errors(yaml, msg);
+}
+
+static void test_pools(void **state)
+{
+    conf_t *conf;
+
+    (void)state;
+    conf = load_ok(GEO_HEAD "    pools:\n"
+                            "      a: [\"2001:DB8::1\", 192.0.2.1, \"::ffff:192.0.2.1\", \"::\"]\n"
+                            "      b: {cname: Other.Example.NET}\n"
+                            "      c: {addresses: [\"2001:db8::2\"]}\n");
+    assert_pools(conf, &conf->services[0],
+                 "a=2001:db8::1,192.0.2.1,::ffff:192.0.2.1,:: b=>Other.Example.NET. "
+                 "c=2001:db8::2");
+    assert_int_equal(conf->services[0].pools[0].addrs[2].family, AF_INET6);
+    assert_int_equal(conf->services[0].pools[0].n_addrs, 4);
+    conf_free(conf);
+
+    check_errors(GEO_HEAD
+                 "    pools:\n"
+                 "      a: [192.0.2.1, 192.0.2.1, \"::1\", \"0::1\", 192.0.2.0/24, x, [y], \"\"]\n"
+                 "      b: {}\n"
+                 "      c: 192.0.2.1\n"
+                 "      d: [192.0.2.1]\n"
+                 "      a: [192.0.2.1]\n"
+                 "      ? [a]\n"
+                 "      : []\n",
+                 NAME ":5:22: services.x.example.com.pools.a[1]: duplicate address "
+                      "\"192.0.2.1\" (first at [0])",
+                 NAME ":5:40: services.x.example.com.pools.a[3]: duplicate address \"0::1\" "
+                      "(first at [2])",
+                 NAME ":5:48: services.x.example.com.pools.a[4]: expected an IPv4 or IPv6 "
+                      "address such as \"192.0.2.1\" or \"2001:db8::1\", got \"192.0.2.0/24\"",
+                 NAME ":5:62: services.x.example.com.pools.a[5]: expected an IPv4 or IPv6 "
+                      "address such as \"192.0.2.1\" or \"2001:db8::1\", got \"x\"",
+                 NAME ":5:65: services.x.example.com.pools.a[6]: expected an IPv4 or IPv6 "
+                      "address such as \"192.0.2.1\" or \"2001:db8::1\", got a list",
+                 NAME ":5:70: services.x.example.com.pools.a[7]: expected an IPv4 or IPv6 "
+                      "address such as \"192.0.2.1\" or \"2001:db8::1\", got \"\"",
+                 NAME ":6:10: services.x.example.com.pools.b: missing addresses or cname",
+                 NAME ":7:10: services.x.example.com.pools.c: expected a list of addresses or "
+                      "a mapping with cname, got \"192.0.2.1\"",
+                 NAME ":8:7: services.x.example.com.pools: unknown data center \"d\" " GEO_DCS,
+                 NAME ":9:7: services.x.example.com.pools: duplicate data center \"a\" (first "
+                      "given at line 5)",
+                 NAME ":10:9: services.x.example.com.pools: expected a data center name, got "
+                      "a list");
+    check_errors(GEO_HEAD
+                 "    pools:\n"
+                 "      a: {cname: c.example, addresses: [192.0.2.1]}\n"
+                 "      b: {cname: \"a b\", cnam: x}\n"
+                 "      c: {cname: .}\n"
+                 "      c.x: {addresses: []}\n",
+                 NAME ":5:10: services.x.example.com.pools.a: give either addresses or cname, "
+                      "not both",
+                 NAME ":6:18: services.x.example.com.pools.b.cname: expected a domain name such "
+                      "as \"www.example.net.\", got \"a b\"",
+                 NAME ":6:25: services.x.example.com.pools.b: unknown key \"cnam\" (expected one "
+                      "of: addresses, cname)",
+                 NAME ":7:18: services.x.example.com.pools.c.cname: expected a domain name such "
+                      "as \"www.example.net.\", got \".\"",
+                 NAME ":8:7: services.x.example.com.pools: unknown data center \"c.x\" " GEO_DCS);
+    check_errors(GEO_HEAD "    pools: {c: {addresses: []}, b: []}\n",
+                 NAME ":4:28: services.x.example.com.pools.c.addresses: expected a non-empty "
+                      "list of addresses, got an empty list",
+                 NAME ":4:36: services.x.example.com.pools.b: expected a non-empty list of "
+                      "addresses, got an empty list");
+}
+
+/* ------------------------------------------------------------ geo: rules */
+
+static void test_policy_and_map(void **state)
+{
+    conf_t *conf;
+    const conf_service_t *svc;
+
+    (void)state;
+    /* keys are stored upper case; sections come in any order */
+    conf = load_ok(GEO_HEAD "    map:\n"
+                            "      continents: {eu: [a], Na: [b, a], AF: [c]}\n"
+                            "      countries: {gb: [a, b], Au: [c]}\n"
+                            "      subdivisions: {us-ca: [b], GB-ENG: [a], fr-75: [c], "
+                            "Us-1: [a]}\n"
+                            "    pools: {a: [192.0.2.1], b: [192.0.2.2], c: [192.0.2.3]}\n"
+                            "    policy: map\n");
+    svc = &conf->services[0];
+    assert_int_equal(svc->policy, CONF_POLICY_MAP);
+    assert_rules(conf, svc->continents, svc->n_continents, "EU=a NA=b,a AF=c");
+    assert_rules(conf, svc->countries, svc->n_countries, "GB=a,b AU=c");
+    assert_rules(conf, svc->subdivisions, svc->n_subdivisions,
+                 "US-CA=b GB-ENG=a FR-75=c US-1=a");
+    assert_int_equal(svc->subdivisions[1].conf_line, 7);
+    assert_order(conf, &svc->default_order, "a,b,c");
+    conf_free(conf);
+
+    /* an empty map is a map: everybody gets the default */
+    conf = load_ok(GEO_HEAD "    {policy: map, map: ~, pools: {b: [192.0.2.2]}}\n");
+    assert_int_equal(conf->services[0].policy, CONF_POLICY_MAP);
+    assert_order(conf, &conf->services[0].default_order, "b");
+    conf_free(conf);
+
+    check_errors(GEO_HEAD "    pools: {a: [192.0.2.1]}\n"
+                          "    map: {countries: {GB: [a]}}\n",
+                 NAME ":5:10: services.x.example.com.map: only allowed with policy: map (the "
+                      "policy is nearest)");
+    check_errors(GEO_HEAD "    pools: {a: [192.0.2.1]}\n"
+                          "    map: {}\n"
+                          "    policy: nearest\n",
+                 NAME ":5:10: services.x.example.com.map: only allowed with policy: map (the "
+                      "policy is nearest)");
+    check_errors(GEO_HEAD "    pools: {a: [192.0.2.1]}\n"
+                          "    policy: map\n",
+                 NAME ":5:13: services.x.example.com.policy: policy map needs a map section");
+    /* a misspelt policy is one mistake, not two */
+    check_errors(GEO_HEAD "    {pools: {a: [192.0.2.1]}, map: {countries: {GB: [a]}}, "
+                          "policy: Map}\n",
+                 NAME ":4:68: services.x.example.com.policy: expected nearest or map, got "
+                      "\"Map\"");
+
+    check_errors(GEO_HEAD
+                 "    policy: map\n"
+                 "    pools: {a: [192.0.2.1], b: [192.0.2.2]}\n"
+                 "    map:\n"
+                 "      countries: {gb: [a], GB: [b], GBR: [a], \"G1\": [a], ~: [a]}\n"
+                 "      subdivisions: {US-: [a], US-ABCD: [a], USA-CA: [a], US_CA: [a], "
+                 "US-C_: [a]}\n"
+                 "      continents: {XX: [a], EU: [], NA: a, AS: [a, a, b, c, d, [e]], "
+                 "OC: {a: 1}}\n"
+                 "      regions: {}\n",
+                 NAME ":7:28: services.x.example.com.map.countries: duplicate key \"GB\" (first "
+                      "given at line 7)",
+                 NAME ":7:37: services.x.example.com.map.countries: expected a two-letter "
+                      "country code such as \"GB\", got \"GBR\"",
+                 NAME ":7:47: services.x.example.com.map.countries: expected a two-letter "
+                      "country code such as \"GB\", got \"G1\"",
+                 NAME ":7:58: services.x.example.com.map.countries: expected a two-letter "
+                      "country code such as \"GB\", got an empty value",
+                 NAME ":8:22: services.x.example.com.map.subdivisions: expected a subdivision "
+                      "code such as \"US-CA\" (country, '-', 1 to 3 letters or digits), got "
+                      "\"US-\"",
+                 NAME ":8:32: services.x.example.com.map.subdivisions: expected a subdivision "
+                      "code such as \"US-CA\" (country, '-', 1 to 3 letters or digits), got "
+                      "\"US-ABCD\"",
+                 NAME ":8:46: services.x.example.com.map.subdivisions: expected a subdivision "
+                      "code such as \"US-CA\" (country, '-', 1 to 3 letters or digits), got "
+                      "\"USA-CA\"",
+                 NAME ":8:59: services.x.example.com.map.subdivisions: expected a subdivision "
+                      "code such as \"US-CA\" (country, '-', 1 to 3 letters or digits), got "
+                      "\"US_CA\"",
+                 NAME ":8:71: services.x.example.com.map.subdivisions: expected a subdivision "
+                      "code such as \"US-CA\" (country, '-', 1 to 3 letters or digits), got "
+                      "\"US-C_\"",
+                 NAME ":9:20: services.x.example.com.map.continents: expected a continent "
+                      "code: AF, AN, AS, EU, NA, OC or SA, got \"XX\"",
+                 NAME ":9:33: services.x.example.com.map.continents.EU: expected a non-empty "
+                      "list of data centers, got an empty list",
+                 NAME ":9:41: services.x.example.com.map.continents.NA: expected a non-empty "
+                      "list of data centers, got \"a\"",
+                 NAME ":9:52: services.x.example.com.map.continents.AS[1]: data center \"a\" is "
+                      "listed twice (first at [0])",
+                 NAME ":9:58: services.x.example.com.map.continents.AS[3]: data center \"c\" has "
+                      "no pool in this service",
+                 NAME ":9:61: services.x.example.com.map.continents.AS[4]: unknown data center "
+                      "\"d\" " GEO_DCS,
+                 NAME ":9:64: services.x.example.com.map.continents.AS[5]: expected a data "
+                      "center name, got a list",
+                 NAME ":9:74: services.x.example.com.map.continents.OC: expected a non-empty "
+                      "list of data centers, got a mapping",
+                 NAME ":10:7: services.x.example.com.map: unknown key \"regions\" (expected one "
+                      "of: networks, subdivisions, countries, continents, default)");
+    check_errors(GEO_HEAD "    {policy: map, pools: {a: [192.0.2.1]}, map: {countries: [GB]}}\n",
+                 NAME ":4:61: services.x.example.com.map.countries: expected a mapping of codes "
+                      "to lists of data centers, got a list");
+}
+
+static void test_defaults_orders(void **state)
+{
+    conf_t *conf;
+
+    (void)state;
+    /* nearest: the order for clients without a location */
+    conf = load_ok(GEO_HEAD "    {pools: {a: [192.0.2.1], b: [192.0.2.2]}, default: [b, a]}\n");
+    assert_int_equal(conf->services[0].policy, CONF_POLICY_NEAREST);
+    assert_order(conf, &conf->services[0].default_order, "b,a");
+    conf_free(conf);
+    /* map: either place, and a default need not name every pool */
+    conf = load_ok(GEO_HEAD "    {policy: map, map: {}, pools: {a: [192.0.2.1], b: [192.0.2.2]},"
+                            " default: [b]}\n");
+    assert_order(conf, &conf->services[0].default_order, "b");
+    conf_free(conf);
+    conf = load_ok(GEO_HEAD "    {policy: map, map: {default: [b]}, pools: {a: [192.0.2.1], "
+                            "b: [192.0.2.2]}}\n");
+    assert_order(conf, &conf->services[0].default_order, "b");
+    conf_free(conf);
+
+    check_errors(GEO_HEAD "    default: [b, a]\n"
+                          "    policy: map\n"
+                          "    pools: {a: [192.0.2.1], b: [192.0.2.2]}\n"
+                          "    map: {default: [a, b]}\n",
+                 NAME ":4:14: services.x.example.com.default: give either this or map.default "
+                      "(line 7), not both");
+    check_errors(GEO_HEAD "    {pools: {a: [192.0.2.1]}, default: []}\n",
+                 NAME ":4:40: services.x.example.com.default: expected a non-empty list of "
+                      "data centers, got an empty list");
+    check_errors(GEO_HEAD "    {pools: {a: [192.0.2.1]}, default: [b, z, a, a]}\n",
+                 NAME ":4:41: services.x.example.com.default[0]: data center \"b\" has no pool "
+                      "in this service",
+                 NAME ":4:44: services.x.example.com.default[1]: unknown data center \"z\" "
+                      GEO_DCS,
+                 NAME ":4:50: services.x.example.com.default[3]: data center \"a\" is listed "
+                      "twice (first at [2])");
+    /* the declared names are listed up to a limit */
+    {
+        char yaml[4096], msg[1024];
+        size_t n = (size_t)snprintf(yaml, sizeof(yaml), "datacenters:\n");
+        for (unsigned i = 0; i < 40; i++)
+            n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "  datacenter-%02u: {}\n", i);
+        snprintf(yaml + n, sizeof(yaml) - n, "services: {s: {pools: {nowhere: []}}}\n");
+        snprintf(msg, sizeof(msg),
+                 NAME ":42:24: services.s.pools: unknown data center \"nowhere\" (declared: "
+                      "datacenter-00, datacenter-01, datacenter-02, datacenter-03, "
+                      "datacenter-04, datacenter-05, datacenter-06, datacenter-07, "
+                      "datacenter-08, datacenter-09, datacenter-10, datacenter-11, "
+                      "datacenter-12, datacenter-13, datacenter-14, datacenter-15, "
+                      "datacenter-16, datacenter-17, datacenter-18, datacenter-19, "
+                      "datacenter-20, datacenter-21, datacenter-22, datacenter-23, "
+                      "datacenter-24, datacenter-25, ...)");
+        check_errors(yaml, msg);
+    }
+    check_errors("services: {s: {pools: {a: [192.0.2.1]}}}\n",
+                 NAME ":1:24: services.s.pools: unknown data center \"a\" (declared: none)");
+}
+
+static void test_networks(void **state)
+{
+    conf_t *conf;
+
+    (void)state;
+    conf = load_ok(GEO_HEAD "    pools: {a: [192.0.2.1], b: [\"2001:db8::1\"]}\n"
+                            "    policy: map\n"
+                            "    map:\n"
+                            "      networks: {\"2001:DB8:0:1::/64\": [b], 10.0.0.0/8: [a, b]}\n"
+                            "    networks:\n"
+                            "      198.51.100.0/24: [a]\n"
+                            "      \"2001:db8::/32\": [b, a]\n"
+                            "      0.0.0.0/0: [b]\n"
+                            "      \"::/0\": [a]\n"
+                            "      192.0.2.1: [a]\n"
+                            "      \"2001:db8::1\": [b]\n"
+                            "      10.0.0.0/9: [a]\n");
+    /* service-level first, then the map's; a bare address is a full prefix */
+    assert_networks(conf, &conf->services[0],
+                    "198.51.100.0/24=a 2001:db8::/32=b,a 0.0.0.0/0=b ::/0=a 192.0.2.1/32=a "
+                    "2001:db8::1/128=b 10.0.0.0/9=a 2001:db8:0:1::/64=b 10.0.0.0/8=a,b");
+    assert_int_equal(conf->services[0].networks[0].conf_line, 9);
+    assert_int_equal(conf->services[0].networks[7].conf_line, 7);
+    conf_free(conf);
+
+    /* nearest services have overrides too */
+    conf = load_ok(GEO_HEAD "    {pools: {a: [192.0.2.1]}, networks: {192.0.2.0/24: [a]}, "
+                            "networks_file: /n.txt}\n");
+    assert_networks(conf, &conf->services[0], "192.0.2.0/24=a");
+    assert_string_equal(conf->services[0].networks_file, "/n.txt");
+    conf_free(conf);
+
+    check_errors(GEO_HEAD
+                 "    pools: {a: [192.0.2.1], b: [\"::1\"]}\n"
+                 "    policy: map\n"
+                 "    networks:\n"
+                 "      10.0.0.1/8: [a]\n"
+                 "      10.0.0.0/33: [a]\n"
+                 "      \"::/129\": [a]\n"
+                 "      \"::1/0\": [b]\n"
+                 "      x: [a]\n"
+                 "      10.0.0.0/08: [a]\n"
+                 "      10.0.0.0/: [a]\n"
+                 "      10.0.0.0/1000: [a]\n"
+                 "      \"2001:db8::/32\": [a]\n"
+                 "      \"2001:DB8::/32\": [b]\n"
+                 "      \"2001:db8:1::/48\": [c]\n"
+                 "      \"[::1]/128\": [a]\n"
+                 "    map:\n"
+                 "      networks: {\"2001:db8:0::/32\": [a], 192.0.2.0/24: a}\n",
+                 NAME ":7:7: services.x.example.com.networks: \"10.0.0.1/8\" has bits set past "
+                      "the prefix length; the network is 10.0.0.0/8",
+                 NAME ":8:7: services.x.example.com.networks: prefix length out of range in "
+                      "\"10.0.0.0/33\" (0 to 32 for IPv4)",
+                 NAME ":9:7: services.x.example.com.networks: prefix length out of range in "
+                      "\"::/129\" (0 to 128 for IPv6)",
+                 NAME ":10:7: services.x.example.com.networks: \"::1/0\" has bits set past the "
+                      "prefix length; the network is ::/0",
+                 NAME ":11:7: services.x.example.com.networks: expected a network such as "
+                      "\"192.0.2.0/24\" or \"2001:db8::/32\", got \"x\"",
+                 NAME ":12:7: services.x.example.com.networks: expected a network such as "
+                      "\"192.0.2.0/24\" or \"2001:db8::/32\", got \"10.0.0.0/08\"",
+                 NAME ":13:7: services.x.example.com.networks: expected a network such as "
+                      "\"192.0.2.0/24\" or \"2001:db8::/32\", got \"10.0.0.0/\"",
+                 NAME ":14:7: services.x.example.com.networks: prefix length out of range in "
+                      "\"10.0.0.0/1000\" (0 to 32 for IPv4)",
+                 NAME ":16:7: services.x.example.com.networks: duplicate network 2001:db8::/32 "
+                      "(first given at line 15)",
+                 NAME ":17:27: services.x.example.com.networks.2001:db8:1::/48[0]: data center "
+                      "\"c\" has no pool in this service",
+                 NAME ":18:7: services.x.example.com.networks: expected a network such as "
+                      "\"192.0.2.0/24\" or \"2001:db8::/32\", got \"[::1]/128\"",
+                 NAME ":20:18: services.x.example.com.map.networks: duplicate network "
+                      "2001:db8::/32 (first given at line 15)",
+                 NAME ":20:56: services.x.example.com.map.networks.192.0.2.0/24: expected a "
+                      "non-empty list of data centers, got \"a\"");
+    check_errors(GEO_HEAD "    {pools: {a: [192.0.2.1]}, networks: [192.0.2.0/24]}\n",
+                 NAME ":4:41: services.x.example.com.networks: expected a mapping of networks "
+                      "to lists of data centers, got a list");
+}
+
 /* ------------------------------------------------------------ addresses */
 
 static void test_sockaddr_valid(void **state)
@@ -1076,6 +2133,83 @@ static void test_sockaddr_invalid(void **state)
     assert_int_equal(conf_parse_sockaddr(NULL, 53, &ss, &len), -EINVAL);
 }
 
+static void test_parse_network(void **state)
+{
+    static const struct {
+        const char *text, *want;
+    } good[] = {
+        {"192.0.2.0/24", "192.0.2.0/24"},
+        {"192.0.2.1", "192.0.2.1/32"},
+        {"192.0.2.1/32", "192.0.2.1/32"},
+        {"0.0.0.0/0", "0.0.0.0/0"},
+        {"128.0.0.0/1", "128.0.0.0/1"},
+        {"255.255.255.254/31", "255.255.255.254/31"},
+        {"2001:db8::/32", "2001:db8::/32"},
+        {"2001:DB8:0:0::/48", "2001:db8::/48"},
+        {"::/0", "::/0"},
+        {"::1", "::1/128"},
+        {"::1/128", "::1/128"},
+        {"2001:db8::8/125", "2001:db8::8/125"},
+        {"::ffff:192.0.2.0/120", "::ffff:192.0.2.0/120"},
+        {"fe80::/10", "fe80::/10"},
+    };
+    static const char *const bad[] = {
+        "",
+        "/24",
+        "192.0.2.0/",
+        "192.0.2.1/24",   /* bits past the prefix */
+        "192.0.2.0/33",
+        "192.0.2.0/024",  /* octal or decimal? */
+        "192.0.2.0/-1",
+        "192.0.2.0/+8",
+        "192.0.2.0/ 24",
+        "192.0.2.0/24 ",
+        "192.0.2.0/24/24",
+        "192.0.2.0/1000",
+        "192.0.2.0/99999999999999999999",
+        "192.0.2",
+        "192.0.2.256",
+        "1.2.3.4:53",
+        "::1/0",
+        "::/129",
+        "2001:db8::1/64",
+        "[::1]",
+        "[::1]/128",
+        "fe80::1%eth0",
+        "fe80::1%eth0/128",
+        "example.com",
+        "0x7f.0.0.1",
+    };
+    char buf[64];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        conf_network_t net;
+        int rc;
+
+        memset(&net, 0xaa, sizeof(net));
+        rc = conf_parse_network(good[i].text, &net);
+        if (rc != 0)
+            print_message("input: \"%s\" was refused\n", good[i].text);
+        assert_int_equal(rc, 0);
+        assert_string_equal(net_text(&net, buf, sizeof(buf)), good[i].want);
+        assert_int_equal(net.family, strchr(good[i].text, ':') ? AF_INET6 : AF_INET);
+        if (net.family == AF_INET)
+            for (size_t k = 4; k < 16; k++)
+                assert_int_equal(net.addr[k], 0);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        conf_network_t net = {0};
+        int rc = conf_parse_network(bad[i], &net);
+
+        if (rc != -EINVAL)
+            print_message("input: \"%s\" was accepted\n", bad[i]);
+        assert_int_equal(rc, -EINVAL);
+    }
+    assert_int_equal(conf_parse_network(NULL, &(conf_network_t){0}), -EINVAL);
+    assert_int_equal(conf_parse_network("192.0.2.0/24", NULL), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1109,6 +2243,18 @@ int main(void)
         cmocka_unit_test(test_free_null),
         cmocka_unit_test(test_sockaddr_valid),
         cmocka_unit_test(test_sockaddr_invalid),
+        cmocka_unit_test(test_geo_full_example),
+        cmocka_unit_test(test_geo_design_example),
+        cmocka_unit_test(test_geo_section_order),
+        cmocka_unit_test(test_geoip),
+        cmocka_unit_test(test_datacenters),
+        cmocka_unit_test(test_datacenter_limit),
+        cmocka_unit_test(test_services),
+        cmocka_unit_test(test_pools),
+        cmocka_unit_test(test_policy_and_map),
+        cmocka_unit_test(test_defaults_orders),
+        cmocka_unit_test(test_networks),
+        cmocka_unit_test(test_parse_network),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
