@@ -1,0 +1,176 @@
+/*
+ * geo: where a client is, and which data centers should answer it.
+ *
+ * Three parts, all built at load time and read-only afterwards, so the
+ * query path may call geo_db_locate() and geo_policy_decide() from any
+ * thread without locks or allocation:
+ *   - geo_countries: the country table shipped in geoip/ (ISO 3166 code ->
+ *     continent and a representative coordinate), used when a database
+ *     gives only a country;
+ *   - geo_db: one libmaxminddb database, MaxMind (GeoIP2/GeoLite2 City or
+ *     Country) or flat (DB-IP lite, ip-location-db) layout, read through
+ *     configurable field paths. Opening it walks the whole search tree once
+ *     and decodes every distinct record, so broken data is refused at load
+ *     and a lookup never decodes anything;
+ *   - geo_nets and geo_policy: a service's routing compiled from the
+ *     config: network overrides in a binary trie (longest prefix wins),
+ *     then the map rules (subdivision -> country -> continent -> default)
+ *     or the nearest data centers by great-circle distance.
+ *
+ * Addresses are passed as a family (AF_INET, AF_INET6) and 16 bytes
+ * (IPv4 in the first 4). Prefix lengths are in the family's bits. An IPv6
+ * address that embeds an IPv4 one (::ffff:a.b.c.d, 6to4 2002::/16) is
+ * located by its IPv4 address, and the prefix is given back in IPv6 bits.
+ */
+#ifndef MERIDIAN_GEO_GEO_H
+#define MERIDIAN_GEO_GEO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/conf.h"
+#include "util/diag.h"
+
+/* ------------------------------------------------------------ countries */
+
+typedef struct geo_country {
+    char code[3];      /* "GB" */
+    char continent[3]; /* "EU" */
+    double lat, lon;   /* representative point */
+} geo_country_t;
+
+typedef struct geo_countries geo_countries_t;
+
+/* Loads the CSV country table (see geoip/countries.csv for its format).
+ * Caller frees with geo_countries_free(). */
+bool geo_countries_load(const char *path, geo_countries_t **out, diag_t *d);
+void geo_countries_free(geo_countries_t *t);
+/* code: two letters, any case. NULL when unknown. */
+const geo_country_t *geo_countries_find(const geo_countries_t *t, const char *code);
+
+/* ------------------------------------------------------------ database */
+
+typedef struct geo_location {
+    bool found;           /* the database holds a record for the address */
+    char continent[3];    /* "EU"; "" when unknown */
+    char country[3];      /* "GB"; "" when unknown */
+    char subdivision[4];  /* first subdivision's ISO code: "ENG", "CA"; "" */
+    bool has_coords;
+    double lat, lon;
+    bool from_country;    /* continent/coordinates filled from the country table */
+    uint8_t prefix;       /* the database network holding the address, in the
+                             family's bits (also when not found) */
+} geo_location_t;
+
+typedef struct geo_db geo_db_t;
+
+/* fields NULL means the defaults described in conf.h. countries may be
+ * NULL (then nothing is filled in). Returns false, having reported the
+ * file and what is wrong, when the file cannot be opened, is not a MaxMind
+ * DB, or holds a record that cannot be decoded. Caller frees with
+ * geo_db_free(). */
+bool geo_db_open(const char *path, const conf_geo_fields_t *fields,
+                 const geo_countries_t *countries, geo_db_t **out, diag_t *d);
+void geo_db_free(geo_db_t *db);
+
+/* Fills loc for addr. Returns 0 (loc->found says whether there was a
+ * record), or -EIO when the database could not be searched (then loc says
+ * not found). Never allocates. */
+int geo_db_locate(const geo_db_t *db, int family, const uint8_t addr[16], geo_location_t *loc);
+
+/* One line for logs: "GeoLite2-City, built 2026-11-01, 3412345 networks". */
+const char *geo_db_describe(const geo_db_t *db);
+
+/* ------------------------------------------------------------ networks */
+
+typedef struct geo_nets geo_nets_t;
+
+geo_nets_t *geo_nets_new(void);
+void geo_nets_free(geo_nets_t *nets);
+/* Maps a network to value. Returns 0, or -EEXIST when that exact network
+ * is there already (-EINVAL: bad family, prefix too long or bits set past
+ * it; -ENOMEM). An IPv6 network inside ::ffff:0:0/96 is the IPv4 network
+ * it embeds. */
+int geo_nets_add(geo_nets_t *nets, const conf_network_t *net, uint32_t value);
+size_t geo_nets_count(const geo_nets_t *nets);
+/* Call after the last geo_nets_add(): lays the tries out for fast lookups
+ * (about 4x faster for a million networks) and trims memory. Lookups are
+ * right without it; a later add undoes it. Returns 0 or -ENOMEM. */
+int geo_nets_finish(geo_nets_t *nets);
+/* Longest-prefix match. Returns true and sets *value and *prefix when a
+ * network holds addr. An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is looked
+ * up among the IPv4 networks only, with *prefix in IPv6 bits. */
+bool geo_nets_lookup(const geo_nets_t *nets, int family, const uint8_t addr[16],
+                     uint32_t *value, uint8_t *prefix);
+/* The same, and *scope (when not NULL, also set on a miss) is the shortest
+ * prefix of addr over which every address gets this same result: the
+ * matched prefix, or longer when a more specific network sits inside it;
+ * 0 when there are no networks. It is the ECS scope an override decided. */
+bool geo_nets_lookup_scope(const geo_nets_t *nets, int family, const uint8_t addr[16],
+                           uint32_t *value, uint8_t *prefix, uint8_t *scope);
+/* Exact match: true, with *value (when not NULL), when net itself was added. */
+bool geo_nets_get(const geo_nets_t *nets, const conf_network_t *net, uint32_t *value);
+/* Bytes held, for logs and sizing. */
+size_t geo_nets_memory(const geo_nets_t *nets);
+
+/* ------------------------------------------------------------ policy */
+
+enum geo_rule {
+    GEO_RULE_NETWORK = 0, /* a networks override */
+    GEO_RULE_SUBDIVISION,
+    GEO_RULE_COUNTRY,
+    GEO_RULE_CONTINENT,
+    GEO_RULE_NEAREST,
+    GEO_RULE_DEFAULT,
+};
+
+typedef struct geo_decision {
+    enum geo_rule rule;
+    const char *key;      /* the rule's key ("US-CA", "GB", "EU", the CIDR text of an
+                             override) or NULL; points into the policy */
+    geo_location_t loc;   /* what the database said (not filled for overrides) */
+    bool db_error;        /* the lookup failed: the default order was used */
+    uint8_t scope;        /* ECS SCOPE PREFIX-LENGTH: the prefix of the network that
+                             decided; 0 when the source prefix was 0 */
+    uint8_t n_order;
+    uint8_t order[CONF_MAX_DATACENTERS]; /* indices into conf_t.datacenters, best
+                                            first; only data centers with a pool */
+} geo_decision_t;
+
+typedef struct geo_policy geo_policy_t;
+
+/* Compiles svc (its rules, inline networks and networks_file) against
+ * conf's data centers. Reports every problem (file:line) and returns false
+ * on any error. Caller frees with geo_policy_free(). */
+bool geo_policy_build(const conf_t *conf, const conf_service_t *svc, geo_policy_t **out,
+                      diag_t *d);
+void geo_policy_free(geo_policy_t *p);
+
+/* Decides the data-center order for a client: network overrides, then
+ * geo_db_locate() and geo_policy_apply(). source_prefix is the ECS SOURCE
+ * PREFIX-LENGTH, or the full length for a packet's source address; 0 means
+ * "do not locate": the default order with scope 0. db may be NULL (no
+ * database configured: overrides, then the default order). A failed lookup
+ * gives the default order with db_error set and scope = source_prefix.
+ * Bits of addr past source_prefix are ignored. The scope is never so wide
+ * that it takes in an override that answers differently: an override's
+ * scope is its prefix, or longer when a more specific override sits inside
+ * it; otherwise the scope is at least the prefix that keeps clear of every
+ * override (so with no database and no overrides it is 0).
+ * Never allocates. */
+void geo_policy_decide(const geo_policy_t *p, const geo_db_t *db, int family,
+                       const uint8_t addr[16], unsigned source_prefix, geo_decision_t *out);
+
+/* The rules after the overrides, for a location already found: map
+ * (subdivision as "CC-SUB", country, continent, default) or nearest (by
+ * distance from loc's coordinates; the default order when it has none;
+ * ties keep the pools' order). A map rule's order is exactly its list:
+ * data centers it leaves out are not appended.
+ * Sets rule, key, n_order, order and scope = loc->prefix; copies loc. */
+void geo_policy_apply(const geo_policy_t *p, const geo_location_t *loc, geo_decision_t *out);
+
+/* Great-circle distance in kilometres (haversine, mean Earth radius). */
+double geo_distance_km(double lat1, double lon1, double lat2, double lon2);
+
+#endif

@@ -1,0 +1,752 @@
+/*
+ * geo_db: one MaxMind DB file, checked and decoded at load.
+ *
+ * Opening walks every node of the search tree once (MMDB_read_node), which
+ * proves that each reachable record is a node, "empty" or a data offset
+ * inside the data section, that the tree has no cycle and is no deeper than
+ * the address, and collects the distinct data offsets. Each distinct record
+ * is then decoded once, fully (so a corrupt byte anywhere in it is found at
+ * load, not by a query) and through the configured field paths. A lookup
+ * walks the mmap'ed tree bytes itself and maps the data offset to the
+ * decoded record through an open-addressing hash: no libmaxminddb call, no
+ * decoding and no allocation per query, and nothing it reads can be out of
+ * bounds because the walk at load visited every node a lookup can reach.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <maxminddb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "geo/geo.h"
+
+/* Records point past node_count + this many bytes of separator. */
+#define GEO_DB_DATA_SEPARATOR 16
+
+typedef struct geo_db_record {
+    char continent[3];
+    char country[3];
+    char subdivision[4];
+    bool has_coords;
+    bool from_country;
+    double lat, lon;
+} geo_db_record_t;
+
+struct geo_db {
+    MMDB_s mmdb;
+    const uint8_t *tree; /* the search tree: node_count nodes of node_bytes */
+    uint32_t node_count;
+    unsigned record_bits; /* 24, 28 or 32 */
+    unsigned node_bytes;
+    unsigned ip_bits; /* 32 or 128 */
+    /* Where IPv4 lookups start: the node (or record) reached by 96 zero bits
+     * in an IPv6 tree, the root in an IPv4 tree. */
+    uint32_t v4_start;
+    /* offset -> index into records; slots hold offset + 1 so 0 means empty */
+    uint32_t *slot_key;
+    uint32_t *slot_index;
+    uint32_t slot_mask;
+    geo_db_record_t *records;
+    size_t n_records;
+    size_t n_networks; /* tree records that point to data */
+    char description[192];
+};
+
+/* ------------------------------------------------------------ field paths */
+
+static const conf_field_path_t geo_default_continent[] = {
+    {{"continent", "code", NULL}}, {{"continent_code", NULL}}, {{"continent", NULL}}};
+static const conf_field_path_t geo_default_country[] = {
+    {{"country", "iso_code", NULL}},
+    {{"country_code", NULL}},
+    {{"registered_country", "iso_code", NULL}}};
+static const conf_field_path_t geo_default_subdivision[] = {
+    {{"subdivisions", "0", "iso_code", NULL}}};
+static const conf_field_path_t geo_default_latitude[] = {
+    {{"location", "latitude", NULL}}, {{"latitude", NULL}}};
+static const conf_field_path_t geo_default_longitude[] = {
+    {{"location", "longitude", NULL}}, {{"longitude", NULL}}};
+
+#define GEO_N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* One field's list of paths, the configured one or the default. */
+typedef struct geo_field {
+    const char *name; /* for messages */
+    const conf_field_path_t *paths;
+    size_t n;
+} geo_field_t;
+
+static geo_field_t geo_field_pick(const char *name, const conf_field_path_t *conf_paths,
+                                  size_t n_conf, const conf_field_path_t *def, size_t n_def)
+{
+    geo_field_t f = {name, def, n_def};
+    if (conf_paths && n_conf) {
+        f.paths = conf_paths;
+        f.n = n_conf;
+    }
+    return f;
+}
+
+static void geo_path_text(const conf_field_path_t *p, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i <= CONF_MAX_FIELD_PATH && p->part[i] && used < size; i++) {
+        int n = snprintf(buf + used, size - used, "%s%s", i ? "." : "", p->part[i]);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}
+
+static const char *geo_type_name(uint32_t type)
+{
+    switch (type) {
+    case MMDB_DATA_TYPE_UTF8_STRING: return "string";
+    case MMDB_DATA_TYPE_DOUBLE: return "double";
+    case MMDB_DATA_TYPE_BYTES: return "bytes";
+    case MMDB_DATA_TYPE_UINT16: return "uint16";
+    case MMDB_DATA_TYPE_UINT32: return "uint32";
+    case MMDB_DATA_TYPE_MAP: return "map";
+    case MMDB_DATA_TYPE_INT32: return "int32";
+    case MMDB_DATA_TYPE_UINT64: return "uint64";
+    case MMDB_DATA_TYPE_UINT128: return "uint128";
+    case MMDB_DATA_TYPE_ARRAY: return "array";
+    case MMDB_DATA_TYPE_BOOLEAN: return "boolean";
+    case MMDB_DATA_TYPE_FLOAT: return "float";
+    default: return "value of unknown type";
+    }
+}
+
+/* The decoding context of one record, for messages. */
+typedef struct geo_decode {
+    const char *file;
+    uint32_t offset;
+    diag_t *d;
+} geo_decode_t;
+
+/* Finds the first path of f that holds a value. Returns 1 with *value set,
+ * 0 when no path does, -1 on a decode error (reported). */
+static int geo_field_get(const geo_decode_t *c, MMDB_entry_s *entry, const geo_field_t *f,
+                         MMDB_entry_data_s *value, const conf_field_path_t **which)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        int s = MMDB_aget_value(entry, value, f->paths[i].part);
+        /* A path that leads nowhere (missing key, index past the end, a key
+         * looked up in a string) just means this layout does not use it. */
+        if (s == MMDB_LOOKUP_PATH_DOES_NOT_MATCH_DATA_ERROR || s == MMDB_INVALID_LOOKUP_PATH_ERROR)
+            continue;
+        if (s != MMDB_SUCCESS) {
+            char path[160];
+            geo_path_text(&f->paths[i], path, sizeof(path));
+            diag_error(c->d, c->file, 0, 0, "record at data offset %u: %s (%s): %s", c->offset,
+                       f->name, path, MMDB_strerror(s));
+            return -1;
+        }
+        if (!value->has_data)
+            continue;
+        *which = &f->paths[i];
+        return 1;
+    }
+    return 0;
+}
+
+static void geo_field_type_error(const geo_decode_t *c, const geo_field_t *f,
+                                 const conf_field_path_t *which, const MMDB_entry_data_s *v,
+                                 const char *expected)
+{
+    char path[160];
+    geo_path_text(which, path, sizeof(path));
+    diag_error(c->d, c->file, 0, 0, "record at data offset %u: %s (%s) is a %s, expected %s",
+               c->offset, f->name, path, geo_type_name(v->type), expected);
+}
+
+/* A code of min..max ASCII letters (digits too when digits is set),
+ * upper-cased into out. An empty string counts as absent. */
+static int geo_field_code(const geo_decode_t *c, MMDB_entry_s *entry, const geo_field_t *f,
+                          size_t min, size_t max, bool digits, char *out)
+{
+    MMDB_entry_data_s v;
+    const conf_field_path_t *which;
+    int r = geo_field_get(c, entry, f, &v, &which);
+    out[0] = 0;
+    if (r <= 0)
+        return r;
+    if (v.type != MMDB_DATA_TYPE_UTF8_STRING) {
+        geo_field_type_error(c, f, which, &v, "a string");
+        return -1;
+    }
+    if (v.data_size == 0)
+        return 0;
+    bool ok = v.data_size >= min && v.data_size <= max;
+    for (uint32_t i = 0; ok && i < v.data_size; i++) {
+        unsigned char ch = (unsigned char)v.utf8_string[i];
+        ok = (ch < 128 && isalpha(ch)) || (digits && ch < 128 && isdigit(ch));
+    }
+    if (!ok) {
+        char path[160];
+        geo_path_text(which, path, sizeof(path));
+        diag_error(c->d, c->file, 0, 0,
+                   "record at data offset %u: %s (%s) is \"%.*s\", expected %zu to %zu %s",
+                   c->offset, f->name, path, (int)(v.data_size > 32 ? 32 : v.data_size),
+                   v.utf8_string, min, max, digits ? "letters or digits" : "letters");
+        return -1;
+    }
+    for (uint32_t i = 0; i < v.data_size; i++)
+        out[i] = (char)toupper((unsigned char)v.utf8_string[i]);
+    out[v.data_size] = 0;
+    return 1;
+}
+
+/* A number in degrees: double, float, an integer, or a decimal string (flat
+ * layouts converted from CSV). Returns 1, 0 (absent or "") or -1. */
+static int geo_field_degrees(const geo_decode_t *c, MMDB_entry_s *entry, const geo_field_t *f,
+                             double limit, double *out)
+{
+    MMDB_entry_data_s v;
+    const conf_field_path_t *which;
+    int r = geo_field_get(c, entry, f, &v, &which);
+    if (r <= 0)
+        return r;
+    double x;
+    switch (v.type) {
+    case MMDB_DATA_TYPE_DOUBLE: x = v.double_value; break;
+    case MMDB_DATA_TYPE_FLOAT: x = v.float_value; break;
+    case MMDB_DATA_TYPE_INT32: x = v.int32; break;
+    case MMDB_DATA_TYPE_UINT16: x = v.uint16; break;
+    case MMDB_DATA_TYPE_UINT32: x = v.uint32; break;
+    case MMDB_DATA_TYPE_UINT64: x = (double)v.uint64; break;
+    case MMDB_DATA_TYPE_UTF8_STRING: {
+        char buf[64], *end;
+        if (v.data_size == 0)
+            return 0;
+        bool ok = v.data_size < sizeof(buf);
+        if (ok) {
+            memcpy(buf, v.utf8_string, v.data_size);
+            buf[v.data_size] = 0;
+            errno = 0;
+            x = strtod(buf, &end);
+            ok = !errno && end != buf && !*end;
+        }
+        if (!ok) {
+            char path[160];
+            geo_path_text(which, path, sizeof(path));
+            diag_error(c->d, c->file, 0, 0,
+                       "record at data offset %u: %s (%s) is \"%.*s\", not a number",
+                       c->offset, f->name, path, (int)(v.data_size > 32 ? 32 : v.data_size),
+                       v.utf8_string);
+            return -1;
+        }
+        break;
+    }
+    default:
+        geo_field_type_error(c, f, which, &v, "a number");
+        return -1;
+    }
+    if (!isfinite(x) || x < -limit || x > limit) {
+        char path[160];
+        geo_path_text(which, path, sizeof(path));
+        diag_error(c->d, c->file, 0, 0, "record at data offset %u: %s (%s) = %g is out of range",
+                   c->offset, f->name, path, x);
+        return -1;
+    }
+    *out = x;
+    return 1;
+}
+
+typedef struct geo_fields {
+    geo_field_t continent, country, subdivision, latitude, longitude;
+} geo_fields_t;
+
+static bool geo_decode_record(geo_db_t *db, const char *file, uint32_t offset,
+                              const geo_fields_t *f, const geo_countries_t *countries,
+                              geo_db_record_t *rec, diag_t *d)
+{
+    geo_decode_t c = {file, offset, d};
+    MMDB_entry_s entry = {.mmdb = &db->mmdb, .offset = offset};
+
+    /* Decoding the whole record finds bad bytes in fields we never read; a
+     * database that is partly corrupt is not one to trust. */
+    MMDB_entry_data_list_s *list = NULL;
+    int s = MMDB_get_entry_data_list(&entry, &list);
+    MMDB_free_entry_data_list(list);
+    if (s != MMDB_SUCCESS) {
+        diag_error(d, file, 0, 0, "record at data offset %u: %s", offset, MMDB_strerror(s));
+        return false;
+    }
+
+    double lat = 0, lon = 0;
+    int has_lat, has_lon;
+    if (geo_field_code(&c, &entry, &f->continent, 2, 2, false, rec->continent) < 0 ||
+        geo_field_code(&c, &entry, &f->country, 2, 2, false, rec->country) < 0 ||
+        geo_field_code(&c, &entry, &f->subdivision, 1, 3, true, rec->subdivision) < 0 ||
+        (has_lat = geo_field_degrees(&c, &entry, &f->latitude, 90, &lat)) < 0 ||
+        (has_lon = geo_field_degrees(&c, &entry, &f->longitude, 180, &lon)) < 0)
+        return false;
+    if (has_lat != has_lon) {
+        diag_error(d, file, 0, 0, "record at data offset %u: %s without %s", offset,
+                   has_lat ? "latitude" : "longitude", has_lat ? "longitude" : "latitude");
+        return false;
+    }
+    rec->has_coords = has_lat;
+    rec->lat = lat;
+    rec->lon = lon;
+
+    const geo_country_t *ct = rec->country[0] ? geo_countries_find(countries, rec->country) : NULL;
+    if (ct && !rec->continent[0]) {
+        memcpy(rec->continent, ct->continent, sizeof(rec->continent));
+        rec->from_country = true;
+    }
+    if (ct && !rec->has_coords) {
+        rec->has_coords = true;
+        rec->lat = ct->lat;
+        rec->lon = ct->lon;
+        rec->from_country = true;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------ the tree */
+
+static inline uint32_t geo_be24(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
+}
+
+/* The left (bit 0) or right (bit 1) record of a node. */
+static inline uint32_t geo_db_child(const geo_db_t *db, uint32_t node, unsigned bit)
+{
+    const uint8_t *p = db->tree + (size_t)node * db->node_bytes;
+    switch (db->record_bits) {
+    case 24:
+        return geo_be24(p + 3 * bit);
+    case 28:
+        /* the middle byte holds the high nibble of each record */
+        if (bit == 0)
+            return (uint32_t)(p[3] & 0xf0) << 20 | geo_be24(p);
+        return (uint32_t)(p[3] & 0x0f) << 24 | geo_be24(p + 4);
+    default:
+        p += 4 * bit;
+        return (uint32_t)p[0] << 24 | geo_be24(p + 1);
+    }
+}
+
+static uint32_t geo_hash(uint32_t offset) { return offset * 0x9e3779b1u; }
+
+/* Returns the record index for offset, adding it when new. */
+static uint32_t geo_db_slot(geo_db_t *db, uint32_t offset)
+{
+    if (db->n_records + 1 > (size_t)(db->slot_mask + 1) / 2) {
+        /* keep the load under one half so probes stay short */
+        uint32_t cap = (db->slot_mask + 1) * 2;
+        uint32_t *key = calloc(cap, sizeof(*key)), *index = malloc(cap * sizeof(*index));
+        if (!key || !index)
+            abort(); /* load time */
+        for (uint32_t i = 0; i <= db->slot_mask; i++) {
+            if (!db->slot_key[i])
+                continue;
+            uint32_t j = geo_hash(db->slot_key[i] - 1) & (cap - 1);
+            while (key[j])
+                j = (j + 1) & (cap - 1);
+            key[j] = db->slot_key[i];
+            index[j] = db->slot_index[i];
+        }
+        free(db->slot_key);
+        free(db->slot_index);
+        db->slot_key = key;
+        db->slot_index = index;
+        db->slot_mask = cap - 1;
+    }
+    uint32_t j = geo_hash(offset) & db->slot_mask;
+    while (db->slot_key[j]) {
+        if (db->slot_key[j] == offset + 1)
+            return db->slot_index[j];
+        j = (j + 1) & db->slot_mask;
+    }
+    db->slot_key[j] = offset + 1;
+    db->slot_index[j] = (uint32_t)db->n_records++;
+    return db->slot_index[j];
+}
+
+static bool geo_db_find_record(const geo_db_t *db, uint32_t offset, uint32_t *index)
+{
+    uint32_t j = geo_hash(offset) & db->slot_mask;
+    while (db->slot_key[j]) {
+        if (db->slot_key[j] == offset + 1) {
+            *index = db->slot_index[j];
+            return true;
+        }
+        j = (j + 1) & db->slot_mask;
+    }
+    return false;
+}
+
+typedef struct geo_frame {
+    uint32_t node;
+    uint8_t side;   /* next child to look at: 0, 1, 2 = done */
+    uint8_t height; /* of the tallest child seen so far */
+    MMDB_search_node_s rec;
+} geo_frame_t;
+
+enum { GEO_NODE_NEW = 0, GEO_NODE_OPEN, GEO_NODE_DONE };
+
+/* Counts a network and notes its data offset the first time it is seen. */
+static void geo_walk_data(geo_db_t *db, uint32_t offset, uint32_t **offsets, size_t *cap)
+{
+    db->n_networks++;
+    size_t before = db->n_records;
+    uint32_t index = geo_db_slot(db, offset);
+    if (db->n_records == before)
+        return;
+    if (index >= *cap) {
+        *cap = *cap ? *cap * 2 : 256;
+        *offsets = realloc(*offsets, *cap * sizeof(**offsets));
+        if (!*offsets)
+            abort(); /* load time */
+    }
+    (*offsets)[index] = offset;
+}
+
+/* Checks one child record; pushes it when it is a node not seen yet. */
+static bool geo_walk_child(geo_db_t *db, const char *file, geo_frame_t *stack, unsigned *sp,
+                           uint8_t *state, uint8_t *height, uint32_t **offsets, size_t *cap,
+                           diag_t *d)
+{
+    geo_frame_t *f = &stack[*sp - 1];
+    unsigned side = f->side++;
+    uint64_t record = side ? f->rec.right_record : f->rec.left_record;
+    uint8_t type = side ? f->rec.right_record_type : f->rec.left_record_type;
+    uint32_t offset = side ? f->rec.right_record_entry.offset : f->rec.left_record_entry.offset;
+
+    if (record != geo_db_child(db, f->node, side)) {
+        /* our reader and libmaxminddb's must agree, or lookups would lie */
+        diag_error(d, file, 0, 0, "node %u: record %u reads differently (%llu)", f->node, side,
+                   (unsigned long long)record);
+        return false;
+    }
+    switch (type) {
+    case MMDB_RECORD_TYPE_EMPTY:
+        return true;
+    case MMDB_RECORD_TYPE_DATA:
+        if (record < (uint64_t)db->node_count + GEO_DB_DATA_SEPARATOR) {
+            diag_error(d, file, 0, 0, "search tree is corrupt: node %u points into the "
+                       "data section separator", f->node);
+            return false;
+        }
+        geo_walk_data(db, offset, offsets, cap);
+        return true;
+    case MMDB_RECORD_TYPE_SEARCH_NODE:
+        break;
+    default:
+        /* libmaxminddb calls a record of 0 invalid: it leads back to the root */
+        if (record == 0)
+            diag_error(d, file, 0, 0, "search tree is corrupt: node %u points back to the "
+                       "root", f->node);
+        else
+            diag_error(d, file, 0, 0, "search tree is corrupt: node %u points past the data "
+                       "section (record %llu)", f->node, (unsigned long long)record);
+        return false;
+    }
+
+    uint32_t child = (uint32_t)record;
+    if (state[child] == GEO_NODE_OPEN) {
+        diag_error(d, file, 0, 0, "search tree is corrupt: node %u leads back to node %u",
+                   f->node, child);
+        return false;
+    }
+    if (state[child] == GEO_NODE_DONE) {
+        /* reached again at another depth (aliases do that): still bounded? */
+        if (*sp + height[child] > db->ip_bits) {
+            diag_error(d, file, 0, 0, "search tree is corrupt: deeper than %u bits",
+                       db->ip_bits);
+            return false;
+        }
+        if (height[child] > f->height)
+            f->height = height[child];
+        return true;
+    }
+    if (*sp >= db->ip_bits) {
+        diag_error(d, file, 0, 0, "search tree is corrupt: deeper than %u bits", db->ip_bits);
+        return false;
+    }
+    geo_frame_t *next = &stack[(*sp)++];
+    memset(next, 0, sizeof(*next));
+    next->node = child;
+    state[child] = GEO_NODE_OPEN;
+    int s = MMDB_read_node(&db->mmdb, child, &next->rec);
+    if (s != MMDB_SUCCESS) {
+        diag_error(d, file, 0, 0, "node %u: %s", child, MMDB_strerror(s));
+        return false;
+    }
+    return true;
+}
+
+/* Walks every node reachable from the root once; fills the offset hash.
+ * *offsets gets the distinct data offsets in index order. */
+static bool geo_db_walk(geo_db_t *db, const char *file, uint32_t **offsets, size_t *reached,
+                        diag_t *d)
+{
+    bool ok = false;
+    size_t cap = 0;
+    uint8_t *state = calloc(db->node_count, 1);
+    uint8_t *height = calloc(db->node_count, 1);
+    geo_frame_t *stack = calloc(db->ip_bits + 1, sizeof(*stack));
+    if (!state || !height || !stack)
+        abort();
+    *reached = 0;
+
+    unsigned sp = 1;
+    stack[0].node = 0;
+    state[0] = GEO_NODE_OPEN;
+    int s = MMDB_read_node(&db->mmdb, 0, &stack[0].rec);
+    if (s != MMDB_SUCCESS) {
+        diag_error(d, file, 0, 0, "node 0: %s", MMDB_strerror(s));
+        goto done;
+    }
+    while (sp) {
+        geo_frame_t *f = &stack[sp - 1];
+        if (f->side < 2) {
+            if (!geo_walk_child(db, file, stack, &sp, state, height, offsets, &cap, d))
+                goto done;
+            continue;
+        }
+        /* both children seen: the node's height is known */
+        uint8_t h = (uint8_t)(f->height + 1);
+        state[f->node] = GEO_NODE_DONE;
+        height[f->node] = h;
+        (*reached)++;
+        sp--;
+        if (sp && h > stack[sp - 1].height)
+            stack[sp - 1].height = h;
+    }
+    ok = true;
+done:
+    free(state);
+    free(height);
+    free(stack);
+    return ok;
+}
+
+static void geo_db_describe_init(geo_db_t *db)
+{
+    const char *type = db->mmdb.metadata.database_type;
+    char built[32] = "unknown date";
+    time_t when = (time_t)db->mmdb.metadata.build_epoch;
+    struct tm tm;
+    if (gmtime_r(&when, &tm))
+        strftime(built, sizeof(built), "%Y-%m-%d", &tm);
+    snprintf(db->description, sizeof(db->description), "%s, built %s, %zu networks, %zu records",
+             type && *type ? type : "(no database_type)", built, db->n_networks,
+             db->n_records);
+}
+
+bool geo_db_open(const char *path, const conf_geo_fields_t *fields,
+                 const geo_countries_t *countries, geo_db_t **out, diag_t *d)
+{
+    *out = NULL;
+    geo_db_t *db = calloc(1, sizeof(*db));
+    uint32_t *offsets = NULL;
+    if (!db)
+        abort();
+    int s = MMDB_open(path, MMDB_MODE_MMAP, &db->mmdb);
+    if (s != MMDB_SUCCESS) {
+        if (s == MMDB_IO_ERROR || s == MMDB_FILE_OPEN_ERROR)
+            diag_error(d, path, 0, 0, "%s: %s", MMDB_strerror(s), strerror(errno));
+        else
+            diag_error(d, path, 0, 0, "%s", MMDB_strerror(s));
+        free(db);
+        return false;
+    }
+
+    const MMDB_metadata_s *meta = &db->mmdb.metadata;
+    if (meta->binary_format_major_version != 2) {
+        diag_error(d, path, 0, 0, "binary format %u.%u is not supported (2.x is)",
+                   meta->binary_format_major_version, meta->binary_format_minor_version);
+        goto fail;
+    }
+    if (meta->ip_version != 4 && meta->ip_version != 6) {
+        diag_error(d, path, 0, 0, "invalid metadata: ip_version %u", meta->ip_version);
+        goto fail;
+    }
+    if (meta->record_size != 24 && meta->record_size != 28 && meta->record_size != 32) {
+        diag_error(d, path, 0, 0, "record size %u is not supported (24, 28 or 32)",
+                   meta->record_size);
+        goto fail;
+    }
+    if (meta->node_count == 0) {
+        diag_error(d, path, 0, 0, "invalid metadata: the search tree has no node");
+        goto fail;
+    }
+    db->tree = db->mmdb.file_content;
+    db->node_count = meta->node_count;
+    db->record_bits = meta->record_size;
+    db->node_bytes = meta->record_size / 4;
+    db->ip_bits = meta->ip_version == 6 ? 128 : 32;
+    db->slot_mask = 15;
+    db->slot_key = calloc(db->slot_mask + 1, sizeof(*db->slot_key));
+    db->slot_index = calloc(db->slot_mask + 1, sizeof(*db->slot_index));
+    if (!db->slot_key || !db->slot_index)
+        abort();
+
+    size_t reached;
+    if (!geo_db_walk(db, path, &offsets, &reached, d))
+        goto fail;
+    /* Unreachable nodes cannot mislead a lookup, but a writer never leaves
+     * them: say so, since it hints at a damaged file. */
+    if (reached != db->node_count)
+        diag_warn(d, path, 0, 0, "%zu of %u search tree nodes cannot be reached",
+                  (size_t)db->node_count - reached, db->node_count);
+
+    db->v4_start = 0;
+    if (db->ip_bits == 128)
+        for (unsigned i = 0; i < 96 && db->v4_start < db->node_count; i++)
+            db->v4_start = geo_db_child(db, db->v4_start, 0);
+
+    geo_fields_t f = {
+        geo_field_pick("continent", fields ? fields->continent : NULL,
+                       fields ? fields->n_continent : 0, geo_default_continent,
+                       GEO_N(geo_default_continent)),
+        geo_field_pick("country", fields ? fields->country : NULL,
+                       fields ? fields->n_country : 0, geo_default_country,
+                       GEO_N(geo_default_country)),
+        geo_field_pick("subdivision", fields ? fields->subdivision : NULL,
+                       fields ? fields->n_subdivision : 0, geo_default_subdivision,
+                       GEO_N(geo_default_subdivision)),
+        geo_field_pick("latitude", fields ? fields->latitude : NULL,
+                       fields ? fields->n_latitude : 0, geo_default_latitude,
+                       GEO_N(geo_default_latitude)),
+        geo_field_pick("longitude", fields ? fields->longitude : NULL,
+                       fields ? fields->n_longitude : 0, geo_default_longitude,
+                       GEO_N(geo_default_longitude)),
+    };
+    db->records = calloc(db->n_records ? db->n_records : 1, sizeof(*db->records));
+    if (!db->records)
+        abort();
+    for (size_t i = 0; i < db->n_records; i++)
+        if (!geo_decode_record(db, path, offsets[i], &f, countries, &db->records[i], d))
+            goto fail;
+    free(offsets);
+    geo_db_describe_init(db);
+    *out = db;
+    return true;
+fail:
+    free(offsets);
+    geo_db_free(db);
+    return false;
+}
+
+void geo_db_free(geo_db_t *db)
+{
+    if (!db)
+        return;
+    MMDB_close(&db->mmdb);
+    free(db->slot_key);
+    free(db->slot_index);
+    free(db->records);
+    free(db);
+}
+
+const char *geo_db_describe(const geo_db_t *db) { return db->description; }
+
+/* ------------------------------------------------------------ lookups */
+
+/* Walks bits of addr from record start. Returns the record it ends on (a
+ * data record, or node_count for "empty") and the bits it took, or
+ * UINT32_MAX when the tree ran out of bits (cannot happen after the walk at
+ * open, which bounded the depth). */
+static uint32_t geo_db_descend(const geo_db_t *db, uint32_t start, const uint8_t *addr,
+                               unsigned bits, unsigned *depth)
+{
+    uint32_t record = start;
+    unsigned i = 0;
+    while (record < db->node_count) {
+        if (i >= bits)
+            return UINT32_MAX;
+        record = geo_db_child(db, record, (addr[i >> 3] >> (7 - (i & 7))) & 1);
+        i++;
+    }
+    *depth = i;
+    return record;
+}
+
+static void geo_location_clear(geo_location_t *loc, uint8_t prefix)
+{
+    memset(loc, 0, sizeof(*loc));
+    loc->prefix = prefix;
+}
+
+/* Fills loc from the record an address ended on; prefix in the bits walked. */
+static int geo_db_fill(const geo_db_t *db, uint32_t record, unsigned prefix, geo_location_t *loc)
+{
+    geo_location_clear(loc, (uint8_t)prefix);
+    if (record == UINT32_MAX)
+        return -EIO;
+    if (record == db->node_count)
+        return 0;
+    uint32_t index;
+    if (record < db->node_count + GEO_DB_DATA_SEPARATOR ||
+        !geo_db_find_record(db, record - db->node_count - GEO_DB_DATA_SEPARATOR, &index)) {
+        loc->prefix = 0;
+        return -EIO;
+    }
+    const geo_db_record_t *r = &db->records[index];
+    loc->found = true;
+    memcpy(loc->continent, r->continent, sizeof(loc->continent));
+    memcpy(loc->country, r->country, sizeof(loc->country));
+    memcpy(loc->subdivision, r->subdivision, sizeof(loc->subdivision));
+    loc->has_coords = r->has_coords;
+    loc->lat = r->lat;
+    loc->lon = r->lon;
+    loc->from_country = r->from_country;
+    return 0;
+}
+
+static int geo_db_locate4(const geo_db_t *db, const uint8_t v4[4], geo_location_t *loc)
+{
+    unsigned depth = 0;
+    uint32_t record = db->v4_start;
+    /* When ::/96 is itself inside one record, every IPv4 address is in it
+     * and the IPv4 prefix is 0. */
+    if (record < db->node_count)
+        record = geo_db_descend(db, record, v4, 32, &depth);
+    return geo_db_fill(db, record, depth, loc);
+}
+
+static const uint8_t geo_v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+int geo_db_locate(const geo_db_t *db, int family, const uint8_t addr[16], geo_location_t *loc)
+{
+    if (family == AF_INET)
+        return geo_db_locate4(db, addr, loc);
+    if (family != AF_INET6) {
+        geo_location_clear(loc, 0);
+        return -EINVAL;
+    }
+    /* Embedded IPv4 addresses are found through the IPv4 tree whether or not
+     * the database aliases these ranges (ip-location-db does not); the
+     * prefix is given back in IPv6 bits. */
+    if (memcmp(addr, geo_v4mapped, sizeof(geo_v4mapped)) == 0) {
+        int r = geo_db_locate4(db, addr + 12, loc);
+        loc->prefix = (uint8_t)(loc->prefix + 96);
+        return r;
+    }
+    if (addr[0] == 0x20 && addr[1] == 0x02) {
+        int r = geo_db_locate4(db, addr + 2, loc);
+        /* a 6to4 site is a /48; longer prefixes say nothing more */
+        loc->prefix = (uint8_t)(loc->prefix + 16 > 48 ? 48 : loc->prefix + 16);
+        return r;
+    }
+    if (db->ip_bits == 32) {
+        geo_location_clear(loc, 0);
+        return 0;
+    }
+    unsigned depth = 0;
+    uint32_t record = geo_db_descend(db, 0, addr, 128, &depth);
+    return geo_db_fill(db, record, depth, loc);
+}
