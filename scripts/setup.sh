@@ -9,7 +9,7 @@ top=$PWD
 packages=(
     build-essential autoconf automake libtool pkg-config
     libldns-dev libmaxminddb-dev libuv1-dev liburcu-dev libyaml-dev libcmocka-dev
-    dnsutils ldnsutils nsd python3 iproute2 procps
+    dnsutils ldnsutils nsd unbound python3 iproute2 procps libmaxmind-db-writer-perl
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -25,9 +25,14 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends \
         "${missing[@]}"
 fi
-# The nsd package may start a system NSD on port 53; the tests start their own.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nsd 2>/dev/null; then
-    systemctl stop nsd || true
+# The nsd and unbound packages may start system services on port 53; the
+# tests start their own instances on other ports.
+if command -v systemctl >/dev/null 2>&1; then
+    for unit in nsd unbound; do
+        if systemctl is-active --quiet "$unit" 2>/dev/null; then
+            systemctl stop "$unit" || true
+        fi
+    done
 fi
 
 if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt Makefile.in ]; then
@@ -44,3 +49,16 @@ if [ ! -f Makefile ] || [ "$(cat .configure-flags 2>/dev/null)" != "$flags" ]; t
 fi
 make -j"$(nproc)" >/dev/null
 echo "setup: built $build/meridiand"
+
+# The quick start's GeoIP database, geoip/quickstart.mmdb: the free country
+# database when scripts/demo.sh could fetch it (geoip/country.mmdb), else a
+# small demo database built from geoip/demo.csv.
+cd "$top"
+if [ ! -f geoip/demo.mmdb ] || [ geoip/demo.csv -nt geoip/demo.mmdb ]; then
+    geoip/csv2mmdb geoip/demo.csv geoip/demo.mmdb.tmp && mv geoip/demo.mmdb.tmp geoip/demo.mmdb
+fi
+if [ -s geoip/country.mmdb ]; then
+    cp geoip/country.mmdb geoip/quickstart.mmdb
+else
+    cp geoip/demo.mmdb geoip/quickstart.mmdb
+fi

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -27,6 +28,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: meridiand [-c FILE] [--listen ADDR:PORT]... [--check]\n"
+            "       meridiand [-c FILE] --explain NAME ADDRESS[/PREFIX]\n"
             "Authoritative geo-DNS server.\n"
             "\n"
             "  -c, --config FILE       config file (default %s)\n"
@@ -34,6 +36,10 @@ static void usage(FILE *out)
             "                          repeat for several addresses ([::1]:53 for IPv6)\n"
             "      --check             load and validate the config and every zone, print\n"
             "                          each problem as file:line: message, exit 0 or 1\n"
+            "      --explain NAME ADDRESS[/PREFIX]\n"
+            "                          print how the service NAME answers a client at\n"
+            "                          ADDRESS (a client subnet when PREFIX is given):\n"
+            "                          location, matching rule, data-center order, answer\n"
             "  -d, --debug             log at debug level\n"
             "  -h, --help              show this help and exit\n"
             "  -V, --version           show the version and exit\n"
@@ -55,7 +61,8 @@ static size_t handle_query(void *arg, const uint8_t *query, size_t qlen, uint8_t
     (void)arg;
     rcu_read_lock();
     const snapshot_t *s = snapshot_current();
-    size_t n = query_answer(s->db, &s->query, query, qlen, resp, resp_cap, peer->tcp);
+    size_t n = query_answer(s->db, &s->query, query, qlen, resp, resp_cap, peer->tcp,
+                            peer->addr);
     rcu_read_unlock();
     return n;
 }
@@ -106,16 +113,22 @@ typedef struct options {
     size_t n_listeners;
     bool check;
     bool debug;
+    const char *explain_name; /* --explain NAME */
+    const char *explain_addr; /* and its ADDRESS[/PREFIX] */
 } options_t;
 
 /* Returns -1 to go on, or the exit status. */
 static int parse_options(int argc, char **argv, options_t *o)
 {
-    enum { OPT_CHECK = 256 };
+    enum { OPT_CHECK = 256, OPT_EXPLAIN };
     static const struct option options[] = {
-        {"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
-        {"check", no_argument, NULL, OPT_CHECK},  {"debug", no_argument, NULL, 'd'},
-        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"check", no_argument, NULL, OPT_CHECK},
+        {"explain", required_argument, NULL, OPT_EXPLAIN},
+        {"debug", no_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -137,6 +150,9 @@ static int parse_options(int argc, char **argv, options_t *o)
         case OPT_CHECK:
             o->check = true;
             break;
+        case OPT_EXPLAIN:
+            o->explain_name = optarg;
+            break;
         case 'd':
             o->debug = true;
             break;
@@ -151,12 +167,49 @@ static int parse_options(int argc, char **argv, options_t *o)
             return 2;
         }
     }
+    if (o->explain_name && optind < argc)
+        o->explain_addr = argv[optind++];
+    if (o->explain_name && !o->explain_addr) {
+        fprintf(stderr, "meridiand: --explain NAME needs an ADDRESS[/PREFIX] after it\n");
+        return 2;
+    }
     if (optind < argc) {
         fprintf(stderr, "meridiand: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
         return 2;
     }
     return -1;
+}
+
+/* --explain: how a service answers one client. */
+static int explain(const options_t *o, const snapshot_t *snap)
+{
+    char text[INET6_ADDRSTRLEN + 8];
+    snprintf(text, sizeof(text), "%s", o->explain_addr);
+    char *slash = strchr(text, '/');
+    if (slash)
+        *slash++ = 0;
+    uint8_t addr[16] = {0};
+    int family = strchr(text, ':') ? AF_INET6 : AF_INET;
+    unsigned max = family == AF_INET ? 32 : 128, prefix = max;
+    char *end = NULL;
+    if (inet_pton(family, text, addr) != 1 ||
+        (slash && ((prefix = (unsigned)strtoul(slash, &end, 10)) > max || *end || !*slash))) {
+        fprintf(stderr, "meridiand: --explain: '%s' is not an address or address/prefix\n",
+                o->explain_addr);
+        return 2;
+    }
+    /* A client subnet's address has no bits past its prefix. */
+    for (unsigned bit = prefix; bit < max; bit++)
+        addr[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
+    const service_t *svc = snapshot_service(snap, o->explain_name);
+    if (!svc) {
+        fprintf(stderr, "meridiand: --explain: %s is not a service in %s\n", o->explain_name,
+                o->config_path);
+        return 1;
+    }
+    service_explain(svc, snap->conf, snap->geo, family, addr, prefix, stdout);
+    return 0;
 }
 
 /* Serves snap (which it publishes and so owns) until a stop signal. */
@@ -245,10 +298,17 @@ int main(int argc, char **argv)
     bool loaded = snapshot_load(o.config_path, &snap, &d);
     print_problems(&d);
     diag_free(&d);
-    if (o.check) {
-        if (loaded)
-            printf("%s: OK: %zu zones, %zu records\n", o.config_path,
-                   zone_db_zone_count(snap->db), snap->n_records);
+    if (o.explain_name && loaded) {
+        status = explain(&o, snap);
+        snapshot_free(snap);
+    } else if (o.check || o.explain_name) {
+        if (loaded) {
+            printf("%s: OK: %zu zones, %zu records, %zu services", o.config_path,
+                   zone_db_zone_count(snap->db), snap->n_records, snap->conf->n_services);
+            if (snap->geo)
+                printf(", GeoIP %s", geo_db_describe(snap->geo));
+            printf("\n");
+        }
         snapshot_free(snap);
         status = loaded ? 0 : 1;
     } else if (!loaded) {

@@ -3,11 +3,56 @@
 #include "snapshot.h"
 
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
 #include <urcu.h>
 
 #include "zone/zone_source.h"
 
 static snapshot_t *current_snapshot;
+
+/* The country table, the GeoIP database and every service's policy. */
+static bool snapshot_load_geo(snapshot_t *s, diag_t *d)
+{
+    const conf_t *conf = s->conf;
+    bool ok = true;
+    if (conf->geoip.database) {
+        const char *table = conf->geoip.countries;
+        if (!table && access(SNAPSHOT_DEFAULT_COUNTRIES, R_OK) != 0)
+            diag_warn(d, conf->geoip.conf_file, conf->geoip.conf_line, 0,
+                      "no country table at %s: databases that give only a country "
+                      "will give no continent or coordinates",
+                      SNAPSHOT_DEFAULT_COUNTRIES);
+        else if (!geo_countries_load(table ? table : SNAPSHOT_DEFAULT_COUNTRIES, &s->countries,
+                                     d))
+            return false;
+        if (!geo_db_open(conf->geoip.database, &conf->geoip.fields, s->countries, &s->geo, d))
+            return false;
+    }
+    s->services = calloc(conf->n_services ? conf->n_services : 1, sizeof(*s->services));
+    if (!s->services)
+        abort();
+    for (size_t i = 0; i < conf->n_services; i++)
+        ok &= service_build(conf, i, &s->services[i], d);
+    return ok;
+}
+
+const service_t *snapshot_service(const snapshot_t *s, const char *name)
+{
+    size_t len = strlen(name);
+    if (len && name[len - 1] == '.')
+        len--;
+    for (size_t i = 0; i < s->conf->n_services; i++) {
+        const char *have = s->conf->services[i].name;
+        size_t hlen = strlen(have);
+        if (hlen && have[hlen - 1] == '.')
+            hlen--;
+        if (hlen == len && strncasecmp(have, name, len) == 0)
+            return s->services[i];
+    }
+    return NULL;
+}
 
 bool snapshot_load(const char *conf_path, snapshot_t **out, diag_t *d)
 {
@@ -37,7 +82,20 @@ bool snapshot_load(const char *conf_path, snapshot_t **out, diag_t *d)
     }
     if (!zones_ok)
         goto fail;
-    if (!zone_db_build(sources, n_sources, &s->db, d))
+    if (!snapshot_load_geo(s, d))
+        goto fail;
+    zone_dynamic_t *dyn = calloc(s->conf->n_services ? s->conf->n_services : 1, sizeof(*dyn));
+    if (!dyn)
+        abort();
+    for (size_t i = 0; i < s->conf->n_services; i++) {
+        dyn[i].name = s->services[i]->name;
+        dyn[i].data = s->services[i];
+        dyn[i].conf_file = s->conf->services[i].conf_file;
+        dyn[i].conf_line = s->conf->services[i].conf_line;
+    }
+    bool built = zone_db_build(sources, n_sources, dyn, s->conf->n_services, &s->db, d);
+    free(dyn);
+    if (!built)
         goto fail;
 
     s->query.max_udp_size = s->conf->max_udp_size;
@@ -46,6 +104,7 @@ bool snapshot_load(const char *conf_path, snapshot_t **out, diag_t *d)
     s->query.chaos = s->conf->chaos;
     s->query.version = s->conf->chaos_version ? s->conf->chaos_version : "Meridian " VERSION;
     s->query.identity = s->conf->chaos_identity ? s->conf->chaos_identity : "meridian";
+    s->query.geo = s->geo;
     ok = true;
 fail:
     for (size_t i = 0; i < n_sources; i++)
@@ -64,6 +123,12 @@ void snapshot_free(snapshot_t *s)
     if (!s)
         return;
     zone_db_free(s->db);
+    if (s->services)
+        for (size_t i = 0; i < s->conf->n_services; i++)
+            service_free(s->services[i]);
+    free(s->services);
+    geo_db_free(s->geo);
+    geo_countries_free(s->countries);
     conf_free(s->conf);
     free(s);
 }

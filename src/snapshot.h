@@ -14,7 +14,9 @@
 #include <stdbool.h>
 
 #include "conf/conf.h"
+#include "geo/geo.h"
 #include "query/query.h"
+#include "query/service.h"
 #include "util/diag.h"
 #include "zone/zonedb.h"
 
@@ -23,7 +25,17 @@ typedef struct snapshot {
     zone_db_t *db;
     query_config_t query;
     size_t n_records;
+    geo_countries_t *countries; /* NULL when no GeoIP database is configured */
+    geo_db_t *geo;
+    service_t **services; /* conf->n_services, in config order */
 } snapshot_t;
+
+/* Where the country table is looked for when the config does not say. */
+#define SNAPSHOT_DEFAULT_COUNTRIES MERIDIAN_DATADIR "/countries.csv"
+
+/* The service named name (any case, with or without the final dot), or
+ * NULL. */
+const service_t *snapshot_service(const snapshot_t *s, const char *name);
 
 /* Loads the config file and every zone it names. Returns false, with every
  * problem reported to d, when anything is wrong. Caller frees with

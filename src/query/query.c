@@ -4,7 +4,10 @@
 
 #include <string.h>
 
+#include <netinet/in.h>
+
 #include "dns/wire.h"
+#include "query/service.h"
 
 #define ADDITIONAL_MAX 32
 
@@ -12,6 +15,9 @@ typedef struct answer {
     dns_writer_t w;
     const dns_query_t *q;
     const zone_db_t *db;
+    const query_config_t *cfg;
+    const struct sockaddr *client;
+    uint8_t ecs_scope; /* SCOPE PREFIX-LENGTH to echo (0 unless a service decided) */
     bool truncated;
     unsigned n_additional;
     const zone_node_t *additional[ADDITIONAL_MAX];
@@ -187,6 +193,100 @@ static const zone_rrset_t *any_choice(const zone_node_t *node)
     return node->n_rrsets ? &node->rrsets[0] : NULL;
 }
 
+/* Writes count records of rr_len bytes starting at first, wrapping, so
+ * successive queries see the pool rotated. owner NULL: the query name (the
+ * records already point at it). */
+static int put_rotated(answer_t *a, const uint8_t *owner, const uint8_t *wire, unsigned count,
+                       unsigned rr_len, unsigned first)
+{
+    dns_writer_t *w = &a->w;
+    size_t save_len = w->len;
+    unsigned save_comp = w->ncomp;
+    for (unsigned k = 0; k < count; k++) {
+        const uint8_t *rr = wire + (size_t)rr_len * ((first + k) % count);
+        int rc = owner ? dns_writer_name(w, owner) : dns_writer_bytes(w, rr, 2);
+        if (rc < 0 || dns_writer_bytes(w, rr + 2, rr_len - 2) < 0) {
+            w->len = save_len;
+            w->ncomp = save_comp;
+            a->truncated = true;
+            return -1;
+        }
+    }
+    dns_writer_add_count(w, SECTION_ANSWER, (uint16_t)count);
+    return 0;
+}
+
+/* The client as the service should see it: the query's client subnet when
+ * it has one and the service uses ECS, else the packet's source. */
+static void service_client(const answer_t *a, const service_t *svc, int *family,
+                           uint8_t addr[16], unsigned *prefix)
+{
+    const dns_query_t *q = a->q;
+    memset(addr, 0, 16);
+    if (q->ecs && svc->ecs) {
+        *family = q->client_subnet.family == 1 ? AF_INET : AF_INET6;
+        memcpy(addr, q->client_subnet.addr, 16);
+        *prefix = q->client_subnet.source_prefix;
+    } else if (a->client && a->client->sa_family == AF_INET) {
+        *family = AF_INET;
+        memcpy(addr, &((const struct sockaddr_in *)a->client)->sin_addr, 4);
+        *prefix = 32;
+    } else if (a->client && a->client->sa_family == AF_INET6) {
+        *family = AF_INET6;
+        memcpy(addr, &((const struct sockaddr_in6 *)a->client)->sin6_addr, 16);
+        *prefix = 128;
+    } else {
+        *family = AF_INET;
+        *prefix = 0; /* unknown: the default order */
+    }
+}
+
+/* Answers at a service's name. Returns the CNAME target to follow when
+ * the chosen pool is a CNAME, else NULL. */
+static const uint8_t *answer_service(answer_t *a, const zone_node_t *node, const uint8_t *owner,
+                                     const zone_t *zone)
+{
+    const service_t *svc = node->dynamic;
+    uint16_t qtype = a->q->qtype;
+    int family;
+    uint8_t addr[16];
+    unsigned prefix;
+    geo_decision_t dec;
+
+    if (qtype != DNS_TYPE_A && qtype != DNS_TYPE_AAAA && qtype != DNS_TYPE_ANY &&
+        qtype != DNS_TYPE_CNAME) {
+        put_negative(a, zone); /* the same for every client: scope 0 */
+        return NULL;
+    }
+    service_client(a, svc, &family, addr, &prefix);
+    geo_policy_decide(svc->policy, a->cfg->geo, family, addr, prefix, &dec);
+    if (a->q->ecs && svc->ecs)
+        a->ecs_scope = dec.scope;
+    const service_pool_t *pool = service_pick(svc, &dec);
+    unsigned first = a->q->id; /* resolvers pick random IDs: a free rotation */
+
+    if (pool->cname) {
+        uint8_t rd[2 + DNS_NAME_MAX];
+        size_t len = dns_name_len(pool->cname);
+        dns_put16(rd, (uint16_t)len);
+        memcpy(rd + 2, pool->cname, len);
+        zone_rrset_t cname = {.type = DNS_TYPE_CNAME, .count = 1, .ttl = svc->ttl,
+                              .rdata = rd, .rdata_len = (uint32_t)len + 2};
+        if (!put_required(a, SECTION_ANSWER, owner, &cname) || qtype == DNS_TYPE_CNAME)
+            return NULL;
+        return pool->cname;
+    }
+    bool want_a = qtype == DNS_TYPE_A || (qtype == DNS_TYPE_ANY && pool->n_a);
+    bool want_aaaa = qtype == DNS_TYPE_AAAA || (qtype == DNS_TYPE_ANY && !pool->n_a);
+    if (want_a && pool->n_a)
+        put_rotated(a, owner, pool->a_wire, pool->n_a, SERVICE_A_RR_LEN, first);
+    else if (want_aaaa && pool->n_aaaa)
+        put_rotated(a, owner, pool->aaaa_wire, pool->n_aaaa, SERVICE_AAAA_RR_LEN, first);
+    else
+        put_negative(a, zone);
+    return NULL;
+}
+
 static void answer_in(answer_t *a)
 {
     const dns_query_t *q = a->q;
@@ -261,6 +361,24 @@ static void answer_in(answer_t *a)
             put_negative(a, r.zone);
             return;
         }
+        if (node->flags & ZONE_NODE_DYNAMIC) {
+            for (unsigned i = 0; i < n_visited; i++)
+                if (visited[i] == node)
+                    return;
+            visited[n_visited++] = node;
+            const uint8_t *target = answer_service(a, node, owner, r.zone);
+            if (!target)
+                return;
+            uint8_t *next = names[step & 1];
+            size_t tlen = dns_name_len(target);
+            memcpy(next, target, tlen);
+            owner = next;
+            dns_name_lower(lc, next, tlen);
+            zone_lookup(a->db, lc, tlen, &r);
+            if (!r.zone)
+                return;
+            continue;
+        }
         const zone_rrset_t *set = qtype == DNS_TYPE_ANY ? any_choice(node)
                                                         : zone_node_rrset(node, qtype);
         if (set) {
@@ -328,11 +446,13 @@ static size_t opt_size(const dns_query_t *q, const query_config_t *cfg)
     size_t n = 11;
     if (q->nsid && cfg->nsid)
         n += 4 + cfg->nsid_len;
+    if (q->ecs)
+        n += 8 + (q->client_subnet.source_prefix + 7u) / 8u;
     return n;
 }
 
 static void put_opt(dns_writer_t *w, const dns_query_t *q, const query_config_t *cfg,
-                    unsigned rcode)
+                    unsigned rcode, uint8_t ecs_scope)
 {
     uint8_t *p = w->buf + w->len;
     size_t rdlen = 0;
@@ -348,13 +468,28 @@ static void put_opt(dns_writer_t *w, const dns_query_t *q, const query_config_t 
         memcpy(p + 15, cfg->nsid, cfg->nsid_len);
         rdlen += 4 + cfg->nsid_len;
     }
+    if (q->ecs) {
+        /* RFC 7871 7.2.1: FAMILY, SOURCE PREFIX-LENGTH and ADDRESS as sent,
+         * SCOPE PREFIX-LENGTH for what the answer depended on. */
+        const dns_client_subnet_t *cs = &q->client_subnet;
+        size_t alen = (cs->source_prefix + 7u) / 8u;
+        uint8_t *o = p + 11 + rdlen;
+        dns_put16(o, DNS_EDNS_CLIENT_SUBNET);
+        dns_put16(o + 2, (uint16_t)(4 + alen));
+        dns_put16(o + 4, cs->family);
+        o[6] = cs->source_prefix;
+        o[7] = ecs_scope;
+        memcpy(o + 8, cs->addr, alen);
+        rdlen += 8 + alen;
+    }
     dns_put16(p + 9, (uint16_t)rdlen);
     w->len += 11 + rdlen;
     dns_writer_add_count(w, SECTION_ADDITIONAL, 1);
 }
 
 size_t query_answer(const zone_db_t *db, const query_config_t *cfg, const uint8_t *pkt,
-                    size_t len, uint8_t *resp, size_t cap, bool tcp)
+                    size_t len, uint8_t *resp, size_t cap, bool tcp,
+                    const struct sockaddr *client)
 {
     dns_query_t q;
     enum dns_parse_status st = dns_query_parse(pkt, len, &q);
@@ -375,6 +510,9 @@ size_t query_answer(const zone_db_t *db, const query_config_t *cfg, const uint8_
     answer_t a;
     a.q = &q;
     a.db = db;
+    a.cfg = cfg;
+    a.client = client;
+    a.ecs_scope = 0;
     a.truncated = false;
     a.n_additional = 0;
     dns_writer_start(&a.w, resp, limit - reserve, &q);
@@ -408,7 +546,7 @@ size_t query_answer(const zone_db_t *db, const query_config_t *cfg, const uint8_
         dns_writer_set_flag(&a.w, DNS_FLAG_TC);
     if (edns) {
         a.w.cap = limit;
-        put_opt(&a.w, &q, cfg, rcode);
+        put_opt(&a.w, &q, cfg, rcode, a.ecs_scope);
     }
     return a.w.len;
 }

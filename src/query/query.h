@@ -13,6 +13,12 @@
  * 8482), EDNS (RFC 6891) with NSID (RFC 5001), truncation at RRset
  * boundaries, and CHAOS TXT version.bind/version.server/id.server/
  * hostname.bind when enabled.
+ *
+ * Names that are geo services (nodes with ZONE_NODE_DYNAMIC, data a
+ * service_t) are answered with the pool of the data center their policy
+ * picks for the client: the EDNS Client Subnet address when the query has
+ * one (RFC 7871; echoed with the SCOPE PREFIX-LENGTH of the network that
+ * decided, 0 for every other answer), otherwise the packet's source.
  */
 #ifndef MERIDIAN_QUERY_QUERY_H
 #define MERIDIAN_QUERY_QUERY_H
@@ -21,6 +27,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
+#include "geo/geo.h"
 #include "zone/zonedb.h"
 
 /* Longest CNAME/DNAME chain followed inside our zones. */
@@ -33,12 +42,16 @@ typedef struct query_config {
     bool chaos;
     const char *version;  /* version.bind, version.server */
     const char *identity; /* id.server, hostname.bind */
+    const geo_db_t *geo;  /* GeoIP database for services, or NULL */
 } query_config_t;
 
 /* Answers pkt (len bytes) into resp (cap bytes, at least 512). Returns the
  * response length, or 0 when nothing must be sent (not a query). db may be
- * NULL (no zones: everything is REFUSED). tcp lifts the UDP size limit. */
+ * NULL (no zones: everything is REFUSED). tcp lifts the UDP size limit.
+ * client is the packet's source address (geo services locate it when the
+ * query carries no client subnet); NULL counts as unknown. */
 size_t query_answer(const zone_db_t *db, const query_config_t *cfg, const uint8_t *pkt,
-                    size_t len, uint8_t *resp, size_t cap, bool tcp);
+                    size_t len, uint8_t *resp, size_t cap, bool tcp,
+                    const struct sockaddr *client);
 
 #endif

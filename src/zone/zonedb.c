@@ -272,7 +272,35 @@ static void build_rrset(zone_db_t *db, zone_rrset_t *set, const build_rr_t *rrs,
     }
 }
 
-static bool zone_build_one(zone_db_t *db, const zone_source_t *src, zone_build_t *zb, diag_t *d)
+/* Gives each dynamic name in this zone its node. */
+static bool zone_add_dynamic(zone_db_t *db, zone_build_t *zb, const zone_dynamic_t *dyn,
+                             const uint8_t *key, diag_t *d)
+{
+    char text[DNS_NAME_MAX * 4];
+    size_t len = dns_name_len(key);
+    dns_name_to_text(dyn->name, text, sizeof(text));
+    if (key[0] == 1 && key[1] == '*') {
+        diag_error(d, dyn->conf_file, dyn->conf_line, 0, "service %s: a wildcard cannot be a service",
+                   text);
+        return false;
+    }
+    uint32_t h = hash_name(key);
+    zone_node_t *node = local_find(zb, key, len, h);
+    if (!node)
+        node = local_add(db, zb, dyn->name, key, len, h);
+    if (node->n_rrsets || (node->flags & ZONE_NODE_DYNAMIC)) {
+        diag_error(d, dyn->conf_file, dyn->conf_line, 0,
+                   "service %s: the zone (%s) already has %s at this name", text, zb->zone->file,
+                   node->n_rrsets ? "records" : "a service");
+        return false;
+    }
+    node->flags |= ZONE_NODE_DYNAMIC;
+    node->dynamic = dyn->data;
+    return true;
+}
+
+static bool zone_build_one(zone_db_t *db, const zone_source_t *src, zone_build_t *zb,
+                           const zone_dynamic_t *dyn, size_t n_dyn, diag_t *d)
 {
     zone_t *zone = arena_calloc(&db->arena, sizeof(*zone));
     zb->zone = zone;
@@ -305,6 +333,8 @@ static bool zone_build_one(zone_db_t *db, const zone_source_t *src, zone_build_t
         }
         max_nodes += 1 + dns_name_labels(rrs[i].key) - apex_labels;
     }
+    for (size_t i = 0; i < n_dyn; i++)
+        max_nodes += 1 + dns_name_labels(dyn[i].name) - apex_labels;
     qsort(rrs, n, sizeof(*rrs), build_rr_cmp);
 
     size_t slots = 64;
@@ -344,6 +374,16 @@ static bool zone_build_one(zone_db_t *db, const zone_source_t *src, zone_build_t
         i = j;
     }
     free(rrs);
+
+    bool ok = true;
+    for (size_t i = 0; i < n_dyn; i++) {
+        uint8_t key[DNS_NAME_MAX];
+        dns_name_lower(key, dyn[i].name, dns_name_len(dyn[i].name));
+        if (dns_name_is_subdomain(key, apex_key))
+            ok &= zone_add_dynamic(db, zb, &dyn[i], key, d);
+    }
+    if (!ok)
+        return false;
 
     /* Empty non-terminals: every ancestor up to the apex becomes a node. */
     size_t real = zb->n_nodes;
@@ -413,8 +453,9 @@ static int node_depth_cmp(const void *pa, const void *pb)
     return (a->labels > b->labels) - (a->labels < b->labels);
 }
 
-static void zone_compute_cuts(zone_build_t *zb)
+static bool zone_compute_cuts(zone_build_t *zb, diag_t *d)
 {
+    bool ok = true;
     qsort(zb->nodes, zb->n_nodes, sizeof(*zb->nodes), node_depth_cmp);
     for (size_t i = 0; i < zb->n_nodes; i++) {
         zone_node_t *node = zb->nodes[i];
@@ -427,7 +468,16 @@ static void zone_compute_cuts(zone_build_t *zb)
             node->cut = p;
         else if (node->flags & ZONE_NODE_DELEG)
             node->cut = node;
+        if ((node->flags & ZONE_NODE_DYNAMIC) && node->cut) {
+            char text[DNS_NAME_MAX * 4], cut[DNS_NAME_MAX * 4];
+            dns_name_to_text(node->name, text, sizeof(text));
+            dns_name_to_text(node->cut->name, cut, sizeof(cut));
+            diag_error(d, zb->zone->file, 0, 0, "service %s lies at or below the %s at %s", text,
+                       (node->cut->flags & ZONE_NODE_DELEG) ? "delegation" : "DNAME", cut);
+            ok = false;
+        }
     }
+    return ok;
 }
 
 static void table_insert(name_table_t *t, zone_node_t *n)
@@ -512,7 +562,26 @@ static void zone_resolve_targets(zone_db_t *db, zone_build_t *zb)
     }
 }
 
-bool zone_db_build(zone_source_t *const *sources, size_t n, zone_db_t **out, diag_t *d)
+/* The most specific source whose origin holds name (lower case), or -1. */
+static long source_for(zone_source_t *const *sources, size_t n, const uint8_t *key)
+{
+    long best = -1;
+    unsigned best_labels = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t apex[DNS_NAME_MAX];
+        size_t len = ldns_rdf_size(sources[i]->origin);
+        dns_name_lower(apex, ldns_rdf_data(sources[i]->origin), len);
+        unsigned labels = dns_name_labels(apex);
+        if (dns_name_is_subdomain(key, apex) && (best < 0 || labels > best_labels)) {
+            best = (long)i;
+            best_labels = labels;
+        }
+    }
+    return best;
+}
+
+bool zone_db_build(zone_source_t *const *sources, size_t n, const zone_dynamic_t *dyn,
+                   size_t n_dyn, zone_db_t **out, diag_t *d)
 {
     zone_db_t *db = calloc(1, sizeof(*db));
     zone_build_t *zbs = calloc(n ? n : 1, sizeof(*zbs));
@@ -523,17 +592,42 @@ bool zone_db_build(zone_source_t *const *sources, size_t n, zone_db_t **out, dia
     if (!db->zones)
         abort();
 
-    size_t total_nodes = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!zone_build_one(db, sources[i], &zbs[i], d)) {
+    /* Each dynamic name goes to the most specific zone that holds it. */
+    zone_dynamic_t *mine = calloc(n_dyn ? n_dyn : 1, sizeof(*mine));
+    long *owner = calloc(n_dyn ? n_dyn : 1, sizeof(*owner));
+    if (!mine || !owner)
+        abort();
+    for (size_t k = 0; k < n_dyn; k++) {
+        uint8_t key[DNS_NAME_MAX];
+        dns_name_lower(key, dyn[k].name, dns_name_len(dyn[k].name));
+        owner[k] = source_for(sources, n, key);
+        if (owner[k] < 0) {
+            char text[DNS_NAME_MAX * 4];
+            dns_name_to_text(dyn[k].name, text, sizeof(text));
+            diag_error(d, dyn[k].conf_file, dyn[k].conf_line, 0,
+                       "service %s is not inside any served zone", text);
             ok = false;
-            goto done;
+        }
+    }
+    size_t total_nodes = 0;
+    for (size_t i = 0; ok && i < n; i++) {
+        size_t n_mine = 0;
+        for (size_t k = 0; k < n_dyn; k++)
+            if (owner[k] == (long)i)
+                mine[n_mine++] = dyn[k];
+        if (!zone_build_one(db, sources[i], &zbs[i], mine, n_mine, d)) {
+            ok = false;
+            break;
         }
         db->zones[i] = zbs[i].zone;
         db->n_zones++;
-        zone_compute_cuts(&zbs[i]);
+        ok = zone_compute_cuts(&zbs[i], d);
         total_nodes += zbs[i].n_nodes;
     }
+    free(mine);
+    free(owner);
+    if (!ok)
+        goto done;
 
     table_init(&db->table, total_nodes);
     for (size_t i = 0; i < n; i++) {

@@ -46,6 +46,17 @@ typedef struct zone_lookup {
 #define ZONE_NODE_DELEG 0x02 /* NS at a name that is not an apex */
 #define ZONE_NODE_DNAME 0x04
 #define ZONE_NODE_CNAME 0x08
+#define ZONE_NODE_DYNAMIC 0x10 /* answered by code (a geo service), not from RRsets */
+
+/* A name whose answers are computed per query (a geo service). It gets a
+ * node like any owner name, with `data` attached, and must not clash with
+ * static data, lie outside every zone or below a zone cut. */
+typedef struct zone_dynamic {
+    const uint8_t *name; /* wire format, any case */
+    const void *data;
+    const char *conf_file; /* where it was declared, for messages */
+    unsigned conf_line;
+} zone_dynamic_t;
 
 struct zone_rrset {
     uint16_t type;
@@ -77,6 +88,7 @@ struct zone_node {
     const zone_node_t *wild; /* the child "*" node */
     const zone_node_t *hnext;
     uint32_t hash;
+    const void *dynamic; /* zone_dynamic_t.data when ZONE_NODE_DYNAMIC */
 };
 
 struct zone {
@@ -91,9 +103,11 @@ struct zone {
 };
 
 /* Builds the database from loaded sources (which it does not keep: they
- * may be freed afterwards). Fails, having reported why, when two sources
- * have the same origin. Caller frees with zone_db_free(). */
-bool zone_db_build(zone_source_t *const *sources, size_t n, zone_db_t **out, diag_t *d);
+ * may be freed afterwards) and n_dyn dynamic names. Fails, having reported
+ * why, when two sources have the same origin or a dynamic name is
+ * misplaced. Caller frees with zone_db_free(). */
+bool zone_db_build(zone_source_t *const *sources, size_t n, const zone_dynamic_t *dyn,
+                   size_t n_dyn, zone_db_t **out, diag_t *d);
 void zone_db_free(zone_db_t *db);
 
 size_t zone_db_zone_count(const zone_db_t *db);

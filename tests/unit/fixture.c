@@ -40,7 +40,7 @@ zone_db_t *fixture_db(zone_source_t **sources, size_t n)
     zone_db_t *db;
     diag_t d;
     diag_init(&d);
-    bool ok = zone_db_build(sources, n, &db, &d);
+    bool ok = zone_db_build(sources, n, NULL, 0, &db, &d);
     diag_free(&d);
     for (size_t i = 0; i < n; i++)
         zone_source_free(sources[i]);

@@ -277,7 +277,7 @@ static void test_empty_db(void **state)
     zone_db_t *empty;
     diag_t d;
     diag_init(&d);
-    assert_true(zone_db_build(NULL, 0, &empty, &d));
+    assert_true(zone_db_build(NULL, 0, NULL, 0, &empty, &d));
     zone_lookup_t r;
     zone_lookup(empty, (const uint8_t *)"\1a\0", 3, &r);
     assert_null(r.zone);

@@ -1,0 +1,186 @@
+#include "config.h"
+
+#include "query/service.h"
+
+#include <arpa/inet.h>
+#include <ldns/ldns.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "dns/wire.h"
+
+static void *service_alloc(size_t n)
+{
+    void *p = calloc(1, n ? n : 1);
+    if (!p)
+        abort(); /* load time */
+    return p;
+}
+
+/* One answer record owned by the query name. */
+static void put_addr_rr(uint8_t *p, uint16_t type, uint32_t ttl, const uint8_t *addr,
+                        uint16_t len)
+{
+    dns_put16(p, 0xC00C);
+    dns_put16(p + 2, type);
+    dns_put16(p + 4, DNS_CLASS_IN);
+    dns_put32(p + 6, ttl);
+    dns_put16(p + 10, len);
+    memcpy(p + 12, addr, len);
+}
+
+static bool name_to_wire(const char *text, uint8_t *out, size_t *len)
+{
+    ldns_rdf *rdf = NULL;
+    if (ldns_str2rdf_dname(&rdf, text) != LDNS_STATUS_OK)
+        return false;
+    *len = ldns_rdf_size(rdf);
+    memcpy(out, ldns_rdf_data(rdf), *len);
+    ldns_rdf_deep_free(rdf);
+    return true;
+}
+
+bool service_build(const conf_t *conf, size_t i, service_t **out, diag_t *d)
+{
+    const conf_service_t *cs = &conf->services[i];
+    service_t *s = service_alloc(sizeof(*s));
+    size_t len;
+    *out = NULL;
+    s->conf = cs;
+    s->ttl = cs->ttl;
+    s->ecs = cs->ecs;
+    if (!name_to_wire(cs->name, s->name, &len)) {
+        diag_error(d, cs->conf_file, cs->conf_line, 0, "service %s: not a domain name", cs->name);
+        goto fail;
+    }
+    for (size_t k = 0; k < CONF_MAX_DATACENTERS; k++)
+        s->pool_of_dc[k] = -1;
+    s->pools = service_alloc(cs->n_pools * sizeof(*s->pools));
+    s->n_pools = cs->n_pools;
+    for (size_t p = 0; p < cs->n_pools; p++) {
+        const conf_pool_t *cp = &cs->pools[p];
+        service_pool_t *sp = &s->pools[p];
+        sp->dc = cp->dc;
+        s->pool_of_dc[cp->dc] = (int16_t)p;
+        for (size_t a = 0; a < cp->n_addrs; a++) {
+            if (cp->addrs[a].family == AF_INET)
+                sp->n_a++;
+            else
+                sp->n_aaaa++;
+        }
+        sp->a_wire = service_alloc((size_t)sp->n_a * SERVICE_A_RR_LEN);
+        sp->aaaa_wire = service_alloc((size_t)sp->n_aaaa * SERVICE_AAAA_RR_LEN);
+        size_t na = 0, n6 = 0;
+        for (size_t a = 0; a < cp->n_addrs; a++) {
+            const conf_network_t *addr = &cp->addrs[a];
+            if (addr->family == AF_INET)
+                put_addr_rr(sp->a_wire + SERVICE_A_RR_LEN * na++, DNS_TYPE_A, s->ttl, addr->addr,
+                            4);
+            else
+                put_addr_rr(sp->aaaa_wire + SERVICE_AAAA_RR_LEN * n6++, DNS_TYPE_AAAA, s->ttl,
+                            addr->addr, 16);
+        }
+        if (cp->cname) {
+            uint8_t target[DNS_NAME_MAX];
+            if (!name_to_wire(cp->cname, target, &len)) {
+                diag_error(d, cs->conf_file, cp->conf_line, 0, "service %s: bad CNAME target %s",
+                           cs->name, cp->cname);
+                goto fail;
+            }
+            sp->cname = service_alloc(len);
+            memcpy(sp->cname, target, len);
+        }
+    }
+    if (!geo_policy_build(conf, cs, &s->policy, d))
+        goto fail;
+    *out = s;
+    return true;
+fail:
+    service_free(s);
+    return false;
+}
+
+void service_free(service_t *s)
+{
+    if (!s)
+        return;
+    for (size_t p = 0; p < s->n_pools; p++) {
+        free(s->pools[p].a_wire);
+        free(s->pools[p].aaaa_wire);
+        free(s->pools[p].cname);
+    }
+    free(s->pools);
+    geo_policy_free(s->policy);
+    free(s);
+}
+
+const service_pool_t *service_pick(const service_t *s, const geo_decision_t *dec)
+{
+    for (unsigned i = 0; i < dec->n_order; i++) {
+        int16_t p = s->pool_of_dc[dec->order[i]];
+        if (p >= 0)
+            return &s->pools[p];
+    }
+    return &s->pools[0]; /* every order lists only pooled data centers; be safe */
+}
+
+static const char *rule_name(enum geo_rule rule)
+{
+    static const char *const names[] = {"network override", "subdivision", "country",
+                                        "continent",        "nearest",     "default"};
+    return rule <= GEO_RULE_DEFAULT ? names[rule] : "?";
+}
+
+void service_explain(const service_t *s, const conf_t *conf, const geo_db_t *db, int family,
+                     const uint8_t addr[16], unsigned prefix, FILE *out)
+{
+    char text[INET6_ADDRSTRLEN];
+    geo_decision_t dec;
+    inet_ntop(family, addr, text, sizeof(text));
+    geo_policy_decide(s->policy, db, family, addr, prefix, &dec);
+
+    fprintf(out, "service:   %s (policy %s, ECS %s)\n", s->conf->name,
+            s->conf->policy == CONF_POLICY_MAP ? "map" : "nearest", s->ecs ? "used" : "ignored");
+    fprintf(out, "client:    %s/%u\n", text, prefix);
+    if (dec.rule == GEO_RULE_NETWORK) {
+        fprintf(out, "location:  not looked up (override %s)\n", dec.key ? dec.key : "?");
+    } else if (!db) {
+        fprintf(out, "location:  no GeoIP database configured\n");
+    } else if (dec.db_error) {
+        fprintf(out, "location:  lookup failed (database error)\n");
+    } else if (!dec.loc.found) {
+        fprintf(out, "location:  not in the database (network /%u)\n", dec.loc.prefix);
+    } else {
+        fprintf(out, "location:  continent %s, country %s, subdivision %s",
+                dec.loc.continent[0] ? dec.loc.continent : "-",
+                dec.loc.country[0] ? dec.loc.country : "-",
+                dec.loc.subdivision[0] ? dec.loc.subdivision : "-");
+        if (dec.loc.has_coords)
+            fprintf(out, ", %.4f %.4f%s", dec.loc.lat, dec.loc.lon,
+                    dec.loc.from_country ? " (country table)" : "");
+        fprintf(out, " (database network /%u)\n", dec.loc.prefix);
+    }
+    fprintf(out, "rule:      %s%s%s\n", rule_name(dec.rule), dec.key ? " " : "",
+            dec.key ? dec.key : "");
+    fprintf(out, "order:    ");
+    for (unsigned i = 0; i < dec.n_order; i++)
+        fprintf(out, " %s", conf->datacenters[dec.order[i]].name);
+    fprintf(out, "\nscope:     /%u\n", dec.scope);
+    const service_pool_t *pool = service_pick(s, &dec);
+    fprintf(out, "answer:    %s:", conf->datacenters[pool->dc].name);
+    for (unsigned i = 0; i < pool->n_a; i++) {
+        inet_ntop(AF_INET, pool->a_wire + SERVICE_A_RR_LEN * i + 12, text, sizeof(text));
+        fprintf(out, " %s", text);
+    }
+    for (unsigned i = 0; i < pool->n_aaaa; i++) {
+        inet_ntop(AF_INET6, pool->aaaa_wire + SERVICE_AAAA_RR_LEN * i + 12, text, sizeof(text));
+        fprintf(out, " %s", text);
+    }
+    if (pool->cname) {
+        char name[DNS_NAME_MAX * 4];
+        dns_name_to_text(pool->cname, name, sizeof(name));
+        fprintf(out, " CNAME %s", name);
+    }
+    fprintf(out, " (TTL %u)\n", s->ttl);
+}

@@ -1,0 +1,390 @@
+/* Unit tests for geo services on the query path (src/query/service.c and
+ * the service part of src/query/query.c): pools, rotation, CNAME pools,
+ * network overrides, EDNS Client Subnet echo and scope, misplaced services.
+ * No GeoIP database here: the integration tests use real ones. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <cmocka.h>
+#include <ldns/ldns.h>
+#include <netinet/in.h>
+
+#include "dns/wire.h"
+#include "fixture.h"
+#include "query/query.h"
+#include "query/service.h"
+
+enum { DC_EU, DC_US, DC_AP };
+
+static conf_datacenter_t dcs[3] = {
+    {.name = "eu-west", .has_location = true, .lat = 53.35, .lon = -6.26},
+    {.name = "us-east", .has_location = true, .lat = 38.95, .lon = -77.45},
+    {.name = "ap-south", .has_location = true, .lat = 1.29, .lon = 103.85},
+};
+
+static conf_network_t net(const char *text, unsigned prefix)
+{
+    conf_network_t n = {.prefix = (uint8_t)prefix};
+    if (strchr(text, ':')) {
+        n.family = AF_INET6;
+        assert_int_equal(inet_pton(AF_INET6, text, n.addr), 1);
+    } else {
+        n.family = AF_INET;
+        assert_int_equal(inet_pton(AF_INET, text, n.addr), 1);
+    }
+    return n;
+}
+
+static uint8_t order_us_eu_ap[] = {DC_US, DC_EU, DC_AP};
+static uint8_t order_ap[] = {DC_AP};
+static uint8_t order_eu[] = {DC_EU};
+static conf_network_t eu_addrs[3], us_addrs[1], near_ap_addrs[1];
+static conf_pool_t geo_pools[3], near_pools[3];
+static conf_network_rule_t overrides[2];
+static conf_service_t services[3];
+static conf_t conf;
+
+static const char *const zone_com[] = {
+    "example.com. 300 IN SOA ns1.example.com. h.example.com. 1 7200 3600 1209600 60",
+    "example.com. 300 IN NS ns1.example.com.",
+    "ns1.example.com. 300 IN A 192.0.2.53",
+    "static.example.com. 300 IN A 192.0.2.99",
+    "alias.example.com. 300 IN CNAME geo.example.com.",
+    "sub.example.com. 300 IN NS ns1.example.com.",
+    NULL,
+};
+static const char *const zone_net[] = {
+    "example.net. 300 IN SOA ns1.example.com. h.example.com. 1 7200 3600 1209600 60",
+    "example.net. 300 IN NS ns1.example.com.",
+    "ap.example.net. 300 IN A 203.0.113.10",
+    NULL,
+};
+
+static zone_db_t *db;
+static service_t *svcs[3];
+static query_config_t cfg = {.max_udp_size = 1232, .chaos = false};
+
+static void build_conf(void)
+{
+    eu_addrs[0] = net("192.0.2.10", 32);
+    eu_addrs[1] = net("192.0.2.11", 32);
+    eu_addrs[2] = net("2001:db8::10", 128);
+    us_addrs[0] = net("198.51.100.10", 32);
+    near_ap_addrs[0] = net("203.0.113.20", 32);
+    geo_pools[0] = (conf_pool_t){.dc = DC_EU, .addrs = eu_addrs, .n_addrs = 3};
+    geo_pools[1] = (conf_pool_t){.dc = DC_US, .addrs = us_addrs, .n_addrs = 1};
+    geo_pools[2] = (conf_pool_t){.dc = DC_AP, .cname = "ap.example.net."};
+    near_pools[0] = (conf_pool_t){.dc = DC_EU, .addrs = eu_addrs, .n_addrs = 1};
+    near_pools[1] = (conf_pool_t){.dc = DC_US, .addrs = us_addrs, .n_addrs = 1};
+    near_pools[2] = (conf_pool_t){.dc = DC_AP, .addrs = near_ap_addrs, .n_addrs = 1};
+    overrides[0] = (conf_network_rule_t){.net = net("192.0.2.0", 24),
+                                         .order = {order_ap, 1}};
+    overrides[1] = (conf_network_rule_t){.net = net("2001:db8::", 32),
+                                         .order = {order_eu, 1}};
+    services[0] = (conf_service_t){.name = "geo.example.com.", .ttl = 120,
+                                   .policy = CONF_POLICY_MAP, .ecs = true,
+                                   .pools = geo_pools, .n_pools = 3,
+                                   .default_order = {order_us_eu_ap, 3},
+                                   .networks = overrides, .n_networks = 2,
+                                   .conf_file = "test.yaml", .conf_line = 10};
+    services[1] = (conf_service_t){.name = "near.example.com.", .ttl = 60,
+                                   .policy = CONF_POLICY_NEAREST, .ecs = true,
+                                   .pools = near_pools, .n_pools = 3,
+                                   .conf_file = "test.yaml", .conf_line = 20};
+    /* the same routing with ECS switched off */
+    services[2] = services[0];
+    services[2].name = "noecs.example.com.";
+    services[2].ecs = false;
+    conf = (conf_t){.datacenters = dcs, .n_datacenters = 3, .services = services,
+                    .n_services = 3};
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    build_conf();
+    diag_t d;
+    diag_init(&d);
+    zone_dynamic_t dyn[3];
+    for (size_t i = 0; i < 3; i++) {
+        if (!service_build(&conf, i, &svcs[i], &d))
+            return -1;
+        dyn[i] = (zone_dynamic_t){.name = svcs[i]->name, .data = svcs[i],
+                                  .conf_file = "test.yaml", .conf_line = 1};
+    }
+    zone_source_t *srcs[2] = {fixture_source("example.com.", zone_com),
+                              fixture_source("example.net.", zone_net)};
+    bool ok = zone_db_build(srcs, 2, dyn, 3, &db, &d);
+    zone_source_free(srcs[0]);
+    zone_source_free(srcs[1]);
+    diag_free(&d);
+    return ok ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    zone_db_free(db);
+    for (size_t i = 0; i < 3; i++)
+        service_free(svcs[i]);
+    return 0;
+}
+
+/* A query with an optional ECS option (family 0: none) from client. */
+static ldns_pkt *ask(const char *name, ldns_rr_type type, uint16_t id, int family,
+                     const char *subnet, unsigned source, const struct sockaddr *client)
+{
+    uint8_t pkt[512];
+    ldns_rdf *qname = ldns_dname_new_frm_str(name);
+    size_t p = 12;
+    memset(pkt, 0, 12);
+    dns_put16(pkt, id);
+    dns_put16(pkt + 4, 1);
+    dns_put16(pkt + 10, 1);
+    memcpy(pkt + p, ldns_rdf_data(qname), ldns_rdf_size(qname));
+    p += ldns_rdf_size(qname);
+    ldns_rdf_deep_free(qname);
+    dns_put16(pkt + p, type);
+    dns_put16(pkt + p + 2, DNS_CLASS_IN);
+    p += 4;
+    uint8_t *opt = pkt + p;
+    opt[0] = 0;
+    dns_put16(opt + 1, DNS_TYPE_OPT);
+    dns_put16(opt + 3, 4096);
+    dns_put32(opt + 5, 0);
+    size_t rdlen = 0;
+    if (family) {
+        uint8_t addr[16] = {0};
+        assert_int_equal(inet_pton(family == 1 ? AF_INET : AF_INET6, subnet, addr), 1);
+        size_t alen = (source + 7) / 8;
+        dns_put16(opt + 11, DNS_EDNS_CLIENT_SUBNET);
+        dns_put16(opt + 13, (uint16_t)(4 + alen));
+        dns_put16(opt + 15, (uint16_t)family);
+        opt[17] = (uint8_t)source;
+        opt[18] = 0;
+        memcpy(opt + 19, addr, alen);
+        rdlen = 8 + alen;
+    }
+    dns_put16(opt + 9, (uint16_t)rdlen);
+    p += 11 + rdlen;
+
+    uint8_t resp[4096];
+    size_t n = query_answer(db, &cfg, pkt, p, resp, sizeof(resp), false, client);
+    assert_true(n >= 12);
+    ldns_pkt *rp;
+    assert_int_equal(ldns_wire2pkt(&rp, resp, n), LDNS_STATUS_OK);
+    return rp;
+}
+
+static void expect_answer(ldns_pkt *p, ldns_pkt_rcode rcode, const char *const *lines,
+                          size_t n_lines)
+{
+    char *text = ldns_rr_list2str(ldns_pkt_answer(p));
+    bool ok = ldns_pkt_get_rcode(p) == rcode && ldns_pkt_ancount(p) == n_lines;
+    for (size_t i = 0; ok && i < n_lines; i++)
+        ok = strstr(text, lines[i]) != NULL;
+    if (!ok) {
+        char *all = ldns_pkt2str(p);
+        fail_msg("expected rcode %d and %zu answers incl. \"%s\", got:\n%s", rcode, n_lines,
+                 n_lines ? lines[0] : "", all);
+    }
+    free(text);
+}
+
+/* The ECS option echoed in the response: returns its scope, or -1. */
+static int echoed_scope(ldns_pkt *p, unsigned *source)
+{
+    ldns_rdf *data = ldns_pkt_edns_data(p);
+    if (!data)
+        return -1;
+    const uint8_t *o = ldns_rdf_data(data);
+    size_t len = ldns_rdf_size(data);
+    for (size_t i = 0; i + 4 <= len;) {
+        uint16_t code = dns_get16(o + i), olen = dns_get16(o + i + 2);
+        if (code == DNS_EDNS_CLIENT_SUBNET && olen >= 4) {
+            *source = o[i + 6];
+            return o[i + 7];
+        }
+        i += 4u + olen;
+    }
+    return -1;
+}
+
+static void test_override_and_cname_pool(void **state)
+{
+    (void)state;
+    ldns_pkt *p = ask("geo.example.com.", LDNS_RR_TYPE_A, 1, 1, "192.0.2.0", 24, NULL);
+    const char *want[] = {"geo.example.com.\t120\tIN\tCNAME\tap.example.net.",
+                          "ap.example.net.\t300\tIN\tA\t203.0.113.10"};
+    expect_answer(p, LDNS_RCODE_NOERROR, want, 2);
+    assert_true(ldns_pkt_aa(p));
+    unsigned source = 0;
+    assert_int_equal(echoed_scope(p, &source), 24);
+    assert_int_equal(source, 24);
+    ldns_pkt_free(p);
+}
+
+static void test_default_order_and_scope(void **state)
+{
+    (void)state;
+    ldns_pkt *p = ask("geo.example.com.", LDNS_RR_TYPE_A, 1, 1, "10.0.0.0", 8, NULL);
+    const char *want[] = {"198.51.100.10"};
+    expect_answer(p, LDNS_RCODE_NOERROR, want, 1);
+    unsigned source;
+    assert_true(echoed_scope(p, &source) >= 0);
+    assert_int_equal(source, 8);
+    ldns_pkt_free(p);
+    /* SOURCE PREFIX-LENGTH 0: do not locate; default order, scope 0 */
+    p = ask("geo.example.com.", LDNS_RR_TYPE_A, 1, 1, "0.0.0.0", 0, NULL);
+    expect_answer(p, LDNS_RCODE_NOERROR, want, 1);
+    assert_int_equal(echoed_scope(p, &source), 0);
+    ldns_pkt_free(p);
+}
+
+static void test_ipv6_override(void **state)
+{
+    (void)state;
+    ldns_pkt *p = ask("geo.example.com.", LDNS_RR_TYPE_AAAA, 1, 2, "2001:db8:1::", 48, NULL);
+    const char *want[] = {"geo.example.com.\t120\tIN\tAAAA\t2001:db8::10"};
+    expect_answer(p, LDNS_RCODE_NOERROR, want, 1);
+    unsigned source;
+    assert_int_equal(echoed_scope(p, &source), 32);
+    assert_int_equal(source, 48);
+    ldns_pkt_free(p);
+    /* the eu-west pool has one AAAA and two A: A answers both, rotated */
+    p = ask("geo.example.com.", LDNS_RR_TYPE_A, 2, 2, "2001:db8:1::", 48, NULL);
+    char *first = ldns_rdf2str(ldns_rr_rdf(ldns_rr_list_rr(ldns_pkt_answer(p), 0), 0));
+    assert_int_equal(ldns_pkt_ancount(p), 2);
+    ldns_pkt_free(p);
+    p = ask("geo.example.com.", LDNS_RR_TYPE_A, 3, 2, "2001:db8:1::", 48, NULL);
+    char *second = ldns_rdf2str(ldns_rr_rdf(ldns_rr_list_rr(ldns_pkt_answer(p), 0), 0));
+    assert_int_equal(ldns_pkt_ancount(p), 2);
+    assert_string_not_equal(first, second);
+    free(first);
+    free(second);
+    ldns_pkt_free(p);
+}
+
+static void test_other_types_nodata(void **state)
+{
+    (void)state;
+    ldns_pkt *p = ask("geo.example.com.", LDNS_RR_TYPE_MX, 1, 1, "10.0.0.0", 8, NULL);
+    expect_answer(p, LDNS_RCODE_NOERROR, NULL, 0);
+    assert_int_equal(ldns_pkt_nscount(p), 1);
+    unsigned source;
+    assert_int_equal(echoed_scope(p, &source), 0); /* the same for everyone */
+    ldns_pkt_free(p);
+    /* us-east has no AAAA: NODATA for AAAA there */
+    p = ask("geo.example.com.", LDNS_RR_TYPE_AAAA, 1, 1, "10.0.0.0", 8, NULL);
+    expect_answer(p, LDNS_RCODE_NOERROR, NULL, 0);
+    assert_int_equal(ldns_pkt_nscount(p), 1);
+    ldns_pkt_free(p);
+    /* below a service name: NXDOMAIN, never a service answer */
+    p = ask("x.geo.example.com.", LDNS_RR_TYPE_A, 1, 0, NULL, 0, NULL);
+    expect_answer(p, LDNS_RCODE_NXDOMAIN, NULL, 0);
+    ldns_pkt_free(p);
+}
+
+static void test_source_address(void **state)
+{
+    (void)state;
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "192.0.2.55", &sin.sin_addr);
+    ldns_pkt *p = ask("geo.example.com.", LDNS_RR_TYPE_A, 1, 0, NULL, 0,
+                      (struct sockaddr *)&sin);
+    const char *want[] = {"CNAME\tap.example.net.", "A\t203.0.113.10"};
+    expect_answer(p, LDNS_RCODE_NOERROR, want, 2);
+    unsigned source;
+    assert_int_equal(echoed_scope(p, &source), -1); /* no ECS sent, none echoed */
+    ldns_pkt_free(p);
+    /* a service that ignores ECS uses the source address and echoes scope 0 */
+    p = ask("noecs.example.com.", LDNS_RR_TYPE_A, 1, 1, "10.0.0.0", 8, (struct sockaddr *)&sin);
+    expect_answer(p, LDNS_RCODE_NOERROR, want, 2);
+    assert_int_equal(echoed_scope(p, &source), 0);
+    ldns_pkt_free(p);
+}
+
+static void test_chain_into_service(void **state)
+{
+    (void)state;
+    ldns_pkt *p = ask("alias.example.com.", LDNS_RR_TYPE_A, 1, 1, "10.0.0.0", 8, NULL);
+    const char *want[] = {"alias.example.com.\t300\tIN\tCNAME\tgeo.example.com.",
+                          "geo.example.com.\t120\tIN\tA\t198.51.100.10"};
+    expect_answer(p, LDNS_RCODE_NOERROR, want, 2);
+    ldns_pkt_free(p);
+}
+
+static void test_static_name_with_ecs(void **state)
+{
+    (void)state;
+    ldns_pkt *p = ask("static.example.com.", LDNS_RR_TYPE_A, 1, 1, "192.0.2.0", 24, NULL);
+    const char *want[] = {"192.0.2.99"};
+    expect_answer(p, LDNS_RCODE_NOERROR, want, 1);
+    unsigned source;
+    assert_int_equal(echoed_scope(p, &source), 0);
+    assert_int_equal(source, 24);
+    ldns_pkt_free(p);
+}
+
+static void test_nearest_without_database(void **state)
+{
+    (void)state;
+    /* no database, no override: the default order, i.e. the pools' order */
+    ldns_pkt *p = ask("near.example.com.", LDNS_RR_TYPE_A, 1, 1, "10.0.0.0", 8, NULL);
+    const char *want[] = {"near.example.com.\t60\tIN\tA\t192.0.2.10"};
+    expect_answer(p, LDNS_RCODE_NOERROR, want, 1);
+    ldns_pkt_free(p);
+}
+
+static void test_misplaced_services(void **state)
+{
+    (void)state;
+    const char *cases[][2] = {
+        {"static.example.com.", "already has records"},
+        {"www.example.org.", "not inside any served zone"},
+        {"x.sub.example.com.", "below the delegation"},
+        {"*.example.com.", "wildcard"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ldns_rdf *name = ldns_dname_new_frm_str(cases[i][0]);
+        zone_dynamic_t dyn = {.name = ldns_rdf_data(name), .data = svcs[0],
+                              .conf_file = "test.yaml", .conf_line = 7};
+        zone_source_t *src = fixture_source("example.com.", zone_com);
+        zone_db_t *bad;
+        diag_t d;
+        diag_init(&d);
+        d.quiet = true;
+        assert_false(zone_db_build(&src, 1, &dyn, 1, &bad, &d));
+        assert_null(bad);
+        assert_true(d.errors >= 1);
+        if (!strstr(d.messages[0], cases[i][1]))
+            fail_msg("%s: expected \"%s\" in \"%s\"", cases[i][0], cases[i][1], d.messages[0]);
+        diag_free(&d);
+        zone_source_free(src);
+        ldns_rdf_deep_free(name);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_override_and_cname_pool),
+        cmocka_unit_test(test_default_order_and_scope),
+        cmocka_unit_test(test_ipv6_override),
+        cmocka_unit_test(test_other_types_nodata),
+        cmocka_unit_test(test_source_address),
+        cmocka_unit_test(test_chain_into_service),
+        cmocka_unit_test(test_static_name_with_ecs),
+        cmocka_unit_test(test_nearest_without_database),
+        cmocka_unit_test(test_misplaced_services),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
