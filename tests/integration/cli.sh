@@ -16,44 +16,16 @@ require_meridiand
 require_cmd dig
 C="$DATA/cli"
 
-# run NAME ARGS...: runs meridiand (bounded to 10 s); R_RC, R_OUT (stdout
-# and stderr together).
-run() {
-    R_CMD="meridiand $*"
-    R_RC=0
-    R_OUT=$(timeout 10 "$MERIDIAND" "$@" 2>&1) || R_RC=$?
-}
-
-expect_rc() {
-    if [ "$R_RC" = "$1" ]; then
-        pass "$R_CMD: exit $1"
-    else
-        local -a show
-        mapfile -t show <<<"$R_OUT"
-        fail "$R_CMD: exit status" "expected: $1" "got:      $R_RC" "output:" "${show[@]}"
-    fi
-}
-
-expect_output() { # PATTERN DESCRIPTION
-    if grep -qE -- "$1" <<<"$R_OUT"; then
-        pass "$R_CMD: $2"
-    else
-        local -a show
-        mapfile -t show <<<"$R_OUT"
-        fail "$R_CMD: $2" "expected a line matching: $1" "output:" "${show[@]}"
-    fi
-}
-
 echo "## --version, --help"
-run --version
+run_meridiand --version
 expect_rc 0
 expect_output '^meridiand 0\.1\.0$' "prints 'meridiand 0.1.0'"
-run --help
+run_meridiand --help
 expect_rc 0
 expect_output '(-c|--config)' "mentions -c"
 expect_output '--check' "mentions --check"
 expect_output '--listen' "mentions --listen"
-run --no-such-option
+run_meridiand --no-such-option
 if [ "$R_RC" -ne 0 ] && [ "$R_RC" -ne 124 ]; then
     pass "$R_CMD: fails (exit $R_RC)"
 else
@@ -61,37 +33,37 @@ else
 fi
 
 echo "## --check"
-run --check -c "$DATA/basic/meridian.yaml"
+run_meridiand --check -c "$DATA/basic/meridian.yaml"
 expect_rc 0
-run --check -c "$C/warnzone.yaml"
+run_meridiand --check -c "$C/warnzone.yaml"
 expect_rc 0
 expect_output 'warn\.example\.zone:[0-9]+: ' "the warning names file:line"
 
-run --check -c "$C/badzone.yaml"
+run_meridiand --check -c "$C/badzone.yaml"
 expect_rc 1
 expect_output 'bad\.example\.zone:7: ' "line 7 (bad address) reported as file:line:"
 expect_output 'bad\.example\.zone:8: ' "line 8 (unknown type) reported as file:line:"
 
-run --check -c "$C/badconf.yaml"
+run_meridiand --check -c "$C/badconf.yaml"
 expect_rc 1
 expect_output 'badconf\.yaml:5:[0-9]+: ' "the unknown key reported as file:line:column:"
 expect_output 'badconf\.yaml:6:[0-9]+: ' "the bad max_udp_size reported as file:line:column:"
 
-run --check -c "$C/badyaml.yaml"
+run_meridiand --check -c "$C/badyaml.yaml"
 expect_rc 1
 expect_output 'badyaml\.yaml:[0-9]+:[0-9]+: ' "the syntax error reported as file:line:column:"
 
-run --check -c "$C/missingzone.yaml"
+run_meridiand --check -c "$C/missingzone.yaml"
 expect_rc 1
 expect_output 'no-such-file\.example\.zone' "the missing zone file is named"
 
-run --check -c "$C/no-such-config.yaml"
+run_meridiand --check -c "$C/no-such-config.yaml"
 expect_rc 1
 
 echo "## starting with bad input exits 1"
 for conf in badzone badconf missingzone; do
     port=$(free_port)
-    run -c "$C/$conf.yaml" --listen "127.0.0.1:$port"
+    run_meridiand -c "$C/$conf.yaml" --listen "127.0.0.1:$port"
     expect_rc 1
     case $conf in
     badzone) expect_output 'bad\.example\.zone:7: ' "the zone error is printed" ;;

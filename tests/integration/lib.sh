@@ -125,6 +125,37 @@ finish() {
     exit 0
 }
 
+# ---------------------------------------------------------------- commands
+
+# run_meridiand ARGS...: runs meridiand (bounded to 10 s) and keeps its exit
+# status in R_RC and its stdout and stderr together in R_OUT, for expect_rc
+# and expect_output.
+run_meridiand() {
+    R_CMD="meridiand $*"
+    R_RC=0
+    R_OUT=$(timeout 10 "$MERIDIAND" "$@" 2>&1) || R_RC=$?
+}
+
+expect_rc() {
+    if [ "$R_RC" = "$1" ]; then
+        pass "$R_CMD: exit $1"
+    else
+        local -a show
+        mapfile -t show <<<"$R_OUT"
+        fail "$R_CMD: exit status" "expected: $1" "got:      $R_RC" "output:" "${show[@]}"
+    fi
+}
+
+expect_output() { # PATTERN DESCRIPTION
+    if grep -qE -- "$1" <<<"$R_OUT"; then
+        pass "$R_CMD: $2"
+    else
+        local -a show
+        mapfile -t show <<<"$R_OUT"
+        fail "$R_CMD: $2" "expected a line matching: $1" "output:" "${show[@]}"
+    fi
+}
+
 # ---------------------------------------------------------------- ports
 
 # Prints a TCP+UDP port that is free on 127.0.0.1 right now. It is taken
