@@ -79,6 +79,9 @@ void geo_db_free(geo_db_t *db);
  * not found). Never allocates. */
 int geo_db_locate(const geo_db_t *db, int family, const uint8_t addr[16], geo_location_t *loc);
 
+/* Lookups that failed (-EIO) since open, for logs and metrics. */
+uint64_t geo_db_error_count(const geo_db_t *db);
+
 /* One line for logs: "GeoLite2-City, built 2026-11-01, 3412345 networks". */
 const char *geo_db_describe(const geo_db_t *db);
 

@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <maxminddb.h>
 #include <stdio.h>
@@ -56,6 +57,9 @@ struct geo_db {
     size_t n_records;
     size_t n_networks; /* tree records that point to data */
     char description[192];
+    /* Failed lookups: the only thing in a geo_db that changes after open,
+     * counted (relaxed; errors are rare) for the operator. */
+    _Atomic uint64_t errors;
 };
 
 /* ------------------------------------------------------------ field paths */
@@ -682,18 +686,29 @@ static void geo_location_clear(geo_location_t *loc, uint8_t prefix)
 }
 
 /* Fills loc from the record an address ended on; prefix in the bits walked. */
+static int geo_db_error(const geo_db_t *db)
+{
+    atomic_fetch_add_explicit(&((geo_db_t *)db)->errors, 1, memory_order_relaxed);
+    return -EIO;
+}
+
+uint64_t geo_db_error_count(const geo_db_t *db)
+{
+    return atomic_load_explicit(&db->errors, memory_order_relaxed);
+}
+
 static int geo_db_fill(const geo_db_t *db, uint32_t record, unsigned prefix, geo_location_t *loc)
 {
     geo_location_clear(loc, (uint8_t)prefix);
     if (record == UINT32_MAX)
-        return -EIO;
+        return geo_db_error(db);
     if (record == db->node_count)
         return 0;
     uint32_t index;
     if (record < db->node_count + GEO_DB_DATA_SEPARATOR ||
         !geo_db_find_record(db, record - db->node_count - GEO_DB_DATA_SEPARATOR, &index)) {
         loc->prefix = 0;
-        return -EIO;
+        return geo_db_error(db);
     }
     const geo_db_record_t *r = &db->records[index];
     loc->found = true;

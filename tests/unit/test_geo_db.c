@@ -967,6 +967,10 @@ static void test_locate_bad_family(void **state)
     assert_int_equal(geo_db_locate(db, AF_UNIX, addr, &loc), -EINVAL);
     assert_false(loc.found);
     assert_int_equal(loc.prefix, 0);
+    /* a caller's mistake is not a database error: nothing counted */
+    assert_int_equal(geo_db_locate(db, AF_INET, addr, &loc), 0);
+    assert_true(loc.found);
+    assert_int_equal(geo_db_error_count(db), 0);
     geo_db_free(db);
 }
 
