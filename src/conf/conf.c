@@ -21,6 +21,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -209,14 +210,14 @@ static bool conf_parse_u64(const char *text, uint64_t *out)
     return true;
 }
 
-static void conf_get_uint(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
-                          unsigned min, unsigned max, unsigned *out)
+/* expected says what is allowed, for bounds that need explaining. */
+static void conf_get_uint_expected(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                   unsigned min, unsigned max, const char *expected,
+                                   unsigned *out)
 {
-    char expected[64];
     const char *text;
     uint64_t v;
 
-    snprintf(expected, sizeof(expected), "an integer from %u to %u", min, max);
     text = conf_scalar(ctx, what, node, expected);
     if (!text)
         return;
@@ -225,6 +226,15 @@ static void conf_get_uint(conf_ctx_t *ctx, const char *what, const conf_node_t *
         return;
     }
     *out = (unsigned)v;
+}
+
+static void conf_get_uint(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                          unsigned min, unsigned max, unsigned *out)
+{
+    char expected[64];
+
+    snprintf(expected, sizeof(expected), "an integer from %u to %u", min, max);
+    conf_get_uint_expected(ctx, what, node, min, max, expected, out);
 }
 
 static void conf_format_ms(char *buf, size_t size, unsigned ms)
@@ -273,6 +283,44 @@ static void conf_get_duration_ms(conf_ctx_t *ctx, const char *what, const conf_n
         if (v < min_ms || v > max_ms)
             goto bad;
         *out = (unsigned)v;
+        return;
+    }
+bad:
+    conf_expected(ctx, what, node, expected);
+}
+
+/* A TTL in seconds, bare or as a duration in whole seconds ("30s", "5m",
+ * "1h"); RFC 2181 section 8 caps it at 2^31 - 1. */
+static void conf_get_ttl(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                         uint32_t *out)
+{
+    static const struct {
+        const char *suffix;
+        uint64_t seconds;
+    } units[] = {{"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}};
+    static const char *expected =
+        "a number of seconds from 0 to 2147483647 or a duration such as \"30s\" or \"5m\"";
+    const char *text = conf_scalar(ctx, what, node, expected);
+    char digits[16];
+    size_t n;
+    uint64_t v;
+
+    if (!text)
+        return;
+    n = strspn(text, "0123456789");
+    if (n == 0 || n >= sizeof(digits))
+        goto bad;
+    memcpy(digits, text, n);
+    digits[n] = '\0';
+    if (!conf_parse_u64(digits, &v))
+        goto bad;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(text + n, units[i].suffix) != 0)
+            continue;
+        v *= units[i].seconds; /* v < 10^12, so no overflow */
+        if (v > 2147483647u)
+            goto bad;
+        *out = (uint32_t)v;
         return;
     }
 bad:
@@ -917,6 +965,13 @@ static void conf_server_log_level(conf_ctx_t *ctx, const char *what, const conf_
     conf->log_level = level;
 }
 
+static void conf_server_state_file(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                   void *target)
+{
+    conf_t *conf = target;
+    conf_get_path(ctx, what, node, "a file name", &conf->state_file);
+}
+
 static const conf_key_t conf_server_keys[] = {
     {"listen", conf_server_listen, false},
     {"workers", conf_server_workers, false},
@@ -929,6 +984,7 @@ static const conf_key_t conf_server_keys[] = {
     {"version", conf_server_version, false},
     {"identity", conf_server_identity, false},
     {"log_level", conf_server_log_level, false},
+    {"state_file", conf_server_state_file, false},
 };
 
 static void conf_section_server(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
@@ -1309,7 +1365,9 @@ static bool conf_parse_degrees(const char *text, double limit, double *out)
     return true;
 }
 
-static bool conf_datacenter_name_ok(const char *name)
+/* Data center and health check names: short, and safe in messages,
+ * metrics labels and control commands. */
+static bool conf_name_ok(const char *name)
 {
     size_t len = strlen(name);
     return len > 0 && len <= 63 && strspn(name, "abcdefghijklmnopqrstuvwxyz"
@@ -1325,15 +1383,17 @@ static int conf_datacenter_find(const conf_t *conf, const char *name)
     return -1;
 }
 
-/* An unknown name is most often a typo: the message lists what exists. */
-static void conf_unknown_datacenter(conf_ctx_t *ctx, const char *what, const conf_node_t *node)
+/* An unknown name is most often a typo: the message lists what exists,
+ * the n names that name_at gives, as far as they fit. */
+static void conf_unknown_name(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                              const char *kind, const char *(*name_at)(const conf_t *, size_t),
+                              size_t n)
 {
-    const conf_t *conf = ctx->conf;
     char declared[400] = "none", quoted[CONF_QUOTE_SIZE];
     size_t used = 0;
 
-    for (size_t i = 0; i < conf->n_datacenters; i++) {
-        const char *name = conf->datacenters[i].name;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = name_at(ctx->conf, i);
         const char *sep = i ? ", " : "";
         /* room for this name, its separator, and ", ..." after it */
         if (used + strlen(sep) + strlen(name) + 6 >= sizeof(declared)) {
@@ -1342,8 +1402,19 @@ static void conf_unknown_datacenter(conf_ctx_t *ctx, const char *what, const con
         }
         used += (size_t)snprintf(declared + used, sizeof(declared) - used, "%s%s", sep, name);
     }
-    conf_error_at(ctx, node->line, node->col, "%s: unknown data center %s (declared: %s)", what,
+    conf_error_at(ctx, node->line, node->col, "%s: unknown %s %s (declared: %s)", what, kind,
                   conf_describe(node, quoted, sizeof(quoted)), declared);
+}
+
+static const char *conf_datacenter_name_at(const conf_t *conf, size_t i)
+{
+    return conf->datacenters[i].name;
+}
+
+static void conf_unknown_datacenter(conf_ctx_t *ctx, const char *what, const conf_node_t *node)
+{
+    conf_unknown_name(ctx, what, node, "data center", conf_datacenter_name_at,
+                      ctx->conf->n_datacenters);
 }
 
 static void conf_datacenter_location(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
@@ -1449,7 +1520,7 @@ static void conf_section_datacenters(conf_ctx_t *ctx, const char *what, const co
 
         if (!name)
             continue;
-        if (!conf_datacenter_name_ok(name)) {
+        if (!conf_name_ok(name)) {
             conf_expected(ctx, what, key, expected_name);
             continue;
         }
@@ -1475,6 +1546,394 @@ static void conf_section_datacenters(conf_ctx_t *ctx, const char *what, const co
     }
 }
 
+/* ------------------------------------------------------------ health_checks: */
+
+#define CONF_CHECK_TYPES 4
+static const char *const conf_check_type_names[CONF_CHECK_TYPES] = {"tcp", "http", "https",
+                                                                    "file"};
+_Static_assert(CONF_CHECK_FILE == CONF_CHECK_TYPES - 1, "a type without a name");
+
+#define CONF_CHECK_BIT(type) (1u << (type))
+/* the types that probe an address over the network */
+#define CONF_CHECK_NET                                                                     \
+    (CONF_CHECK_BIT(CONF_CHECK_TCP) | CONF_CHECK_BIT(CONF_CHECK_HTTP) |                   \
+     CONF_CHECK_BIT(CONF_CHECK_HTTPS))
+#define CONF_CHECK_WEB (CONF_CHECK_BIT(CONF_CHECK_HTTP) | CONF_CHECK_BIT(CONF_CHECK_HTTPS))
+#define CONF_MAX_CHECK_PATH 1024
+#define CONF_MAX_CHECK_BODY 1024
+
+_Static_assert(CONF_MAX_CHECK_PATH == 1024 && CONF_MAX_CHECK_BODY == 1024,
+               "the messages below say 1024");
+
+/* A check while its keys are read. Which keys belong depends on the type,
+ * so the type is looked up before the keys are read, in whatever order
+ * they were written. */
+typedef struct conf_check_build {
+    conf_health_check_t *check;
+    int type; /* enum conf_check_type, or -1: missing or bad (reported) */
+    const conf_node_t *interval, *timeout, *port, *file; /* where given */
+    bool timing_bad; /* interval or timeout was reported: do not compare them */
+} conf_check_build_t;
+
+static int conf_check_type_find(const char *text)
+{
+    for (size_t i = 0; i < CONF_CHECK_TYPES; i++)
+        if (strcmp(text, conf_check_type_names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* The type a check's mapping names, or -1; the type's own key function
+ * reports what is wrong with it. A repeated key counts the first time, as
+ * in conf_parse_keys(). */
+static int conf_check_peek_type(const conf_node_t *map)
+{
+    if (map->type != CONF_NODE_MAP)
+        return -1;
+    for (size_t i = 0; i + 1 < map->n_items; i += 2) {
+        const conf_node_t *key = map->items[i], *value = map->items[i + 1];
+
+        if (key->type != CONF_NODE_SCALAR || !conf_key_is(key, "type"))
+            continue;
+        if (value->type != CONF_NODE_SCALAR || value->is_null ||
+            strlen(value->text) != value->len)
+            return -1;
+        return conf_check_type_find(value->text);
+    }
+    return -1;
+}
+
+/* Whether a key with this set of types belongs to the check; reports it
+ * when not, since a value that would be ignored is a mistake. Without a
+ * valid type (reported already) every key is read, so that its value is
+ * still checked. */
+static bool conf_check_applies(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                               const conf_check_build_t *b, unsigned types)
+{
+    char allowed[64] = "";
+    size_t used = 0, total = 0, count = 0;
+
+    if (b->type < 0 || (types & CONF_CHECK_BIT(b->type)))
+        return true;
+    for (size_t t = 0; t < CONF_CHECK_TYPES; t++)
+        total += (types & CONF_CHECK_BIT(t)) != 0;
+    for (size_t t = 0; t < CONF_CHECK_TYPES; t++) {
+        if (!(types & CONF_CHECK_BIT(t)))
+            continue;
+        count++;
+        used += (size_t)snprintf(allowed + used, sizeof(allowed) - used, "%s%s",
+                                 count == 1 ? "" : count == total ? " or " : ", ",
+                                 conf_check_type_names[t]);
+    }
+    conf_error_at(ctx, node->line, node->col, "%s: only allowed with type %s (the type is %s)",
+                  what, allowed, conf_check_type_names[b->type]);
+    return false;
+}
+
+static void conf_check_type(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                            void *target)
+{
+    static const char *expected = "one of tcp, http, https, file";
+    conf_check_build_t *b = target;
+    const char *text = conf_scalar(ctx, what, node, expected);
+    int type;
+
+    if (!text)
+        return;
+    type = conf_check_type_find(text);
+    if (type < 0) {
+        conf_expected(ctx, what, node, expected);
+        return;
+    }
+    b->check->type = (enum conf_check_type)type;
+}
+
+/* interval and timeout: each with its own bounds here; that the timeout
+ * is shorter than the interval is checked once both are known. */
+static void conf_check_duration(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                conf_check_build_t *b, const conf_node_t **seen,
+                                unsigned min_ms, unsigned *out)
+{
+    unsigned errors = ctx->errors;
+
+    if (!conf_check_applies(ctx, what, node, b, CONF_CHECK_NET))
+        return;
+    *seen = node;
+    conf_get_duration_ms(ctx, what, node, min_ms, 3600000, out);
+    b->timing_bad = b->timing_bad || ctx->errors != errors;
+}
+
+static void conf_check_interval(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                void *target)
+{
+    conf_check_build_t *b = target;
+    conf_check_duration(ctx, what, node, b, &b->interval, 100, &b->check->interval_ms);
+}
+
+static void conf_check_timeout(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                               void *target)
+{
+    conf_check_build_t *b = target;
+    conf_check_duration(ctx, what, node, b, &b->timeout, 10, &b->check->timeout_ms);
+}
+
+static void conf_check_port(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                            void *target)
+{
+    conf_check_build_t *b = target;
+    unsigned port = 0;
+
+    if (!conf_check_applies(ctx, what, node, b, CONF_CHECK_NET))
+        return;
+    b->port = node;
+    conf_get_uint(ctx, what, node, 1, 65535, &port);
+    if (port)
+        b->check->port = (uint16_t)port;
+}
+
+/* Printable ASCII without spaces: the text goes into an HTTP request
+ * line or header as it is, where a space or a line break would end it. */
+static bool conf_http_token_ok(const char *text)
+{
+    for (; *text; text++)
+        if ((unsigned char)*text <= ' ' || (unsigned char)*text >= 0x7f)
+            return false;
+    return true;
+}
+
+static void conf_check_path(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                            void *target)
+{
+    static const char *expected = "a path such as \"/healthz\" (starting with '/', at most "
+                                  "1024 bytes of printable ASCII, no spaces)";
+    conf_check_build_t *b = target;
+    const char *text;
+
+    if (!conf_check_applies(ctx, what, node, b, CONF_CHECK_WEB))
+        return;
+    text = conf_scalar(ctx, what, node, expected);
+    if (!text)
+        return;
+    if (text[0] != '/' || node->len > CONF_MAX_CHECK_PATH || !conf_http_token_ok(text)) {
+        conf_expected(ctx, what, node, expected);
+        return;
+    }
+    free(b->check->path);
+    b->check->path = conf_xstrdup(text);
+}
+
+static void conf_check_host(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                            void *target)
+{
+    static const char *expected = "a host name such as \"www.example.com\" (1 to 255 bytes of "
+                                  "printable ASCII, no spaces)";
+    conf_check_build_t *b = target;
+    const char *text;
+
+    if (!conf_check_applies(ctx, what, node, b, CONF_CHECK_WEB))
+        return;
+    text = conf_scalar(ctx, what, node, expected);
+    if (!text)
+        return;
+    if (node->len == 0 || node->len > 255 || !conf_http_token_ok(text)) {
+        conf_expected(ctx, what, node, expected);
+        return;
+    }
+    free(b->check->host);
+    b->check->host = conf_xstrdup(text);
+}
+
+static void conf_check_expect_status(conf_ctx_t *ctx, const char *what,
+                                     const conf_node_t *node, void *target)
+{
+    conf_check_build_t *b = target;
+
+    if (conf_check_applies(ctx, what, node, b, CONF_CHECK_WEB))
+        conf_get_uint(ctx, what, node, 100, 599, &b->check->expect_status);
+}
+
+static void conf_check_expect_body(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                   void *target)
+{
+    static const char *expected = "a text of 1 to 1024 bytes";
+    conf_check_build_t *b = target;
+    const char *text;
+
+    if (!conf_check_applies(ctx, what, node, b, CONF_CHECK_WEB))
+        return;
+    text = conf_scalar(ctx, what, node, expected);
+    if (!text)
+        return;
+    /* an empty text is in every body: it would check nothing */
+    if (node->len == 0 || node->len > CONF_MAX_CHECK_BODY) {
+        conf_expected(ctx, what, node, expected);
+        return;
+    }
+    free(b->check->expect_body);
+    b->check->expect_body = conf_xstrdup(text);
+}
+
+static void conf_check_verify_tls(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                  void *target)
+{
+    conf_check_build_t *b = target;
+
+    if (conf_check_applies(ctx, what, node, b, CONF_CHECK_BIT(CONF_CHECK_HTTPS)))
+        conf_get_bool(ctx, what, node, &b->check->verify_tls);
+}
+
+static void conf_check_file(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                            void *target)
+{
+    conf_check_build_t *b = target;
+
+    if (!conf_check_applies(ctx, what, node, b, CONF_CHECK_BIT(CONF_CHECK_FILE)))
+        return;
+    b->file = node;
+    conf_get_path(ctx, what, node, "a file name", &b->check->file);
+}
+
+/* File states apply as soon as the file changes: no thresholds there. */
+static void conf_check_down_after(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                  void *target)
+{
+    conf_check_build_t *b = target;
+
+    if (conf_check_applies(ctx, what, node, b, CONF_CHECK_NET))
+        conf_get_uint(ctx, what, node, 1, 100, &b->check->down_after);
+}
+
+static void conf_check_up_after(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                void *target)
+{
+    conf_check_build_t *b = target;
+
+    if (conf_check_applies(ctx, what, node, b, CONF_CHECK_NET))
+        conf_get_uint(ctx, what, node, 1, 100, &b->check->up_after);
+}
+
+static const conf_key_t conf_check_keys[] = {
+    {"type", conf_check_type, true},
+    {"port", conf_check_port, false},
+    {"path", conf_check_path, false},
+    {"host", conf_check_host, false},
+    {"expect_status", conf_check_expect_status, false},
+    {"expect_body", conf_check_expect_body, false},
+    {"verify_tls", conf_check_verify_tls, false},
+    {"file", conf_check_file, false},
+    {"interval", conf_check_interval, false},
+    {"timeout", conf_check_timeout, false},
+    {"down_after", conf_check_down_after, false},
+    {"up_after", conf_check_up_after, false},
+};
+
+/* What depends on more than one key: the keys a type needs, the defaults
+ * that depend on the type, and the timeout against the interval. */
+static void conf_check_finish(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                              conf_check_build_t *b)
+{
+    conf_health_check_t *check = b->check;
+    char interval[16], timeout[16];
+
+    if (b->type < 0)
+        return;
+    if (b->type == CONF_CHECK_TCP && !b->port)
+        conf_error_at(ctx, node->line, node->col,
+                      "%s: missing key \"port\" (required with type tcp)", what);
+    if (b->type == CONF_CHECK_FILE && !b->file)
+        conf_error_at(ctx, node->line, node->col,
+                      "%s: missing key \"file\" (required with type file)", what);
+    if (b->type == CONF_CHECK_HTTP || b->type == CONF_CHECK_HTTPS) {
+        if (!check->path)
+            check->path = conf_xstrdup("/");
+        if (!b->port)
+            check->port = b->type == CONF_CHECK_HTTP ? 80 : 443;
+    }
+    if (b->timing_bad || check->timeout_ms < check->interval_ms)
+        return;
+    conf_format_ms(interval, sizeof(interval), check->interval_ms);
+    conf_format_ms(timeout, sizeof(timeout), check->timeout_ms);
+    /* a check still running when the next is due would overlap it */
+    if (b->timeout)
+        conf_error_at(ctx, b->timeout->line, b->timeout->col,
+                      "%s.timeout: %s must be shorter than the interval (%s)", what, timeout,
+                      interval);
+    else
+        conf_error_at(ctx, b->interval->line, b->interval->col,
+                      "%s.interval: %s must be longer than the timeout (%s, the default; "
+                      "set timeout)",
+                      what, interval, timeout);
+}
+
+static const char *conf_check_name_at(const conf_t *conf, size_t i)
+{
+    return conf->health_checks[i].name;
+}
+
+static int conf_check_find(const conf_t *conf, const char *name)
+{
+    for (size_t i = 0; i < conf->n_health_checks; i++)
+        if (strcmp(conf->health_checks[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static void conf_section_health_checks(conf_ctx_t *ctx, const char *what,
+                                       const conf_node_t *node, void *target)
+{
+    static const char *expected_name =
+        "a health check name (1 to 63 letters, digits, '_', '.' or '-')";
+    conf_t *conf = target;
+
+    if (node->type == CONF_NODE_SCALAR && node->is_null)
+        return;
+    if (node->type != CONF_NODE_MAP) {
+        conf_expected(ctx, what, node, "a mapping of health check names to checks");
+        return;
+    }
+    conf->health_checks = conf_xcalloc(node->n_items / 2, sizeof(*conf->health_checks));
+    for (size_t i = 0; i + 1 < node->n_items; i += 2) {
+        const conf_node_t *key = node->items[i], *value = node->items[i + 1];
+        char check_what[CONF_WHAT_SIZE];
+        conf_health_check_t *check;
+        conf_check_build_t b = {0};
+        const char *name = conf_scalar(ctx, what, key, expected_name);
+        int found;
+
+        if (!name)
+            continue;
+        if (!conf_name_ok(name)) {
+            conf_expected(ctx, what, key, expected_name);
+            continue;
+        }
+        found = conf_check_find(conf, name);
+        if (found >= 0) {
+            conf_error_at(ctx, key->line, key->col,
+                          "%s: duplicate health check \"%s\" (first given at line %u)", what,
+                          name, conf->health_checks[found].conf_line);
+            continue;
+        }
+        /* kept even when its keys are bad, so that services naming it do
+         * not add errors of their own */
+        check = &conf->health_checks[conf->n_health_checks++];
+        check->name = conf_xstrdup(name);
+        check->interval_ms = CONF_DEFAULT_CHECK_INTERVAL_MS;
+        check->timeout_ms = CONF_DEFAULT_CHECK_TIMEOUT_MS;
+        check->expect_status = 200;
+        check->verify_tls = true;
+        check->down_after = CONF_DEFAULT_DOWN_AFTER;
+        check->up_after = CONF_DEFAULT_UP_AFTER;
+        check->conf_file = conf->path;
+        check->conf_line = key->line;
+        b.check = check;
+        b.type = conf_check_peek_type(value);
+        conf_path(check_what, "%s.%s", what, name);
+        conf_parse_keys(ctx, check_what, value, conf_check_keys,
+                        sizeof(conf_check_keys) / sizeof(conf_check_keys[0]), &b);
+        conf_check_finish(ctx, check_what, value, &b);
+    }
+}
+
 /* ------------------------------------------------------------ services: */
 
 /* A service while its keys are read: the keys holding rules are only
@@ -1485,7 +1944,9 @@ typedef struct conf_service_build {
     conf_service_t *svc;
     char what[CONF_WHAT_SIZE]; /* "services.www.example.com" */
     const conf_node_t *policy, *networks, *map, *default_order, *map_default;
+    const conf_node_t *min_up, *failover_ttl;
     bool policy_bad; /* reported already: whether map belongs is unknown */
+    bool pools_bad;  /* reported already: the pools' sizes are not what was meant */
 } conf_service_build_t;
 
 static bool conf_service_has_pool(const conf_service_t *svc, unsigned dc)
@@ -1543,11 +2004,84 @@ static void conf_get_order(conf_ctx_t *ctx, const char *what, const conf_node_t 
     }
 }
 
-static void conf_get_pool_addrs(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
-                                conf_pool_t *pool)
+static bool conf_get_address(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                             conf_network_t *out)
 {
     static const char *expected =
         "an IPv4 or IPv6 address such as \"192.0.2.1\" or \"2001:db8::1\"";
+    const char *text = conf_scalar(ctx, what, node, expected);
+
+    if (!text)
+        return false;
+    if (strchr(text, '/') || conf_network_read(text, out) != CONF_NET_OK) {
+        conf_expected(ctx, what, node, expected);
+        return false;
+    }
+    return true;
+}
+
+/* One entry of a pool's addresses: "192.0.2.1", or the mapping
+ * {address: 192.0.2.1, probe: 10.0.0.1} when the health check must reach
+ * the address through something else (a NAT, a load balancer). */
+typedef struct conf_pool_entry {
+    conf_network_t addr, probe;
+    const conf_node_t *addr_node, *probe_node; /* set when the value was good */
+} conf_pool_entry_t;
+
+static void conf_entry_address(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                               void *target)
+{
+    conf_pool_entry_t *e = target;
+
+    if (conf_get_address(ctx, what, node, &e->addr))
+        e->addr_node = node;
+}
+
+static void conf_entry_probe(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                             void *target)
+{
+    conf_pool_entry_t *e = target;
+
+    if (conf_get_address(ctx, what, node, &e->probe))
+        e->probe_node = node;
+}
+
+static const conf_key_t conf_pool_entry_keys[] = {
+    {"address", conf_entry_address, true},
+    {"probe", conf_entry_probe, false},
+};
+
+/* Reads one entry; false when it gave no usable address (reported). */
+static bool conf_get_pool_entry(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                conf_pool_entry_t *e)
+{
+    char quoted[CONF_QUOTE_SIZE], addr_quoted[CONF_QUOTE_SIZE];
+
+    memset(e, 0, sizeof(*e));
+    if (node->type != CONF_NODE_MAP) {
+        if (!conf_get_address(ctx, what, node, &e->addr))
+            return false;
+        e->addr_node = node;
+        return true;
+    }
+    conf_parse_keys(ctx, what, node, conf_pool_entry_keys,
+                    sizeof(conf_pool_entry_keys) / sizeof(conf_pool_entry_keys[0]), e);
+    if (e->addr_node && e->probe_node && e->probe.family != e->addr.family) {
+        /* a check would probe one family and the answer serve the other */
+        conf_error_at(ctx, e->probe_node->line, e->probe_node->col,
+                      "%s.probe: %s is an %s address but the address %s is %s", what,
+                      conf_describe(e->probe_node, quoted, sizeof(quoted)),
+                      e->probe.family == AF_INET ? "IPv4" : "IPv6",
+                      conf_describe(e->addr_node, addr_quoted, sizeof(addr_quoted)),
+                      e->addr.family == AF_INET ? "IPv4" : "IPv6");
+        e->probe_node = NULL;
+    }
+    return e->addr_node != NULL;
+}
+
+static void conf_get_pool_addrs(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                conf_pool_t *pool)
+{
     size_t *index; /* where each address kept was in the list, for messages */
 
     if (node->type != CONF_NODE_LIST || node->n_items == 0) {
@@ -1555,33 +2089,31 @@ static void conf_get_pool_addrs(conf_ctx_t *ctx, const char *what, const conf_no
         return;
     }
     free(pool->addrs);
+    free(pool->probes);
     pool->addrs = conf_xcalloc(node->n_items, sizeof(*pool->addrs));
+    pool->probes = conf_xcalloc(node->n_items, sizeof(*pool->probes));
     pool->n_addrs = 0;
     index = conf_xcalloc(node->n_items, sizeof(*index));
     for (size_t i = 0; i < node->n_items; i++) {
-        const conf_node_t *item = node->items[i];
         char item_what[CONF_WHAT_SIZE], quoted[CONF_QUOTE_SIZE];
-        conf_network_t addr;
-        const char *text;
+        conf_pool_entry_t e;
         size_t k;
 
         conf_path(item_what, "%s[%zu]", what, i);
-        text = conf_scalar(ctx, item_what, item, expected);
-        if (!text)
+        if (!conf_get_pool_entry(ctx, item_what, node->items[i], &e))
             continue;
-        if (strchr(text, '/') || conf_network_read(text, &addr) != CONF_NET_OK) {
-            conf_expected(ctx, item_what, item, expected);
-            continue;
-        }
-        for (k = 0; k < pool->n_addrs && !conf_network_equal(&pool->addrs[k], &addr); k++)
+        for (k = 0; k < pool->n_addrs && !conf_network_equal(&pool->addrs[k], &e.addr); k++)
             ;
         if (k < pool->n_addrs) {
-            conf_error_at(ctx, item->line, item->col, "%s: duplicate address %s (first at [%zu])",
-                          item_what, conf_describe(item, quoted, sizeof(quoted)), index[k]);
+            conf_error_at(ctx, e.addr_node->line, e.addr_node->col,
+                          "%s: duplicate address %s (first at [%zu])", item_what,
+                          conf_describe(e.addr_node, quoted, sizeof(quoted)), index[k]);
             continue;
         }
         index[pool->n_addrs] = i;
-        pool->addrs[pool->n_addrs++] = addr;
+        if (e.probe_node)
+            pool->probes[pool->n_addrs] = e.probe;
+        pool->addrs[pool->n_addrs++] = e.addr;
     }
     free(index);
 }
@@ -1687,6 +2219,9 @@ static void conf_get_pools(conf_ctx_t *ctx, const char *what, const conf_node_t 
         pool->conf_line = key->line;
         conf_path(pool_what, "%s.%s", what, name);
         conf_get_pool(ctx, pool_what, value, pool);
+        /* every pool has one, so that users need not ask */
+        if (!pool->probes)
+            pool->probes = conf_xcalloc(1, sizeof(*pool->probes));
     }
 }
 
@@ -1894,7 +2429,10 @@ static void conf_service_pools(conf_ctx_t *ctx, const char *what, const conf_nod
                                void *target)
 {
     conf_service_build_t *b = target;
+    unsigned errors = ctx->errors;
+
     conf_get_pools(ctx, what, node, b->svc);
+    b->pools_bad = ctx->errors != errors;
 }
 
 static void conf_service_networks(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
@@ -1925,6 +2463,43 @@ static void conf_service_default(conf_ctx_t *ctx, const char *what, const conf_n
     b->default_order = node;
 }
 
+/* Read at once: services come after every other section, so the health
+ * checks are all known. */
+static void conf_service_check(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                               void *target)
+{
+    conf_service_build_t *b = target;
+    const char *name = conf_scalar(ctx, what, node, "a health check name");
+    int found;
+
+    if (!name)
+        return;
+    found = conf_check_find(ctx->conf, name);
+    if (found < 0) {
+        conf_unknown_name(ctx, what, node, "health check", conf_check_name_at,
+                          ctx->conf->n_health_checks);
+        return;
+    }
+    b->svc->check = conf_xstrdup(name);
+    b->svc->check_index = (size_t)found;
+}
+
+/* Its upper bound depends on the pools: read in conf_service_finish(). */
+static void conf_service_min_up(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                void *target)
+{
+    conf_service_build_t *b = target;
+    b->min_up = node;
+}
+
+static void conf_service_failover_ttl(conf_ctx_t *ctx, const char *what,
+                                      const conf_node_t *node, void *target)
+{
+    conf_service_build_t *b = target;
+    b->failover_ttl = node;
+    conf_get_ttl(ctx, what, node, &b->svc->failover_ttl);
+}
+
 static const conf_key_t conf_service_keys[] = {
     {"ttl", conf_service_ttl, false},
     {"policy", conf_service_policy, false},
@@ -1934,7 +2509,53 @@ static const conf_key_t conf_service_keys[] = {
     {"networks_file", conf_service_networks_file, false},
     {"map", conf_service_map, false},
     {"default", conf_service_default, false},
+    {"check", conf_service_check, false},
+    {"min_up", conf_service_min_up, false},
+    {"failover_ttl", conf_service_failover_ttl, false},
 };
+
+/* A data center whose pool has fewer addresses than min_up could never be
+ * up, so min_up is bounded by the smallest pool with addresses (a CNAME
+ * pool has none to count). */
+static void conf_service_finish_health(conf_ctx_t *ctx, conf_service_build_t *b)
+{
+    conf_service_t *svc = b->svc;
+    const conf_pool_t *smallest = NULL;
+    char what[CONF_WHAT_SIZE], expected[160];
+
+    for (size_t i = 0; i < svc->n_pools; i++)
+        if (svc->pools[i].n_addrs > 0 &&
+            (!smallest || svc->pools[i].n_addrs < smallest->n_addrs))
+            smallest = &svc->pools[i];
+    svc->min_up = 1;
+    if (b->min_up && b->pools_bad) {
+        /* the bound may be off: check the value alone */
+        conf_path(what, "%s.min_up", b->what);
+        conf_get_uint_expected(ctx, what, b->min_up, 1, UINT_MAX, "a positive integer",
+                               &svc->min_up);
+    } else if (b->min_up && !smallest) {
+        conf_error_at(ctx, b->min_up->line, b->min_up->col,
+                      "%s.min_up: no pool of this service has addresses to count", b->what);
+    } else if (b->min_up) {
+        conf_path(what, "%s.min_up", b->what);
+        snprintf(expected, sizeof(expected),
+                 "an integer from 1 to %zu (pool \"%s\" has %zu address%s)", smallest->n_addrs,
+                 ctx->conf->datacenters[smallest->dc].name, smallest->n_addrs,
+                 smallest->n_addrs == 1 ? "" : "es");
+        conf_get_uint_expected(ctx, what, b->min_up, 1, (unsigned)smallest->n_addrs, expected,
+                               &svc->min_up);
+    }
+    if (b->failover_ttl)
+        return;
+    if (svc->check) {
+        /* clients sent elsewhere come back within one check interval
+         * of their data center's return */
+        unsigned seconds = ctx->conf->health_checks[svc->check_index].interval_ms / 1000;
+        svc->failover_ttl = seconds ? seconds : 1;
+    } else {
+        svc->failover_ttl = svc->ttl;
+    }
+}
 
 /* The rules, once the pools and the policy are known. */
 static void conf_service_finish(conf_ctx_t *ctx, conf_service_build_t *b)
@@ -1975,6 +2596,7 @@ static void conf_service_finish(conf_ctx_t *ctx, conf_service_build_t *b)
             svc->default_order.dc[i] = svc->pools[i].dc;
         svc->default_order.n = svc->n_pools;
     }
+    conf_service_finish_health(ctx, b);
 }
 
 static void conf_section_services(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
@@ -2048,6 +2670,7 @@ static const conf_key_t conf_sections[] = {
     {"zones", conf_section_zones, false},
     {"geoip", conf_section_geoip, false},
     {"datacenters", conf_section_datacenters, false},
+    {"health_checks", conf_section_health_checks, false},
     {"services", conf_section_services, false},
 };
 
@@ -2185,6 +2808,7 @@ static void conf_service_free(conf_service_t *svc)
     free(svc->name);
     for (size_t i = 0; i < svc->n_pools; i++) {
         free(svc->pools[i].addrs);
+        free(svc->pools[i].probes);
         free(svc->pools[i].cname);
     }
     free(svc->pools);
@@ -2196,6 +2820,16 @@ static void conf_service_free(conf_service_t *svc)
         free(svc->networks[i].order.dc);
     free(svc->networks);
     free(svc->networks_file);
+    free(svc->check);
+}
+
+static void conf_health_check_free(conf_health_check_t *check)
+{
+    free(check->name);
+    free(check->path);
+    free(check->host);
+    free(check->expect_body);
+    free(check->file);
 }
 
 void conf_free(conf_t *conf)
@@ -2217,6 +2851,10 @@ void conf_free(conf_t *conf)
     for (size_t i = 0; i < conf->n_services; i++)
         conf_service_free(&conf->services[i]);
     free(conf->services);
+    for (size_t i = 0; i < conf->n_health_checks; i++)
+        conf_health_check_free(&conf->health_checks[i]);
+    free(conf->health_checks);
+    free(conf->state_file);
     free(conf->nsid);
     free(conf->chaos_version);
     free(conf->chaos_identity);

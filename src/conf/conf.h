@@ -93,10 +93,39 @@ typedef struct conf_geoip {
     unsigned conf_line;
 } conf_geoip_t;
 
+/* ---- health checks (health_checks:) ---- */
+
+enum conf_check_type { CONF_CHECK_TCP = 0, CONF_CHECK_HTTP, CONF_CHECK_HTTPS, CONF_CHECK_FILE };
+
+#define CONF_DEFAULT_CHECK_INTERVAL_MS 5000
+#define CONF_DEFAULT_CHECK_TIMEOUT_MS 2000
+#define CONF_DEFAULT_DOWN_AFTER 3
+#define CONF_DEFAULT_UP_AFTER 2
+
+typedef struct conf_health_check {
+    char *name;
+    enum conf_check_type type;
+    unsigned interval_ms;   /* default 5 s */
+    unsigned timeout_ms;    /* default 2 s; always < interval_ms */
+    uint16_t port;          /* tcp: required; http 80, https 443 by default */
+    char *path;             /* http(s): default "/" */
+    char *host;             /* http(s) Host header; NULL: the probed address */
+    unsigned expect_status; /* http(s): default 200 */
+    char *expect_body;      /* http(s): a substring the body must hold, or NULL */
+    bool verify_tls;        /* https: default true */
+    char *file;             /* file: resolved path of "NAME UP|DOWN" lines */
+    unsigned down_after;    /* consecutive failures to go down, default 3 */
+    unsigned up_after;      /* consecutive successes to go up, default 2 */
+    const char *conf_file;
+    unsigned conf_line;
+} conf_health_check_t;
+
 /* Per data center, what a service answers with: addresses or a CNAME. */
 typedef struct conf_pool {
     uint8_t dc;                /* index into conf_t.datacenters */
     conf_network_t *addrs;     /* full-length prefixes: A (IPv4) and AAAA (IPv6) */
+    conf_network_t *probes;    /* per address, what the check probes instead
+                                  (family 0: the address itself); n_addrs entries */
     size_t n_addrs;
     char *cname;               /* absolute target name, or NULL (then n_addrs > 0) */
     unsigned conf_line;
@@ -138,6 +167,14 @@ typedef struct conf_service {
     conf_network_rule_t *networks; /* inline (services.X.networks or map.networks) */
     size_t n_networks;
     char *networks_file;           /* resolved path of "CIDR dc [dc...]" lines, or NULL */
+    /* health */
+    char *check;            /* name of a health_checks entry, or NULL (always up) */
+    size_t check_index;     /* its index in conf_t.health_checks when check != NULL */
+    unsigned min_up;        /* addresses that must be up for the data center to be up;
+                               default 1 */
+    uint32_t failover_ttl;  /* TTL when the answer is not the client's first choice;
+                               default: the check's interval in seconds (at least 1),
+                               or ttl without a check */
     const char *conf_file;
     unsigned conf_line;
 } conf_service_t;
@@ -159,6 +196,8 @@ typedef struct conf {
     char *chaos_version;        /* version.bind text */
     char *chaos_identity;       /* id.server and hostname.bind text */
     int log_level;              /* enum log_level */
+    char *state_file;           /* operator overrides (drain, force), resolved path;
+                                   NULL: overrides are not kept across restarts */
 
     /* zones: */
     conf_zone_t *zones;
@@ -170,6 +209,10 @@ typedef struct conf {
     size_t n_datacenters;
     conf_service_t *services;
     size_t n_services;
+
+    /* health_checks: */
+    conf_health_check_t *health_checks;
+    size_t n_health_checks;
 } conf_t;
 
 /* Returns false (having reported why) on any error; *out is then NULL.

@@ -162,6 +162,8 @@ static void check_defaults(const conf_t *conf)
     assert_null(conf->geoip.countries);
     assert_int_equal(conf->n_datacenters, 0);
     assert_int_equal(conf->n_services, 0);
+    assert_null(conf->state_file);
+    assert_int_equal(conf->n_health_checks, 0);
 }
 
 /* ------------------------------------------------------------ defaults */
@@ -540,21 +542,21 @@ static void test_unknown_keys(void **state)
     check_errors("server:\n  wrokers: 4\n",
                  NAME ":2:3: server: unknown key \"wrokers\" (expected one of: listen, workers, "
                       "max_udp_size, tcp_idle_timeout, tcp_max_connections, tcp_max_pipeline, "
-                      "nsid, chaos, version, identity, log_level)");
+                      "nsid, chaos, version, identity, log_level, state_file)");
     check_errors("servers:\n  workers: 4\n",
                  NAME ":1:1: unknown section \"servers\" (expected one of: server, zones, geoip, "
-                      "datacenters, services)");
+                      "datacenters, health_checks, services)");
     check_errors("zones:\n  - {file: a.zone, orgin: a.}\n",
                  NAME ":2:20: zones[0]: unknown key \"orgin\" (expected one of: file, origin)");
     /* YAML merge keys are unknown keys too: aliases are not supported */
     check_errors("server:\n  \"<<\": {}\n",
                  NAME ":2:3: server: unknown key \"<<\" (expected one of: listen, workers, "
                       "max_udp_size, tcp_idle_timeout, tcp_max_connections, tcp_max_pipeline, "
-                      "nsid, chaos, version, identity, log_level)");
+                      "nsid, chaos, version, identity, log_level, state_file)");
     check_errors("server:\n  \"a\\tb\": 1\n",
                  NAME ":2:3: server: unknown key \"a\\x09b\" (expected one of: listen, workers, "
                       "max_udp_size, tcp_idle_timeout, tcp_max_connections, tcp_max_pipeline, "
-                      "nsid, chaos, version, identity, log_level)");
+                      "nsid, chaos, version, identity, log_level, state_file)");
 }
 
 static void test_duplicate_keys(void **state)
@@ -703,12 +705,12 @@ static void test_collects_all_errors(void **state)
                       "got \"100\"",
                  NAME ":4:3: server: unknown key \"colour\" (expected one of: listen, workers, "
                       "max_udp_size, tcp_idle_timeout, tcp_max_connections, tcp_max_pipeline, "
-                      "nsid, chaos, version, identity, log_level)",
+                      "nsid, chaos, version, identity, log_level, state_file)",
                  NAME ":5:10: server.chaos: expected true or false, got \"sometimes\"",
                  NAME ":8:5: zones[1]: missing required key \"file\"",
                  NAME ":9:5: zones[2]: expected a zone file name, got \"\"",
                  NAME ":10:1: unknown section \"extra\" (expected one of: server, zones, geoip, "
-                      "datacenters, services)");
+                      "datacenters, health_checks, services)");
 }
 
 static void test_error_cap(void **state)
@@ -730,7 +732,7 @@ static void test_error_cap(void **state)
     assert_int_equal(d.errors, 101);
     assert_string_equal(d.messages[99], NAME ":100:1: unknown section \"bad99\" "
                                         "(expected one of: server, zones, geoip, "
-                                        "datacenters, services)");
+                                        "datacenters, health_checks, services)");
     assert_string_equal(d.messages[100], NAME ": 50 more errors not shown");
     diag_free(&d);
     free(yaml);
@@ -1656,7 +1658,7 @@ static void test_services(void **state)
                  "  y.example:\n"
                  "  z.example: {}\n"
                  "  w.example: {pools: {}}\n"
-                 "  v.example: {pools: ~, ttl: -1, policy: Map, ecs: maybe, check: web}\n"
+                 "  v.example: {pools: ~, ttl: -1, policy: Map, ecs: maybe, chek: web}\n"
                  "  u.example: {pools: [a], ttl: 2147483648, networks_file: \"\"}\n"
                  "  t.example: [a]\n",
                  NAME ":4:3: services: duplicate service \"WWW.EXAMPLE.COM.\" (first given at "
@@ -1685,8 +1687,9 @@ static void test_services(void **state)
                       "got \"-1\"",
                  NAME ":16:42: services.v.example.policy: expected nearest or map, got \"Map\"",
                  NAME ":16:52: services.v.example.ecs: expected true or false, got \"maybe\"",
-                 NAME ":16:59: services.v.example: unknown key \"check\" (expected one of: ttl, "
-                      "policy, ecs, pools, networks, networks_file, map, default)",
+                 NAME ":16:59: services.v.example: unknown key \"chek\" (expected one of: ttl, "
+                      "policy, ecs, pools, networks, networks_file, map, default, check, min_up, "
+                      "failover_ttl)",
                  NAME ":17:22: services.u.example.pools: expected a non-empty mapping of data "
                       "centers to addresses, got a list",
                  NAME ":17:32: services.u.example.ttl: expected an integer from 0 to 2147483647, "
@@ -2044,6 +2047,850 @@ static void test_networks(void **state)
                       "to lists of data centers, got a list");
 }
 
+/* ------------------------------------------------------------ health */
+
+static void test_state_file(void **state)
+{
+    char cwd[PATH_MAX], want[PATH_MAX + 32];
+    conf_t *conf;
+
+    (void)state;
+    conf = load_at("/nonexistent-meridian/etc/m.yaml",
+                   "server:\n  state_file: ../var/state\n");
+    assert_string_equal(conf->state_file, "/nonexistent-meridian/etc/../var/state");
+    conf_free(conf);
+    conf = load_ok("server: {state_file: /var/lib/meridian/state}\n");
+    assert_string_equal(conf->state_file, "/var/lib/meridian/state");
+    conf_free(conf);
+    /* a config from memory anchors relative paths at the working directory */
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    snprintf(want, sizeof(want), "%s/state", cwd);
+    conf = load_ok("server: {state_file: state}\n");
+    assert_string_equal(conf->state_file, want);
+    conf_free(conf);
+    conf = load_ok("server: {}\n");
+    assert_null(conf->state_file);
+    conf_free(conf);
+
+    check_server_value("state_file", "\"\"", "a file name", "\"\"");
+    check_server_value("state_file", "[a]", "a file name", "a list");
+    check_server_value("state_file", "~", "a file name", "an empty value");
+    check_errors("server:\n  state_file: a\n  state_file: b\n",
+                 NAME ":3:3: server: duplicate key \"state_file\" (first given at line 2)");
+}
+
+/* Every key of the sketch, and every kind of check. */
+static void test_health_full_example(void **state)
+{
+    static const char *yaml =
+        "server:\n"
+        "  state_file: /var/lib/meridian/state\n"
+        "health_checks:\n"
+        "  web:   {type: https, path: /healthz, port: 443, interval: 5s, timeout: 2s,\n"
+        "          down_after: 3, up_after: 2, host: www.example.com, expect_status: 200,\n"
+        "          expect_body: \"ok\", verify_tls: true}\n"
+        "  plain: {type: http, port: 8080}\n"
+        "  ssh:   {type: tcp, port: 22}\n"
+        "  feed:  {type: file, file: /run/meridian/health}\n"
+        "  custom:\n"
+        "    type: https\n"
+        "    port: 8443\n"
+        "    path: /status?full=1\n"
+        "    host: \"api.example.com:8443\"\n"
+        "    expect_status: 204\n"
+        "    expect_body: \"\\\"status\\\": \\\"up\\\"\"\n"
+        "    verify_tls: no\n"
+        "    interval: 1m\n"
+        "    timeout: 1500ms\n"
+        "    down_after: 100\n"
+        "    up_after: 1\n"
+        "datacenters: {eu-west: {}, us-east: {}}\n"
+        "services:\n"
+        "  www.example.com:\n"
+        "    check: web\n"
+        "    min_up: 1\n"
+        "    failover_ttl: 30\n"
+        "    pools:\n"
+        "      eu-west: [192.0.2.10, {address: 192.0.2.11, probe: 10.0.0.11}]\n"
+        "      us-east: {addresses: [198.51.100.10, {address: 198.51.100.11, "
+        "probe: 10.1.0.11}]}\n"
+        "  ssh.example.com:\n"
+        "    check: custom\n"
+        "    min_up: 2\n"
+        "    failover_ttl: 2m\n"
+        "    pools: {eu-west: [\"2001:db8::1\",\n"
+        "                      {address: \"2001:db8::2\", probe: \"fd00::2\"}]}\n";
+    const conf_health_check_t *c;
+    const conf_service_t *svc;
+    char buf[64];
+    conf_t *conf;
+
+    (void)state;
+    conf = load_ok(yaml);
+    assert_string_equal(conf->state_file, "/var/lib/meridian/state");
+    assert_int_equal(conf->n_health_checks, 5);
+
+    c = &conf->health_checks[0];
+    assert_string_equal(c->name, "web");
+    assert_int_equal(c->type, CONF_CHECK_HTTPS);
+    assert_string_equal(c->path, "/healthz");
+    assert_int_equal(c->port, 443);
+    assert_int_equal(c->interval_ms, 5000);
+    assert_int_equal(c->timeout_ms, 2000);
+    assert_int_equal(c->down_after, 3);
+    assert_int_equal(c->up_after, 2);
+    assert_string_equal(c->host, "www.example.com");
+    assert_int_equal(c->expect_status, 200);
+    assert_string_equal(c->expect_body, "ok");
+    assert_true(c->verify_tls);
+    assert_null(c->file);
+    assert_ptr_equal(c->conf_file, conf->path);
+    assert_int_equal(c->conf_line, 4);
+
+    c = &conf->health_checks[1];
+    assert_string_equal(c->name, "plain");
+    assert_int_equal(c->type, CONF_CHECK_HTTP);
+    assert_int_equal(c->port, 8080);
+    assert_string_equal(c->path, "/");
+    assert_int_equal(c->conf_line, 7);
+
+    c = &conf->health_checks[2];
+    assert_string_equal(c->name, "ssh");
+    assert_int_equal(c->type, CONF_CHECK_TCP);
+    assert_int_equal(c->port, 22);
+    assert_null(c->path);
+
+    c = &conf->health_checks[3];
+    assert_string_equal(c->name, "feed");
+    assert_int_equal(c->type, CONF_CHECK_FILE);
+    assert_string_equal(c->file, "/run/meridian/health");
+    assert_int_equal(c->port, 0);
+    assert_null(c->path);
+
+    c = &conf->health_checks[4];
+    assert_string_equal(c->name, "custom");
+    assert_int_equal(c->type, CONF_CHECK_HTTPS);
+    assert_int_equal(c->port, 8443);
+    assert_string_equal(c->path, "/status?full=1");
+    assert_string_equal(c->host, "api.example.com:8443");
+    assert_int_equal(c->expect_status, 204);
+    assert_string_equal(c->expect_body, "\"status\": \"up\"");
+    assert_false(c->verify_tls);
+    assert_int_equal(c->interval_ms, 60000);
+    assert_int_equal(c->timeout_ms, 1500);
+    assert_int_equal(c->down_after, 100);
+    assert_int_equal(c->up_after, 1);
+    assert_int_equal(c->conf_line, 10);
+
+    assert_int_equal(conf->n_services, 2);
+    svc = &conf->services[0];
+    assert_string_equal(svc->check, "web");
+    assert_int_equal(svc->check_index, 0);
+    assert_int_equal(svc->min_up, 1);
+    assert_int_equal(svc->failover_ttl, 30);
+    assert_pools(conf, svc, "eu-west=192.0.2.10,192.0.2.11 us-east=198.51.100.10,198.51.100.11");
+    assert_int_equal(svc->pools[0].probes[0].family, 0);
+    assert_string_equal(net_text(&svc->pools[0].probes[1], buf, sizeof(buf)), "10.0.0.11/32");
+    assert_int_equal(svc->pools[1].probes[0].family, 0);
+    assert_string_equal(net_text(&svc->pools[1].probes[1], buf, sizeof(buf)), "10.1.0.11/32");
+
+    svc = &conf->services[1];
+    assert_string_equal(svc->check, "custom");
+    assert_int_equal(svc->check_index, 4);
+    assert_int_equal(svc->min_up, 2);
+    assert_int_equal(svc->failover_ttl, 120);
+    assert_int_equal(svc->pools[0].probes[0].family, 0);
+    assert_string_equal(net_text(&svc->pools[0].probes[1], buf, sizeof(buf)), "fd00::2/128");
+    conf_free(conf);
+}
+
+/* What each type gets when a key is not given. */
+static void test_health_defaults(void **state)
+{
+    static const char *yaml = "health_checks:\n"
+                              "  h: {type: http}\n"
+                              "  s: {type: https}\n"
+                              "  t: {type: tcp, port: 1}\n"
+                              "  f: {type: file, file: run/health}\n";
+    char cwd[PATH_MAX], want[PATH_MAX + 32];
+    conf_t *conf;
+
+    (void)state;
+    conf = load_ok(yaml);
+    assert_int_equal(conf->n_health_checks, 4);
+    for (size_t i = 0; i < 4; i++) {
+        const conf_health_check_t *c = &conf->health_checks[i];
+        assert_int_equal(c->interval_ms, CONF_DEFAULT_CHECK_INTERVAL_MS);
+        assert_int_equal(c->interval_ms, 5000);
+        assert_int_equal(c->timeout_ms, CONF_DEFAULT_CHECK_TIMEOUT_MS);
+        assert_int_equal(c->timeout_ms, 2000);
+        assert_int_equal(c->down_after, CONF_DEFAULT_DOWN_AFTER);
+        assert_int_equal(c->down_after, 3);
+        assert_int_equal(c->up_after, CONF_DEFAULT_UP_AFTER);
+        assert_int_equal(c->up_after, 2);
+        assert_int_equal(c->expect_status, 200);
+        assert_true(c->verify_tls);
+        assert_null(c->host);
+        assert_null(c->expect_body);
+    }
+    assert_int_equal(conf->health_checks[0].type, CONF_CHECK_HTTP);
+    assert_int_equal(conf->health_checks[0].port, 80);
+    assert_string_equal(conf->health_checks[0].path, "/");
+    assert_null(conf->health_checks[0].file);
+    assert_int_equal(conf->health_checks[1].type, CONF_CHECK_HTTPS);
+    assert_int_equal(conf->health_checks[1].port, 443);
+    assert_string_equal(conf->health_checks[1].path, "/");
+    assert_int_equal(conf->health_checks[2].type, CONF_CHECK_TCP);
+    assert_int_equal(conf->health_checks[2].port, 1);
+    assert_null(conf->health_checks[2].path);
+    assert_null(conf->health_checks[2].file);
+    assert_int_equal(conf->health_checks[3].type, CONF_CHECK_FILE);
+    assert_int_equal(conf->health_checks[3].port, 0);
+    assert_null(conf->health_checks[3].path);
+    /* resolved against the config's directory */
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    snprintf(want, sizeof(want), "%s/run/health", cwd);
+    assert_string_equal(conf->health_checks[3].file, want);
+    conf_free(conf);
+
+    for (size_t i = 0; i < 2; i++) {
+        conf = load_ok(i ? "health_checks:\n" : "health_checks: {}\n");
+        assert_int_equal(conf->n_health_checks, 0);
+        check_defaults(conf);
+        conf_free(conf);
+    }
+}
+
+/* Keys that the type does not use are errors that name the type; the
+ * keys a type needs are required. */
+static void test_health_keys_by_type(void **state)
+{
+    conf_t *conf;
+
+    (void)state;
+    check_errors("health_checks:\n"
+                 "  t:\n"
+                 "    path: /x\n"
+                 "    host: h\n"
+                 "    expect_status: 200\n"
+                 "    expect_body: ok\n"
+                 "    verify_tls: true\n"
+                 "    file: f\n"
+                 "    type: tcp\n"
+                 "    port: 22\n",
+                 NAME ":3:11: health_checks.t.path: only allowed with type http or https (the "
+                      "type is tcp)",
+                 NAME ":4:11: health_checks.t.host: only allowed with type http or https (the "
+                      "type is tcp)",
+                 NAME ":5:20: health_checks.t.expect_status: only allowed with type http or "
+                      "https (the type is tcp)",
+                 NAME ":6:18: health_checks.t.expect_body: only allowed with type http or "
+                      "https (the type is tcp)",
+                 NAME ":7:17: health_checks.t.verify_tls: only allowed with type https (the "
+                      "type is tcp)",
+                 NAME ":8:11: health_checks.t.file: only allowed with type file (the type is "
+                      "tcp)");
+    check_errors("health_checks:\n"
+                 "  h: {type: http, verify_tls: false, file: f}\n",
+                 NAME ":2:31: health_checks.h.verify_tls: only allowed with type https (the "
+                      "type is http)",
+                 NAME ":2:44: health_checks.h.file: only allowed with type file (the type is "
+                      "http)");
+    check_errors("health_checks:\n"
+                 "  f: {file: f, port: 1, path: /, host: h, expect_status: 200,\n"
+                 "      expect_body: x, verify_tls: no, interval: 1s, timeout: 1s,\n"
+                 "      down_after: 1, up_after: 1, type: file}\n",
+                 NAME ":2:22: health_checks.f.port: only allowed with type tcp, http or https "
+                      "(the type is file)",
+                 NAME ":2:31: health_checks.f.path: only allowed with type http or https (the "
+                      "type is file)",
+                 NAME ":2:40: health_checks.f.host: only allowed with type http or https (the "
+                      "type is file)",
+                 NAME ":2:58: health_checks.f.expect_status: only allowed with type http or "
+                      "https (the type is file)",
+                 NAME ":3:20: health_checks.f.expect_body: only allowed with type http or "
+                      "https (the type is file)",
+                 NAME ":3:35: health_checks.f.verify_tls: only allowed with type https (the "
+                      "type is file)",
+                 NAME ":3:49: health_checks.f.interval: only allowed with type tcp, http or "
+                      "https (the type is file)",
+                 NAME ":3:62: health_checks.f.timeout: only allowed with type tcp, http or "
+                      "https (the type is file)",
+                 NAME ":4:19: health_checks.f.down_after: only allowed with type tcp, http or "
+                      "https (the type is file)",
+                 NAME ":4:32: health_checks.f.up_after: only allowed with type tcp, http or "
+                      "https (the type is file)");
+    /* not applicable comes first: the value is not looked at */
+    check_errors("health_checks: {t: {type: tcp, port: 1, path: relative}}\n",
+                 NAME ":1:47: health_checks.t.path: only allowed with type http or https (the "
+                      "type is tcp)");
+    /* required by the type */
+    check_errors("health_checks:\n"
+                 "  t: {type: tcp}\n"
+                 "  f: {type: file}\n"
+                 "  g:\n"
+                 "    type: file\n"
+                 "  t2: {type: tcp, port: 0}\n",
+                 NAME ":2:6: health_checks.t: missing key \"port\" (required with type tcp)",
+                 NAME ":3:6: health_checks.f: missing key \"file\" (required with type file)",
+                 NAME ":5:5: health_checks.g: missing key \"file\" (required with type file)",
+                 NAME ":6:25: health_checks.t2.port: expected an integer from 1 to 65535, got "
+                      "\"0\"");
+    /* the type itself */
+    check_errors("health_checks:\n"
+                 "  a: {port: 1}\n"
+                 "  b: {type: ftp, port: x, verify_tls: maybe}\n"
+                 "  c: {type: [tcp]}\n"
+                 "  d: {type: HTTP}\n"
+                 "  e: {type: tcp, type: http, port: 1}\n"
+                 "  f:\n"
+                 "  g: {type: ~}\n",
+                 NAME ":2:6: health_checks.a: missing required key \"type\"",
+                 NAME ":3:13: health_checks.b.type: expected one of tcp, http, https, file, got "
+                      "\"ftp\"",
+                 /* without a type every value is still checked */
+                 NAME ":3:24: health_checks.b.port: expected an integer from 1 to 65535, got "
+                      "\"x\"",
+                 NAME ":3:39: health_checks.b.verify_tls: expected true or false, got "
+                      "\"maybe\"",
+                 NAME ":4:13: health_checks.c.type: expected one of tcp, http, https, file, got "
+                      "a list",
+                 NAME ":5:13: health_checks.d.type: expected one of tcp, http, https, file, got "
+                      "\"HTTP\"",
+                 NAME ":6:18: health_checks.e: duplicate key \"type\" (first given at line 6)",
+                 NAME ":7:5: health_checks.f: missing required key \"type\"",
+                 NAME ":8:13: health_checks.g.type: expected one of tcp, http, https, file, got "
+                      "an empty value");
+    /* the first of two types is the one that counts */
+    check_errors("health_checks: {e: {type: file, type: tcp, port: 1, file: f}}\n",
+                 NAME ":1:33: health_checks.e: duplicate key \"type\" (first given at line 1)",
+                 NAME ":1:50: health_checks.e.port: only allowed with type tcp, http or https "
+                      "(the type is file)");
+    check_errors("health_checks: {a: {type: tcp, port: 1, prot: 2}}\n",
+                 NAME ":1:41: health_checks.a: unknown key \"prot\" (expected one of: type, "
+                      "port, path, host, expect_status, expect_body, verify_tls, file, interval, "
+                      "timeout, down_after, up_after)");
+    /* an https check takes every key but file */
+    conf = load_ok("health_checks: {s: {type: https, port: 1, path: /, host: h, "
+                   "expect_status: 100, expect_body: b, verify_tls: on, interval: 1s, "
+                   "timeout: 10ms, down_after: 1, up_after: 1}}\n");
+    assert_int_equal(conf->health_checks[0].port, 1);
+    conf_free(conf);
+}
+
+/* Check "c" of type type with one more key, which must fail with message
+ * (col: where the value starts), or load when message is NULL. */
+static void check_health_value(const char *type, const char *key, const char *value,
+                               const char *message)
+{
+    char yaml[4096], msg[4096];
+    int col;
+
+    col = snprintf(yaml, sizeof(yaml), "health_checks:\n  c: {type: %s, %s: ", type, key);
+    snprintf(yaml + col, sizeof(yaml) - (size_t)col, "%s}\n", value);
+    col -= (int)strlen("health_checks:\n") - 1;
+    if (!message) {
+        conf_t *conf = load_ok(yaml);
+        conf_free(conf);
+        return;
+    }
+    snprintf(msg, sizeof(msg), NAME ":2:%d: health_checks.c.%s: %s", col, key, message);
+    check_errors(yaml, msg);
+}
+
+static void test_health_values(void **state)
+{
+    static const char *interval = "expected a duration from 100ms to 1h such as \"500ms\", "
+                                  "\"10s\" or \"2m\", got ";
+    static const char *timeout = "expected a duration from 10ms to 1h such as \"500ms\", "
+                                 "\"10s\" or \"2m\", got ";
+    static const char *path = "expected a path such as \"/healthz\" (starting with '/', at most "
+                              "1024 bytes of printable ASCII, no spaces), got ";
+    static const char *host = "expected a host name such as \"www.example.com\" (1 to 255 bytes "
+                              "of printable ASCII, no spaces), got ";
+    char msg[2048], value[1100];
+    conf_t *conf;
+
+    (void)state;
+    /* interval: 100ms to 1h */
+    check_health_value("http", "interval", "1h", NULL);
+    check_health_value("http", "interval", "3600", NULL);
+    check_health_value("http", "interval", "2001ms", NULL);
+    snprintf(msg, sizeof(msg), "%s\"99ms\"", interval);
+    check_health_value("http", "interval", "99ms", msg);
+    snprintf(msg, sizeof(msg), "%s\"3601s\"", interval);
+    check_health_value("http", "interval", "3601s", msg);
+    snprintf(msg, sizeof(msg), "%s\"5 s\"", interval);
+    check_health_value("tcp, port: 1", "interval", "5 s", msg);
+    snprintf(msg, sizeof(msg), "%s\"-1s\"", interval);
+    check_health_value("tcp, port: 1", "interval", "-1s", msg);
+    /* timeout: 10ms up to the interval */
+    check_health_value("http", "timeout", "10ms", NULL);
+    check_health_value("http", "timeout", "4999ms", NULL);
+    snprintf(msg, sizeof(msg), "%s\"9ms\"", timeout);
+    check_health_value("http", "timeout", "9ms", msg);
+    snprintf(msg, sizeof(msg), "%s\"2h\"", timeout);
+    check_health_value("http", "timeout", "2h", msg);
+    check_health_value("http", "timeout", "5s", "5s must be shorter than the interval (5s)");
+    /* port: 1 to 65535 */
+    check_health_value("http", "port", "1", NULL);
+    check_health_value("https", "port", "65535", NULL);
+    check_health_value("http", "port", "65536",
+                       "expected an integer from 1 to 65535, got \"65536\"");
+    check_health_value("tcp", "port", "0", "expected an integer from 1 to 65535, got \"0\"");
+    check_health_value("tcp", "port", "022", "expected an integer from 1 to 65535, got \"022\"");
+    /* path */
+    check_health_value("http", "path", "/", NULL);
+    check_health_value("http", "path", "\"/a%20b?c=d&e#f\"", NULL);
+    snprintf(msg, sizeof(msg), "%s\"healthz\"", path);
+    check_health_value("http", "path", "healthz", msg);
+    snprintf(msg, sizeof(msg), "%s\"/a b\"", path);
+    check_health_value("http", "path", "\"/a b\"", msg);
+    snprintf(msg, sizeof(msg), "%s\"/a\\x0d\\x0aX: y\"", path);
+    check_health_value("http", "path", "\"/a\\r\\nX: y\"", msg);
+    snprintf(msg, sizeof(msg), "%s\"\"", path);
+    check_health_value("http", "path", "\"\"", msg);
+    snprintf(msg, sizeof(msg), "%s\"/\xc3\xa9\"", path); /* UTF-8 passes through */
+    check_health_value("http", "path", "\"/\\xe9\"", msg);
+    snprintf(msg, sizeof(msg), "%san empty value", path);
+    check_health_value("http", "path", "~", msg);
+    value[0] = '/';
+    memset(value + 1, 'p', 1023);
+    value[1024] = '\0';
+    check_health_value("https", "path", value, NULL);
+    value[1024] = 'p';
+    value[1025] = '\0';
+    snprintf(msg, sizeof(msg), "%s\"/%.62s...\"", path, value + 1);
+    check_health_value("https", "path", value, msg);
+    /* host */
+    check_health_value("http", "host", "www.example.com", NULL);
+    check_health_value("http", "host", "\"[2001:db8::1]:8080\"", NULL);
+    memset(value, 'h', 255);
+    value[255] = '\0';
+    check_health_value("http", "host", value, NULL);
+    value[255] = 'h';
+    value[256] = '\0';
+    snprintf(msg, sizeof(msg), "%s\"%.63s...\"", host, value);
+    check_health_value("http", "host", value, msg);
+    snprintf(msg, sizeof(msg), "%s\"\"", host);
+    check_health_value("http", "host", "\"\"", msg);
+    snprintf(msg, sizeof(msg), "%s\"a b\"", host);
+    check_health_value("http", "host", "\"a b\"", msg);
+    /* expect_status: 100 to 599 */
+    check_health_value("http", "expect_status", "100", NULL);
+    check_health_value("http", "expect_status", "599", NULL);
+    check_health_value("http", "expect_status", "99",
+                       "expected an integer from 100 to 599, got \"99\"");
+    check_health_value("https", "expect_status", "600",
+                       "expected an integer from 100 to 599, got \"600\"");
+    /* expect_body: 1 to 1024 bytes */
+    check_health_value("http", "expect_body", "x", NULL);
+    memset(value, 'b', 1024);
+    value[1024] = '\0';
+    check_health_value("http", "expect_body", value, NULL);
+    value[1024] = 'b';
+    value[1025] = '\0';
+    snprintf(msg, sizeof(msg), "expected a text of 1 to 1024 bytes, got \"%.63s...\"", value);
+    check_health_value("http", "expect_body", value, msg);
+    check_health_value("http", "expect_body", "\"\"",
+                       "expected a text of 1 to 1024 bytes, got \"\"");
+    check_health_value("http", "expect_body", "\"a\\0b\"",
+                       "expected a text of 1 to 1024 bytes, got \"a\\x00b\"");
+    check_health_value("http", "expect_body", "[x]",
+                       "expected a text of 1 to 1024 bytes, got a list");
+    /* verify_tls */
+    check_health_value("https", "verify_tls", "yes", NULL);
+    check_health_value("https", "verify_tls", "1", "expected true or false, got \"1\"");
+    /* file */
+    check_health_value("file", "file", "\"\"", "expected a file name, got \"\"");
+    check_health_value("file", "file", "{}", "expected a file name, got an empty mapping");
+    /* down_after and up_after: 1 to 100 */
+    check_health_value("http", "down_after", "1", NULL);
+    check_health_value("http", "down_after", "100", NULL);
+    check_health_value("http", "up_after", "1", NULL);
+    check_health_value("http", "up_after", "100", NULL);
+    check_health_value("http", "down_after", "0",
+                       "expected an integer from 1 to 100, got \"0\"");
+    check_health_value("http", "up_after", "101",
+                       "expected an integer from 1 to 100, got \"101\"");
+    check_health_value("tcp, port: 1", "up_after", "0",
+                       "expected an integer from 1 to 100, got \"0\"");
+
+    conf = load_ok("health_checks: {c: {type: http, interval: 100ms, timeout: 99ms}}\n");
+    assert_int_equal(conf->health_checks[0].interval_ms, 100);
+    assert_int_equal(conf->health_checks[0].timeout_ms, 99);
+    conf_free(conf);
+    conf = load_ok("health_checks: {c: {type: http, interval: 1h, timeout: 59m}}\n");
+    assert_int_equal(conf->health_checks[0].interval_ms, 3600000);
+    assert_int_equal(conf->health_checks[0].timeout_ms, 3540000);
+    conf_free(conf);
+}
+
+static void test_health_timing(void **state)
+{
+    conf_t *conf;
+
+    (void)state;
+    conf = load_ok("health_checks: {c: {type: tcp, port: 1, timeout: 3599s, interval: 1h}}\n");
+    conf_free(conf);
+    check_errors("health_checks:\n"
+                 "  a: {type: http, interval: 1s, timeout: 1s}\n"
+                 "  b: {type: http, timeout: 3s, interval: 2500ms}\n"
+                 "  c: {type: http, interval: 2s}\n"
+                 "  d: {type: http, interval: 1s}\n"
+                 "  e: {type: http, timeout: 5s}\n"
+                 "  f: {type: http, timeout: 6s}\n"
+                 "  g: {type: http, interval: 1h, timeout: 1h}\n",
+                 NAME ":2:42: health_checks.a.timeout: 1s must be shorter than the interval (1s)",
+                 NAME ":3:28: health_checks.b.timeout: 3s must be shorter than the interval "
+                      "(2500ms)",
+                 NAME ":4:29: health_checks.c.interval: 2s must be longer than the timeout (2s, "
+                      "the default; set timeout)",
+                 NAME ":5:29: health_checks.d.interval: 1s must be longer than the timeout (2s, "
+                      "the default; set timeout)",
+                 NAME ":6:28: health_checks.e.timeout: 5s must be shorter than the interval "
+                      "(5s)",
+                 NAME ":7:28: health_checks.f.timeout: 6s must be shorter than the interval "
+                      "(5s)",
+                 NAME ":8:42: health_checks.g.timeout: 1h must be shorter than the interval "
+                      "(1h)");
+    /* a bad value is not compared as well */
+    check_errors("health_checks: {a: {type: http, interval: 1s, timeout: 1x}}\n",
+                 NAME ":1:56: health_checks.a.timeout: expected a duration from 10ms to 1h such "
+                      "as \"500ms\", \"10s\" or \"2m\", got \"1x\"");
+    check_errors("health_checks: {a: {type: http, interval: 10ms}}\n",
+                 NAME ":1:43: health_checks.a.interval: expected a duration from 100ms to 1h "
+                      "such as \"500ms\", \"10s\" or \"2m\", got \"10ms\"");
+}
+
+static void test_health_names(void **state)
+{
+    static const char *expected_name =
+        "expected a health check name (1 to 63 letters, digits, '_', '.' or '-')";
+    char yaml[512], msg[512], name[70];
+    conf_t *conf;
+
+    (void)state;
+    memset(name, 'n', 63);
+    name[63] = '\0';
+    snprintf(yaml, sizeof(yaml), "health_checks:\n  %s: {type: http}\n  A_b.c-1: {type: http}\n",
+             name);
+    conf = load_ok(yaml);
+    assert_string_equal(conf->health_checks[0].name, name);
+    assert_string_equal(conf->health_checks[1].name, "A_b.c-1");
+    assert_int_equal(conf->health_checks[1].conf_line, 3);
+    conf_free(conf);
+
+    snprintf(yaml, sizeof(yaml), "health_checks:\n  n%s: {type: http}\n", name);
+    snprintf(msg, sizeof(msg), NAME ":2:3: health_checks: %s, got \"n%.62s...\"", expected_name,
+             name);
+    check_errors(yaml, msg);
+    snprintf(msg, sizeof(msg), NAME ":3:3: health_checks: %s, got \"a b\"", expected_name);
+    check_errors("health_checks:\n"
+                 "  web: {type: http}\n"
+                 "  \"a b\": {type: http}\n"
+                 "  web: {type: tcp}\n"
+                 "  ? [x]\n"
+                 "  : {}\n"
+                 "  \"\": {}\n",
+                 msg,
+                 NAME ":4:3: health_checks: duplicate health check \"web\" (first given at "
+                      "line 2)",
+                 NAME ":5:5: health_checks: expected a health check name (1 to 63 letters, "
+                      "digits, '_', '.' or '-'), got a list",
+                 NAME ":7:3: health_checks: expected a health check name (1 to 63 letters, "
+                      "digits, '_', '.' or '-'), got \"\"");
+    check_errors("health_checks: [web]\n",
+                 NAME ":1:16: health_checks: expected a mapping of health check names to "
+                      "checks, got a list");
+    check_errors("health_checks: web\n",
+                 NAME ":1:16: health_checks: expected a mapping of health check names to "
+                      "checks, got \"web\"");
+    check_errors("health_checks: {web: [type, http]}\n",
+                 NAME ":1:22: health_checks.web: expected a mapping, got a list");
+    check_errors("health_checks: {}\nhealth_checks: {}\n",
+                 NAME ":2:1: duplicate section \"health_checks\" (first given at line 1)");
+}
+
+/* Checks "web" (interval 5s), "fast" (1500ms), "quick" (100ms) and
+ * "hourly" (a file), three data centers, and a service "x.example.com"
+ * whose keys follow at line 9, indented by four. */
+#define HEALTH_HEAD                                                                        \
+    "health_checks:\n"                                                                     \
+    "  web: {type: http}\n"                                                                \
+    "  fast: {type: tcp, port: 7, interval: 1500ms, timeout: 1s}\n"                        \
+    "  quick: {type: tcp, port: 7, interval: 100ms, timeout: 10ms}\n"                      \
+    "  hourly: {type: file, file: /f}\n" GEO_HEAD
+#define HEALTH_CHECKS "(declared: web, fast, quick, hourly)"
+
+static void test_service_check(void **state)
+{
+    conf_t *conf;
+
+    (void)state;
+    conf = load_ok(HEALTH_HEAD "    {check: quick, pools: {a: [192.0.2.1]}}\n"
+                               "  y.example.com: {check: web, pools: {a: [192.0.2.1]}}\n"
+                               "  z.example.com: {pools: {a: [192.0.2.1]}}\n");
+    assert_string_equal(conf->services[0].check, "quick");
+    assert_int_equal(conf->services[0].check_index, 2);
+    assert_string_equal(conf->services[1].check, "web");
+    assert_int_equal(conf->services[1].check_index, 0);
+    assert_null(conf->services[2].check);
+    conf_free(conf);
+
+    /* checks may be declared after the services that use them */
+    conf = load_ok("datacenters: {a: {}}\n"
+                   "services: {s: {check: late, pools: {a: [192.0.2.1]}}}\n"
+                   "health_checks: {early: {type: http}, late: {type: https}}\n");
+    assert_int_equal(conf->services[0].check_index, 1);
+    conf_free(conf);
+
+    check_errors(HEALTH_HEAD "    {check: Web, pools: {a: [192.0.2.1]}}\n"
+                             "  y.example.com: {check: [web], pools: {a: [192.0.2.1]}}\n"
+                             "  z.example.com: {check: ~, pools: {a: [192.0.2.1]}}\n",
+                 NAME ":9:13: services.x.example.com.check: unknown health check \"Web\" "
+                      HEALTH_CHECKS,
+                 NAME ":10:26: services.y.example.com.check: expected a health check name, got a "
+                      "list",
+                 NAME ":11:26: services.z.example.com.check: expected a health check name, got "
+                      "an empty value");
+    check_errors("datacenters: {a: {}}\n"
+                 "services: {s: {check: web, pools: {a: [192.0.2.1]}}}\n",
+                 NAME ":2:23: services.s.check: unknown health check \"web\" (declared: none)");
+    /* a check with errors still exists: no second error at the service */
+    check_errors("health_checks: {web: {type: tcp}}\n"
+                 "datacenters: {a: {}}\n"
+                 "services: {s: {check: web, pools: {a: [192.0.2.1]}}}\n",
+                 NAME ":1:22: health_checks.web: missing key \"port\" (required with type tcp)");
+}
+
+static void test_service_min_up(void **state)
+{
+    conf_t *conf;
+
+    (void)state;
+    conf = load_ok(GEO_HEAD "    pools: {a: [192.0.2.1, 192.0.2.2]}\n");
+    assert_int_equal(conf->services[0].min_up, 1);
+    conf_free(conf);
+    /* up to the smallest pool with addresses; CNAME pools do not count */
+    conf = load_ok(GEO_HEAD "    min_up: 2\n"
+                            "    pools:\n"
+                            "      a: [192.0.2.1, 192.0.2.2, 192.0.2.3]\n"
+                            "      b: {cname: b.example.net}\n"
+                            "      c: {addresses: [\"2001:db8::1\",\n"
+                            "                      {address: \"2001:db8::2\"}]}\n");
+    assert_int_equal(conf->services[0].min_up, 2);
+    conf_free(conf);
+    /* without a check too: forced addresses count */
+    conf = load_ok(GEO_HEAD "    {min_up: 1, pools: {a: [192.0.2.1]}}\n");
+    assert_int_equal(conf->services[0].min_up, 1);
+    conf_free(conf);
+
+    check_errors(GEO_HEAD "    min_up: 3\n"
+                          "    pools:\n"
+                          "      a: [192.0.2.1, 192.0.2.2, 192.0.2.3]\n"
+                          "      c: [192.0.2.4, 192.0.2.5]\n"
+                          "      b: [192.0.2.6, 192.0.2.7]\n",
+                 NAME ":4:13: services.x.example.com.min_up: expected an integer from 1 to 2 "
+                      "(pool \"c\" has 2 addresses), got \"3\"");
+    check_errors(GEO_HEAD "    {pools: {a: [192.0.2.1]}, min_up: 0}\n",
+                 NAME ":4:39: services.x.example.com.min_up: expected an integer from 1 to 1 "
+                      "(pool \"a\" has 1 address), got \"0\"");
+    check_errors(GEO_HEAD "    {pools: {a: [192.0.2.1]}, min_up: 2}\n",
+                 NAME ":4:39: services.x.example.com.min_up: expected an integer from 1 to 1 "
+                      "(pool \"a\" has 1 address), got \"2\"");
+    check_errors(GEO_HEAD "    {pools: {a: [192.0.2.1]}, min_up: many}\n",
+                 NAME ":4:39: services.x.example.com.min_up: expected an integer from 1 to 1 "
+                      "(pool \"a\" has 1 address), got \"many\"");
+    check_errors(GEO_HEAD "    {pools: {b: {cname: b.example.}}, min_up: 1}\n",
+                 NAME ":4:47: services.x.example.com.min_up: no pool of this service has "
+                      "addresses to count");
+    /* bad pools: the bound is unknown, and the value is checked alone */
+    check_errors(GEO_HEAD "    {pools: {a: [192.0.2.1, x]}, min_up: 2}\n",
+                 NAME ":4:29: services.x.example.com.pools.a[1]: expected an IPv4 or IPv6 "
+                      "address such as \"192.0.2.1\" or \"2001:db8::1\", got \"x\"");
+    check_errors(GEO_HEAD "    {pools: {a: [192.0.2.1, x]}, min_up: 0}\n",
+                 NAME ":4:29: services.x.example.com.pools.a[1]: expected an IPv4 or IPv6 "
+                      "address such as \"192.0.2.1\" or \"2001:db8::1\", got \"x\"",
+                 NAME ":4:42: services.x.example.com.min_up: expected a positive integer, got "
+                      "\"0\"");
+}
+
+static void test_service_failover_ttl(void **state)
+{
+    static const struct {
+        const char *value;
+        uint32_t seconds;
+    } good[] = {
+        {"0", 0},
+        {"30", 30},
+        {"30s", 30},
+        {"2m", 120},
+        {"1h", 3600},
+        {"0s", 0},
+        {"2147483647", 2147483647u},
+        {"2147483647s", 2147483647u},
+        {"35791394m", 2147483640u},
+        {"596523h", 2147482800u},
+    };
+    static const char *const bad[] = {"2147483648", "2147483648s", "35791395m", "596524h",
+                                      "-1",         "1.5s",        "500ms",     "1d",
+                                      "030",        "s",           "\"\"",      "1000000000000"};
+    static const char *expected = "expected a number of seconds from 0 to 2147483647 or a "
+                                  "duration such as \"30s\" or \"5m\", got ";
+    char yaml[512], msg[512];
+    conf_t *conf;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        snprintf(yaml, sizeof(yaml), GEO_HEAD "    {pools: {a: [192.0.2.1]}, failover_ttl: %s}\n",
+                 good[i].value);
+        conf = load_ok(yaml);
+        assert_int_equal(conf->services[0].failover_ttl, good[i].seconds);
+        conf_free(conf);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(yaml, sizeof(yaml), GEO_HEAD "    {pools: {a: [192.0.2.1]}, failover_ttl: %s}\n",
+                 bad[i]);
+        snprintf(msg, sizeof(msg), NAME ":4:45: services.x.example.com.failover_ttl: %s\"%s\"",
+                 expected, bad[i][0] == '"' ? "" : bad[i]);
+        check_errors(yaml, msg);
+    }
+    check_errors(GEO_HEAD "    {pools: {a: [192.0.2.1]}, failover_ttl: [30]}\n",
+                 NAME ":4:45: services.x.example.com.failover_ttl: expected a number of seconds "
+                      "from 0 to 2147483647 or a duration such as \"30s\" or \"5m\", got a list");
+
+    /* the default: the check's interval in whole seconds, at least 1;
+     * without a check, the service's TTL */
+    conf = load_ok(HEALTH_HEAD "    {check: web, pools: {a: [192.0.2.1]}}\n"
+                               "  y.example.com: {check: fast, pools: {a: [192.0.2.1]}}\n"
+                               "  z.example.com: {check: quick, pools: {a: [192.0.2.1]}}\n"
+                               "  w.example.com: {check: hourly, pools: {a: [192.0.2.1]}}\n"
+                               "  v.example.com: {pools: {a: [192.0.2.1]}}\n"
+                               "  u.example.com: {pools: {a: [192.0.2.1]}, ttl: 45}\n"
+                               "  t.example.com: {ttl: 0, pools: {a: [192.0.2.1]}}\n"
+                               "  s.example.com: {failover_ttl: 7, check: web, ttl: 1, "
+                               "pools: {a: [192.0.2.1]}}\n");
+    assert_int_equal(conf->services[0].failover_ttl, 5);
+    assert_int_equal(conf->services[1].failover_ttl, 1);
+    assert_int_equal(conf->services[2].failover_ttl, 1);
+    assert_int_equal(conf->services[3].failover_ttl, 5);
+    assert_int_equal(conf->services[4].failover_ttl, 300);
+    assert_int_equal(conf->services[5].failover_ttl, 45);
+    assert_int_equal(conf->services[6].failover_ttl, 0);
+    assert_int_equal(conf->services[7].failover_ttl, 7);
+    conf_free(conf);
+    conf = load_ok("health_checks: {h: {type: http, interval: 1h}}\n"
+                   "datacenters: {a: {}}\n"
+                   "services: {s: {check: h, pools: {a: [192.0.2.1]}}}\n");
+    assert_int_equal(conf->services[0].failover_ttl, 3600);
+    conf_free(conf);
+}
+
+/* "a=192.0.2.1>10.0.0.1,192.0.2.2 b=" : each address and its probe */
+static const char *probes_text(const conf_t *conf, const conf_service_t *svc, char *buf,
+                               size_t size)
+{
+    size_t o = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < svc->n_pools; i++) {
+        const conf_pool_t *pool = &svc->pools[i];
+        assert_non_null(pool->probes);
+        o += (size_t)snprintf(buf + o, size - o, "%s%s=", i ? " " : "",
+                              conf->datacenters[pool->dc].name);
+        for (size_t k = 0; k < pool->n_addrs; k++) {
+            char addr[INET6_ADDRSTRLEN], probe[INET6_ADDRSTRLEN];
+            const conf_network_t *p = &pool->probes[k];
+            assert_non_null(inet_ntop(pool->addrs[k].family, pool->addrs[k].addr, addr,
+                                      sizeof(addr)));
+            o += (size_t)snprintf(buf + o, size - o, "%s%s", k ? "," : "", addr);
+            if (p->family == 0)
+                continue;
+            assert_int_equal(p->family, pool->addrs[k].family);
+            assert_int_equal(p->prefix, p->family == AF_INET ? 32 : 128);
+            assert_non_null(inet_ntop(p->family, p->addr, probe, sizeof(probe)));
+            o += (size_t)snprintf(buf + o, size - o, ">%s", probe);
+        }
+    }
+    return buf;
+}
+
+#define assert_probes(conf, svc, want)                                                     \
+    do {                                                                                   \
+        char buf_[TEXT_SIZE];                                                              \
+        assert_string_equal(probes_text(conf, svc, buf_, sizeof(buf_)), want);             \
+    } while (0)
+
+static void test_pool_probes(void **state)
+{
+    static const char *addr = "expected an IPv4 or IPv6 address such as \"192.0.2.1\" or "
+                              "\"2001:db8::1\", got ";
+    char msg[512], msg2[512], msg3[512], msg4[512];
+    conf_t *conf;
+
+    (void)state;
+    conf = load_ok(GEO_HEAD
+                   "    pools:\n"
+                   "      a: [192.0.2.1, {address: 192.0.2.2, probe: 10.0.0.2}, {address: "
+                   "192.0.2.3},\n"
+                   "          {probe: \"FD00::4\", address: \"2001:db8::4\"}]\n"
+                   "      b: {addresses: [{address: 198.51.100.1, probe: 198.51.100.1}]}\n"
+                   "      c: {cname: c.example.net}\n"
+                   "  y.example.com: {pools: {a: [192.0.2.1]}}\n"
+                   "  z.example.com:\n"
+                   "    pools:\n"
+                   "      a:\n"
+                   "        - address: 192.0.2.9\n"
+                   "          probe: 10.9.9.9\n"
+                   "        - 192.0.2.8\n");
+    assert_probes(conf, &conf->services[0],
+                  "a=192.0.2.1,192.0.2.2>10.0.0.2,192.0.2.3,2001:db8::4>fd00::4 "
+                  "b=198.51.100.1>198.51.100.1 c=");
+    assert_pools(conf, &conf->services[0],
+                 "a=192.0.2.1,192.0.2.2,192.0.2.3,2001:db8::4 b=198.51.100.1 "
+                 "c=>c.example.net.");
+    assert_probes(conf, &conf->services[1], "a=192.0.2.1");
+    assert_probes(conf, &conf->services[2], "a=192.0.2.9>10.9.9.9,192.0.2.8");
+    conf_free(conf);
+
+    snprintf(msg, sizeof(msg), NAME ":6:64: services.x.example.com.pools.a[3].address: %s\"x\"",
+             addr);
+    snprintf(msg2, sizeof(msg2), NAME ":7:39: services.x.example.com.pools.a[4].probe: %s"
+             "\"10.0.0.0/8\"", addr);
+    snprintf(msg3, sizeof(msg3), NAME ":9:64: services.x.example.com.pools.a[8].address: %sa list",
+             addr);
+    snprintf(msg4, sizeof(msg4), NAME ":9:70: services.x.example.com.pools.a[9]: %s\"7\"", addr);
+    check_errors(GEO_HEAD
+                 "    pools:\n"
+                 "      a: [{address: 192.0.2.1, probe: \"::1\"}, {probe: 10.0.0.1},\n"
+                 "          {address: \"2001:db8::1\", probe: 10.0.0.1}, {address: x},\n"
+                 "          {address: 192.0.2.2, probe: 10.0.0.0/8},\n"
+                 "          {address: 192.0.2.3, prob: 1},\n"
+                 "          {address: 192.0.2.1, probe: 10.0.0.9}, {}, {address: [a]}, 7]\n"
+                 "      b: {addresses: [{address: 192.0.2.1, probe: \"2001:db8::1\"}]}\n",
+                 NAME ":5:39: services.x.example.com.pools.a[0].probe: \"::1\" is an IPv6 "
+                      "address but the address \"192.0.2.1\" is IPv4",
+                 NAME ":5:47: services.x.example.com.pools.a[1]: missing required key "
+                      "\"address\"",
+                 NAME ":6:43: services.x.example.com.pools.a[2].probe: \"10.0.0.1\" is an IPv4 "
+                      "address but the address \"2001:db8::1\" is IPv6",
+                 msg, msg2,
+                 NAME ":8:32: services.x.example.com.pools.a[5]: unknown key \"prob\" (expected "
+                      "one of: address, probe)",
+                 NAME ":9:21: services.x.example.com.pools.a[6]: duplicate address "
+                      "\"192.0.2.1\" (first at [0])",
+                 NAME ":9:50: services.x.example.com.pools.a[7]: missing required key "
+                      "\"address\"",
+                 msg3, msg4,
+                 NAME ":10:51: services.x.example.com.pools.b.addresses[0].probe: "
+                      "\"2001:db8::1\" is an IPv6 address but the address \"192.0.2.1\" is "
+                      "IPv4");
+    check_errors(GEO_HEAD "    pools: {a: [{address: 192.0.2.1, address: 192.0.2.2}]}\n",
+                 NAME ":4:38: services.x.example.com.pools.a[0]: duplicate key \"address\" "
+                      "(first given at line 4)");
+}
+
 /* ------------------------------------------------------------ addresses */
 
 static void test_sockaddr_valid(void **state)
@@ -2255,6 +3102,17 @@ int main(void)
         cmocka_unit_test(test_defaults_orders),
         cmocka_unit_test(test_networks),
         cmocka_unit_test(test_parse_network),
+        cmocka_unit_test(test_state_file),
+        cmocka_unit_test(test_health_full_example),
+        cmocka_unit_test(test_health_defaults),
+        cmocka_unit_test(test_health_keys_by_type),
+        cmocka_unit_test(test_health_values),
+        cmocka_unit_test(test_health_timing),
+        cmocka_unit_test(test_health_names),
+        cmocka_unit_test(test_service_check),
+        cmocka_unit_test(test_service_min_up),
+        cmocka_unit_test(test_service_failover_ttl),
+        cmocka_unit_test(test_pool_probes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
