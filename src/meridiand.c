@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "conf/conf.h"
+#include "health/health.h"
 #include "net/net.h"
 #include "snapshot.h"
 #include "util/diag.h"
@@ -70,6 +71,7 @@ static size_t handle_query(void *arg, const uint8_t *query, size_t qlen, uint8_t
 typedef struct daemon_state {
     const char *config_path;
     net_server_t *server;
+    health_t *health;
     uv_signal_t sig_term, sig_int, sig_hup;
     bool stopping;
 } daemon_state_t;
@@ -82,9 +84,25 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     st->stopping = true;
     log_info("signal %d: shutting down", signum);
     net_server_stop(st->server);
+    health_stop(st->health);
     uv_close((uv_handle_t *)&st->sig_term, NULL);
     uv_close((uv_handle_t *)&st->sig_int, NULL);
     uv_close((uv_handle_t *)&st->sig_hup, NULL);
+}
+
+/* Reads the state file named by conf into health; false (logged) when it
+ * is corrupt. */
+static bool load_overrides(health_t *health, const conf_t *conf)
+{
+    diag_t d;
+    diag_init(&d);
+    d.quiet = true;
+    health_set_state_file(health, conf->state_file);
+    bool ok = health_load_state(health, &d);
+    for (size_t i = 0; i < d.count; i++)
+        log_errx("%s", d.messages[i]);
+    diag_free(&d);
+    return ok;
 }
 
 static void on_hup(uv_signal_t *h, int signum)
@@ -95,15 +113,34 @@ static void on_hup(uv_signal_t *h, int signum)
     diag_init(&d);
     d.quiet = true;
     snapshot_t *s;
-    if (snapshot_load(st->config_path, &s, &d)) {
+    if (snapshot_load(st->config_path, st->health, &s, &d)) {
+        if (!load_overrides(st->health, s->conf))
+            log_errx("reload: the state file is unreadable: keeping the current overrides");
         snapshot_publish(s);
-        log_info("reload: %zu zones, %zu records", zone_db_zone_count(s->db), s->n_records);
+        health_commit(st->health, s->conf);
+        log_info("reload: %zu zones, %zu records, %zu services", zone_db_zone_count(s->db),
+                 s->n_records, s->conf->n_services);
     } else {
+        health_rollback(st->health);
         for (size_t i = 0; i < d.count; i++)
             log_errx("reload: %s", d.messages[i]);
         log_errx("reload failed: still serving the previous configuration");
     }
     diag_free(&d);
+}
+
+/* Health changed: log what it means for each service. The loop thread is
+ * the only one that publishes snapshots, so it may read the current one
+ * without a read-side section. */
+static void on_health_change(void *arg)
+{
+    (void)arg;
+    rcu_read_lock();
+    const snapshot_t *s = snapshot_current();
+    if (s)
+        for (size_t i = 0; i < s->conf->n_services; i++)
+            service_log_transitions(s->services[i], s->conf);
+    rcu_read_unlock();
 }
 
 /* What the command line asked for. */
@@ -202,7 +239,7 @@ static int explain(const options_t *o, const snapshot_t *snap)
     /* A client subnet's address has no bits past its prefix. */
     for (unsigned bit = prefix; bit < max; bit++)
         addr[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
-    const service_t *svc = snapshot_service(snap, o->explain_name);
+    service_t *svc = snapshot_service(snap, o->explain_name);
     if (!svc) {
         fprintf(stderr, "meridiand: --explain: %s is not a service in %s\n", o->explain_name,
                 o->config_path);
@@ -212,9 +249,49 @@ static int explain(const options_t *o, const snapshot_t *snap)
     return 0;
 }
 
-/* Serves snap (which it publishes and so owns) until a stop signal. */
-static int serve(const options_t *o, snapshot_t *snap)
+/* Undoes a start that failed before serving: health's pending targets and
+ * handles, the loop, the RCU registration. Returns the exit status 1. */
+static int abandon_start(uv_loop_t *loop, health_t *health)
 {
+    health_rollback(health);
+    health_stop(health);
+    uv_run(loop, UV_RUN_DEFAULT);
+    health_free(health);
+    uv_loop_close(loop);
+    rcu_unregister_thread();
+    return 1;
+}
+
+/* Loads the snapshot with health checks attached and serves it until a
+ * stop signal. */
+static int serve(const options_t *o)
+{
+    uv_loop_t *loop = uv_default_loop();
+    daemon_state_t st = {.config_path = o->config_path};
+    rcu_register_thread(); /* the loop thread answers TCP queries */
+    st.health = health_new(loop, NULL, on_health_change, &st);
+    diag_t d;
+    diag_init(&d);
+    d.quiet = true;
+    snapshot_t *snap;
+    bool loaded = snapshot_load(o->config_path, st.health, &snap, &d);
+    print_problems(&d);
+    diag_free(&d);
+    if (!loaded) {
+        fprintf(stderr, "meridiand: not starting: fix the problems above\n");
+        return abandon_start(loop, st.health);
+    }
+    if (!o->debug && snap->conf->log_level >= 0)
+        log_set_level((enum log_level)snap->conf->log_level);
+    /* Starting without a drain the operator asked for could send users to a
+     * data center under maintenance: a corrupt state file stops the start. */
+    if (!load_overrides(st.health, snap->conf)) {
+        fprintf(stderr, "meridiand: not starting: the state file %s is corrupt\n",
+                snap->conf->state_file);
+        snapshot_free(snap);
+        return abandon_start(loop, st.health);
+    }
+
     net_listen_t *listeners = o->listeners;
     size_t n_listen = o->n_listeners;
     if (n_listen == 0) {
@@ -246,16 +323,16 @@ static int serve(const options_t *o, snapshot_t *snap)
     size_t n_zones = zone_db_zone_count(snap->db), n_records = snap->n_records;
 
     signal(SIGPIPE, SIG_IGN);
-    rcu_register_thread(); /* the loop thread answers TCP queries */
     snapshot_publish(snap);
+    health_commit(st.health, snap->conf);
 
-    uv_loop_t *loop = uv_default_loop();
-    daemon_state_t st = {.config_path = o->config_path};
     int status = 0;
     int rc = net_server_start(&st.server, &ncfg, loop, handle_query, NULL);
     if (rc < 0) {
         fprintf(stderr, "meridiand: cannot listen: %s\n", strerror(-rc));
         status = 1;
+        health_stop(st.health);
+        uv_run(loop, UV_RUN_DEFAULT);
         goto out;
     }
     uv_signal_init(loop, &st.sig_term);
@@ -272,8 +349,9 @@ static int serve(const options_t *o, snapshot_t *snap)
     net_server_free(st.server);
     log_info("stopped");
 out:
-    uv_loop_close(loop);
     snapshot_publish(NULL);
+    health_free(st.health);
+    uv_loop_close(loop);
     rcu_unregister_thread();
     if (listeners != o->listeners)
         free(listeners);
@@ -295,7 +373,11 @@ int main(int argc, char **argv)
     diag_init(&d);
     d.quiet = true;
     snapshot_t *snap;
-    bool loaded = snapshot_load(o.config_path, &snap, &d);
+    if (!o.check && !o.explain_name) {
+        status = serve(&o);
+        goto out;
+    }
+    bool loaded = snapshot_load(o.config_path, NULL, &snap, &d);
     print_problems(&d);
     diag_free(&d);
     if (o.explain_name && loaded) {
@@ -311,13 +393,6 @@ int main(int argc, char **argv)
         }
         snapshot_free(snap);
         status = loaded ? 0 : 1;
-    } else if (!loaded) {
-        fprintf(stderr, "meridiand: not starting: fix the problems above\n");
-        status = 1;
-    } else {
-        if (!o.debug && snap->conf->log_level >= 0)
-            log_set_level((enum log_level)snap->conf->log_level);
-        status = serve(&o, snap);
     }
 out:
     free(o.listeners);

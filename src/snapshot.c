@@ -13,7 +13,7 @@
 static snapshot_t *current_snapshot;
 
 /* The country table, the GeoIP database and every service's policy. */
-static bool snapshot_load_geo(snapshot_t *s, diag_t *d)
+static bool snapshot_load_geo(snapshot_t *s, health_t *health, diag_t *d)
 {
     const conf_t *conf = s->conf;
     bool ok = true;
@@ -34,11 +34,11 @@ static bool snapshot_load_geo(snapshot_t *s, diag_t *d)
     if (!s->services)
         abort();
     for (size_t i = 0; i < conf->n_services; i++)
-        ok &= service_build(conf, i, &s->services[i], d);
+        ok &= service_build(conf, i, health, &s->services[i], d);
     return ok;
 }
 
-const service_t *snapshot_service(const snapshot_t *s, const char *name)
+service_t *snapshot_service(const snapshot_t *s, const char *name)
 {
     size_t len = strlen(name);
     if (len && name[len - 1] == '.')
@@ -54,7 +54,7 @@ const service_t *snapshot_service(const snapshot_t *s, const char *name)
     return NULL;
 }
 
-bool snapshot_load(const char *conf_path, snapshot_t **out, diag_t *d)
+bool snapshot_load(const char *conf_path, health_t *health, snapshot_t **out, diag_t *d)
 {
     snapshot_t *s = calloc(1, sizeof(*s));
     zone_source_t **sources = NULL;
@@ -82,7 +82,7 @@ bool snapshot_load(const char *conf_path, snapshot_t **out, diag_t *d)
     }
     if (!zones_ok)
         goto fail;
-    if (!snapshot_load_geo(s, d))
+    if (!snapshot_load_geo(s, health, d))
         goto fail;
     zone_dynamic_t *dyn = calloc(s->conf->n_services ? s->conf->n_services : 1, sizeof(*dyn));
     if (!dyn)

@@ -15,6 +15,7 @@
 
 #include "conf/conf.h"
 #include "geo/geo.h"
+#include "health/health.h"
 #include "query/query.h"
 #include "query/service.h"
 #include "util/diag.h"
@@ -35,12 +36,14 @@ typedef struct snapshot {
 
 /* The service named name (any case, with or without the final dot), or
  * NULL. */
-const service_t *snapshot_service(const snapshot_t *s, const char *name);
+service_t *snapshot_service(const snapshot_t *s, const char *name);
 
-/* Loads the config file and every zone it names. Returns false, with every
- * problem reported to d, when anything is wrong. Caller frees with
+/* Loads the config file and every zone it names, registering every service
+ * address with health (NULL: everything counts as up; the caller then
+ * commits or rolls back health's pending targets). Returns false, with
+ * every problem reported to d, when anything is wrong. Caller frees with
  * snapshot_free() unless it publishes it. */
-bool snapshot_load(const char *conf_path, snapshot_t **out, diag_t *d);
+bool snapshot_load(const char *conf_path, health_t *health, snapshot_t **out, diag_t *d);
 void snapshot_free(snapshot_t *s);
 
 /* Makes s the current snapshot and frees the previous one once no reader

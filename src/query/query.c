@@ -193,27 +193,37 @@ static const zone_rrset_t *any_choice(const zone_node_t *node)
     return node->n_rrsets ? &node->rrsets[0] : NULL;
 }
 
-/* Writes count records of rr_len bytes starting at first, wrapping, so
- * successive queries see the pool rotated. owner NULL: the query name (the
- * records already point at it). */
-static int put_rotated(answer_t *a, const uint8_t *owner, const uint8_t *wire, unsigned count,
-                       unsigned rr_len, unsigned first)
+/* Writes the served records of a pool (rr_len bytes each, their health
+ * targets in targets) starting at first and wrapping, so successive
+ * queries see the pool rotated; ttl replaces the pre-rendered one when it
+ * differs. owner NULL: the query name (the records already point at it).
+ * Returns how many were written, or -1 when they did not fit. */
+static int put_pool(answer_t *a, const service_t *svc, const service_choice_t *choice,
+                    const uint8_t *owner, const uint8_t *wire, const uint32_t *targets,
+                    unsigned count, unsigned rr_len, unsigned first, uint32_t ttl)
 {
     dns_writer_t *w = &a->w;
     size_t save_len = w->len;
-    unsigned save_comp = w->ncomp;
+    unsigned save_comp = w->ncomp, written = 0;
     for (unsigned k = 0; k < count; k++) {
-        const uint8_t *rr = wire + (size_t)rr_len * ((first + k) % count);
+        unsigned i = (first + k) % count;
+        if (!service_addr_served(svc, choice, targets[i]))
+            continue;
+        const uint8_t *rr = wire + (size_t)rr_len * i;
         int rc = owner ? dns_writer_name(w, owner) : dns_writer_bytes(w, rr, 2);
+        size_t rest = w->len;
         if (rc < 0 || dns_writer_bytes(w, rr + 2, rr_len - 2) < 0) {
             w->len = save_len;
             w->ncomp = save_comp;
             a->truncated = true;
             return -1;
         }
+        if (ttl != svc->ttl)
+            dns_put32(w->buf + rest + 4, ttl);
+        written++;
     }
-    dns_writer_add_count(w, SECTION_ANSWER, (uint16_t)count);
-    return 0;
+    dns_writer_add_count(w, SECTION_ANSWER, (uint16_t)written);
+    return (int)written;
 }
 
 /* The client as the service should see it: the query's client subnet when
@@ -246,12 +256,13 @@ static void service_client(const answer_t *a, const service_t *svc, int *family,
 static const uint8_t *answer_service(answer_t *a, const zone_node_t *node, const uint8_t *owner,
                                      const zone_t *zone)
 {
-    const service_t *svc = node->dynamic;
+    service_t *svc = (service_t *)node->dynamic; /* only its counters change */
     uint16_t qtype = a->q->qtype;
     int family;
     uint8_t addr[16];
     unsigned prefix;
     geo_decision_t dec;
+    service_choice_t choice;
 
     if (qtype != DNS_TYPE_A && qtype != DNS_TYPE_AAAA && qtype != DNS_TYPE_ANY &&
         qtype != DNS_TYPE_CNAME) {
@@ -262,7 +273,12 @@ static const uint8_t *answer_service(answer_t *a, const zone_node_t *node, const
     geo_policy_decide(svc->policy, a->cfg->geo, family, addr, prefix, &dec);
     if (a->q->ecs && svc->ecs)
         a->ecs_scope = dec.scope;
-    const service_pool_t *pool = service_pick(svc, &dec);
+    service_pick(svc, &dec, &choice);
+    const service_pool_t *pool = choice.pool;
+    /* Not the client's first choice: a short TTL brings resolvers back soon
+     * after that data center recovers. Failing open answers with the first
+     * choice itself, so the service TTL stays. */
+    uint32_t ttl = choice.failover ? svc->failover_ttl : svc->ttl;
     unsigned first = a->q->id; /* resolvers pick random IDs: a free rotation */
 
     if (pool->cname) {
@@ -270,7 +286,7 @@ static const uint8_t *answer_service(answer_t *a, const zone_node_t *node, const
         size_t len = dns_name_len(pool->cname);
         dns_put16(rd, (uint16_t)len);
         memcpy(rd + 2, pool->cname, len);
-        zone_rrset_t cname = {.type = DNS_TYPE_CNAME, .count = 1, .ttl = svc->ttl,
+        zone_rrset_t cname = {.type = DNS_TYPE_CNAME, .count = 1, .ttl = ttl,
                               .rdata = rd, .rdata_len = (uint32_t)len + 2};
         if (!put_required(a, SECTION_ANSWER, owner, &cname) || qtype == DNS_TYPE_CNAME)
             return NULL;
@@ -278,11 +294,14 @@ static const uint8_t *answer_service(answer_t *a, const zone_node_t *node, const
     }
     bool want_a = qtype == DNS_TYPE_A || (qtype == DNS_TYPE_ANY && pool->n_a);
     bool want_aaaa = qtype == DNS_TYPE_AAAA || (qtype == DNS_TYPE_ANY && !pool->n_a);
+    int written = 0;
     if (want_a && pool->n_a)
-        put_rotated(a, owner, pool->a_wire, pool->n_a, SERVICE_A_RR_LEN, first);
+        written = put_pool(a, svc, &choice, owner, pool->a_wire, pool->a_target, pool->n_a,
+                           SERVICE_A_RR_LEN, first, ttl);
     else if (want_aaaa && pool->n_aaaa)
-        put_rotated(a, owner, pool->aaaa_wire, pool->n_aaaa, SERVICE_AAAA_RR_LEN, first);
-    else
+        written = put_pool(a, svc, &choice, owner, pool->aaaa_wire, pool->aaaa_target,
+                           pool->n_aaaa, SERVICE_AAAA_RR_LEN, first, ttl);
+    if (written == 0)
         put_negative(a, zone);
     return NULL;
 }

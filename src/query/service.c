@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "dns/wire.h"
+#include "util/log.h"
 
 static void *service_alloc(size_t n)
 {
@@ -41,7 +42,7 @@ static bool name_to_wire(const char *text, uint8_t *out, size_t *len)
     return true;
 }
 
-bool service_build(const conf_t *conf, size_t i, service_t **out, diag_t *d)
+bool service_build(const conf_t *conf, size_t i, health_t *health, service_t **out, diag_t *d)
 {
     const conf_service_t *cs = &conf->services[i];
     service_t *s = service_alloc(sizeof(*s));
@@ -49,7 +50,10 @@ bool service_build(const conf_t *conf, size_t i, service_t **out, diag_t *d)
     *out = NULL;
     s->conf = cs;
     s->ttl = cs->ttl;
+    s->failover_ttl = cs->failover_ttl;
+    s->min_up = cs->min_up ? cs->min_up : 1;
     s->ecs = cs->ecs;
+    s->health = health ? health_states(health) : NULL;
     if (!name_to_wire(cs->name, s->name, &len)) {
         diag_error(d, cs->conf_file, cs->conf_line, 0, "service %s: not a domain name", cs->name);
         goto fail;
@@ -71,15 +75,23 @@ bool service_build(const conf_t *conf, size_t i, service_t **out, diag_t *d)
         }
         sp->a_wire = service_alloc((size_t)sp->n_a * SERVICE_A_RR_LEN);
         sp->aaaa_wire = service_alloc((size_t)sp->n_aaaa * SERVICE_AAAA_RR_LEN);
+        sp->a_target = service_alloc((size_t)sp->n_a * sizeof(*sp->a_target));
+        sp->aaaa_target = service_alloc((size_t)sp->n_aaaa * sizeof(*sp->aaaa_target));
         size_t na = 0, n6 = 0;
         for (size_t a = 0; a < cp->n_addrs; a++) {
             const conf_network_t *addr = &cp->addrs[a];
-            if (addr->family == AF_INET)
+            long target = 0;
+            if (health && (target = health_target(health, conf, cs, p, a, d)) < 0)
+                goto fail;
+            if (addr->family == AF_INET) {
+                sp->a_target[na] = (uint32_t)target;
                 put_addr_rr(sp->a_wire + SERVICE_A_RR_LEN * na++, DNS_TYPE_A, s->ttl, addr->addr,
                             4);
-            else
+            } else {
+                sp->aaaa_target[n6] = (uint32_t)target;
                 put_addr_rr(sp->aaaa_wire + SERVICE_AAAA_RR_LEN * n6++, DNS_TYPE_AAAA, s->ttl,
                             addr->addr, 16);
+            }
         }
         if (cp->cname) {
             uint8_t target[DNS_NAME_MAX];
@@ -94,6 +106,12 @@ bool service_build(const conf_t *conf, size_t i, service_t **out, diag_t *d)
     }
     if (!geo_policy_build(conf, cs, &s->policy, d))
         goto fail;
+    /* What the loop thread last logged starts as the truth now, so a reload
+     * does not announce old news. */
+    bool any_up = false;
+    for (size_t p = 0; p < s->n_pools; p++)
+        any_up |= s->pools[p].was_up = service_pool_up(s, &s->pools[p]);
+    s->was_fail_open = !any_up;
     *out = s;
     return true;
 fail:
@@ -108,6 +126,8 @@ void service_free(service_t *s)
     for (size_t p = 0; p < s->n_pools; p++) {
         free(s->pools[p].a_wire);
         free(s->pools[p].aaaa_wire);
+        free(s->pools[p].a_target);
+        free(s->pools[p].aaaa_target);
         free(s->pools[p].cname);
     }
     free(s->pools);
@@ -115,14 +135,66 @@ void service_free(service_t *s)
     free(s);
 }
 
-const service_pool_t *service_pick(const service_t *s, const geo_decision_t *dec)
+bool service_pool_up(const service_t *s, const service_pool_t *pool)
 {
+    if (!s->health || (!pool->n_a && !pool->n_aaaa))
+        return true;
+    unsigned up = 0;
+    for (unsigned i = 0; i < pool->n_a; i++)
+        up += health_state_up(s->health, pool->a_target[i]);
+    for (unsigned i = 0; i < pool->n_aaaa; i++)
+        up += health_state_up(s->health, pool->aaaa_target[i]);
+    return up >= s->min_up;
+}
+
+void service_pick(service_t *s, const geo_decision_t *dec, service_choice_t *out)
+{
+    out->failover = false;
+    out->fail_open = false;
     for (unsigned i = 0; i < dec->n_order; i++) {
         int16_t p = s->pool_of_dc[dec->order[i]];
-        if (p >= 0)
-            return &s->pools[p];
+        if (p >= 0 && service_pool_up(s, &s->pools[p])) {
+            out->pool = &s->pools[p];
+            out->failover = i > 0;
+            return;
+        }
     }
-    return &s->pools[0]; /* every order lists only pooled data centers; be safe */
+    /* Every data center is down: answering as if all were up beats
+     * answering nothing (the checks may be what is broken). */
+    int16_t first = dec->n_order ? s->pool_of_dc[dec->order[0]] : 0;
+    out->pool = &s->pools[first >= 0 ? first : 0];
+    out->fail_open = true;
+    atomic_fetch_add_explicit(&s->fail_open, 1, memory_order_relaxed);
+}
+
+void service_log_transitions(service_t *s, const conf_t *conf)
+{
+    bool any_up = false;
+    for (size_t p = 0; p < s->n_pools; p++) {
+        service_pool_t *pool = &s->pools[p];
+        bool up = service_pool_up(s, pool);
+        any_up |= up;
+        if (up == pool->was_up)
+            continue;
+        unsigned total = pool->n_a + pool->n_aaaa, n_up = 0;
+        for (unsigned i = 0; i < pool->n_a; i++)
+            n_up += health_state_up(s->health, pool->a_target[i]);
+        for (unsigned i = 0; i < pool->n_aaaa; i++)
+            n_up += health_state_up(s->health, pool->aaaa_target[i]);
+        log_info("service %s: datacenter %s: %s -> %s (%u of %u addresses up, min_up %u)",
+                 s->conf->name, conf->datacenters[pool->dc].name, pool->was_up ? "up" : "down",
+                 up ? "up" : "down", n_up, total, s->min_up);
+        pool->was_up = up;
+    }
+    if (any_up == !s->was_fail_open)
+        return;
+    s->was_fail_open = !any_up;
+    if (s->was_fail_open)
+        log_warnx("service %s: every data center is down: answering with the client's first "
+                  "choice anyway (fail open)",
+                  s->conf->name);
+    else
+        log_info("service %s: a data center is up again: fail open is over", s->conf->name);
 }
 
 static const char *rule_name(enum geo_rule rule)
@@ -132,7 +204,7 @@ static const char *rule_name(enum geo_rule rule)
     return rule <= GEO_RULE_DEFAULT ? names[rule] : "?";
 }
 
-void service_explain(const service_t *s, const conf_t *conf, const geo_db_t *db, int family,
+void service_explain(service_t *s, const conf_t *conf, const geo_db_t *db, int family,
                      const uint8_t addr[16], unsigned prefix, FILE *out)
 {
     char text[INET6_ADDRSTRLEN];
@@ -167,13 +239,19 @@ void service_explain(const service_t *s, const conf_t *conf, const geo_db_t *db,
     for (unsigned i = 0; i < dec.n_order; i++)
         fprintf(out, " %s", conf->datacenters[dec.order[i]].name);
     fprintf(out, "\nscope:     /%u\n", dec.scope);
-    const service_pool_t *pool = service_pick(s, &dec);
+    service_choice_t choice;
+    service_pick(s, &dec, &choice);
+    const service_pool_t *pool = choice.pool;
     fprintf(out, "answer:    %s:", conf->datacenters[pool->dc].name);
     for (unsigned i = 0; i < pool->n_a; i++) {
+        if (!service_addr_served(s, &choice, pool->a_target[i]))
+            continue;
         inet_ntop(AF_INET, pool->a_wire + SERVICE_A_RR_LEN * i + 12, text, sizeof(text));
         fprintf(out, " %s", text);
     }
     for (unsigned i = 0; i < pool->n_aaaa; i++) {
+        if (!service_addr_served(s, &choice, pool->aaaa_target[i]))
+            continue;
         inet_ntop(AF_INET6, pool->aaaa_wire + SERVICE_AAAA_RR_LEN * i + 12, text, sizeof(text));
         fprintf(out, " %s", text);
     }
@@ -182,5 +260,7 @@ void service_explain(const service_t *s, const conf_t *conf, const geo_db_t *db,
         dns_name_to_text(pool->cname, name, sizeof(name));
         fprintf(out, " CNAME %s", name);
     }
-    fprintf(out, " (TTL %u)\n", s->ttl);
+    fprintf(out, " (TTL %u%s)\n", choice.failover ? s->failover_ttl : s->ttl,
+            choice.fail_open ? ", every data center down: fail open"
+                             : choice.failover ? ", failover" : "");
 }

@@ -17,6 +17,7 @@
 #include "conf/conf.h"
 #include "dns/name.h"
 #include "geo/geo.h"
+#include "health/health.h"
 #include "util/diag.h"
 
 #define SERVICE_A_RR_LEN 16    /* C0 0C, type, class, TTL, RDLENGTH, 4 bytes */
@@ -27,33 +28,65 @@ typedef struct service_pool {
     uint16_t n_a, n_aaaa;
     uint8_t *a_wire;       /* n_a records of SERVICE_A_RR_LEN bytes */
     uint8_t *aaaa_wire;    /* n_aaaa records of SERVICE_AAAA_RR_LEN bytes */
+    uint32_t *a_target;    /* health target of each A record */
+    uint32_t *aaaa_target; /* and of each AAAA record */
     uint8_t *cname;        /* wire-format target, or NULL */
+    bool was_up;           /* loop thread only: last state logged */
 } service_pool_t;
 
 typedef struct service {
     const conf_service_t *conf;
     uint8_t name[DNS_NAME_MAX]; /* wire, as configured */
     uint32_t ttl;
+    uint32_t failover_ttl; /* when the answer is not the client's first choice */
+    unsigned min_up;
     bool ecs;
+    const _Atomic uint8_t *health; /* health_states(), or NULL: everything is up */
+    _Atomic uint64_t fail_open;    /* answers given while every data center was down */
+    bool was_fail_open;            /* loop thread only: last state logged */
     geo_policy_t *policy;
     service_pool_t *pools;
     size_t n_pools;
     int16_t pool_of_dc[CONF_MAX_DATACENTERS]; /* -1: no pool there */
 } service_t;
 
-/* Compiles conf->services[i]. Reports problems and returns false on error.
- * Caller frees with service_free(). */
-bool service_build(const conf_t *conf, size_t i, service_t **out, diag_t *d);
+/* Compiles conf->services[i], registering every address with health (which
+ * may be NULL: then everything counts as up). Reports problems and returns
+ * false on error. Caller frees with service_free(). */
+bool service_build(const conf_t *conf, size_t i, health_t *health, service_t **out, diag_t *d);
 void service_free(service_t *s);
 
-/* The pool that answers for a decision: the first data center in its
- * order (health checks will make this the first one that is up). */
-const service_pool_t *service_pick(const service_t *s, const geo_decision_t *dec);
+/* Is the data center of pool up: at least min_up of its addresses up? A
+ * CNAME pool has no addresses to check and is always up. */
+bool service_pool_up(const service_t *s, const service_pool_t *pool);
+
+/* What answers a decision. */
+typedef struct service_choice {
+    const service_pool_t *pool;
+    bool failover;  /* not the client's first choice: use failover_ttl */
+    bool fail_open; /* every data center is down: the first one's whole pool */
+} service_choice_t;
+
+/* The first data center in the decision's order that is up; when none is,
+ * the first (fail open, counted). Never allocates. */
+void service_pick(service_t *s, const geo_decision_t *dec, service_choice_t *out);
+
+/* May this record of the chosen pool be served? Only up addresses, except
+ * when failing open. */
+static inline bool service_addr_served(const service_t *s, const service_choice_t *c,
+                                       uint32_t target)
+{
+    return c->fail_open || !s->health || health_state_up(s->health, target);
+}
+
+/* Loop thread, after health changes: logs each data center that went down
+ * or up for this service and the start and end of failing open. */
+void service_log_transitions(service_t *s, const conf_t *conf);
 
 /* Writes what the service answers for a client to out, for operators:
  * location, rule, order, answer. family/addr/prefix as for
  * geo_policy_decide(). */
-void service_explain(const service_t *s, const conf_t *conf, const geo_db_t *db, int family,
+void service_explain(service_t *s, const conf_t *conf, const geo_db_t *db, int family,
                      const uint8_t addr[16], unsigned prefix, FILE *out);
 
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <cmocka.h>
 #include <ldns/ldns.h>
 #include <netinet/in.h>
@@ -70,6 +71,7 @@ static const char *const zone_net[] = {
 
 static zone_db_t *db;
 static service_t *svcs[3];
+static health_t *health; /* no loop: only overrides change states */
 static query_config_t cfg = {.max_udp_size = 1232, .chaos = false};
 
 static void build_conf(void)
@@ -89,13 +91,15 @@ static void build_conf(void)
                                          .order = {order_ap, 1}};
     overrides[1] = (conf_network_rule_t){.net = net("2001:db8::", 32),
                                          .order = {order_eu, 1}};
-    services[0] = (conf_service_t){.name = "geo.example.com.", .ttl = 120,
+    services[0] = (conf_service_t){.name = "geo.example.com.", .ttl = 120, .failover_ttl = 10,
+                                   .min_up = 1,
                                    .policy = CONF_POLICY_MAP, .ecs = true,
                                    .pools = geo_pools, .n_pools = 3,
                                    .default_order = {order_us_eu_ap, 3},
                                    .networks = overrides, .n_networks = 2,
                                    .conf_file = "test.yaml", .conf_line = 10};
-    services[1] = (conf_service_t){.name = "near.example.com.", .ttl = 60,
+    services[1] = (conf_service_t){.name = "near.example.com.", .ttl = 60, .failover_ttl = 5,
+                                   .min_up = 1,
                                    .policy = CONF_POLICY_NEAREST, .ecs = true,
                                    .pools = near_pools, .n_pools = 3,
                                    .conf_file = "test.yaml", .conf_line = 20};
@@ -111,11 +115,12 @@ static int setup(void **state)
 {
     (void)state;
     build_conf();
+    health = health_new(NULL, NULL, NULL, NULL);
     diag_t d;
     diag_init(&d);
     zone_dynamic_t dyn[3];
     for (size_t i = 0; i < 3; i++) {
-        if (!service_build(&conf, i, &svcs[i], &d))
+        if (!service_build(&conf, i, health, &svcs[i], &d))
             return -1;
         dyn[i] = (zone_dynamic_t){.name = svcs[i]->name, .data = svcs[i],
                                   .conf_file = "test.yaml", .conf_line = 1};
@@ -126,6 +131,7 @@ static int setup(void **state)
     zone_source_free(srcs[0]);
     zone_source_free(srcs[1]);
     diag_free(&d);
+    health_commit(health, &conf);
     return ok ? 0 : -1;
 }
 
@@ -135,6 +141,8 @@ static int teardown(void **state)
     zone_db_free(db);
     for (size_t i = 0; i < 3; i++)
         service_free(svcs[i]);
+    health_stop(health);
+    health_free(health);
     return 0;
 }
 
@@ -344,6 +352,63 @@ static void test_nearest_without_database(void **state)
     ldns_pkt_free(p);
 }
 
+/* The first up data center answers, with failover_ttl; only up addresses
+ * are served; with everything down, the first choice's whole pool. */
+static void test_failover(void **state)
+{
+    (void)state;
+    const char *want_eu2[] = {"near.example.com.\t60\tIN\tA\t192.0.2.10"};
+    ldns_pkt *p = ask("near.example.com.", LDNS_RR_TYPE_A, 1, 1, "10.0.0.0", 8, NULL);
+    expect_answer(p, LDNS_RCODE_NOERROR, want_eu2, 1);
+    ldns_pkt_free(p);
+
+    /* drain eu-west: us-east answers with the failover TTL */
+    assert_int_equal(health_force_dc(health, "eu-west", HEALTH_FORCE_DOWN), 0);
+    const char *want_us[] = {"near.example.com.\t5\tIN\tA\t198.51.100.10"};
+    p = ask("near.example.com.", LDNS_RR_TYPE_A, 1, 1, "10.0.0.0", 8, NULL);
+    expect_answer(p, LDNS_RCODE_NOERROR, want_us, 1);
+    ldns_pkt_free(p);
+
+    /* one address of eu-west's two A records down (geo service): the other
+     * alone is served, with the normal TTL (eu-west is not the first choice
+     * for the default order here, so use the IPv6 override to eu-west) */
+    assert_int_equal(health_force_dc(health, "eu-west", HEALTH_AUTO), 0);
+    assert_int_equal(health_force_address(health, "192.0.2.10", HEALTH_FORCE_DOWN), 0);
+    for (uint16_t id = 0; id < 4; id++) {
+        const char *want_11[] = {"geo.example.com.\t120\tIN\tA\t192.0.2.11"};
+        p = ask("geo.example.com.", LDNS_RR_TYPE_A, id, 2, "2001:db8:1::", 48, NULL);
+        expect_answer(p, LDNS_RCODE_NOERROR, want_11, 1);
+        ldns_pkt_free(p);
+    }
+
+    /* everything down: fail open with eu-west's whole pool (first choice) */
+    assert_int_equal(health_force_dc(health, "eu-west", HEALTH_FORCE_DOWN), 0);
+    assert_int_equal(health_force_dc(health, "us-east", HEALTH_FORCE_DOWN), 0);
+    assert_int_equal(health_force_dc(health, "ap-south", HEALTH_FORCE_DOWN), 0);
+    uint64_t before = atomic_load(&svcs[0]->fail_open);
+    const char *want_all[] = {"geo.example.com.\t120\tIN\tA\t192.0.2.10", "192.0.2.11"};
+    p = ask("geo.example.com.", LDNS_RR_TYPE_A, 1, 2, "2001:db8:1::", 48, NULL);
+    expect_answer(p, LDNS_RCODE_NOERROR, want_all, 2);
+    ldns_pkt_free(p);
+    assert_int_equal(atomic_load(&svcs[0]->fail_open), before + 1);
+
+    /* an address forced up beats its data center forced down */
+    assert_int_equal(health_force_address(health, "198.51.100.10", HEALTH_FORCE_UP), 0);
+    p = ask("near.example.com.", LDNS_RR_TYPE_A, 1, 1, "10.0.0.0", 8, NULL);
+    expect_answer(p, LDNS_RCODE_NOERROR, want_us, 1);
+    ldns_pkt_free(p);
+
+    /* unknown names are refused */
+    assert_int_equal(health_force_dc(health, "mars", HEALTH_FORCE_DOWN), -ENOENT);
+    assert_int_equal(health_force_address(health, "192.0.2.200", HEALTH_FORCE_DOWN), -ENOENT);
+
+    /* back to normal for the other tests */
+    assert_int_equal(health_force_address(health, "198.51.100.10", HEALTH_AUTO), 0);
+    assert_int_equal(health_force_address(health, "192.0.2.10", HEALTH_AUTO), 0);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(health_force_dc(health, dcs[i].name, HEALTH_AUTO), 0);
+}
+
 static void test_misplaced_services(void **state)
 {
     (void)state;
@@ -384,6 +449,7 @@ int main(void)
         cmocka_unit_test(test_chain_into_service),
         cmocka_unit_test(test_static_name_with_ecs),
         cmocka_unit_test(test_nearest_without_database),
+        cmocka_unit_test(test_failover),
         cmocka_unit_test(test_misplaced_services),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,577 @@
+/*
+ * qloop: a steady UDP query loop for the integration tests.
+ *
+ * A failover test must know when the answer changed and that no query was
+ * lost while it did: dig in a shell loop is too slow and too coarse. qloop
+ * sends one query every 1000/RATE ms (on a fixed schedule, not one after
+ * another: a slow answer does not delay the next query), optionally with
+ * an EDNS Client Subnet option, and gives each query TIMEOUT ms to be
+ * answered.
+ *
+ *   qloop -p PORT [-s ADDR] [-r RATE] [-w MS] [-e SUBNET] [-t A|AAAA]
+ *         [-o FILE] [-T SECONDS] NAME
+ *
+ * Output (FILE, default stdout; flushed per line so a test can follow it):
+ *   "# qloop NAME TYPE ecs SUBNET|none start_epoch_ms MS"  once, first;
+ *   "T_ms ANSWER TTL"  whenever the answer differs from the previous one.
+ * T_ms is milliseconds since the start (monotonic clock) at which the
+ * first reply with the new answer arrived. ANSWER is the answer's A/AAAA
+ * addresses, sorted, comma separated; "NODATA" for NOERROR without any;
+ * the rcode name (SERVFAIL, NXDOMAIN, ...) otherwise, or "TC" for a
+ * truncated reply. TTL is the smallest TTL of those records ("-" when
+ * there are none). Replies are applied in the order their queries were
+ * sent: a reply overtaken by a later query's reply changes nothing.
+ *
+ * Every timeout is reported on stderr as it happens. At exit (SIGTERM,
+ * SIGINT or -T SECONDS) qloop stops sending, waits for the queries still
+ * out (at most TIMEOUT), and prints on stdout:
+ *   "sent N answered N timeouts N servfail N other N late N bad N"
+ * other: replies with an rcode other than NOERROR and SERVFAIL; late:
+ * replies that came after their query had timed out (counted as timeouts
+ * too); bad: replies that did not match a query (ID, question) or did not
+ * parse. Exit status 0, or 2 for usage and socket errors; the caller
+ * judges the counts.
+ *
+ * Packets are built and parsed by hand: no allocation per query.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tool_addr.h"
+
+#define MAX_PKT 4096
+#define MAX_ADDRS 64
+#define N_IDS 65536
+#define TYPE_A 1
+#define TYPE_AAAA 28
+#define TYPE_OPT 41
+#define OPT_ECS 8
+
+typedef struct options {
+    const char *server;
+    uint16_t port;
+    unsigned rate;
+    unsigned timeout_ms;
+    double seconds;
+    const char *ecs; /* text, or NULL */
+    uint16_t qtype;
+    const char *out;
+    const char *name;
+} options_t;
+
+/* One query on the wire, waiting for its reply. */
+typedef struct pending {
+    bool out;
+    uint64_t seq;
+    double sent_ms;
+} pending_t;
+
+typedef struct counts {
+    unsigned long sent, answered, timeouts, servfail, other, late, bad;
+} counts_t;
+
+static volatile sig_atomic_t stop_signal;
+
+static pending_t pending[N_IDS];
+static uint16_t fifo[N_IDS]; /* ids in the order sent, for timeouts */
+static size_t fifo_head, fifo_tail;
+
+static void on_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: qloop -p PORT [-s ADDR] [-r RATE] [-w MS] [-e SUBNET] [-t A|AAAA]\n"
+                    "             [-o FILE] [-T SECONDS] NAME\n");
+    exit(2);
+}
+
+static const char *rcode_name(unsigned rcode)
+{
+    static const char *names[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+                                  "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
+                                  "NXRRSET", "NOTAUTH", "NOTZONE"};
+
+    return rcode < sizeof(names) / sizeof(names[0]) ? names[rcode] : "RCODE?";
+}
+
+/* Encodes a presentation name ("www.example.com", trailing dot optional)
+ * into wire form. Returns its length, or 0 if it is not a valid name. */
+static size_t name_encode(const char *text, uint8_t *out, size_t cap)
+{
+    size_t len = 0;
+    const char *p = text;
+
+    if (strcmp(text, ".") == 0) {
+        out[0] = 0;
+        return 1;
+    }
+    while (*p != '\0') {
+        const char *dot = strchr(p, '.');
+        size_t label = dot != NULL ? (size_t)(dot - p) : strlen(p);
+
+        if (label == 0 || label > 63 || len + label + 2 > cap || len + label + 2 > 255)
+            return 0;
+        out[len++] = (uint8_t)label;
+        memcpy(out + len, p, label);
+        len += label;
+        p += label;
+        if (*p == '.')
+            p++;
+    }
+    out[len++] = 0;
+    return len;
+}
+
+/* Appends the OPT record, with an ECS option for SUBNET ("addr/prefix" or
+ * a bare address) when subnet is not NULL. Returns the bytes written, or 0
+ * for a bad subnet. */
+static size_t opt_encode(const char *subnet, uint8_t *out)
+{
+    uint8_t addr[16] = {0};
+    char text[64];
+    unsigned family = 0, prefix, max, nbytes, i;
+    const char *slash;
+    size_t len = 0;
+
+    out[len++] = 0; /* root owner */
+    out[len++] = 0;
+    out[len++] = TYPE_OPT;
+    out[len++] = 1232 >> 8; /* UDP payload size */
+    out[len++] = 1232 & 0xff;
+    memset(out + len, 0, 4); /* extended rcode, version, flags */
+    len += 4;
+    if (subnet == NULL) {
+        out[len++] = 0;
+        out[len++] = 0;
+        return len;
+    }
+    slash = strchr(subnet, '/');
+    if (strlen(subnet) >= sizeof(text))
+        return 0;
+    strcpy(text, subnet);
+    if (slash != NULL)
+        text[slash - subnet] = '\0';
+    if (inet_pton(AF_INET, text, addr) == 1) {
+        family = 1;
+        max = 32;
+    } else if (inet_pton(AF_INET6, text, addr) == 1) {
+        family = 2;
+        max = 128;
+    } else {
+        return 0;
+    }
+    prefix = max;
+    if (slash != NULL) {
+        char *end;
+        unsigned long v = strtoul(slash + 1, &end, 10);
+
+        if (*end != '\0' || end == slash + 1 || v > max)
+            return 0;
+        prefix = (unsigned)v;
+    }
+    nbytes = (prefix + 7) / 8;
+    if (prefix % 8 != 0) /* RFC 7871: no bits set past the prefix */
+        addr[nbytes - 1] &= (uint8_t)(0xff << (8 - prefix % 8));
+    out[len++] = 0; /* RDLENGTH */
+    out[len++] = (uint8_t)(8 + nbytes);
+    out[len++] = 0;
+    out[len++] = OPT_ECS;
+    out[len++] = 0;
+    out[len++] = (uint8_t)(4 + nbytes);
+    out[len++] = 0;
+    out[len++] = (uint8_t)family;
+    out[len++] = (uint8_t)prefix;
+    out[len++] = 0; /* SCOPE PREFIX-LENGTH */
+    for (i = 0; i < nbytes; i++)
+        out[len++] = addr[i];
+    return len;
+}
+
+/* Skips a possibly compressed name at *off. Returns false if it runs past
+ * the packet or is malformed. */
+static bool name_skip(const uint8_t *pkt, size_t len, size_t *off)
+{
+    size_t o = *off;
+
+    for (;;) {
+        if (o >= len)
+            return false;
+        if ((pkt[o] & 0xc0) == 0xc0) {
+            if (o + 2 > len)
+                return false;
+            *off = o + 2;
+            return true;
+        }
+        if ((pkt[o] & 0xc0) != 0)
+            return false;
+        if (pkt[o] == 0) {
+            *off = o + 1;
+            return true;
+        }
+        o += 1u + pkt[o];
+    }
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Parses a reply into key ("ADDR,ADDR TTL", "NODATA -", "SERVFAIL -", ...)
+ * and its rcode. qname/qname_len is the question as sent. Returns the
+ * reply's id, or -1 if it does not parse or does not answer our question. */
+static long reply_parse(const uint8_t *pkt, size_t len, const uint8_t *qname, size_t qname_len,
+                        uint16_t qtype, char *key, size_t key_cap, unsigned *rcode)
+{
+    char addrs[MAX_ADDRS][INET6_ADDRSTRLEN];
+    const char *sorted[MAX_ADDRS];
+    size_t n_addrs = 0, off = 12, i, used;
+    unsigned qd, an, flags;
+    uint32_t min_ttl = UINT32_MAX;
+
+    if (len < 12)
+        return -1;
+    flags = (unsigned)pkt[2] << 8 | pkt[3];
+    qd = (unsigned)pkt[4] << 8 | pkt[5];
+    an = (unsigned)pkt[6] << 8 | pkt[7];
+    if ((flags & 0x8000) == 0 || qd != 1)
+        return -1;
+    if (off + qname_len + 4 > len)
+        return -1;
+    for (i = 0; i < qname_len; i++) /* the question is never compressed */
+        if (tolower(pkt[off + i]) != tolower(qname[i]))
+            return -1;
+    off += qname_len;
+    if (((unsigned)pkt[off] << 8 | pkt[off + 1]) != qtype)
+        return -1;
+    off += 4;
+    *rcode = flags & 0x0f;
+    for (i = 0; i < an; i++) {
+        unsigned type, rdlen;
+        uint32_t ttl;
+
+        if (!name_skip(pkt, len, &off) || off + 10 > len)
+            return -1;
+        type = (unsigned)pkt[off] << 8 | pkt[off + 1];
+        ttl = (uint32_t)pkt[off + 4] << 24 | (uint32_t)pkt[off + 5] << 16 |
+              (uint32_t)pkt[off + 6] << 8 | pkt[off + 7];
+        rdlen = (unsigned)pkt[off + 8] << 8 | pkt[off + 9];
+        off += 10;
+        if (off + rdlen > len)
+            return -1;
+        if (type == qtype && n_addrs < MAX_ADDRS && rdlen == (type == TYPE_A ? 4u : 16u)) {
+            inet_ntop(type == TYPE_A ? AF_INET : AF_INET6, pkt + off, addrs[n_addrs],
+                      sizeof(addrs[n_addrs]));
+            sorted[n_addrs] = addrs[n_addrs];
+            n_addrs++;
+            if (ttl < min_ttl)
+                min_ttl = ttl;
+        }
+        off += rdlen;
+    }
+    if (*rcode != 0) {
+        snprintf(key, key_cap, "%s -", rcode_name(*rcode));
+    } else if (flags & 0x0200) {
+        snprintf(key, key_cap, "TC -");
+    } else if (n_addrs == 0) {
+        snprintf(key, key_cap, "NODATA -");
+    } else {
+        qsort(sorted, n_addrs, sizeof(sorted[0]), cmp_str);
+        used = 0;
+        key[0] = '\0';
+        for (i = 0; i < n_addrs && used + 1 < key_cap; i++)
+            used +=
+                (size_t)snprintf(key + used, key_cap - used, "%s%s", i > 0 ? "," : "", sorted[i]);
+        if (used + 1 < key_cap)
+            snprintf(key + used, key_cap - used, " %u", (unsigned)min_ttl);
+    }
+    return (long)((unsigned)pkt[0] << 8 | pkt[1]);
+}
+
+static void parse_options(int argc, char **argv, options_t *o)
+{
+    static const struct option longopts[] = {{"server", required_argument, NULL, 's'},
+                                             {"port", required_argument, NULL, 'p'},
+                                             {"rate", required_argument, NULL, 'r'},
+                                             {"timeout", required_argument, NULL, 'w'},
+                                             {"ecs", required_argument, NULL, 'e'},
+                                             {"type", required_argument, NULL, 't'},
+                                             {"out", required_argument, NULL, 'o'},
+                                             {"seconds", required_argument, NULL, 'T'},
+                                             {NULL, 0, NULL, 0}};
+    unsigned long v;
+    char *end;
+    int c;
+
+    memset(o, 0, sizeof(*o));
+    o->server = "127.0.0.1";
+    o->rate = 100;
+    o->timeout_ms = 1000;
+    o->qtype = TYPE_A;
+    while ((c = getopt_long(argc, argv, "s:p:r:w:e:t:o:T:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            o->server = optarg;
+            break;
+        case 'p':
+            v = strtoul(optarg, &end, 10);
+            if (*end != '\0' || v == 0 || v > 65535)
+                usage();
+            o->port = (uint16_t)v;
+            break;
+        case 'r':
+            v = strtoul(optarg, &end, 10);
+            if (*end != '\0' || v == 0 || v > 10000)
+                usage();
+            o->rate = (unsigned)v;
+            break;
+        case 'w':
+            v = strtoul(optarg, &end, 10);
+            if (*end != '\0' || v == 0 || v > 5000)
+                usage();
+            o->timeout_ms = (unsigned)v;
+            break;
+        case 'e':
+            o->ecs = optarg;
+            break;
+        case 't':
+            if (strcasecmp(optarg, "A") == 0)
+                o->qtype = TYPE_A;
+            else if (strcasecmp(optarg, "AAAA") == 0)
+                o->qtype = TYPE_AAAA;
+            else
+                usage();
+            break;
+        case 'o':
+            o->out = optarg;
+            break;
+        case 'T':
+            o->seconds = strtod(optarg, &end);
+            if (*end != '\0' || o->seconds < 0)
+                usage();
+            break;
+        default:
+            usage();
+        }
+    }
+    if (o->port == 0 || optind + 1 != argc)
+        usage();
+    /* every query out at once must have its own ID */
+    if ((unsigned long)o->rate * o->timeout_ms / 1000 >= N_IDS - 1024) {
+        fprintf(stderr, "qloop: rate x timeout too large\n");
+        exit(2);
+    }
+    o->name = argv[optind];
+}
+
+/* Times out the queries whose deadline has passed. */
+static void expire(const options_t *o, double now, double t0, counts_t *n)
+{
+    while (fifo_head != fifo_tail) {
+        uint16_t id = fifo[fifo_head % N_IDS];
+        pending_t *p = &pending[id];
+
+        if (p->out && p->sent_ms + o->timeout_ms > now)
+            break;
+        if (p->out) {
+            p->out = false;
+            n->timeouts++;
+            fprintf(stderr, "qloop: %.0f ms: query %llu (sent at %.0f ms) timed out\n", now - t0,
+                    (unsigned long long)p->seq, p->sent_ms - t0);
+        }
+        fifo_head++;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static uint8_t query[MAX_PKT], reply[MAX_PKT];
+    options_t o;
+    struct sockaddr_storage ss;
+    socklen_t ss_len;
+    struct sigaction sa;
+    struct timespec wall;
+    counts_t n = {0};
+    uint8_t qname[256];
+    size_t qname_len, qlen, optlen;
+    char key[MAX_ADDRS * (INET6_ADDRSTRLEN + 1) + 16], last_key[sizeof(key)] = "";
+    uint64_t seq = 0, last_seq = 0;
+    bool have_last = false, stopping = false;
+    double t0, next_send, interval, stop_at, drain_until = 0;
+    FILE *out = stdout;
+    int fd;
+
+    parse_options(argc, argv, &o);
+    qname_len = name_encode(o.name, qname, sizeof(qname));
+    if (qname_len == 0) {
+        fprintf(stderr, "qloop: bad name '%s'\n", o.name);
+        return 2;
+    }
+    /* header: random-ish start id, RD clear, one question, one OPT */
+    memset(query, 0, 12);
+    query[5] = 1;
+    query[11] = 1;
+    memcpy(query + 12, qname, qname_len);
+    qlen = 12 + qname_len;
+    query[qlen++] = (uint8_t)(o.qtype >> 8);
+    query[qlen++] = (uint8_t)o.qtype;
+    query[qlen++] = 0;
+    query[qlen++] = 1; /* IN */
+    optlen = opt_encode(o.ecs, query + qlen);
+    if (optlen == 0) {
+        fprintf(stderr, "qloop: bad subnet '%s'\n", o.ecs);
+        return 2;
+    }
+    qlen += optlen;
+
+    if (tool_addr("qloop", o.server, o.port, &ss, &ss_len) < 0)
+        return 2;
+    fd = socket(ss.ss_family, SOCK_DGRAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&ss, ss_len) < 0) {
+        fprintf(stderr, "qloop: socket to %s port %u: %s\n", o.server, o.port, strerror(errno));
+        return 2;
+    }
+    if (o.out != NULL) {
+        out = fopen(o.out, "w");
+        if (out == NULL) {
+            fprintf(stderr, "qloop: %s: %s\n", o.out, strerror(errno));
+            return 2;
+        }
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal; /* no SA_RESTART: poll returns EINTR */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
+    seq = (uint64_t)getpid() * 7919u % N_IDS; /* ids need not start at 0 */
+    last_seq = seq;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    t0 = mono_ms();
+    fprintf(out, "# qloop %s %s ecs %s start_epoch_ms %lld\n", o.name,
+            o.qtype == TYPE_A ? "A" : "AAAA", o.ecs != NULL ? o.ecs : "none",
+            (long long)wall.tv_sec * 1000 + wall.tv_nsec / 1000000);
+    fflush(out);
+    interval = 1000.0 / o.rate;
+    next_send = t0;
+    stop_at = o.seconds > 0 ? t0 + o.seconds * 1000 : 0;
+
+    for (;;) {
+        double now = mono_ms(), wake;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int timeout, r;
+
+        if (!stopping && (stop_signal != 0 || (stop_at > 0 && now >= stop_at))) {
+            stopping = true;
+            drain_until = now + o.timeout_ms;
+        }
+        expire(&o, now, t0, &n);
+        if (stopping && (fifo_head == fifo_tail || now >= drain_until))
+            break;
+        if (!stopping && now >= next_send) {
+            uint16_t id = (uint16_t)(seq & 0xffff);
+
+            query[0] = (uint8_t)(id >> 8);
+            query[1] = (uint8_t)id;
+            /* an error here (ICMP from an earlier send) leaves the query to time out */
+            if (send(fd, query, qlen, 0) < 0 && errno != ECONNREFUSED)
+                fprintf(stderr, "qloop: send: %s\n", strerror(errno));
+            if (pending[id].out) { /* cannot happen within the rate limit */
+                pending[id].out = false;
+                n.timeouts++;
+            }
+            pending[id] = (pending_t){.out = true, .seq = seq, .sent_ms = now};
+            fifo[fifo_tail++ % N_IDS] = id;
+            seq++;
+            n.sent++;
+            next_send += interval;
+            if (next_send < now - interval) /* stalled: do not burst to catch up */
+                next_send = now + interval;
+            continue;
+        }
+        wake = stopping ? drain_until : next_send;
+        if (fifo_head != fifo_tail) {
+            double deadline = pending[fifo[fifo_head % N_IDS]].sent_ms + o.timeout_ms;
+
+            if (deadline < wake)
+                wake = deadline;
+        }
+        timeout = wake > now ? (int)(wake - now) + 1 : 0;
+        r = poll(&p, 1, timeout);
+        if (r < 0 && errno != EINTR) {
+            perror("qloop: poll");
+            return 2;
+        }
+        if (r <= 0)
+            continue;
+        for (;;) {
+            ssize_t got = recv(fd, reply, sizeof(reply), MSG_DONTWAIT);
+            unsigned rcode = 0;
+            long id;
+            pending_t *pend;
+
+            if (got < 0)
+                break; /* EAGAIN, or ECONNREFUSED: the query times out */
+            now = mono_ms();
+            id = reply_parse(reply, (size_t)got, qname, qname_len, o.qtype, key, sizeof(key),
+                             &rcode);
+            if (id < 0) {
+                n.bad++;
+                continue;
+            }
+            pend = &pending[id];
+            if (!pend->out) {
+                n.late++;
+                continue;
+            }
+            pend->out = false;
+            n.answered++;
+            if (rcode == 2)
+                n.servfail++;
+            else if (rcode != 0)
+                n.other++;
+            if (have_last && pend->seq < last_seq)
+                continue; /* overtaken by a later query's reply */
+            last_seq = pend->seq;
+            if (!have_last || strcmp(key, last_key) != 0) {
+                fprintf(out, "%.0f %s\n", now - t0, key);
+                fflush(out);
+                strcpy(last_key, key);
+                have_last = true;
+            }
+        }
+    }
+    if (out != stdout)
+        fclose(out);
+    printf("sent %lu answered %lu timeouts %lu servfail %lu other %lu late %lu bad %lu\n", n.sent,
+           n.answered, n.timeouts, n.servfail, n.other, n.late, n.bad);
+    fflush(stdout);
+    close(fd);
+    return 0;
+}
