@@ -50,7 +50,7 @@ static uint8_t order_eu[] = {DC_EU};
 static conf_network_t eu_addrs[3], us_addrs[1], near_ap_addrs[1];
 static conf_pool_t geo_pools[3], near_pools[3];
 static conf_network_rule_t overrides[2];
-static conf_service_t services[3];
+static conf_service_t services[4];
 static conf_t conf;
 
 static const char *const zone_com[] = {
@@ -70,7 +70,7 @@ static const char *const zone_net[] = {
 };
 
 static zone_db_t *db;
-static service_t *svcs[3];
+static service_t *svcs[4];
 static health_t *health; /* no loop: only overrides change states */
 static query_config_t cfg = {.max_udp_size = 1232, .chaos = false};
 
@@ -107,8 +107,13 @@ static void build_conf(void)
     services[2] = services[0];
     services[2].name = "noecs.example.com.";
     services[2].ecs = false;
+    /* eu-west counts as up only with all three of its addresses */
+    services[3] = services[0];
+    services[3].name = "minup.example.com.";
+    services[3].min_up = 3;
+    services[3].n_networks = 0;
     conf = (conf_t){.datacenters = dcs, .n_datacenters = 3, .services = services,
-                    .n_services = 3};
+                    .n_services = 4};
 }
 
 static int setup(void **state)
@@ -118,8 +123,8 @@ static int setup(void **state)
     health = health_new(NULL, NULL, NULL, NULL);
     diag_t d;
     diag_init(&d);
-    zone_dynamic_t dyn[3];
-    for (size_t i = 0; i < 3; i++) {
+    zone_dynamic_t dyn[4];
+    for (size_t i = 0; i < 4; i++) {
         if (!service_build(&conf, i, health, &svcs[i], &d))
             return -1;
         dyn[i] = (zone_dynamic_t){.name = svcs[i]->name, .data = svcs[i],
@@ -127,7 +132,7 @@ static int setup(void **state)
     }
     zone_source_t *srcs[2] = {fixture_source("example.com.", zone_com),
                               fixture_source("example.net.", zone_net)};
-    bool ok = zone_db_build(srcs, 2, dyn, 3, &db, &d);
+    bool ok = zone_db_build(srcs, 2, dyn, 4, &db, &d);
     zone_source_free(srcs[0]);
     zone_source_free(srcs[1]);
     diag_free(&d);
@@ -139,7 +144,7 @@ static int teardown(void **state)
 {
     (void)state;
     zone_db_free(db);
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < 4; i++)
         service_free(svcs[i]);
     health_stop(health);
     health_free(health);
@@ -192,6 +197,7 @@ static ldns_pkt *ask(const char *name, ldns_rr_type type, uint16_t id, int famil
     return rp;
 }
 
+/* lines: every one must be in the answer, which must hold n_lines records. */
 static void expect_answer(ldns_pkt *p, ldns_pkt_rcode rcode, const char *const *lines,
                           size_t n_lines)
 {
@@ -380,6 +386,25 @@ static void test_failover(void **state)
         expect_answer(p, LDNS_RCODE_NOERROR, want_11, 1);
         ldns_pkt_free(p);
     }
+
+    /* min_up 3: with one of eu-west's three addresses down it is down; the
+     * default order's first choice is us-east anyway, so use eu-west first:
+     * minup's default order is us-east, eu-west, ap-south; force us-east
+     * down to make eu-west the candidate */
+    assert_int_equal(health_force_dc(health, "us-east", HEALTH_FORCE_DOWN), 0);
+    const char *want_ap[] = {"minup.example.com.\t10\tIN\tCNAME\tap.example.net.",
+                             "ap.example.net.\t300\tIN\tA\t203.0.113.10"};
+    p = ask("minup.example.com.", LDNS_RR_TYPE_A, 1, 1, "10.0.0.0", 8, NULL);
+    expect_answer(p, LDNS_RCODE_NOERROR, want_ap, 2);
+    ldns_pkt_free(p);
+    /* and with all three up it answers (geo's min_up 1 was content with two) */
+    assert_int_equal(health_force_address(health, "192.0.2.10", HEALTH_AUTO), 0);
+    const char *want_eu_min[] = {"minup.example.com.\t10\tIN\tA\t192.0.2.10",
+                                 "minup.example.com.\t10\tIN\tA\t192.0.2.11"};
+    p = ask("minup.example.com.", LDNS_RR_TYPE_A, 1, 1, "10.0.0.0", 8, NULL);
+    expect_answer(p, LDNS_RCODE_NOERROR, want_eu_min, 2);
+    ldns_pkt_free(p);
+    assert_int_equal(health_force_dc(health, "us-east", HEALTH_AUTO), 0);
 
     /* everything down: fail open with eu-west's whole pool (first choice) */
     assert_int_equal(health_force_dc(health, "eu-west", HEALTH_FORCE_DOWN), 0);
