@@ -181,7 +181,8 @@ static int writer_name(dns_writer_t *w, const uint8_t *name, bool compress)
     if (compress) {
         for (unsigned i = 0; i < labels && match_label == labels; i++) {
             for (unsigned c = 0; c < w->ncomp; c++) {
-                if (writer_match(w->buf, w->comp[c], name + offs[i])) {
+                if (w->comp_labels[c] == labels - i &&
+                    writer_match(w->buf, w->comp[c], name + offs[i])) {
                     match_label = i;
                     match_off = w->comp[c];
                     break;
@@ -204,6 +205,7 @@ static int writer_name(dns_writer_t *w, const uint8_t *name, bool compress)
         size_t at = start + offs[i];
         if (at >= 0x4000)
             break;
+        w->comp_labels[w->ncomp] = (uint8_t)(labels - i);
         w->comp[w->ncomp++] = (uint16_t)at;
     }
     w->len += need;

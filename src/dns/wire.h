@@ -105,7 +105,9 @@ typedef struct dns_writer {
     size_t cap;   /* the answer may not grow past this */
     size_t len;
     unsigned ncomp;
-    uint16_t comp[DNS_COMP_MAX]; /* offsets of names (and suffixes) written */
+    uint16_t comp[DNS_COMP_MAX];       /* offsets of names (and suffixes) written */
+    uint8_t comp_labels[DNS_COMP_MAX]; /* labels from there to the root: only a
+                                          suffix with as many can match */
 } dns_writer_t;
 
 static inline void dns_put16(uint8_t *p, uint16_t v)
