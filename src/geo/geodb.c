@@ -49,6 +49,11 @@ struct geo_db {
     /* Where IPv4 lookups start: the node (or record) reached by 96 zero bits
      * in an IPv6 tree, the root in an IPv4 tree. */
     uint32_t v4_start;
+    /* The first 16 bits of every IPv4 address resolved at open: the record
+     * (node or data) reached and how many bits that took, so a lookup
+     * walks at most the last 16 levels. */
+    uint32_t *v4_jump;
+    uint8_t *v4_jump_depth;
     /* offset -> index into records; slots hold offset + 1 so 0 means empty */
     uint32_t *slot_key;
     uint32_t *slot_index;
@@ -324,6 +329,8 @@ static inline uint32_t geo_be24(const uint8_t *p)
 }
 
 /* The left (bit 0) or right (bit 1) record of a node. */
+static void geo_db_build_v4_jump(geo_db_t *db);
+
 static inline uint32_t geo_db_child(const geo_db_t *db, uint32_t node, unsigned bit)
 {
     const uint8_t *p = db->tree + (size_t)node * db->node_bytes;
@@ -611,6 +618,7 @@ bool geo_db_open(const char *path, const conf_geo_fields_t *fields,
     if (db->ip_bits == 128)
         for (unsigned i = 0; i < 96 && db->v4_start < db->node_count; i++)
             db->v4_start = geo_db_child(db, db->v4_start, 0);
+    geo_db_build_v4_jump(db);
 
     geo_fields_t f = {
         geo_field_pick("continent", fields ? fields->continent : NULL,
@@ -650,6 +658,8 @@ void geo_db_free(geo_db_t *db)
     if (!db)
         return;
     MMDB_close(&db->mmdb);
+    free(db->v4_jump);
+    free(db->v4_jump_depth);
     free(db->slot_key);
     free(db->slot_index);
     free(db->records);
@@ -722,14 +732,44 @@ static int geo_db_fill(const geo_db_t *db, uint32_t record, unsigned prefix, geo
     return 0;
 }
 
+#define GEO_V4_JUMP_BITS 16
+
+/* The tree was checked at open (no cycles, nothing deeper than the address
+ * length), so these walks end. */
+static void geo_db_build_v4_jump(geo_db_t *db)
+{
+    size_t n = (size_t)1 << GEO_V4_JUMP_BITS;
+    db->v4_jump = malloc(n * sizeof(*db->v4_jump));
+    db->v4_jump_depth = malloc(n);
+    if (!db->v4_jump || !db->v4_jump_depth)
+        abort(); /* load time */
+    for (size_t p = 0; p < n; p++) {
+        uint32_t record = db->v4_start;
+        unsigned i = 0;
+        /* When ::/96 is itself inside one record, every IPv4 address is in
+         * it and the IPv4 prefix is 0. */
+        while (record < db->node_count && i < GEO_V4_JUMP_BITS) {
+            record = geo_db_child(db, record, (p >> (GEO_V4_JUMP_BITS - 1 - i)) & 1);
+            i++;
+        }
+        db->v4_jump[p] = record;
+        db->v4_jump_depth[p] = (uint8_t)i;
+    }
+}
+
 static int geo_db_locate4(const geo_db_t *db, const uint8_t v4[4], geo_location_t *loc)
 {
-    unsigned depth = 0;
-    uint32_t record = db->v4_start;
-    /* When ::/96 is itself inside one record, every IPv4 address is in it
-     * and the IPv4 prefix is 0. */
-    if (record < db->node_count)
-        record = geo_db_descend(db, record, v4, 32, &depth);
+    size_t p = (size_t)v4[0] << 8 | v4[1];
+    uint32_t record = db->v4_jump[p];
+    unsigned depth = db->v4_jump_depth[p];
+    while (record < db->node_count) {
+        if (depth >= 32) {
+            record = UINT32_MAX;
+            break;
+        }
+        record = geo_db_child(db, record, (v4[depth >> 3] >> (7 - (depth & 7))) & 1);
+        depth++;
+    }
     return geo_db_fill(db, record, depth, loc);
 }
 
