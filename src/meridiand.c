@@ -15,8 +15,12 @@
 #include <unistd.h>
 #include <urcu.h>
 #include <uv.h>
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "conf/conf.h"
+#include "ctl/ctl.h"
 #include "health/health.h"
 #include "net/net.h"
 #include "snapshot.h"
@@ -72,9 +76,21 @@ typedef struct daemon_state {
     const char *config_path;
     net_server_t *server;
     health_t *health;
+    ctl_t *ctl; /* NULL: no control socket */
     uv_signal_t sig_term, sig_int, sig_hup;
     bool stopping;
 } daemon_state_t;
+
+/* Tells systemd (Type=notify) where we are; nothing without libsystemd or
+ * when not started by systemd. */
+static void notify(const char *state)
+{
+#ifdef HAVE_SYSTEMD
+    sd_notify(0, state);
+#else
+    (void)state;
+#endif
+}
 
 static void on_stop_signal(uv_signal_t *h, int signum)
 {
@@ -82,9 +98,11 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     if (st->stopping)
         return;
     st->stopping = true;
+    notify("STOPPING=1");
     log_info("signal %d: shutting down", signum);
     net_server_stop(st->server);
     health_stop(st->health);
+    ctl_stop(st->ctl);
     uv_close((uv_handle_t *)&st->sig_term, NULL);
     uv_close((uv_handle_t *)&st->sig_int, NULL);
     uv_close((uv_handle_t *)&st->sig_hup, NULL);
@@ -105,27 +123,52 @@ static bool load_overrides(health_t *health, const conf_t *conf)
     return ok;
 }
 
+/* SIGHUP and `meridianctl reload`: loads config and zones again and swaps
+ * them in, or keeps serving the old ones. Every problem is logged and left
+ * in d (quiet) for the control socket; summary gets one line. */
+static bool daemon_reload(void *arg, diag_t *d, char *summary, size_t summary_len)
+{
+    daemon_state_t *st = arg;
+    snapshot_t *s;
+    if (snapshot_load(st->config_path, st->health, &s, d)) {
+        for (size_t i = 0; i < d->count; i++)
+            log_warnx("reload: %s", d->messages[i]);
+        size_t before = d->count;
+        health_set_state_file(st->health, s->conf->state_file);
+        if (!health_load_state(st->health, d)) {
+            for (size_t i = before; i < d->count; i++)
+                log_errx("%s", d->messages[i]);
+            log_errx("reload: the state file is unreadable: keeping the current overrides");
+            diag_warn(d, NULL, 0, 0,
+                      "the state file is unreadable: keeping the current overrides");
+        }
+        snapshot_publish(s);
+        health_commit(st->health, s->conf);
+        snprintf(summary, summary_len, "reloaded %s: %zu zones, %zu records, %zu services",
+                 st->config_path, zone_db_zone_count(s->db), s->n_records,
+                 s->conf->n_services);
+        log_info("reload: %zu zones, %zu records, %zu services", zone_db_zone_count(s->db),
+                 s->n_records, s->conf->n_services);
+        return true;
+    }
+    health_rollback(st->health);
+    for (size_t i = 0; i < d->count; i++)
+        log_errx("reload: %s", d->messages[i]);
+    log_errx("reload failed: still serving the previous configuration");
+    snprintf(summary, summary_len, "reload failed: still serving the previous configuration");
+    return false;
+}
+
 static void on_hup(uv_signal_t *h, int signum)
 {
-    daemon_state_t *st = h->data;
     (void)signum;
     diag_t d;
     diag_init(&d);
     d.quiet = true;
-    snapshot_t *s;
-    if (snapshot_load(st->config_path, st->health, &s, &d)) {
-        if (!load_overrides(st->health, s->conf))
-            log_errx("reload: the state file is unreadable: keeping the current overrides");
-        snapshot_publish(s);
-        health_commit(st->health, s->conf);
-        log_info("reload: %zu zones, %zu records, %zu services", zone_db_zone_count(s->db),
-                 s->n_records, s->conf->n_services);
-    } else {
-        health_rollback(st->health);
-        for (size_t i = 0; i < d.count; i++)
-            log_errx("reload: %s", d.messages[i]);
-        log_errx("reload failed: still serving the previous configuration");
-    }
+    char summary[256];
+    notify("RELOADING=1");
+    daemon_reload(h->data, &d, summary, sizeof(summary));
+    notify("READY=1");
     diag_free(&d);
 }
 
@@ -221,24 +264,14 @@ static int parse_options(int argc, char **argv, options_t *o)
 /* --explain: how a service answers one client. */
 static int explain(const options_t *o, const snapshot_t *snap)
 {
-    char text[INET6_ADDRSTRLEN + 8];
-    snprintf(text, sizeof(text), "%s", o->explain_addr);
-    char *slash = strchr(text, '/');
-    if (slash)
-        *slash++ = 0;
-    uint8_t addr[16] = {0};
-    int family = strchr(text, ':') ? AF_INET6 : AF_INET;
-    unsigned max = family == AF_INET ? 32 : 128, prefix = max;
-    char *end = NULL;
-    if (inet_pton(family, text, addr) != 1 ||
-        (slash && ((prefix = (unsigned)strtoul(slash, &end, 10)) > max || *end || !*slash))) {
+    int family;
+    uint8_t addr[16];
+    unsigned prefix;
+    if (ctl_parse_client(o->explain_addr, &family, addr, &prefix) < 0) {
         fprintf(stderr, "meridiand: --explain: '%s' is not an address or address/prefix\n",
                 o->explain_addr);
         return 2;
     }
-    /* A client subnet's address has no bits past its prefix. */
-    for (unsigned bit = prefix; bit < max; bit++)
-        addr[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
     service_t *svc = snapshot_service(snap, o->explain_name);
     if (!svc) {
         fprintf(stderr, "meridiand: --explain: %s is not a service in %s\n", o->explain_name,
@@ -327,11 +360,36 @@ static int serve(const options_t *o)
     health_commit(st.health, snap->conf);
 
     int status = 0;
+    /* Before the DNS sockets: a second daemon on the same control socket is
+     * a mistake to stop at, not something to serve beside. */
+    if (snap->conf->control[0]) {
+        ctl_config_t ccfg = {
+            .path = snap->conf->control,
+            .health = st.health,
+            .listeners = listeners,
+            .n_listeners = n_listen,
+            .reload = daemon_reload,
+            .reload_arg = &st,
+        };
+        int crc = ctl_start(&st.ctl, loop, &ccfg);
+        if (crc == -EADDRINUSE) {
+            fprintf(stderr, "meridiand: not starting: another meridiand answers on the control "
+                            "socket %s\n", snap->conf->control);
+            status = 1;
+            health_stop(st.health);
+            uv_run(loop, UV_RUN_DEFAULT);
+            goto out;
+        }
+        if (crc < 0)
+            log_warnx("control socket %s: %s: running without one (meridianctl will not "
+                      "reach this server)", snap->conf->control, strerror(-crc));
+    }
     int rc = net_server_start(&st.server, &ncfg, loop, handle_query, NULL);
     if (rc < 0) {
         fprintf(stderr, "meridiand: cannot listen: %s\n", strerror(-rc));
         status = 1;
         health_stop(st.health);
+        ctl_stop(st.ctl);
         uv_run(loop, UV_RUN_DEFAULT);
         goto out;
     }
@@ -345,10 +403,12 @@ static int serve(const options_t *o)
 
     log_info("meridiand %s: %zu zones, %zu records, %u UDP workers, %zu listeners", VERSION,
              n_zones, n_records, workers, n_listen);
+    notify("READY=1");
     uv_run(loop, UV_RUN_DEFAULT);
     net_server_free(st.server);
     log_info("stopped");
 out:
+    ctl_free(st.ctl);
     snapshot_publish(NULL);
     health_free(st.health);
     uv_loop_close(loop);

@@ -972,6 +972,29 @@ static void conf_server_state_file(conf_ctx_t *ctx, const char *what, const conf
     conf_get_path(ctx, what, node, "a file name", &conf->state_file);
 }
 
+/* "" is allowed here, unlike other paths: it is how an operator turns the
+ * control socket off. */
+static void conf_server_control(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                void *target)
+{
+    conf_t *conf = target;
+    static const char *expected = "a socket path (at most 107 bytes once resolved) or \"\"";
+    const char *text = conf_scalar(ctx, what, node, expected);
+    char *path;
+
+    if (!text)
+        return;
+    path = text[0] ? conf_resolve_path(ctx, text) : conf_xstrdup("");
+    /* sun_path holds 108 bytes with the NUL: a longer path cannot be bound */
+    if (strlen(path) > 107) {
+        free(path);
+        conf_expected(ctx, what, node, expected);
+        return;
+    }
+    free(conf->control);
+    conf->control = path;
+}
+
 static const conf_key_t conf_server_keys[] = {
     {"listen", conf_server_listen, false},
     {"workers", conf_server_workers, false},
@@ -985,6 +1008,7 @@ static const conf_key_t conf_server_keys[] = {
     {"identity", conf_server_identity, false},
     {"log_level", conf_server_log_level, false},
     {"state_file", conf_server_state_file, false},
+    {"control", conf_server_control, false},
 };
 
 static void conf_section_server(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
@@ -2744,6 +2768,7 @@ bool conf_load_buffer(const char *name, const char *text, size_t len, conf_t **o
     conf->tcp_max_pipeline = CONF_DEFAULT_TCP_MAX_PIPELINE;
     conf->chaos = true;
     conf->log_level = LOG_LEVEL_INFO;
+    conf->control = conf_xstrdup(CONF_DEFAULT_CONTROL);
     ctx.conf = conf;
     ctx.base_dir = conf_base_dir(name);
 
@@ -2855,6 +2880,7 @@ void conf_free(conf_t *conf)
         conf_health_check_free(&conf->health_checks[i]);
     free(conf->health_checks);
     free(conf->state_file);
+    free(conf->control);
     free(conf->nsid);
     free(conf->chaos_version);
     free(conf->chaos_identity);

@@ -23,6 +23,7 @@
 #define CONF_DEFAULT_TCP_IDLE_MS 10000
 #define CONF_DEFAULT_TCP_MAX_CONNS 1024
 #define CONF_DEFAULT_TCP_MAX_PIPELINE 100
+#define CONF_DEFAULT_CONTROL "/run/meridian/control.sock"
 /* NSID payload limit: with a 255-byte name the answer still fits 512 bytes. */
 #define CONF_MAX_NSID 128
 
@@ -198,6 +199,8 @@ typedef struct conf {
     int log_level;              /* enum log_level */
     char *state_file;           /* operator overrides (drain, force), resolved path;
                                    NULL: overrides are not kept across restarts */
+    char *control;              /* control socket path, resolved; default
+                                   CONF_DEFAULT_CONTROL; "" (empty): no control socket */
 
     /* zones: */
     conf_zone_t *zones;

@@ -57,6 +57,7 @@ port=$((20000 + RANDOM % 10000))
 cat > "$work/meridian.yaml" <<YAML
 server:
   listen: ["127.0.0.1:$port"]
+  control: ""
   workers: 1
 zones: [example.com.zone]
 geoip: {database: geo.mmdb, countries: $top/geoip/countries.csv}

@@ -542,7 +542,7 @@ static void test_unknown_keys(void **state)
     check_errors("server:\n  wrokers: 4\n",
                  NAME ":2:3: server: unknown key \"wrokers\" (expected one of: listen, workers, "
                       "max_udp_size, tcp_idle_timeout, tcp_max_connections, tcp_max_pipeline, "
-                      "nsid, chaos, version, identity, log_level, state_file)");
+                      "nsid, chaos, version, identity, log_level, state_file, control)");
     check_errors("servers:\n  workers: 4\n",
                  NAME ":1:1: unknown section \"servers\" (expected one of: server, zones, geoip, "
                       "datacenters, health_checks, services)");
@@ -552,11 +552,11 @@ static void test_unknown_keys(void **state)
     check_errors("server:\n  \"<<\": {}\n",
                  NAME ":2:3: server: unknown key \"<<\" (expected one of: listen, workers, "
                       "max_udp_size, tcp_idle_timeout, tcp_max_connections, tcp_max_pipeline, "
-                      "nsid, chaos, version, identity, log_level, state_file)");
+                      "nsid, chaos, version, identity, log_level, state_file, control)");
     check_errors("server:\n  \"a\\tb\": 1\n",
                  NAME ":2:3: server: unknown key \"a\\x09b\" (expected one of: listen, workers, "
                       "max_udp_size, tcp_idle_timeout, tcp_max_connections, tcp_max_pipeline, "
-                      "nsid, chaos, version, identity, log_level, state_file)");
+                      "nsid, chaos, version, identity, log_level, state_file, control)");
 }
 
 static void test_duplicate_keys(void **state)
@@ -705,7 +705,7 @@ static void test_collects_all_errors(void **state)
                       "got \"100\"",
                  NAME ":4:3: server: unknown key \"colour\" (expected one of: listen, workers, "
                       "max_udp_size, tcp_idle_timeout, tcp_max_connections, tcp_max_pipeline, "
-                      "nsid, chaos, version, identity, log_level, state_file)",
+                      "nsid, chaos, version, identity, log_level, state_file, control)",
                  NAME ":5:10: server.chaos: expected true or false, got \"sometimes\"",
                  NAME ":8:5: zones[1]: missing required key \"file\"",
                  NAME ":9:5: zones[2]: expected a zone file name, got \"\"",
@@ -2079,6 +2079,47 @@ static void test_state_file(void **state)
                  NAME ":3:3: server: duplicate key \"state_file\" (first given at line 2)");
 }
 
+static void test_control(void **state)
+{
+    char cwd[PATH_MAX], want[PATH_MAX + 32], yaml[300], msg[400];
+    conf_t *conf;
+
+    (void)state;
+    conf = load_ok("server: {}\n");
+    assert_string_equal(conf->control, CONF_DEFAULT_CONTROL);
+    conf_free(conf);
+    conf = load_at("/nonexistent-meridian/etc/m.yaml", "server:\n  control: ../run/ctl.sock\n");
+    assert_string_equal(conf->control, "/nonexistent-meridian/etc/../run/ctl.sock");
+    conf_free(conf);
+    conf = load_ok("server: {control: /run/m/control.sock}\n");
+    assert_string_equal(conf->control, "/run/m/control.sock");
+    conf_free(conf);
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    snprintf(want, sizeof(want), "%s/c.sock", cwd);
+    conf = load_ok("server: {control: c.sock}\n");
+    assert_string_equal(conf->control, want);
+    conf_free(conf);
+    /* "" turns the socket off */
+    conf = load_ok("server: {control: \"\"}\n");
+    assert_string_equal(conf->control, "");
+    conf_free(conf);
+    /* 107 bytes is the most a sun_path holds */
+    snprintf(yaml, sizeof(yaml), "server: {control: /%0106d}\n", 0);
+    conf = load_ok(yaml);
+    assert_int_equal(strlen(conf->control), 107);
+    conf_free(conf);
+    snprintf(yaml, sizeof(yaml), "server:\n  control: /%0107d\n", 0);
+    /* the message shows the start of a long value only */
+    snprintf(msg, sizeof(msg),
+             NAME ":2:12: server.control: expected a socket path (at most 107 bytes once "
+                  "resolved) or \"\", got \"/%062d...\"", 0);
+    check_errors(yaml, msg);
+    check_server_value("control", "[a]",
+                       "a socket path (at most 107 bytes once resolved) or \"\"", "a list");
+    check_errors("server:\n  control: a\n  control: b\n",
+                 NAME ":3:3: server: duplicate key \"control\" (first given at line 2)");
+}
+
 /* Every key of the sketch, and every kind of check. */
 static void test_health_full_example(void **state)
 {
@@ -3103,6 +3144,7 @@ int main(void)
         cmocka_unit_test(test_networks),
         cmocka_unit_test(test_parse_network),
         cmocka_unit_test(test_state_file),
+        cmocka_unit_test(test_control),
         cmocka_unit_test(test_health_full_example),
         cmocka_unit_test(test_health_defaults),
         cmocka_unit_test(test_health_keys_by_type),

@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# ctl.sh: meridianctl against a running meridiand, over server.control.
+#
+# Covers: status (text and --json, which must parse); reload with a new
+# zone record (dig sees it) and with a broken zone (exit 1, file:line
+# shown, the old data still served); drain and undrain (dig shows the
+# other data center, then the first again); force up/down/auto; explain
+# against the live health; errors: unknown command, unknown data center,
+# unknown and bad addresses, wrong argument count (exit 1), no command
+# (exit 2), a missing socket (exit 3, naming the path); -c CONFIG finds
+# the socket; a second daemon on the same socket refuses to start; the
+# socket is 0660 and removed when the daemon stops.
+#
+# Data: data/ctl/ (meridian.yaml, example.com.zone), copied to $WORKDIR.
+. "$(dirname "$0")/lib.sh"
+: "${MERIDIANCTL:=$top_builddir/meridianctl}"
+[ -x "$MERIDIANCTL" ] || hard_error "no meridianctl at $MERIDIANCTL (build it first)"
+require_cmd dig
+
+DIR="$WORKDIR/ctl"
+mkdir -p "$DIR"
+cp "$DATA/ctl/meridian.yaml" "$DATA/ctl/example.com.zone" "$DIR/"
+CONF="$DIR/meridian.yaml"
+SOCK="$DIR/ctl.sock"
+start_meridiand "$CONF"
+
+# ctl ARGS...: runs meridianctl -s $SOCK (bounded to 10 s); R_RC, R_OUT
+# (stdout and stderr together), R_STDOUT.
+ctl() {
+    R_CMD="meridianctl $*"
+    R_RC=0
+    R_STDOUT=$(timeout 10 "$MERIDIANCTL" -s "$SOCK" "$@" 2>"$WORKDIR/ctl.err") || R_RC=$?
+    R_OUT=$(printf '%s\n%s' "$R_STDOUT" "$(cat "$WORKDIR/ctl.err")")
+}
+
+# answer NAME TYPE: the answer's addresses, sorted, space separated.
+answer() {
+    q "$1" "$2"
+    awk '{print $5}' "$Q_DIR/answer" | sort | tr '\n' ' ' | sed 's/ $//'
+}
+
+expect_answer() { # NAME TYPE WANT DESCRIPTION
+    local got
+    got=$(answer "$1" "$2")
+    if [ "$got" = "$3" ]; then
+        pass "$4: $1 $2 -> $got"
+    else
+        fail "$4: $1 $2" "expected: $3" "got:      $got"
+    fi
+}
+
+# ---- the socket itself
+mode=$(stat -c %a "$SOCK" 2>/dev/null || echo missing)
+if [ "$mode" = 660 ]; then pass "socket mode 0660"; else fail "socket mode" "got: $mode"; fi
+
+# ---- status
+ctl status
+expect_rc 0
+expect_output '^meridiand [0-9.]+' "version line"
+expect_output "listeners: 127\.0\.0\.1:$PORT" "listener"
+expect_output 'example\.com\. +2026120101' "zone and serial"
+expect_output '^  eu-west +2 +2 +0' "data center eu-west"
+expect_output '192\.0\.2\.10 +eu-west +- +unknown +auto' "target line"
+
+ctl status --json
+expect_rc 0
+if "$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); assert d["zones"][0]["serial"]==2026120101; assert len(d["targets"])==3' <<<"$R_STDOUT"; then
+    pass "status --json parses and holds zones and targets"
+else
+    fail "status --json" "$R_STDOUT"
+fi
+
+# -c CONFIG finds the socket through server.control
+R_CMD="meridianctl -c meridian.yaml status"
+R_RC=0
+R_OUT=$(timeout 10 "$MERIDIANCTL" -c "$CONF" status 2>&1) || R_RC=$?
+expect_rc 0
+expect_output 'example\.com\.' "status through -c"
+
+# ---- drain, undrain, force
+expect_answer www.example.com A "192.0.2.10" "before drain"
+ctl drain eu-west
+expect_rc 0
+expect_output 'eu-west: down' "drain says so"
+expect_answer www.example.com A "198.51.100.10" "drained eu-west"
+ctl status
+expect_output '192\.0\.2\.10 +eu-west +- +down +down' "status shows the drain"
+ctl explain www.example.com 192.0.2.1/24
+expect_rc 0
+expect_output '^answer: +us-east: 198\.51\.100\.10' "explain sees live health"
+expect_output '^client: +192\.0\.2\.0/24' "explain cuts the client to its prefix"
+ctl undrain eu-west
+expect_rc 0
+expect_answer www.example.com A "192.0.2.10" "undrained eu-west"
+if grep -q 'datacenter eu-west' "$DIR/ctl.state" 2>/dev/null; then
+    fail "undrain clears the state file" "$(cat "$DIR/ctl.state")"
+else
+    pass "undrain clears the state file"
+fi
+
+ctl force 192.0.2.10 down
+expect_rc 0
+# eu-west stays up through its IPv6 address (min_up 1): no A is served
+expect_answer www.example.com A "" "forced 192.0.2.10 down"
+expect_answer www.example.com AAAA "2001:db8::10" "forced 192.0.2.10 down"
+ctl force 192.0.2.10 auto
+expect_rc 0
+expect_answer www.example.com A "192.0.2.10" "released 192.0.2.10"
+
+# ---- errors
+ctl drain nowhere
+expect_rc 1
+expect_output 'no data center nowhere' "unknown data center"
+ctl force 203.0.113.99 down
+expect_rc 1
+expect_output 'no address 203\.0\.113\.99' "unknown address"
+ctl force not-an-address down
+expect_rc 1
+expect_output 'not a valid' "bad address"
+ctl force 192.0.2.10 sideways
+expect_rc 1
+expect_output 'expected up, down or auto' "bad state"
+ctl frobnicate
+expect_rc 1
+expect_output "unknown command 'frobnicate'" "unknown command"
+ctl drain
+expect_rc 1
+expect_output 'usage: drain DATACENTER' "missing argument"
+ctl explain www.example.com 192.0.2.1/33
+expect_rc 1
+expect_output 'not an address or address/prefix' "bad explain address"
+ctl explain static.example.com 192.0.2.1
+expect_rc 1
+expect_output 'is not a service' "explain of a static name"
+R_CMD="meridianctl (no command)"
+R_RC=0
+R_OUT=$(timeout 10 "$MERIDIANCTL" -s "$SOCK" 2>&1) || R_RC=$?
+expect_rc 2
+R_CMD="meridianctl -s missing.sock status"
+R_RC=0
+R_OUT=$(timeout 10 "$MERIDIANCTL" -s "$DIR/missing.sock" status 2>&1) || R_RC=$?
+expect_rc 3
+expect_output "missing\.sock.*meridiand running" "missing socket names the path"
+
+# ---- reload
+printf 'new     A       192.0.2.77\n' >>"$DIR/example.com.zone"
+ctl reload
+expect_rc 0
+expect_output 'reloaded .*1 zones' "reload summary"
+expect_answer new.example.com A "192.0.2.77" "reload added a record"
+cp "$DIR/example.com.zone" "$DIR/good.zone"
+printf 'broken  A       999.0.0.1\n' >>"$DIR/example.com.zone"
+line=$(wc -l <"$DIR/example.com.zone")
+ctl reload
+expect_rc 1
+expect_output "example\.com\.zone:$line: " "broken zone: file:line"
+expect_output 'still serving the previous configuration' "broken zone: old data kept"
+expect_answer new.example.com A "192.0.2.77" "old data still served"
+cp "$DIR/good.zone" "$DIR/example.com.zone"
+
+# ---- a second daemon on the same socket
+R_CMD="second meridiand on the same control socket"
+R_RC=0
+R_OUT=$(timeout 10 "$MERIDIAND" -c "$CONF" --listen "127.0.0.1:$(free_port)" 2>&1) || R_RC=$?
+expect_rc 1
+expect_output 'another meridiand answers on the control socket' "second daemon refused"
+[ -S "$SOCK" ] && pass "the first daemon's socket survived" || fail "socket gone after refusal"
+
+# ---- stop removes the socket
+# not in $(): wait needs this shell, the daemon's parent
+stop_pid "$MERIDIAND_PID" >"$WORKDIR/stop.rc"
+rc=$(cat "$WORKDIR/stop.rc")
+if [ "$rc" = 0 ] && [ ! -e "$SOCK" ]; then
+    pass "stop: exit 0, socket removed"
+else
+    fail "stop" "exit: $rc" "socket: $(ls -l "$SOCK" 2>&1)"
+fi
+
+finish

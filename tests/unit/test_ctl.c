@@ -1,0 +1,440 @@
+/*
+ * Unit tests for ctl: the control protocol's framing and parsing, over a
+ * real socket served on a real loop (no snapshot published, health with
+ * no targets, a fake reload).
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <urcu.h>
+
+#include "ctl/ctl.h"
+
+typedef struct fixture {
+    uv_loop_t loop;
+    health_t *health;
+    ctl_t *ctl;
+    char dir[64];
+    char path[128];
+    int reloads;
+} fixture_t;
+
+static bool fake_reload(void *arg, diag_t *d, char *summary, size_t len)
+{
+    fixture_t *f = arg;
+    f->reloads++;
+    diag_error(d, "zones/x.zone", 7, 0, "bad record");
+    snprintf(summary, len, "reload failed: still serving the previous configuration");
+    return false;
+}
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/test_ctl.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof(f->path), "%s/ctl.sock", f->dir);
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    f->health = health_new(&f->loop, NULL, NULL, NULL);
+    net_listen_t l = {.addrlen = sizeof(struct sockaddr_in)};
+    struct sockaddr_in *sin = (struct sockaddr_in *)&l.addr;
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(5353);
+    sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ctl_config_t cfg = {
+        .path = f->path,
+        .health = f->health,
+        .listeners = &l,
+        .n_listeners = 1,
+        .reload = fake_reload,
+        .reload_arg = f,
+    };
+    assert_int_equal(ctl_start(&f->ctl, &f->loop, &cfg), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    ctl_stop(f->ctl);
+    health_stop(f->health);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    ctl_free(f->ctl);
+    health_free(f->health);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    /* ctl_stop removes the socket file */
+    struct stat st;
+    assert_int_equal(lstat(f->path, &st), -1);
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Bytes read past the last reply line (replies to pipelined requests). */
+static char pending[8192];
+static size_t pending_len;
+
+static int client_connect(const char *path)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    pending_len = 0;
+    assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+    return fd;
+}
+
+/* Writes all of data while turning the loop (a big write would otherwise
+ * block on a server that is not running). */
+static void client_send(fixture_t *f, int fd, const char *data, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        ssize_t n = send(fd, data + done, len - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN)
+                continue;
+            /* the server may close on us mid-way (oversized line) */
+            assert_int_equal(errno, EPIPE);
+            return;
+        }
+        done += (size_t)n;
+    }
+}
+
+/* Turns the loop until a whole reply line arrived (returned, parsed) or
+ * the server closed (NULL). */
+static json_t *client_reply(fixture_t *f, int fd)
+{
+    for (int i = 0; i < 2000; i++) {
+        char *nl = memchr(pending, '\n', pending_len);
+        if (nl) {
+            json_error_t err;
+            size_t line = (size_t)(nl - pending);
+            json_t *j = json_loadb(pending, line, 0, &err);
+            if (!j)
+                fail_msg("reply is not JSON: %s: %.*s", err.text, (int)line, pending);
+            memmove(pending, nl + 1, pending_len - line - 1);
+            pending_len -= line + 1;
+            return j;
+        }
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 5) <= 0)
+            continue;
+        ssize_t n = recv(fd, pending + pending_len, sizeof(pending) - pending_len, MSG_DONTWAIT);
+        if (n < 0 && errno == EAGAIN)
+            continue;
+        if (n <= 0)
+            return NULL;
+        pending_len += (size_t)n;
+    }
+    fail_msg("no reply within 10 s");
+    return NULL;
+}
+
+/* Is the connection closed by the server (EOF within a second)? */
+static bool client_closed(fixture_t *f, int fd)
+{
+    char c;
+    for (int i = 0; i < 200; i++) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN))
+            return true;
+        if (n > 0)
+            return false;
+        usleep(5000);
+    }
+    return false;
+}
+
+static json_t *ask(fixture_t *f, int fd, const char *line)
+{
+    client_send(f, fd, line, strlen(line));
+    return client_reply(f, fd);
+}
+
+static void expect_error(json_t *reply, const char *substring)
+{
+    assert_non_null(reply);
+    assert_int_equal(json_integer_value(json_object_get(reply, "version")), 1);
+    assert_true(json_is_false(json_object_get(reply, "ok")));
+    const char *error = json_string_value(json_object_get(reply, "error"));
+    assert_non_null(error);
+    if (!strstr(error, substring))
+        fail_msg("expected an error with \"%s\", got \"%s\"", substring, error);
+}
+
+static void test_bad_json_closes(void **state)
+{
+    fixture_t *f = *state;
+    int fd = client_connect(f->path);
+    json_t *r = ask(f, fd, "{\"version\": 1, \"command\": \n");
+    expect_error(r, "invalid request");
+    json_decref(r);
+    assert_true(client_closed(f, fd));
+    close(fd);
+
+    /* valid JSON but not an object */
+    fd = client_connect(f->path);
+    r = ask(f, fd, "[1, 2]\n");
+    expect_error(r, "not a JSON object");
+    json_decref(r);
+    assert_true(client_closed(f, fd));
+    close(fd);
+}
+
+static void test_version_mismatch(void **state)
+{
+    fixture_t *f = *state;
+    int fd = client_connect(f->path);
+    json_t *r = ask(f, fd, "{\"version\": 2, \"command\": \"status\"}\n");
+    expect_error(r, "protocol version mismatch");
+    expect_error(r, "version 2");
+    json_decref(r);
+    r = ask(f, fd, "{\"command\": \"status\"}\n");
+    expect_error(r, "protocol version mismatch");
+    json_decref(r);
+    /* the connection stays usable */
+    r = ask(f, fd, "{\"version\": 1, \"command\": \"status\"}\n");
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    close(fd);
+}
+
+static void test_unknown_command_and_args(void **state)
+{
+    fixture_t *f = *state;
+    int fd = client_connect(f->path);
+    json_t *r = ask(f, fd, "{\"version\": 1, \"command\": \"frob\", \"args\": []}\n");
+    expect_error(r, "unknown command 'frob'");
+    json_decref(r);
+    r = ask(f, fd, "{\"version\": 1, \"command\": \"drain\", \"args\": []}\n");
+    expect_error(r, "usage: drain DATACENTER");
+    json_decref(r);
+    r = ask(f, fd, "{\"version\": 1, \"command\": \"drain\", \"args\": [1]}\n");
+    expect_error(r, "list of strings");
+    json_decref(r);
+    r = ask(f, fd, "{\"version\": 1, \"command\": 7}\n");
+    expect_error(r, "\"command\" must be a string");
+    json_decref(r);
+    r = ask(f, fd, "{\"version\": 1, \"command\": \"status\", \"json\": 3}\n");
+    expect_error(r, "\"json\" must be true or false");
+    json_decref(r);
+    /* two requests in one write: two replies, in order */
+    const char *two = "{\"version\":1,\"command\":\"x1\"}\n{\"version\":1,\"command\":\"x2\"}\n";
+    client_send(f, fd, two, strlen(two));
+    r = client_reply(f, fd);
+    expect_error(r, "'x1'");
+    json_decref(r);
+    r = client_reply(f, fd);
+    expect_error(r, "'x2'");
+    json_decref(r);
+    close(fd);
+}
+
+static void test_oversized_line(void **state)
+{
+    fixture_t *f = *state;
+    int fd = client_connect(f->path);
+    size_t len = CTL_MAX_LINE + 10;
+    char *big = malloc(len);
+    assert_non_null(big);
+    memset(big, ' ', len);
+    client_send(f, fd, big, len);
+    free(big);
+    json_t *r = client_reply(f, fd);
+    expect_error(r, "request too long");
+    json_decref(r);
+    assert_true(client_closed(f, fd));
+    close(fd);
+
+    /* exactly CTL_MAX_LINE bytes and a newline is still a request */
+    fd = client_connect(f->path);
+    const char *req = "{\"version\": 1, \"command\": \"frob\"}";
+    big = malloc(CTL_MAX_LINE + 1);
+    assert_non_null(big);
+    memset(big, ' ', CTL_MAX_LINE);
+    memcpy(big, req, strlen(req));
+    big[CTL_MAX_LINE] = '\n';
+    client_send(f, fd, big, CTL_MAX_LINE + 1);
+    free(big);
+    r = client_reply(f, fd);
+    expect_error(r, "unknown command");
+    json_decref(r);
+    close(fd);
+}
+
+static void test_commands(void **state)
+{
+    fixture_t *f = *state;
+    int fd = client_connect(f->path);
+    json_t *r = ask(f, fd, "{\"version\": 1, \"command\": \"status\", \"args\": [], "
+                           "\"json\": true}\n");
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_t *data = json_object_get(r, "data");
+    json_t *listeners = json_object_get(data, "listeners");
+    assert_string_equal(json_string_value(json_array_get(listeners, 0)), "127.0.0.1:5353");
+    assert_string_equal(json_string_value(json_object_get(data, "version")), VERSION);
+    assert_non_null(strstr(json_string_value(json_object_get(r, "output")), "listeners:"));
+    json_decref(r);
+
+    r = ask(f, fd, "{\"version\": 1, \"command\": \"drain\", \"args\": [\"nowhere\"]}\n");
+    expect_error(r, "no data center nowhere");
+    json_decref(r);
+    r = ask(f, fd,
+            "{\"version\": 1, \"command\": \"force\", \"args\": [\"192.0.2.1\", \"up\"]}\n");
+    expect_error(r, "no address 192.0.2.1");
+    json_decref(r);
+    r = ask(f, fd, "{\"version\": 1, \"command\": \"force\", \"args\": [\"192.0.2.1\", \"x\"]}\n");
+    expect_error(r, "expected up, down or auto");
+    json_decref(r);
+    r = ask(f, fd, "{\"version\": 1, \"command\": \"explain\", \"args\": [\"a.\", \"1.2.3\"]}\n");
+    expect_error(r, "not an address");
+    json_decref(r);
+    r = ask(f, fd, "{\"version\": 1, \"command\": \"explain\", \"args\": [\"a.\", \"::1/64\"]}\n");
+    expect_error(r, "a. is not a service");
+    json_decref(r);
+
+    r = ask(f, fd, "{\"version\": 1, \"command\": \"reload\"}\n");
+    expect_error(r, "zones/x.zone:7: bad record");
+    expect_error(r, "still serving");
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(json_object_get(r, "data"), "problems"),
+                                         0)),
+        "zones/x.zone:7: bad record");
+    assert_int_equal(f->reloads, 1);
+    json_decref(r);
+    close(fd);
+}
+
+static void test_client_limit(void **state)
+{
+    fixture_t *f = *state;
+    int fds[CTL_MAX_CLIENTS + 1];
+    for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
+        fds[i] = client_connect(f->path);
+        json_t *r = ask(f, fds[i], "{\"version\": 1, \"command\": \"status\"}\n");
+        assert_true(json_is_true(json_object_get(r, "ok")));
+        json_decref(r);
+    }
+    fds[CTL_MAX_CLIENTS] = client_connect(f->path);
+    json_t *r = client_reply(f, fds[CTL_MAX_CLIENTS]);
+    expect_error(r, "too many clients");
+    json_decref(r);
+    assert_true(client_closed(f, fds[CTL_MAX_CLIENTS]));
+    close(fds[CTL_MAX_CLIENTS]);
+    /* a slot freed is a slot for the next client */
+    close(fds[0]);
+    for (int i = 0; i < 20; i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    fds[0] = client_connect(f->path);
+    r = ask(f, fds[0], "{\"version\": 1, \"command\": \"status\"}\n");
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    for (int i = 0; i < CTL_MAX_CLIENTS; i++)
+        close(fds[i]);
+}
+
+/* A live server on the path refuses a second; a dead one's file is
+ * replaced. */
+static void test_stale_and_live_socket(void **state)
+{
+    fixture_t *f = *state;
+    uv_loop_t loop2;
+    assert_int_equal(uv_loop_init(&loop2), 0);
+    ctl_config_t cfg = {.path = f->path, .health = f->health};
+    ctl_t *second;
+    assert_int_equal(ctl_start(&second, &loop2, &cfg), -EADDRINUSE);
+    assert_null(second);
+
+    char stale[100];
+    snprintf(stale, sizeof(stale), "%s/stale.sock", f->dir);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", stale);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+    close(fd); /* bound, never listened: nobody answers */
+    cfg.path = stale;
+    assert_int_equal(ctl_start(&second, &loop2, &cfg), 0);
+    struct stat st;
+    assert_int_equal(stat(stale, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0660);
+    ctl_stop(second);
+    uv_run(&loop2, UV_RUN_DEFAULT);
+    ctl_free(second);
+    assert_int_equal(uv_loop_close(&loop2), 0);
+    assert_int_equal(lstat(stale, &st), -1);
+
+    /* never removes what is not a socket */
+    FILE *file = fopen(stale, "w");
+    assert_non_null(file);
+    fclose(file);
+    assert_int_equal(ctl_start(&second, &loop2, &cfg), -EEXIST);
+    unlink(stale);
+}
+
+static void test_parse_client(void **state)
+{
+    (void)state;
+    int family;
+    uint8_t addr[16];
+    unsigned prefix;
+    assert_int_equal(ctl_parse_client("192.0.2.77/24", &family, addr, &prefix), 0);
+    assert_int_equal(family, AF_INET);
+    assert_int_equal(prefix, 24);
+    assert_memory_equal(addr, "\xc0\x00\x02\x00", 4);
+    assert_int_equal(ctl_parse_client("2001:db8::1", &family, addr, &prefix), 0);
+    assert_int_equal(family, AF_INET6);
+    assert_int_equal(prefix, 128);
+    assert_int_equal(ctl_parse_client("2001:db8::1/0", &family, addr, &prefix), 0);
+    assert_int_equal(prefix, 0);
+    assert_int_equal(addr[0], 0);
+    assert_int_equal(ctl_parse_client("192.0.2.1/33", &family, addr, &prefix), -EINVAL);
+    assert_int_equal(ctl_parse_client("192.0.2.1/", &family, addr, &prefix), -EINVAL);
+    assert_int_equal(ctl_parse_client("192.0.2.1/-1", &family, addr, &prefix), -EINVAL);
+    assert_int_equal(ctl_parse_client("192.0.2.1/2x", &family, addr, &prefix), -EINVAL);
+    assert_int_equal(ctl_parse_client("::1/129", &family, addr, &prefix), -EINVAL);
+    assert_int_equal(ctl_parse_client("www", &family, addr, &prefix), -EINVAL);
+    assert_int_equal(ctl_parse_client("", &family, addr, &prefix), -EINVAL);
+}
+
+int main(void)
+{
+    rcu_register_thread();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_bad_json_closes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version_mismatch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_command_and_args, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commands, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_and_live_socket, setup, teardown),
+        cmocka_unit_test(test_parse_client),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    rcu_unregister_thread();
+    return rc;
+}
