@@ -72,14 +72,29 @@ static size_t handle_query(void *arg, const uint8_t *query, size_t qlen, uint8_t
     return n;
 }
 
+/* Watches the directory of geoip.database for that file being replaced.
+ * Allocated by geoip_watch_arm, freed in its close callback. */
+typedef struct geoip_watch {
+    uv_fs_event_t handle;
+    char *path; /* the database, as the config resolved it */
+    char *file; /* its last component, which events are matched on */
+} geoip_watch_t;
+
 typedef struct daemon_state {
     const char *config_path;
     net_server_t *server;
     health_t *health;
     ctl_t *ctl; /* NULL: no control socket */
     uv_signal_t sig_term, sig_int, sig_hup;
+    geoip_watch_t *geoip_watch; /* NULL: no database, or not watching yet */
+    uv_timer_t geoip_settle;    /* reloads once the database file settles */
+    bool watching;              /* the loop is serving: reloads may re-arm the watch */
     bool stopping;
 } daemon_state_t;
+
+/* A copy, or replacing a file by rename, shows as several events: wait
+ * until there has been none for this long before reloading. */
+#define GEOIP_SETTLE_MS 200
 
 /* Tells systemd (Type=notify) where we are; nothing without libsystemd or
  * when not started by systemd. */
@@ -90,6 +105,86 @@ static void notify(const char *state)
 #else
     (void)state;
 #endif
+}
+
+static void on_geoip_watch_closed(uv_handle_t *h)
+{
+    geoip_watch_t *w = h->data;
+    free(w->path);
+    free(w->file);
+    free(w);
+}
+
+static void geoip_watch_close(daemon_state_t *st)
+{
+    if (!st->geoip_watch)
+        return;
+    st->geoip_watch->handle.data = st->geoip_watch;
+    uv_close((uv_handle_t *)&st->geoip_watch->handle, on_geoip_watch_closed);
+    st->geoip_watch = NULL;
+}
+
+static void on_geoip_settled(uv_timer_t *h);
+
+static void on_geoip_change(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    (void)events;
+    daemon_state_t *st = h->data;
+    geoip_watch_t *w = st->geoip_watch;
+    if (!w || &w->handle != h || st->stopping)
+        return;
+    if (status < 0) {
+        log_warnx("geoip: watching %s: %s", w->path, uv_strerror(status));
+        return;
+    }
+    /* other files in the directory (zones, temp files) are not ours */
+    if (filename && strcmp(filename, w->file) != 0)
+        return;
+    uv_timer_start(&st->geoip_settle, on_geoip_settled, GEOIP_SETTLE_MS, 0);
+}
+
+/* Watches the directory of conf's GeoIP database (none without one); a
+ * watch on the same path is kept. Failing to watch is logged, not fatal:
+ * SIGHUP still reloads. */
+static void geoip_watch_arm(daemon_state_t *st, const conf_t *conf)
+{
+    const char *path = conf->geoip.database;
+    if (!st->watching || st->stopping)
+        return;
+    if (st->geoip_watch && path && strcmp(st->geoip_watch->path, path) == 0)
+        return;
+    geoip_watch_close(st);
+    if (!path)
+        return;
+    geoip_watch_t *w = calloc(1, sizeof(*w));
+    char *dir = strdup(path);
+    if (!w || !dir || !(w->path = strdup(path)))
+        fatal("geoip watch");
+    char *slash = strrchr(dir, '/');
+    if (!slash) {
+        w->file = strdup(path);
+        strcpy(dir, ".");
+    } else {
+        w->file = strdup(slash + 1);
+        if (slash == dir)
+            slash++; /* "/geo.mmdb": the root */
+        *slash = '\0';
+    }
+    if (!w->file)
+        fatal("geoip watch");
+    uv_fs_event_init(st->geoip_settle.loop, &w->handle);
+    w->handle.data = st;
+    int rc = uv_fs_event_start(&w->handle, on_geoip_change, dir, 0);
+    if (rc < 0) {
+        log_warnx("geoip: cannot watch %s for %s: %s: a new database needs a reload", dir,
+                  w->file, uv_strerror(rc));
+        w->handle.data = w;
+        uv_close((uv_handle_t *)&w->handle, on_geoip_watch_closed);
+    } else {
+        log_debug("geoip: watching %s for %s", dir, w->file);
+        st->geoip_watch = w;
+    }
+    free(dir);
 }
 
 static void on_stop_signal(uv_signal_t *h, int signum)
@@ -103,6 +198,8 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     net_server_stop(st->server);
     health_stop(st->health);
     ctl_stop(st->ctl);
+    geoip_watch_close(st);
+    uv_close((uv_handle_t *)&st->geoip_settle, NULL);
     uv_close((uv_handle_t *)&st->sig_term, NULL);
     uv_close((uv_handle_t *)&st->sig_int, NULL);
     uv_close((uv_handle_t *)&st->sig_hup, NULL);
@@ -144,6 +241,7 @@ static bool daemon_reload(void *arg, diag_t *d, char *summary, size_t summary_le
         }
         snapshot_publish(s);
         health_commit(st->health, s->conf);
+        geoip_watch_arm(st, s->conf);
         snprintf(summary, summary_len, "reloaded %s: %zu zones, %zu records, %zu services",
                  st->config_path, zone_db_zone_count(s->db), s->n_records,
                  s->conf->n_services);
@@ -159,17 +257,33 @@ static bool daemon_reload(void *arg, diag_t *d, char *summary, size_t summary_le
     return false;
 }
 
-static void on_hup(uv_signal_t *h, int signum)
+/* The reload of SIGHUP; daemon_reload logs how it went. */
+static void reload_now(daemon_state_t *st)
 {
-    (void)signum;
     diag_t d;
     diag_init(&d);
     d.quiet = true;
     char summary[256];
     notify("RELOADING=1");
-    daemon_reload(h->data, &d, summary, sizeof(summary));
+    daemon_reload(st, &d, summary, sizeof(summary));
     notify("READY=1");
     diag_free(&d);
+}
+
+static void on_hup(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    reload_now(h->data);
+}
+
+static void on_geoip_settled(uv_timer_t *h)
+{
+    daemon_state_t *st = h->data;
+    if (st->stopping)
+        return;
+    log_info("geoip: %s changed on disk: reloading",
+             st->geoip_watch ? st->geoip_watch->path : "the database");
+    reload_now(st);
 }
 
 /* Health changed: log what it means for each service. The loop thread is
@@ -400,6 +514,10 @@ static int serve(const options_t *o)
     uv_signal_start(&st.sig_term, on_stop_signal, SIGTERM);
     uv_signal_start(&st.sig_int, on_stop_signal, SIGINT);
     uv_signal_start(&st.sig_hup, on_hup, SIGHUP);
+    uv_timer_init(loop, &st.geoip_settle);
+    st.geoip_settle.data = &st;
+    st.watching = true;
+    geoip_watch_arm(&st, snap->conf);
 
     log_info("meridiand %s: %zu zones, %zu records, %u UDP workers, %zu listeners", VERSION,
              n_zones, n_records, workers, n_listen);

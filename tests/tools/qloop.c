@@ -1,5 +1,5 @@
 /*
- * qloop: a steady UDP query loop for the integration tests.
+ * qloop: a steady UDP (or TCP) query loop for the integration tests.
  *
  * A failover test must know when the answer changed and that no query was
  * lost while it did: dig in a shell loop is too slow and too coarse. qloop
@@ -9,7 +9,15 @@
  * answered.
  *
  *   qloop -p PORT [-s ADDR] [-r RATE] [-w MS] [-e SUBNET] [-t A|AAAA]
- *         [-o FILE] [-T SECONDS] NAME
+ *         [-o FILE] [-T SECONDS] [-x] [-a ANSWER] NAME
+ *
+ * -x (--tcp) sends every query over one TCP connection, pipelined (the
+ * next query does not wait for the previous reply), as a resolver that
+ * keeps its connection open does. If the server closes it, qloop says so
+ * on stderr and connects again; the queries that were out time out.
+ * -a (--expect) ANSWER checks every reply, not only the changes: a reply
+ * whose answer ("ADDR,ADDR" as below, or NODATA, SERVFAIL, ...) is not
+ * ANSWER counts as wrong.
  *
  * Output (FILE, default stdout; flushed per line so a test can follow it):
  *   "# qloop NAME TYPE ecs SUBNET|none start_epoch_ms MS"  once, first;
@@ -29,8 +37,8 @@
  * other: replies with an rcode other than NOERROR and SERVFAIL; late:
  * replies that came after their query had timed out (counted as timeouts
  * too); bad: replies that did not match a query (ID, question) or did not
- * parse. Exit status 0, or 2 for usage and socket errors; the caller
- * judges the counts.
+ * parse. With -a, " wrong N" follows. Exit status 0, or 2 for usage and
+ * socket errors; the caller judges the counts.
  *
  * Packets are built and parsed by hand: no allocation per query.
  */
@@ -73,6 +81,8 @@ typedef struct options {
     uint16_t qtype;
     const char *out;
     const char *name;
+    bool tcp;
+    const char *expect; /* -a: the one right answer, or NULL */
 } options_t;
 
 /* One query on the wire, waiting for its reply. */
@@ -83,7 +93,7 @@ typedef struct pending {
 } pending_t;
 
 typedef struct counts {
-    unsigned long sent, answered, timeouts, servfail, other, late, bad;
+    unsigned long sent, answered, timeouts, servfail, other, late, bad, wrong;
 } counts_t;
 
 static volatile sig_atomic_t stop_signal;
@@ -108,7 +118,7 @@ static double mono_ms(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: qloop -p PORT [-s ADDR] [-r RATE] [-w MS] [-e SUBNET] [-t A|AAAA]\n"
-                    "             [-o FILE] [-T SECONDS] NAME\n");
+                    "             [-o FILE] [-T SECONDS] [-x] [-a ANSWER] NAME\n");
     exit(2);
 }
 
@@ -325,6 +335,8 @@ static void parse_options(int argc, char **argv, options_t *o)
                                              {"type", required_argument, NULL, 't'},
                                              {"out", required_argument, NULL, 'o'},
                                              {"seconds", required_argument, NULL, 'T'},
+                                             {"tcp", no_argument, NULL, 'x'},
+                                             {"expect", required_argument, NULL, 'a'},
                                              {NULL, 0, NULL, 0}};
     unsigned long v;
     char *end;
@@ -335,7 +347,7 @@ static void parse_options(int argc, char **argv, options_t *o)
     o->rate = 100;
     o->timeout_ms = 1000;
     o->qtype = TYPE_A;
-    while ((c = getopt_long(argc, argv, "s:p:r:w:e:t:o:T:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:p:r:w:e:t:o:T:xa:", longopts, NULL)) != -1) {
         switch (c) {
         case 's':
             o->server = optarg;
@@ -377,6 +389,12 @@ static void parse_options(int argc, char **argv, options_t *o)
             if (*end != '\0' || o->seconds < 0)
                 usage();
             break;
+        case 'x':
+            o->tcp = true;
+            break;
+        case 'a':
+            o->expect = optarg;
+            break;
         default:
             usage();
         }
@@ -410,20 +428,123 @@ static void expire(const options_t *o, double now, double t0, counts_t *n)
     }
 }
 
+/* What the reply handler needs of the loop: the question, the counts and
+ * the last answer logged. */
+typedef struct loop_state {
+    const options_t *o;
+    const uint8_t *qname;
+    size_t qname_len;
+    FILE *out;
+    double t0;
+    counts_t n;
+    char last_key[MAX_ADDRS * (INET6_ADDRSTRLEN + 1) + 16];
+    uint64_t last_seq;
+    bool have_last;
+} loop_state_t;
+
+/* Matches one reply to its query, counts it and logs a change of answer. */
+static void reply_handle(loop_state_t *ls, const uint8_t *pkt, size_t len)
+{
+    char key[sizeof(ls->last_key)];
+    unsigned rcode = 0;
+    double now = mono_ms();
+    long id = reply_parse(pkt, len, ls->qname, ls->qname_len, ls->o->qtype, key, sizeof(key),
+                          &rcode);
+    pending_t *pend;
+
+    if (id < 0) {
+        ls->n.bad++;
+        return;
+    }
+    pend = &pending[id];
+    if (!pend->out) {
+        ls->n.late++;
+        return;
+    }
+    pend->out = false;
+    ls->n.answered++;
+    if (rcode == 2)
+        ls->n.servfail++;
+    else if (rcode != 0)
+        ls->n.other++;
+    if (ls->o->expect != NULL) {
+        size_t elen = strlen(ls->o->expect);
+
+        /* the key is "ANSWER TTL": compare what comes before the TTL */
+        if (strncmp(key, ls->o->expect, elen) != 0 || key[elen] != ' ') {
+            ls->n.wrong++;
+            fprintf(stderr, "qloop: %.0f ms: query %llu: wrong answer %s (expected %s)\n",
+                    now - ls->t0, (unsigned long long)pend->seq, key, ls->o->expect);
+        }
+    }
+    if (ls->have_last && pend->seq < ls->last_seq)
+        return; /* overtaken by a later query's reply */
+    ls->last_seq = pend->seq;
+    if (!ls->have_last || strcmp(key, ls->last_key) != 0) {
+        fprintf(ls->out, "%.0f %s\n", now - ls->t0, key);
+        fflush(ls->out);
+        strcpy(ls->last_key, key);
+        ls->have_last = true;
+    }
+}
+
+/* Opens the socket to the server: a connected UDP socket, or a TCP
+ * connection. Returns the descriptor, or -1 (said on stderr). */
+static int server_connect(const options_t *o, const struct sockaddr_storage *ss,
+                          socklen_t ss_len)
+{
+    int fd = socket(ss->ss_family, o->tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+
+    if (fd < 0 || connect(fd, (const struct sockaddr *)ss, ss_len) < 0) {
+        fprintf(stderr, "qloop: %s socket to %s port %u: %s\n", o->tcp ? "TCP" : "UDP",
+                o->server, o->port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* TCP: reads what has arrived into buf (*used bytes held) and handles
+ * every complete message. Returns false when the server closed the
+ * connection or it failed. */
+static bool tcp_read(int fd, loop_state_t *ls, uint8_t *buf, size_t cap, size_t *used)
+{
+    for (;;) {
+        ssize_t got = recv(fd, buf + *used, cap - *used, MSG_DONTWAIT);
+        size_t off = 0;
+
+        if (got == 0)
+            return false;
+        if (got < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+        *used += (size_t)got;
+        while (*used - off >= 2) {
+            size_t mlen = (size_t)buf[off] << 8 | buf[off + 1];
+
+            if (*used - off < 2 + mlen)
+                break;
+            reply_handle(ls, buf + off + 2, mlen);
+            off += 2 + mlen;
+        }
+        memmove(buf, buf + off, *used - off);
+        *used -= off;
+    }
+}
+
 int main(int argc, char **argv)
 {
-    static uint8_t query[MAX_PKT], reply[MAX_PKT];
+    static uint8_t query[MAX_PKT + 2], reply[MAX_PKT], tcp_buf[2 * 65538];
     options_t o;
     struct sockaddr_storage ss;
     socklen_t ss_len;
     struct sigaction sa;
     struct timespec wall;
-    counts_t n = {0};
-    uint8_t qname[256];
-    size_t qname_len, qlen, optlen;
-    char key[MAX_ADDRS * (INET6_ADDRSTRLEN + 1) + 16], last_key[sizeof(key)] = "";
-    uint64_t seq = 0, last_seq = 0;
-    bool have_last = false, stopping = false;
+    loop_state_t ls;
+    uint8_t qname[256], *msg = query + 2; /* TCP: after the length */
+    size_t qname_len, qlen, optlen, tcp_used = 0;
+    uint64_t seq = 0;
+    bool stopping = false;
     double t0, next_send, interval, stop_at, drain_until = 0;
     FILE *out = stdout;
     int fd;
@@ -435,29 +556,29 @@ int main(int argc, char **argv)
         return 2;
     }
     /* header: random-ish start id, RD clear, one question, one OPT */
-    memset(query, 0, 12);
-    query[5] = 1;
-    query[11] = 1;
-    memcpy(query + 12, qname, qname_len);
+    memset(msg, 0, 12);
+    msg[5] = 1;
+    msg[11] = 1;
+    memcpy(msg + 12, qname, qname_len);
     qlen = 12 + qname_len;
-    query[qlen++] = (uint8_t)(o.qtype >> 8);
-    query[qlen++] = (uint8_t)o.qtype;
-    query[qlen++] = 0;
-    query[qlen++] = 1; /* IN */
-    optlen = opt_encode(o.ecs, query + qlen);
+    msg[qlen++] = (uint8_t)(o.qtype >> 8);
+    msg[qlen++] = (uint8_t)o.qtype;
+    msg[qlen++] = 0;
+    msg[qlen++] = 1; /* IN */
+    optlen = opt_encode(o.ecs, msg + qlen);
     if (optlen == 0) {
         fprintf(stderr, "qloop: bad subnet '%s'\n", o.ecs);
         return 2;
     }
     qlen += optlen;
+    query[0] = (uint8_t)(qlen >> 8);
+    query[1] = (uint8_t)qlen;
 
     if (tool_addr("qloop", o.server, o.port, &ss, &ss_len) < 0)
         return 2;
-    fd = socket(ss.ss_family, SOCK_DGRAM, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&ss, ss_len) < 0) {
-        fprintf(stderr, "qloop: socket to %s port %u: %s\n", o.server, o.port, strerror(errno));
+    fd = server_connect(&o, &ss, ss_len);
+    if (fd < 0)
         return 2;
-    }
     if (o.out != NULL) {
         out = fopen(o.out, "w");
         if (out == NULL) {
@@ -471,9 +592,15 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
 
     seq = (uint64_t)getpid() * 7919u % N_IDS; /* ids need not start at 0 */
-    last_seq = seq;
     clock_gettime(CLOCK_REALTIME, &wall);
     t0 = mono_ms();
+    memset(&ls, 0, sizeof(ls));
+    ls.o = &o;
+    ls.qname = qname;
+    ls.qname_len = qname_len;
+    ls.out = out;
+    ls.t0 = t0;
+    ls.last_seq = seq;
     fprintf(out, "# qloop %s %s ecs %s start_epoch_ms %lld\n", o.name,
             o.qtype == TYPE_A ? "A" : "AAAA", o.ecs != NULL ? o.ecs : "none",
             (long long)wall.tv_sec * 1000 + wall.tv_nsec / 1000000);
@@ -491,25 +618,30 @@ int main(int argc, char **argv)
             stopping = true;
             drain_until = now + o.timeout_ms;
         }
-        expire(&o, now, t0, &n);
+        expire(&o, now, t0, &ls.n);
         if (stopping && (fifo_head == fifo_tail || now >= drain_until))
             break;
         if (!stopping && now >= next_send) {
             uint16_t id = (uint16_t)(seq & 0xffff);
 
-            query[0] = (uint8_t)(id >> 8);
-            query[1] = (uint8_t)id;
-            /* an error here (ICMP from an earlier send) leaves the query to time out */
-            if (send(fd, query, qlen, 0) < 0 && errno != ECONNREFUSED)
+            msg[0] = (uint8_t)(id >> 8);
+            msg[1] = (uint8_t)id;
+            if (o.tcp) {
+                /* a short or failed write leaves the query to time out */
+                if (send(fd, query, qlen + 2, MSG_NOSIGNAL) != (ssize_t)(qlen + 2))
+                    fprintf(stderr, "qloop: TCP send: %s\n", strerror(errno));
+            } else if (send(fd, msg, qlen, 0) < 0 && errno != ECONNREFUSED) {
+                /* an error here (ICMP from an earlier send) leaves the query to time out */
                 fprintf(stderr, "qloop: send: %s\n", strerror(errno));
+            }
             if (pending[id].out) { /* cannot happen within the rate limit */
                 pending[id].out = false;
-                n.timeouts++;
+                ls.n.timeouts++;
             }
             pending[id] = (pending_t){.out = true, .seq = seq, .sent_ms = now};
             fifo[fifo_tail++ % N_IDS] = id;
             seq++;
-            n.sent++;
+            ls.n.sent++;
             next_send += interval;
             if (next_send < now - interval) /* stalled: do not burst to catch up */
                 next_send = now + interval;
@@ -530,47 +662,34 @@ int main(int argc, char **argv)
         }
         if (r <= 0)
             continue;
+        if (o.tcp) {
+            if (!tcp_read(fd, &ls, tcp_buf, sizeof(tcp_buf), &tcp_used)) {
+                fprintf(stderr, "qloop: %.0f ms: the server closed the TCP connection\n",
+                        mono_ms() - t0);
+                close(fd);
+                tcp_used = 0;
+                fd = server_connect(&o, &ss, ss_len);
+                if (fd < 0)
+                    return 2;
+            }
+            continue;
+        }
         for (;;) {
             ssize_t got = recv(fd, reply, sizeof(reply), MSG_DONTWAIT);
-            unsigned rcode = 0;
-            long id;
-            pending_t *pend;
 
             if (got < 0)
                 break; /* EAGAIN, or ECONNREFUSED: the query times out */
-            now = mono_ms();
-            id = reply_parse(reply, (size_t)got, qname, qname_len, o.qtype, key, sizeof(key),
-                             &rcode);
-            if (id < 0) {
-                n.bad++;
-                continue;
-            }
-            pend = &pending[id];
-            if (!pend->out) {
-                n.late++;
-                continue;
-            }
-            pend->out = false;
-            n.answered++;
-            if (rcode == 2)
-                n.servfail++;
-            else if (rcode != 0)
-                n.other++;
-            if (have_last && pend->seq < last_seq)
-                continue; /* overtaken by a later query's reply */
-            last_seq = pend->seq;
-            if (!have_last || strcmp(key, last_key) != 0) {
-                fprintf(out, "%.0f %s\n", now - t0, key);
-                fflush(out);
-                strcpy(last_key, key);
-                have_last = true;
-            }
+            reply_handle(&ls, reply, (size_t)got);
         }
     }
     if (out != stdout)
         fclose(out);
-    printf("sent %lu answered %lu timeouts %lu servfail %lu other %lu late %lu bad %lu\n", n.sent,
-           n.answered, n.timeouts, n.servfail, n.other, n.late, n.bad);
+    printf("sent %lu answered %lu timeouts %lu servfail %lu other %lu late %lu bad %lu",
+           ls.n.sent, ls.n.answered, ls.n.timeouts, ls.n.servfail, ls.n.other, ls.n.late,
+           ls.n.bad);
+    if (o.expect != NULL)
+        printf(" wrong %lu", ls.n.wrong);
+    printf("\n");
     fflush(stdout);
     close(fd);
     return 0;
