@@ -430,6 +430,8 @@ static int serve(const options_t *o)
     }
     if (!o->debug && snap->conf->log_level >= 0)
         log_set_level((enum log_level)snap->conf->log_level);
+    if (snap->conf->syslog)
+        log_init("meridiand", log_get_level(), true);
     /* Starting without a drain the operator asked for could send users to a
      * data center under maintenance: a corrupt state file stops the start. */
     if (!load_overrides(st.health, snap->conf)) {

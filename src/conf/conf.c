@@ -965,6 +965,24 @@ static void conf_server_log_level(conf_ctx_t *ctx, const char *what, const conf_
     conf->log_level = level;
 }
 
+/* Where log lines go: standard error (foreground, under systemd) or syslog. */
+static void conf_server_log(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                            void *target)
+{
+    static const char *expected = "stderr or syslog";
+    conf_t *conf = target;
+    const char *text = conf_scalar(ctx, what, node, expected);
+
+    if (!text)
+        return;
+    if (strcmp(text, "stderr") == 0)
+        conf->syslog = false;
+    else if (strcmp(text, "syslog") == 0)
+        conf->syslog = true;
+    else
+        conf_expected(ctx, what, node, expected);
+}
+
 static void conf_server_state_file(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
                                    void *target)
 {
@@ -1007,6 +1025,7 @@ static const conf_key_t conf_server_keys[] = {
     {"version", conf_server_version, false},
     {"identity", conf_server_identity, false},
     {"log_level", conf_server_log_level, false},
+    {"log", conf_server_log, false},
     {"state_file", conf_server_state_file, false},
     {"control", conf_server_control, false},
 };

@@ -197,6 +197,7 @@ typedef struct conf {
     char *chaos_version;        /* version.bind text */
     char *chaos_identity;       /* id.server and hostname.bind text */
     int log_level;              /* enum log_level */
+    bool syslog;                /* server.log: syslog (default: stderr) */
     char *state_file;           /* operator overrides (drain, force), resolved path;
                                    NULL: overrides are not kept across restarts */
     char *control;              /* control socket path, resolved; default

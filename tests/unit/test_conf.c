@@ -532,6 +532,15 @@ static void test_log_level(void **state)
     }
     check_server_value("log_level", "verbose", expected, "\"verbose\"");
     check_server_value("log_level", "INFO", expected, "\"INFO\"");
+
+    /* server.log: where the lines go */
+    conf_t *conf = load_server_value("log", "syslog");
+    assert_true(conf->syslog);
+    conf_free(conf);
+    conf = load_server_value("log", "stderr");
+    assert_false(conf->syslog);
+    conf_free(conf);
+    check_server_value("log", "journal", "stderr or syslog", "\"journal\"");
 }
 
 /* ------------------------------------------------------------ structure */
@@ -542,7 +551,7 @@ static void test_unknown_keys(void **state)
     check_errors("server:\n  wrokers: 4\n",
                  NAME ":2:3: server: unknown key \"wrokers\" (expected one of: listen, workers, "
                       "max_udp_size, tcp_idle_timeout, tcp_max_connections, tcp_max_pipeline, "
-                      "nsid, chaos, version, identity, log_level, state_file, control)");
+                      "nsid, chaos, version, identity, log_level, log, state_file, control)");
     check_errors("servers:\n  workers: 4\n",
                  NAME ":1:1: unknown section \"servers\" (expected one of: server, zones, geoip, "
                       "datacenters, health_checks, services)");
@@ -552,11 +561,11 @@ static void test_unknown_keys(void **state)
     check_errors("server:\n  \"<<\": {}\n",
                  NAME ":2:3: server: unknown key \"<<\" (expected one of: listen, workers, "
                       "max_udp_size, tcp_idle_timeout, tcp_max_connections, tcp_max_pipeline, "
-                      "nsid, chaos, version, identity, log_level, state_file, control)");
+                      "nsid, chaos, version, identity, log_level, log, state_file, control)");
     check_errors("server:\n  \"a\\tb\": 1\n",
                  NAME ":2:3: server: unknown key \"a\\x09b\" (expected one of: listen, workers, "
                       "max_udp_size, tcp_idle_timeout, tcp_max_connections, tcp_max_pipeline, "
-                      "nsid, chaos, version, identity, log_level, state_file, control)");
+                      "nsid, chaos, version, identity, log_level, log, state_file, control)");
 }
 
 static void test_duplicate_keys(void **state)
@@ -705,7 +714,7 @@ static void test_collects_all_errors(void **state)
                       "got \"100\"",
                  NAME ":4:3: server: unknown key \"colour\" (expected one of: listen, workers, "
                       "max_udp_size, tcp_idle_timeout, tcp_max_connections, tcp_max_pipeline, "
-                      "nsid, chaos, version, identity, log_level, state_file, control)",
+                      "nsid, chaos, version, identity, log_level, log, state_file, control)",
                  NAME ":5:10: server.chaos: expected true or false, got \"sometimes\"",
                  NAME ":8:5: zones[1]: missing required key \"file\"",
                  NAME ":9:5: zones[2]: expected a zone file name, got \"\"",
