@@ -8,6 +8,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -396,6 +398,52 @@ static int explain(const options_t *o, const snapshot_t *snap)
     return 0;
 }
 
+/* Once every socket is bound: become server.user (and server.group), or
+ * refuse to go on as root unless server.allow_root says so. glibc applies
+ * set*id to every thread, the UDP workers included. */
+static int drop_privileges(const conf_t *conf)
+{
+    if (!conf->user) {
+        if (geteuid() == 0 && !conf->allow_root) {
+            fprintf(stderr, "meridiand: refusing to run as root: set server.user to an "
+                            "unprivileged account (or server.allow_root: true)\n");
+            return -1;
+        }
+        return 0;
+    }
+    struct passwd *pw = getpwnam(conf->user);
+    if (!pw) {
+        fprintf(stderr, "meridiand: server.user: no user named %s\n", conf->user);
+        return -1;
+    }
+    gid_t gid = pw->pw_gid;
+    if (conf->group) {
+        struct group *gr = getgrnam(conf->group);
+        if (!gr) {
+            fprintf(stderr, "meridiand: server.group: no group named %s\n", conf->group);
+            return -1;
+        }
+        gid = gr->gr_gid;
+    }
+    if (geteuid() != 0) {
+        if (geteuid() == pw->pw_uid)
+            return 0; /* started as that user already (systemd User=) */
+        fprintf(stderr, "meridiand: cannot become user %s: not started as root\n", conf->user);
+        return -1;
+    }
+    if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0) {
+        fprintf(stderr, "meridiand: cannot become user %s: %s\n", conf->user, strerror(errno));
+        return -1;
+    }
+    if (pw->pw_uid != 0 && setuid(0) == 0) {
+        fprintf(stderr, "meridiand: still able to become root after dropping privileges\n");
+        return -1;
+    }
+    log_info("running as user %s (uid %u, gid %u)", conf->user, (unsigned)pw->pw_uid,
+             (unsigned)gid);
+    return 0;
+}
+
 /* Undoes a start that failed before serving: health's pending targets and
  * handles, the loop, the RCU registration. Returns the exit status 1. */
 static int abandon_start(uv_loop_t *loop, health_t *health)
@@ -501,12 +549,17 @@ static int serve(const options_t *o)
                       "reach this server)", snap->conf->control, strerror(-crc));
     }
     int rc = net_server_start(&st.server, &ncfg, loop, handle_query, NULL);
-    if (rc < 0) {
-        fprintf(stderr, "meridiand: cannot listen: %s\n", strerror(-rc));
+    if (rc < 0 || drop_privileges(snap->conf) < 0) {
+        if (rc < 0)
+            fprintf(stderr, "meridiand: cannot listen: %s\n", strerror(-rc));
+        else
+            net_server_stop(st.server);
         status = 1;
         health_stop(st.health);
         ctl_stop(st.ctl);
         uv_run(loop, UV_RUN_DEFAULT);
+        if (rc == 0)
+            net_server_free(st.server);
         goto out;
     }
     uv_signal_init(loop, &st.sig_term);

@@ -933,6 +933,29 @@ static void conf_server_chaos(conf_ctx_t *ctx, const char *what, const conf_node
     conf_get_bool(ctx, what, node, &conf->chaos);
 }
 
+/* The account to run as once the sockets are bound; looked up when the
+ * server starts (the config may be checked on another machine). */
+static void conf_server_user(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                             void *target)
+{
+    conf_t *conf = target;
+    conf_get_text(ctx, what, node, 32, &conf->user);
+}
+
+static void conf_server_group(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                              void *target)
+{
+    conf_t *conf = target;
+    conf_get_text(ctx, what, node, 32, &conf->group);
+}
+
+static void conf_server_allow_root(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                   void *target)
+{
+    conf_t *conf = target;
+    conf_get_bool(ctx, what, node, &conf->allow_root);
+}
+
 static void conf_server_version(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
                                 void *target)
 {
@@ -1028,6 +1051,9 @@ static const conf_key_t conf_server_keys[] = {
     {"log", conf_server_log, false},
     {"state_file", conf_server_state_file, false},
     {"control", conf_server_control, false},
+    {"user", conf_server_user, false},
+    {"group", conf_server_group, false},
+    {"allow_root", conf_server_allow_root, false},
 };
 
 static void conf_section_server(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
@@ -2900,6 +2926,8 @@ void conf_free(conf_t *conf)
     free(conf->health_checks);
     free(conf->state_file);
     free(conf->control);
+    free(conf->user);
+    free(conf->group);
     free(conf->nsid);
     free(conf->chaos_version);
     free(conf->chaos_identity);

@@ -198,6 +198,9 @@ typedef struct conf {
     char *chaos_identity;       /* id.server and hostname.bind text */
     int log_level;              /* enum log_level */
     bool syslog;                /* server.log: syslog (default: stderr) */
+    char *user;                 /* run as this user once the sockets are bound */
+    char *group;                /* and this group (NULL: the user's own) */
+    bool allow_root;            /* stay root when no user is given (default: refuse) */
     char *state_file;           /* operator overrides (drain, force), resolved path;
                                    NULL: overrides are not kept across restarts */
     char *control;              /* control socket path, resolved; default

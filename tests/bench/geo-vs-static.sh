@@ -58,6 +58,7 @@ cat > "$work/meridian.yaml" <<YAML
 server:
   listen: ["127.0.0.1:$port"]
   control: ""
+  allow_root: true
   workers: 1
 zones: [example.com.zone]
 geoip: {database: geo.mmdb, countries: $top/geoip/countries.csv}

@@ -541,6 +541,19 @@ static void test_log_level(void **state)
     assert_false(conf->syslog);
     conf_free(conf);
     check_server_value("log", "journal", "stderr or syslog", "\"journal\"");
+
+    /* the account to run as */
+    conf = load_server_value("user", "meridian");
+    assert_string_equal(conf->user, "meridian");
+    assert_null(conf->group);
+    assert_false(conf->allow_root);
+    conf_free(conf);
+    conf = load_server_value("group", "dns");
+    assert_string_equal(conf->group, "dns");
+    conf_free(conf);
+    conf = load_server_value("allow_root", "true");
+    assert_true(conf->allow_root);
+    conf_free(conf);
 }
 
 /* ------------------------------------------------------------ structure */
@@ -551,7 +564,8 @@ static void test_unknown_keys(void **state)
     check_errors("server:\n  wrokers: 4\n",
                  NAME ":2:3: server: unknown key \"wrokers\" (expected one of: listen, workers, "
                       "max_udp_size, tcp_idle_timeout, tcp_max_connections, tcp_max_pipeline, "
-                      "nsid, chaos, version, identity, log_level, log, state_file, control)");
+                      "nsid, chaos, version, identity, log_level, log, state_file, control, "
+                      "user, group, allow_root)");
     check_errors("servers:\n  workers: 4\n",
                  NAME ":1:1: unknown section \"servers\" (expected one of: server, zones, geoip, "
                       "datacenters, health_checks, services)");
@@ -561,11 +575,13 @@ static void test_unknown_keys(void **state)
     check_errors("server:\n  \"<<\": {}\n",
                  NAME ":2:3: server: unknown key \"<<\" (expected one of: listen, workers, "
                       "max_udp_size, tcp_idle_timeout, tcp_max_connections, tcp_max_pipeline, "
-                      "nsid, chaos, version, identity, log_level, log, state_file, control)");
+                      "nsid, chaos, version, identity, log_level, log, state_file, control, "
+                      "user, group, allow_root)");
     check_errors("server:\n  \"a\\tb\": 1\n",
                  NAME ":2:3: server: unknown key \"a\\x09b\" (expected one of: listen, workers, "
                       "max_udp_size, tcp_idle_timeout, tcp_max_connections, tcp_max_pipeline, "
-                      "nsid, chaos, version, identity, log_level, log, state_file, control)");
+                      "nsid, chaos, version, identity, log_level, log, state_file, control, "
+                      "user, group, allow_root)");
 }
 
 static void test_duplicate_keys(void **state)
@@ -714,7 +730,8 @@ static void test_collects_all_errors(void **state)
                       "got \"100\"",
                  NAME ":4:3: server: unknown key \"colour\" (expected one of: listen, workers, "
                       "max_udp_size, tcp_idle_timeout, tcp_max_connections, tcp_max_pipeline, "
-                      "nsid, chaos, version, identity, log_level, log, state_file, control)",
+                      "nsid, chaos, version, identity, log_level, log, state_file, control, "
+                      "user, group, allow_root)",
                  NAME ":5:10: server.chaos: expected true or false, got \"sometimes\"",
                  NAME ":8:5: zones[1]: missing required key \"file\"",
                  NAME ":9:5: zones[2]: expected a zone file name, got \"\"",
