@@ -26,6 +26,7 @@
 #include "health/health.h"
 #include "net/net.h"
 #include "snapshot.h"
+#include "stats/stats.h"
 #include "util/diag.h"
 #include "util/log.h"
 
@@ -66,11 +67,14 @@ static size_t handle_query(void *arg, const uint8_t *query, size_t qlen, uint8_t
                            size_t resp_cap, const net_peer_t *peer)
 {
     (void)arg;
+    stats_query_t sq;
     rcu_read_lock();
     const snapshot_t *s = snapshot_current();
     size_t n = query_answer(s->db, &s->query, query, qlen, resp, resp_cap, peer->tcp,
-                            peer->addr);
+                            peer->addr, &sq);
     rcu_read_unlock();
+    /* Each UDP worker counts into its own slot; TCP runs on the loop alone. */
+    stats_count(peer->tcp ? STATS_SLOTS - 1 : peer->worker, &sq);
     return n;
 }
 
@@ -249,12 +253,14 @@ static bool daemon_reload(void *arg, diag_t *d, char *summary, size_t summary_le
                  s->conf->n_services);
         log_info("reload: %zu zones, %zu records, %zu services", zone_db_zone_count(s->db),
                  s->n_records, s->conf->n_services);
+        atomic_fetch_add_explicit(&stats_reloads, 1, memory_order_relaxed);
         return true;
     }
     health_rollback(st->health);
     for (size_t i = 0; i < d->count; i++)
         log_errx("reload: %s", d->messages[i]);
     log_errx("reload failed: still serving the previous configuration");
+    atomic_fetch_add_explicit(&stats_reload_failures, 1, memory_order_relaxed);
     snprintf(summary, summary_len, "reload failed: still serving the previous configuration");
     return false;
 }

@@ -19,6 +19,7 @@
 
 #include "ctl/ctl.h"
 #include "snapshot.h"
+#include "stats/stats.h"
 #include "util/log.h"
 
 typedef struct ctl_client ctl_client_t;
@@ -240,6 +241,106 @@ static void ctl_cmd_status(ctl_t *c, json_t *args, ctl_reply_t *r)
     r->ok = true;
 }
 
+/* One transport's counters, as text and as a JSON object. */
+static json_t *ctl_stats_transport(FILE *out, const char *name, const stats_slot_t *t)
+{
+    json_t *o = ctl_json(json_object());
+    json_t *rcodes = ctl_json(json_object()), *qtypes = ctl_json(json_object());
+    uint64_t q = atomic_load(&t->queries), dropped = atomic_load(&t->dropped);
+    fprintf(out, "%s: %llu queries, %llu dropped, %llu truncated, %llu with client subnet\n",
+            name, (unsigned long long)q, (unsigned long long)dropped,
+            (unsigned long long)atomic_load(&t->truncated),
+            (unsigned long long)atomic_load(&t->ecs));
+    ctl_set(o, "queries", json_integer((json_int_t)q));
+    ctl_set(o, "dropped", json_integer((json_int_t)dropped));
+    ctl_set(o, "truncated", json_integer((json_int_t)atomic_load(&t->truncated)));
+    ctl_set(o, "ecs", json_integer((json_int_t)atomic_load(&t->ecs)));
+    fprintf(out, "  rcodes:");
+    for (unsigned i = 0; i < STATS_RCODES; i++) {
+        uint64_t n = atomic_load(&t->rcode[i]);
+        if (!n)
+            continue;
+        fprintf(out, " %s %llu", stats_rcode_name(i), (unsigned long long)n);
+        ctl_set(rcodes, stats_rcode_name(i), json_integer((json_int_t)n));
+    }
+    fprintf(out, "\n  types: ");
+    for (unsigned i = 0; i < STATS_QT_N; i++) {
+        uint64_t n = atomic_load(&t->qtype[i]);
+        if (!n)
+            continue;
+        fprintf(out, " %s %llu", stats_qtype_name(i), (unsigned long long)n);
+        ctl_set(qtypes, stats_qtype_name(i), json_integer((json_int_t)n));
+    }
+    fprintf(out, "\n");
+    ctl_set(o, "rcodes", rcodes);
+    ctl_set(o, "types", qtypes);
+    return o;
+}
+
+/* Counters: queries by transport, rcode and type; answers per service and
+ * data center; failovers; reloads; check results. */
+static void ctl_cmd_stats(ctl_t *c, json_t *args, ctl_reply_t *r)
+{
+    (void)args;
+    FILE *out = r->out;
+    json_t *data = r->data;
+    stats_slot_t udp, tcp;
+    stats_sum(false, &udp);
+    stats_sum(true, &tcp);
+    ctl_set(data, "udp", ctl_stats_transport(out, "udp", &udp));
+    ctl_set(data, "tcp", ctl_stats_transport(out, "tcp", &tcp));
+    uint64_t reloads = atomic_load(&stats_reloads), failed = atomic_load(&stats_reload_failures);
+    fprintf(out, "reloads: %llu, failed: %llu\n", (unsigned long long)reloads,
+            (unsigned long long)failed);
+    ctl_set(data, "reloads", json_integer((json_int_t)reloads));
+    ctl_set(data, "reload_failures", json_integer((json_int_t)failed));
+
+    json_t *services = ctl_json(json_array());
+    rcu_read_lock();
+    const snapshot_t *s = snapshot_current();
+    for (size_t i = 0; s && i < s->conf->n_services; i++) {
+        service_t *svc = s->services[i];
+        json_t *o = ctl_json(json_object()), *answers = ctl_json(json_object());
+        uint64_t fo = atomic_load(&svc->failovers), fopen = atomic_load(&svc->fail_open);
+        fprintf(out, "service %s: %llu failovers, %llu fail-open answers; answers:",
+                svc->conf->name, (unsigned long long)fo, (unsigned long long)fopen);
+        for (size_t p = 0; p < svc->n_pools; p++) {
+            const char *dc = s->conf->datacenters[svc->pools[p].dc].name;
+            uint64_t n = atomic_load(&svc->pools[p].answers);
+            fprintf(out, " %s %llu", dc, (unsigned long long)n);
+            ctl_set(answers, dc, json_integer((json_int_t)n));
+        }
+        fprintf(out, "\n");
+        ctl_set(o, "name", json_string(svc->conf->name));
+        ctl_set(o, "failovers", json_integer((json_int_t)fo));
+        ctl_set(o, "fail_open", json_integer((json_int_t)fopen));
+        ctl_set(o, "answers", answers);
+        ctl_append(services, o);
+    }
+    rcu_read_unlock();
+    ctl_set(data, "services", services);
+
+    json_t *checks = ctl_json(json_array());
+    uint32_t end = health_target_end(c->health);
+    for (uint32_t id = 0; id < end; id++) {
+        health_info_t info;
+        if (!health_target_info(c->health, id, &info) || !info.check)
+            continue;
+        fprintf(out, "check %s %s (%s): %s, %u consecutive successes, %u consecutive failures\n",
+                info.check, info.address, info.datacenter ? info.datacenter : "-",
+                ctl_state_name(info.check_state), info.successes, info.failures);
+        json_t *o = ctl_json(json_object());
+        ctl_set(o, "check", json_string(info.check));
+        ctl_set(o, "address", json_string(info.address));
+        ctl_set(o, "state", json_string(ctl_state_name(info.check_state)));
+        ctl_set(o, "successes", json_integer(info.successes));
+        ctl_set(o, "failures", json_integer(info.failures));
+        ctl_append(checks, o);
+    }
+    ctl_set(data, "checks", checks);
+    r->ok = true;
+}
+
 static void ctl_cmd_reload(ctl_t *c, json_t *args, ctl_reply_t *r)
 {
     (void)args;
@@ -378,6 +479,7 @@ typedef struct ctl_command {
 
 static const ctl_command_t ctl_commands[] = {
     {"status", 0, "status", ctl_cmd_status},
+    {"stats", 0, "stats", ctl_cmd_stats},
     {"reload", 0, "reload", ctl_cmd_reload},
     {"drain", 1, "drain DATACENTER", ctl_cmd_drain_dc},
     {"undrain", 1, "undrain DATACENTER", ctl_cmd_undrain_dc},

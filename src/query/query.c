@@ -508,12 +508,15 @@ static void put_opt(dns_writer_t *w, const dns_query_t *q, const query_config_t 
 
 size_t query_answer(const zone_db_t *db, const query_config_t *cfg, const uint8_t *pkt,
                     size_t len, uint8_t *resp, size_t cap, bool tcp,
-                    const struct sockaddr *client)
+                    const struct sockaddr *client, stats_query_t *sq)
 {
     dns_query_t q;
     enum dns_parse_status st = dns_query_parse(pkt, len, &q);
-    if (st == DNS_PARSE_DROP)
+    if (st == DNS_PARSE_DROP) {
+        if (sq)
+            sq->answered = false;
         return 0;
+    }
 
     size_t limit = 512;
     if (tcp)
@@ -566,6 +569,13 @@ size_t query_answer(const zone_db_t *db, const query_config_t *cfg, const uint8_
     if (edns) {
         a.w.cap = limit;
         put_opt(&a.w, &q, cfg, rcode, a.ecs_scope);
+    }
+    if (sq) {
+        sq->answered = true;
+        sq->truncated = a.truncated;
+        sq->ecs = q.ecs;
+        sq->rcode = rcode == DNS_RCODE_NOERROR ? (uint8_t)(resp[3] & 0xF) : (uint8_t)rcode;
+        sq->qtype = q.has_question ? q.qtype : 0;
     }
     return a.w.len;
 }

@@ -156,6 +156,9 @@ void service_pick(service_t *s, const geo_decision_t *dec, service_choice_t *out
         if (p >= 0 && service_pool_up(s, &s->pools[p])) {
             out->pool = &s->pools[p];
             out->failover = i > 0;
+            atomic_fetch_add_explicit(&s->pools[p].answers, 1, memory_order_relaxed);
+            if (out->failover)
+                atomic_fetch_add_explicit(&s->failovers, 1, memory_order_relaxed);
             return;
         }
     }
@@ -165,6 +168,8 @@ void service_pick(service_t *s, const geo_decision_t *dec, service_choice_t *out
     out->pool = &s->pools[first >= 0 ? first : 0];
     out->fail_open = true;
     atomic_fetch_add_explicit(&s->fail_open, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->pools[first >= 0 ? first : 0].answers, 1,
+                              memory_order_relaxed);
 }
 
 void service_log_transitions(service_t *s, const conf_t *conf)

@@ -32,6 +32,7 @@ typedef struct service_pool {
     uint32_t *aaaa_target; /* and of each AAAA record */
     uint8_t *cname;        /* wire-format target, or NULL */
     bool was_up;           /* loop thread only: last state logged */
+    _Atomic uint64_t answers; /* answers given from this pool (relaxed) */
 } service_pool_t;
 
 typedef struct service {
@@ -43,6 +44,7 @@ typedef struct service {
     bool ecs;
     const _Atomic uint8_t *health; /* health_states(), or NULL: everything is up */
     _Atomic uint64_t fail_open;    /* answers given while every data center was down */
+    _Atomic uint64_t failovers;    /* answers not from the client's first choice */
     bool was_fail_open;            /* loop thread only: last state logged */
     geo_policy_t *policy;
     service_pool_t *pools;

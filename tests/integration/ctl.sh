@@ -77,6 +77,36 @@ R_OUT=$(timeout 10 "$MERIDIANCTL" -c "$CONF" status 2>&1) || R_RC=$?
 expect_rc 0
 expect_output 'example\.com\.' "status through -c"
 
+# ---- stats: counted queries, by transport, rcode and type; per service
+ctl stats --json
+expect_rc 0
+base=$("$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); print(d["udp"]["queries"], d["tcp"]["queries"], d["services"][0]["answers"].get("eu-west", 0))' <<<"$R_STDOUT")
+read -r udp0 tcp0 eu0 <<<"$base"
+for _ in 1 2 3; do q www.example.com A >/dev/null; done
+q nothere.example.com A >/dev/null
+q www.example.com AAAA +tcp >/dev/null 2>&1 || true
+ctl stats --json
+printf '%s\n' "$R_STDOUT" >"$WORKDIR/stats.json"
+if "$PYTHON" - "$udp0" "$tcp0" "$eu0" "$WORKDIR/stats.json" <<'PY'; then
+import json, sys
+udp0, tcp0, eu0 = map(int, sys.argv[1:4])
+with open(sys.argv[4]) as f:
+    d = json.load(f)
+assert d["udp"]["queries"] >= udp0 + 4, d["udp"]
+assert d["udp"]["rcodes"].get("NXDOMAIN", 0) >= 1, d["udp"]
+assert d["udp"]["types"].get("A", 0) >= 4, d["udp"]
+assert d["tcp"]["queries"] >= tcp0 + 1, d["tcp"]
+assert d["tcp"]["types"].get("AAAA", 0) >= 1, d["tcp"]
+assert d["services"][0]["answers"]["eu-west"] >= eu0 + 3, d["services"]
+PY
+    pass "stats count queries by transport, rcode and type, and answers per data center"
+else
+    fail "stats --json" "$R_STDOUT"
+fi
+ctl stats
+expect_rc 0
+expect_output '^udp: [0-9]+ queries' "stats as text"
+
 # ---- drain, undrain, force
 expect_answer www.example.com A "192.0.2.10" "before drain"
 ctl drain eu-west

@@ -1,0 +1,65 @@
+/*
+ * stats: counters for operators (meridianctl stats).
+ *
+ * Every UDP worker and the TCP loop count into their own slot, on its own
+ * cache lines, with relaxed atomic loads and stores of their own counters
+ * only: no lock, no contended cache line, no locked instruction on the
+ * query path. Readers (the control socket, on the loop thread) sum the
+ * slots; a sum may be a few queries behind, never torn.
+ */
+#ifndef MERIDIAN_STATS_STATS_H
+#define MERIDIAN_STATS_STATS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STATS_SLOTS 257 /* up to 256 UDP workers, then TCP */
+#define STATS_RCODES 17 /* 0..15 and BADVERS (16) */
+
+/* Query types counted by name; everything else is "other". */
+enum stats_qtype {
+    STATS_QT_A = 0, STATS_QT_AAAA, STATS_QT_NS, STATS_QT_CNAME, STATS_QT_SOA, STATS_QT_PTR,
+    STATS_QT_MX, STATS_QT_TXT, STATS_QT_SRV, STATS_QT_CAA, STATS_QT_HTTPS, STATS_QT_ANY,
+    STATS_QT_OTHER, STATS_QT_N
+};
+
+typedef struct stats_slot {
+    _Alignas(64) _Atomic uint64_t queries;
+    _Atomic uint64_t dropped;   /* not answered (not a query) */
+    _Atomic uint64_t truncated; /* answered with TC */
+    _Atomic uint64_t ecs;       /* carried an EDNS Client Subnet */
+    _Atomic uint64_t rcode[STATS_RCODES];
+    _Atomic uint64_t qtype[STATS_QT_N];
+} stats_slot_t;
+
+/* What one query was, for counting (filled by query_answer). */
+typedef struct stats_query {
+    bool answered;
+    bool truncated;
+    bool ecs;
+    uint8_t rcode; /* 0..16 */
+    uint16_t qtype;
+} stats_query_t;
+
+extern stats_slot_t stats_slots[STATS_SLOTS];
+extern _Atomic uint64_t stats_reloads, stats_reload_failures;
+
+static inline void stats_bump(_Atomic uint64_t *c)
+{
+    /* Only the slot's owner writes: a plain read-modify-write is enough. */
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+void stats_count(unsigned slot, const stats_query_t *q);
+
+/* Names for output. */
+const char *stats_qtype_name(enum stats_qtype t);
+const char *stats_rcode_name(unsigned rcode);
+
+/* Sums one transport's slots: UDP is slots 0..STATS_SLOTS-2, TCP the last. */
+void stats_sum(bool tcp, stats_slot_t *out);
+
+#endif
