@@ -437,6 +437,10 @@ static int drop_privileges(const conf_t *conf)
         fprintf(stderr, "meridiand: cannot become user %s: not started as root\n", conf->user);
         return -1;
     }
+    /* The control socket was made by root: hand it to the account the
+     * operators share with the daemon (mode 0660). */
+    if (conf->control && conf->control[0] && chown(conf->control, pw->pw_uid, gid) < 0)
+        log_warn("control socket %s: chown to %s", conf->control, conf->user);
     if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0) {
         fprintf(stderr, "meridiand: cannot become user %s: %s\n", conf->user, strerror(errno));
         return -1;

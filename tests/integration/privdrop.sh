@@ -15,14 +15,17 @@ write_conf() { # NAME SERVER-LINES...
     shift
     {
         echo "server:"
-        echo '  control: ""'
+        case " $* " in
+        *" control: "*) ;;
+        *) echo '  control: ""' ;;
+        esac
         for line in "$@"; do echo "  $line"; done
         echo "zones:"
         echo "  - $DATA/basic/example.com.zone"
     } >"$WORKDIR/$name.yaml"
 }
 write_conf root
-write_conf nobody "user: nobody"
+write_conf nobody "user: nobody" "control: $WORKDIR/ctl.sock"
 write_conf nouser "user: no-such-user-here"
 write_conf allowed "allow_root: true"
 
@@ -57,6 +60,12 @@ expect_log() {
     if grep -q -- "$1" "$MERIDIAND_LOG"; then pass "log: $1"; else fail "log: $1" "not in the log"; fi
 }
 expect_log "running as user nobody"
+owner=$(stat -c '%u %a' "$WORKDIR/ctl.sock" 2>/dev/null || echo missing)
+if [ "$owner" = "$nobody_uid 660" ]; then
+    pass "the control socket belongs to nobody, mode 0660"
+else
+    fail "control socket owner and mode" "expected: $nobody_uid 660" "got:      $owner"
+fi
 
 echo "## server.allow_root: true keeps root"
 start_meridiand "$WORKDIR/allowed.yaml"
