@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <urcu.h>
 
@@ -189,10 +190,14 @@ static void ctl_cmd_status(ctl_t *c, json_t *args, ctl_reply_t *r)
     /* Per data center: how many of its addresses are up, over all services. */
     uint32_t end = health_target_end(c->health);
     if (s) {
-        fprintf(out, "\ndata centers:\n  %-20s %7s %4s %5s\n", "NAME", "TARGETS", "UP", "DOWN");
+        fprintf(out, "\ndata centers:\n  %-20s %7s %4s %5s %-11s %-20s %s\n", "NAME",
+                "TARGETS", "UP", "DOWN", "STATE", "SINCE", "WHY");
         for (size_t d = 0; d < s->conf->n_datacenters; d++) {
             const char *dc = s->conf->datacenters[d].name;
             unsigned n = 0, n_up = 0;
+            bool forced = false;
+            time_t since = 0;
+            const char *why = "-";
             for (uint32_t id = 0; id < end; id++) {
                 health_info_t info;
                 if (!health_target_info(c->health, id, &info) || !info.datacenter ||
@@ -200,13 +205,29 @@ static void ctl_cmd_status(ctl_t *c, json_t *args, ctl_reply_t *r)
                     continue;
                 n++;
                 n_up += info.effective != HEALTH_DOWN;
+                forced |= info.forced != HEALTH_AUTO;
+                /* the data center changed when its latest address did */
+                if (info.since >= since) {
+                    since = info.since;
+                    why = info.why ? info.why : "-";
+                }
             }
-            fprintf(out, "  %-20s %7u %4u %5u\n", dc, n, n_up, n - n_up);
+            const char *state = !n ? "-" : n_up ? (forced ? "up, forced" : "up")
+                                                : (forced ? "down, forced" : "down");
+            char when[32] = "-";
+            if (since)
+                strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&since));
+            fprintf(out, "  %-20s %7u %4u %5u %-11s %-20s %s\n", dc, n, n_up, n - n_up, state,
+                    when, why);
             json_t *o = ctl_json(json_object());
             ctl_set(o, "name", json_string(dc));
             ctl_set(o, "targets", json_integer(n));
             ctl_set(o, "up", json_integer(n_up));
             ctl_set(o, "down", json_integer(n - n_up));
+            ctl_set(o, "state", json_string(state));
+            ctl_set(o, "forced", json_boolean(forced));
+            ctl_set(o, "since", json_integer((json_int_t)since));
+            ctl_set(o, "why", json_string(why));
             ctl_append(dcs, o);
         }
     }
@@ -235,6 +256,8 @@ static void ctl_cmd_status(ctl_t *c, json_t *args, ctl_reply_t *r)
         ctl_set(t, "successes", json_integer(info.successes));
         ctl_set(t, "failures", json_integer(info.failures));
         ctl_set(t, "last_error", info.last_error ? json_string(info.last_error) : json_null());
+        ctl_set(t, "since", json_integer((json_int_t)info.since));
+        ctl_set(t, "why", info.why ? json_string(info.why) : json_null());
         ctl_append(targets, t);
     }
     ctl_set(data, "targets", targets);

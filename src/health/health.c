@@ -342,6 +342,8 @@ static void update_effective(health_t *h, health__target_t *t, const char *reaso
         log_info("health: %s: %s -> %s (%s)", label, state_name(t->effective), state_name(now),
                  reason);
     t->effective = now;
+    t->since = time(NULL);
+    snprintf(t->why, sizeof(t->why), "%s", reason);
     atomic_store_explicit(&h->states[t->id], now, memory_order_relaxed);
     h->changed = true;
 }
@@ -450,6 +452,8 @@ static health__target_t *target_new(health_t *h, const target_key_t *k, uint32_t
      * runs: an override for the address must already hold by then. The
      * slot may be one a rollback handed back, so always write it. */
     t->effective = target_effective(h, t);
+    t->since = time(NULL);
+    snprintf(t->why, sizeof(t->why), "configured");
     atomic_store_explicit(&h->states[t->id], t->effective, memory_order_relaxed);
     return t;
 }
@@ -1039,5 +1043,7 @@ bool health_target_info(const health_t *h, uint32_t target, health_info_t *out)
     health__address_text(&t->addr, out->address, sizeof(out->address));
     out->datacenter = t->datacenter;
     out->check = t->has_check ? t->check.name : NULL;
+    out->since = t->since;
+    out->why = t->why;
     return true;
 }

@@ -77,6 +77,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <uv.h>
 
 #include "conf/conf.h"
@@ -159,6 +160,8 @@ typedef struct health_info {
     char address[48];       /* served address, text */
     const char *datacenter;
     const char *check;      /* NULL: unchecked */
+    time_t since;           /* when the effective state last changed */
+    const char *why;        /* and why ("3 consecutive failures: ...", "override: ...") */
 } health_info_t;
 /* False for an id that is retired, rolled back or never handed out. The
  * strings live until the target is retired (the next commit at the

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <sys/socket.h>
 
 /* Bytes of an http(s) body kept for the expect_body search: a health page
@@ -47,6 +48,8 @@ typedef struct health__target {
     /* state */
     enum health_state check_state;
     uint8_t effective; /* mirrors h->states[id] */
+    time_t since;      /* when effective last changed (or the target was made) */
+    char why[256];     /* why it last changed, for status */
     unsigned successes, failures;
     bool has_error;
     char last_error[160];

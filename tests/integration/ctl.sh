@@ -115,6 +115,8 @@ expect_output 'eu-west: down' "drain says so"
 expect_answer www.example.com A "198.51.100.10" "drained eu-west"
 ctl status
 expect_output '192\.0\.2\.10 +eu-west +- +down +down' "status shows the drain"
+expect_output '^  eu-west +2 +0 +2 +down, forced +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z +override: datacenter eu-west forced down' \
+    "the data center's state, since when and why"
 ctl explain www.example.com 192.0.2.1/24
 expect_rc 0
 expect_output '^answer: +us-east: 198\.51\.100\.10' "explain sees live health"
