@@ -211,18 +211,15 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     uv_close((uv_handle_t *)&st->sig_hup, NULL);
 }
 
-/* Reads the state file named by conf into health; false (logged) when it
- * is corrupt. */
-static bool load_overrides(health_t *health, const conf_t *conf)
+/* Reads the state file named by conf into health, at start and on every
+ * reload; its problems go to d and to the log. False when it is corrupt. */
+static bool load_overrides(health_t *health, const conf_t *conf, diag_t *d)
 {
-    diag_t d;
-    diag_init(&d);
-    d.quiet = true;
+    size_t before = d->count;
     health_set_state_file(health, conf->state_file);
-    bool ok = health_load_state(health, &d);
-    for (size_t i = 0; i < d.count; i++)
-        log_errx("%s", d.messages[i]);
-    diag_free(&d);
+    bool ok = health_load_state(health, d);
+    for (size_t i = before; i < d->count; i++)
+        log_errx("%s", d->messages[i]);
     return ok;
 }
 
@@ -236,11 +233,7 @@ static bool daemon_reload(void *arg, diag_t *d, char *summary, size_t summary_le
     if (snapshot_load(st->config_path, st->health, &s, d)) {
         for (size_t i = 0; i < d->count; i++)
             log_warnx("reload: %s", d->messages[i]);
-        size_t before = d->count;
-        health_set_state_file(st->health, s->conf->state_file);
-        if (!health_load_state(st->health, d)) {
-            for (size_t i = before; i < d->count; i++)
-                log_errx("%s", d->messages[i]);
+        if (!load_overrides(st->health, s->conf, d)) {
             log_errx("reload: the state file is unreadable: keeping the current overrides");
             diag_warn(d, NULL, 0, 0,
                       "the state file is unreadable: keeping the current overrides");
@@ -492,7 +485,11 @@ static int serve(const options_t *o)
         log_init("meridiand", log_get_level(), true);
     /* Starting without a drain the operator asked for could send users to a
      * data center under maintenance: a corrupt state file stops the start. */
-    if (!load_overrides(st.health, snap->conf)) {
+    diag_init(&d);
+    d.quiet = true;
+    bool overrides_ok = load_overrides(st.health, snap->conf, &d);
+    diag_free(&d);
+    if (!overrides_ok) {
         fprintf(stderr, "meridiand: not starting: the state file %s is corrupt\n",
                 snap->conf->state_file);
         snapshot_free(snap);
