@@ -135,16 +135,24 @@ void service_free(service_t *s)
     free(s);
 }
 
-bool service_pool_up(const service_t *s, const service_pool_t *pool)
+/* How many of the pool's addresses are up (all of them without health). */
+static unsigned pool_up_count(const service_t *s, const service_pool_t *pool)
 {
-    if (!s->health || (!pool->n_a && !pool->n_aaaa))
-        return true;
+    if (!s->health)
+        return pool->n_a + pool->n_aaaa;
     unsigned up = 0;
     for (unsigned i = 0; i < pool->n_a; i++)
         up += health_state_up(s->health, pool->a_target[i]);
     for (unsigned i = 0; i < pool->n_aaaa; i++)
         up += health_state_up(s->health, pool->aaaa_target[i]);
-    return up >= s->min_up;
+    return up;
+}
+
+bool service_pool_up(const service_t *s, const service_pool_t *pool)
+{
+    if (!s->health || (!pool->n_a && !pool->n_aaaa))
+        return true;
+    return pool_up_count(s, pool) >= s->min_up;
 }
 
 void service_pick(service_t *s, const geo_decision_t *dec, service_choice_t *out)
@@ -181,11 +189,7 @@ void service_log_transitions(service_t *s, const conf_t *conf)
         any_up |= up;
         if (up == pool->was_up)
             continue;
-        unsigned total = pool->n_a + pool->n_aaaa, n_up = 0;
-        for (unsigned i = 0; i < pool->n_a; i++)
-            n_up += health_state_up(s->health, pool->a_target[i]);
-        for (unsigned i = 0; i < pool->n_aaaa; i++)
-            n_up += health_state_up(s->health, pool->aaaa_target[i]);
+        unsigned total = pool->n_a + pool->n_aaaa, n_up = pool_up_count(s, pool);
         log_info("service %s: datacenter %s: %s -> %s (%u of %u addresses up, min_up %u)",
                  s->conf->name, conf->datacenters[pool->dc].name, pool->was_up ? "up" : "down",
                  up ? "up" : "down", n_up, total, s->min_up);
