@@ -103,22 +103,28 @@ static bool put_required(answer_t *a, int section, const uint8_t *owner,
     return true;
 }
 
-static void note_additional(answer_t *a, const zone_rrset_t *set, bool required)
+/* Queues node's addresses for the additional section, once per node. */
+static void add_additional(answer_t *a, const zone_node_t *n, bool required)
+{
+    for (unsigned k = 0; k < a->n_additional; k++)
+        if (a->additional[k] == n)
+            return;
+    if (a->n_additional == ADDITIONAL_MAX)
+        return;
+    a->additional_required[a->n_additional] = required;
+    a->additional[a->n_additional++] = n;
+}
+
+/* The addresses of set's targets (NS, MX, SRV); below cut (a referral's)
+ * they are in-domain glue, which must fit (RFC 9471). */
+static void note_additional(answer_t *a, const zone_rrset_t *set, const zone_node_t *cut)
 {
     if (!set->targets)
         return;
     for (unsigned i = 0; i < set->count; i++) {
         const zone_node_t *n = set->targets[i];
-        if (!n)
-            continue;
-        bool seen = false;
-        for (unsigned k = 0; k < a->n_additional; k++)
-            if (a->additional[k] == n)
-                seen = true;
-        if (seen || a->n_additional == ADDITIONAL_MAX)
-            continue;
-        a->additional_required[a->n_additional] = required;
-        a->additional[a->n_additional++] = n;
+        if (n)
+            add_additional(a, n, cut && dns_name_is_subdomain(n->key, cut->key));
     }
 }
 
@@ -149,23 +155,9 @@ static void put_negative(answer_t *a, const zone_t *zone)
 static void put_referral(answer_t *a, const zone_node_t *cut)
 {
     const zone_rrset_t *ns = zone_node_rrset(cut, DNS_TYPE_NS);
-    if (ns && put_required(a, SECTION_AUTHORITY, cut->name, ns)) {
-        /* Glue below the cut is required; other addresses are a courtesy. */
-        if (!ns->targets)
-            return;
-        for (unsigned i = 0; i < ns->count; i++) {
-            const zone_node_t *n = ns->targets[i];
-            if (!n || a->n_additional == ADDITIONAL_MAX)
-                continue;
-            bool seen = false;
-            for (unsigned k = 0; k < a->n_additional; k++)
-                seen |= a->additional[k] == n;
-            if (seen)
-                continue;
-            a->additional_required[a->n_additional] = dns_name_is_subdomain(n->key, cut->key);
-            a->additional[a->n_additional++] = n;
-        }
-    }
+    /* Glue below the cut is required; other addresses are a courtesy. */
+    if (ns && put_required(a, SECTION_AUTHORITY, cut->name, ns))
+        note_additional(a, ns, cut);
 }
 
 /* Replaces the suffix owned by the DNAME at cut with its target. Returns the
@@ -402,7 +394,7 @@ static void answer_in(answer_t *a)
                                                         : zone_node_rrset(node, qtype);
         if (set) {
             if (put_required(a, SECTION_ANSWER, owner, set))
-                note_additional(a, set, false);
+                note_additional(a, set, NULL);
             return;
         }
         const zone_rrset_t *cname = zone_node_rrset(node, DNS_TYPE_CNAME);
