@@ -67,14 +67,13 @@ static size_t handle_query(void *arg, const uint8_t *query, size_t qlen, uint8_t
                            size_t resp_cap, const net_peer_t *peer)
 {
     (void)arg;
-    stats_query_t sq;
-    rcu_read_lock();
+    /* Each UDP worker counts into its own slot; TCP runs on the loop alone. */
+    stats_query_t sq = {.slot = (uint16_t)(peer->tcp ? STATS_SLOTS - 1 : peer->worker)};
+    /* The net layer holds the RCU read lock around this call. */
     const snapshot_t *s = snapshot_current();
     size_t n = query_answer(s->db, &s->query, query, qlen, resp, resp_cap, peer->tcp,
                             peer->addr, &sq);
-    rcu_read_unlock();
-    /* Each UDP worker counts into its own slot; TCP runs on the loop alone. */
-    stats_count(peer->tcp ? STATS_SLOTS - 1 : peer->worker, &sq);
+    stats_count(sq.slot, &sq);
     return n;
 }
 

@@ -33,8 +33,11 @@ static bool snapshot_load_geo(snapshot_t *s, health_t *health, diag_t *d)
     s->services = calloc(conf->n_services ? conf->n_services : 1, sizeof(*s->services));
     if (!s->services)
         abort();
-    for (size_t i = 0; i < conf->n_services; i++)
+    for (size_t i = 0; i < conf->n_services; i++) {
         ok &= service_build(conf, i, health, &s->services[i], d);
+        if (s->services[i])
+            service_bind_geo(s->services[i], s->geo);
+    }
     return ok;
 }
 

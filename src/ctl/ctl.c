@@ -324,12 +324,13 @@ static void ctl_cmd_stats(ctl_t *c, json_t *args, ctl_reply_t *r)
     for (size_t i = 0; s && i < s->conf->n_services; i++) {
         service_t *svc = s->services[i];
         json_t *o = ctl_json(json_object()), *answers = ctl_json(json_object());
-        uint64_t fo = atomic_load(&svc->failovers), fopen = atomic_load(&svc->fail_open);
+        uint64_t fo = service_count(svc, SERVICE_COUNT_FAILOVERS),
+                 fopen = service_count(svc, SERVICE_COUNT_FAIL_OPEN);
         fprintf(out, "service %s: %llu failovers, %llu fail-open answers; answers:",
                 svc->conf->name, (unsigned long long)fo, (unsigned long long)fopen);
         for (size_t p = 0; p < svc->n_pools; p++) {
             const char *dc = s->conf->datacenters[svc->pools[p].dc].name;
-            uint64_t n = atomic_load(&svc->pools[p].answers);
+            uint64_t n = service_count(svc, SERVICE_COUNT_ANSWERS + p);
             fprintf(out, " %s %llu", dc, (unsigned long long)n);
             ctl_set(answers, dc, json_integer((json_int_t)n));
         }

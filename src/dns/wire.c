@@ -74,6 +74,43 @@ static enum dns_parse_status parse_opt(const uint8_t *rdata, size_t rdlen, dns_q
     return DNS_PARSE_OK;
 }
 
+/* Reads the question name at *pos: copies it as sent and lower-cased, and
+ * notes where each label starts. A name without compression pointers (any
+ * sane query) is read in one pass over its labels; one with pointers goes
+ * through dns_name_unpack(). Returns the name's length, or -1. */
+static int parse_qname(const uint8_t *pkt, size_t len, size_t *pos, dns_query_t *q)
+{
+    size_t start = *pos, p = start;
+    unsigned n = 0;
+    int nlen;
+    for (;;) {
+        if (p >= len)
+            return -1;
+        uint8_t l = pkt[p];
+        if (l > DNS_LABEL_MAX)
+            goto general; /* a pointer, or a label type dns_name_unpack refuses */
+        if (p - start + 1u + l > DNS_NAME_MAX)
+            return -1;
+        q->qname_offs[n++] = (uint8_t)(p - start);
+        p += 1u + l;
+        if (l == 0)
+            break;
+    }
+    nlen = (int)(p - start);
+    memcpy(q->qname, pkt + start, (size_t)nlen);
+    *pos = p;
+    goto done;
+general:
+    nlen = dns_name_unpack(pkt, len, pos, q->qname);
+    if (nlen < 0)
+        return -1;
+    n = dns_name_label_offsets(q->qname, q->qname_offs);
+done:
+    q->qname_labels = (uint8_t)(n - 1);
+    dns_name_lower(q->qname_lc, q->qname, (size_t)nlen);
+    return nlen;
+}
+
 enum dns_parse_status dns_query_parse(const uint8_t *pkt, size_t len, dns_query_t *q)
 {
     if (len < DNS_HEADER_SIZE)
@@ -94,10 +131,9 @@ enum dns_parse_status dns_query_parse(const uint8_t *pkt, size_t len, dns_query_
     size_t pos = DNS_HEADER_SIZE;
 
     if (qdcount >= 1) {
-        int n = dns_name_unpack(pkt, len, &pos, q->qname);
+        int n = parse_qname(pkt, len, &pos, q);
         if (n > 0 && len - pos >= 4) {
             q->qname_len = (uint8_t)n;
-            dns_name_lower(q->qname_lc, q->qname, (size_t)n);
             q->qtype = dns_get16(pkt + pos);
             q->qclass = dns_get16(pkt + pos + 2);
             pos += 4;
@@ -116,7 +152,13 @@ enum dns_parse_status dns_query_parse(const uint8_t *pkt, size_t len, dns_query_
     uint32_t records = (uint32_t)ancount + nscount + arcount;
     uint8_t scratch[DNS_NAME_MAX];
     for (uint32_t i = 0; i < records; i++) {
-        int n = dns_name_unpack(pkt, len, &pos, scratch);
+        int n;
+        if (pos < len && pkt[pos] == 0) { /* the root, as every OPT is owned */
+            n = 1;
+            pos++;
+        } else {
+            n = dns_name_unpack(pkt, len, &pos, scratch);
+        }
         if (n < 0 || len - pos < 10)
             return DNS_PARSE_FORMERR;
         uint16_t type = dns_get16(pkt + pos);
@@ -163,15 +205,28 @@ static bool writer_match(const uint8_t *buf, size_t off, const uint8_t *name)
         if (l == 0)
             return true;
         for (unsigned i = 1; i <= l; i++)
-            if (dns_lower(buf[off + i]) != dns_lower(name[i]))
+            if (buf[off + i] != name[i] && dns_lower(buf[off + i]) != dns_lower(name[i]))
                 return false;
         off += l + 1u;
         name += l + 1u;
     }
 }
 
+/* Lets later names point into the question (written by dns_writer_start). */
+static void writer_offer_question(dns_writer_t *w)
+{
+    const dns_query_t *q = w->question;
+    w->question = NULL;
+    for (unsigned i = 0; i < q->qname_labels && w->ncomp < DNS_COMP_MAX; i++) {
+        w->comp_labels[w->ncomp] = (uint8_t)(q->qname_labels - i);
+        w->comp[w->ncomp++] = (uint16_t)(DNS_HEADER_SIZE + q->qname_offs[i]);
+    }
+}
+
 static int writer_name(dns_writer_t *w, const uint8_t *name, bool compress)
 {
+    if (w->question)
+        writer_offer_question(w);
     uint8_t offs[DNS_LABELS_MAX];
     unsigned n = dns_name_label_offsets(name, offs); /* includes the root */
     unsigned labels = n - 1;
@@ -238,11 +293,14 @@ void dns_writer_start(dns_writer_t *w, uint8_t *buf, size_t cap, const dns_query
     dns_put16(buf + 2, flags);
     memset(buf + 4, 0, 8);
     w->len = DNS_HEADER_SIZE;
+    w->question = w->query = NULL;
     if (q->has_question) {
         dns_put16(buf + 4, 1);
-        writer_name(w, q->qname, false);
+        memcpy(buf + DNS_HEADER_SIZE, q->qname, q->qname_len);
+        w->len += q->qname_len;
         dns_put16(buf + w->len, q->qtype);
         dns_put16(buf + w->len + 2, q->qclass);
         w->len += 4;
+        w->question = w->query = q;
     }
 }

@@ -69,9 +69,13 @@ typedef struct dns_query {
     uint16_t flags;   /* as received */
     uint8_t opcode;
     bool has_question;
-    uint8_t qname[DNS_NAME_MAX];    /* as sent (case kept) */
-    uint8_t qname_lc[DNS_NAME_MAX]; /* lower-cased */
+    /* The question name as sent (case kept) and lower-cased; both arrays
+     * have room for 8-byte stores past the name. */
+    uint8_t qname[DNS_NAME_MAX + 8];
+    uint8_t qname_lc[DNS_NAME_MAX + 8];
     uint8_t qname_len;
+    uint8_t qname_labels;                /* labels, the root excluded */
+    uint8_t qname_offs[DNS_LABELS_MAX];  /* where each label starts; [labels] = the root */
     uint16_t qtype;
     uint16_t qclass;
     /* EDNS (RFC 6891) */
@@ -104,6 +108,10 @@ typedef struct dns_writer {
     uint8_t *buf;
     size_t cap;   /* the answer may not grow past this */
     size_t len;
+    /* The question is written at once but offered to compression only when
+     * a name is first compressed: most answers never need it. */
+    const dns_query_t *question; /* not offered yet, or NULL */
+    const dns_query_t *query;    /* the question written, or NULL */
     unsigned ncomp;
     uint16_t comp[DNS_COMP_MAX];       /* offsets of names (and suffixes) written */
     uint8_t comp_labels[DNS_COMP_MAX]; /* labels from there to the root: only a
@@ -143,6 +151,16 @@ int dns_writer_name_nocompress(dns_writer_t *w, const uint8_t *name);
 
 /* Returns 0 or -1 when n bytes do not fit. */
 int dns_writer_bytes(dns_writer_t *w, const void *data, size_t n);
+
+/* Takes the writer back to an earlier length and number of compression
+ * targets (saved from w->len and w->ncomp), forgetting what came after. */
+static inline void dns_writer_rewind(dns_writer_t *w, size_t len, unsigned ncomp)
+{
+    w->len = len;
+    w->ncomp = ncomp;
+    if (ncomp == 0)
+        w->question = w->query; /* offered again with the next name */
+}
 
 static inline void dns_writer_set_rcode(dns_writer_t *w, unsigned rcode)
 {

@@ -79,6 +79,18 @@ void geo_db_free(geo_db_t *db);
  * not found). Never allocates. */
 int geo_db_locate(const geo_db_t *db, int family, const uint8_t addr[16], geo_location_t *loc);
 
+/* The query path's form of geo_db_locate(): returns 1 and sets *record (an
+ * index below geo_db_record_count()) when the database holds a record for
+ * addr, 0 when it holds none, -EIO when it could not be searched. *prefix
+ * is set in every case, as loc->prefix would be. Never allocates. */
+int geo_db_lookup(const geo_db_t *db, int family, const uint8_t addr[16], uint32_t *record,
+                  uint8_t *prefix);
+/* Every distinct record of the database was decoded at open; these are
+ * their indices' bounds and their contents. */
+size_t geo_db_record_count(const geo_db_t *db);
+void geo_db_record_location(const geo_db_t *db, uint32_t record, uint8_t prefix,
+                            geo_location_t *loc);
+
 /* Lookups that failed (-EIO) since open, for logs and metrics. */
 uint64_t geo_db_error_count(const geo_db_t *db);
 
@@ -143,6 +155,20 @@ typedef struct geo_decision {
 
 typedef struct geo_policy geo_policy_t;
 
+/* geo_policy_route()'s answer: a decision without copies. */
+typedef struct geo_route {
+    const uint8_t *order; /* n_order data centers, best first (in the policy or buf) */
+    uint8_t n_order;
+    uint8_t scope;        /* as in geo_decision_t */
+    enum geo_rule rule;
+    const char *key;
+    bool db_error;
+    bool found;           /* the database holds a record: record, prefix */
+    uint32_t record;
+    uint8_t prefix;       /* the database network's prefix (also when not found) */
+    uint8_t buf[CONF_MAX_DATACENTERS]; /* an order computed for this query */
+} geo_route_t;
+
 /* Compiles svc (its rules, inline networks and networks_file) against
  * conf's data centers. Reports every problem (file:line) and returns false
  * on any error. Caller frees with geo_policy_free(). */
@@ -164,6 +190,18 @@ void geo_policy_free(geo_policy_t *p);
  * Never allocates. */
 void geo_policy_decide(const geo_policy_t *p, const geo_db_t *db, int family,
                        const uint8_t addr[16], unsigned source_prefix, geo_decision_t *out);
+
+/* geo_policy_decide() for the query path: the same decision, with the
+ * order pointing into the policy instead of copied, and no location. It
+ * is cheapest after geo_policy_bind(p, db). Never allocates. */
+void geo_policy_route(const geo_policy_t *p, const geo_db_t *db, int family,
+                      const uint8_t addr[16], unsigned source_prefix, geo_route_t *out);
+
+/* Computes the decision for every record of db once (the database was
+ * decoded whole at open), so geo_policy_route() with that db only walks
+ * the tree and reads a table. db NULL forgets it. Call before the policy
+ * is shared with other threads. */
+void geo_policy_bind(geo_policy_t *p, const geo_db_t *db);
 
 /* The rules after the overrides, for a location already found: map
  * (subdivision as "CC-SUB", country, continent, default) or nearest (by

@@ -30,6 +30,11 @@
 /* Records point past node_count + this many bytes of separator. */
 #define GEO_DB_DATA_SEPARATOR 16
 
+/* Children in geo_db.kids and v4_jump: node indices are below GEO_LEAF. */
+#define GEO_LEAF 0x80000000u  /* | the index of a decoded record */
+#define GEO_EMPTY 0xFFFFFFFFu /* no record: the address is not in the database */
+#define GEO_BAD 0xFFFFFFFEu   /* a record that points nowhere (unreachable at open) */
+
 typedef struct geo_db_record {
     char continent[3];
     char country[3];
@@ -54,6 +59,10 @@ struct geo_db {
      * walks at most the last 16 levels. */
     uint32_t *v4_jump;
     uint8_t *v4_jump_depth;
+    /* The tree as lookups walk it: two children per node, each a node
+     * index, GEO_LEAF | a record index, GEO_EMPTY or GEO_BAD. v4_jump holds
+     * values of the same kind. */
+    uint32_t *kids;
     /* offset -> index into records; slots hold offset + 1 so 0 means empty */
     uint32_t *slot_key;
     uint32_t *slot_index;
@@ -330,6 +339,7 @@ static inline uint32_t geo_be24(const uint8_t *p)
 
 /* The left (bit 0) or right (bit 1) record of a node. */
 static void geo_db_build_v4_jump(geo_db_t *db);
+static void geo_db_build_kids(geo_db_t *db);
 
 static inline uint32_t geo_db_child(const geo_db_t *db, uint32_t node, unsigned bit)
 {
@@ -594,6 +604,11 @@ bool geo_db_open(const char *path, const conf_geo_fields_t *fields,
         diag_error(d, path, 0, 0, "invalid metadata: the search tree has no node");
         goto fail;
     }
+    if (meta->node_count >= GEO_LEAF) {
+        diag_error(d, path, 0, 0, "the search tree has %u nodes: at most %u are supported",
+                   meta->node_count, GEO_LEAF - 1);
+        goto fail;
+    }
     db->tree = db->mmdb.file_content;
     db->node_count = meta->node_count;
     db->record_bits = meta->record_size;
@@ -618,6 +633,7 @@ bool geo_db_open(const char *path, const conf_geo_fields_t *fields,
     if (db->ip_bits == 128)
         for (unsigned i = 0; i < 96 && db->v4_start < db->node_count; i++)
             db->v4_start = geo_db_child(db, db->v4_start, 0);
+    geo_db_build_kids(db);
     geo_db_build_v4_jump(db);
 
     geo_fields_t f = {
@@ -660,6 +676,7 @@ void geo_db_free(geo_db_t *db)
     MMDB_close(&db->mmdb);
     free(db->v4_jump);
     free(db->v4_jump_depth);
+    free(db->kids);
     free(db->slot_key);
     free(db->slot_index);
     free(db->records);
@@ -670,23 +687,22 @@ const char *geo_db_describe(const geo_db_t *db) { return db->description; }
 
 /* ------------------------------------------------------------ lookups */
 
-/* Walks bits of addr from record start. Returns the record it ends on (a
- * data record, or node_count for "empty") and the bits it took, or
- * UINT32_MAX when the tree ran out of bits (cannot happen after the walk at
- * open, which bounded the depth). */
-static uint32_t geo_db_descend(const geo_db_t *db, uint32_t start, const uint8_t *addr,
+/* Walks bits [depth, bits) of addr from v (a kids value). Returns the
+ * value it ends on (a leaf, GEO_EMPTY or GEO_BAD) and sets *depth to the
+ * bits taken. Running out of bits cannot happen after the walk at open,
+ * which bounded the depth; it gives GEO_BAD all the same. */
+static uint32_t geo_db_descend(const geo_db_t *db, uint32_t v, const uint8_t *addr,
                                unsigned bits, unsigned *depth)
 {
-    uint32_t record = start;
-    unsigned i = 0;
-    while (record < db->node_count) {
+    unsigned i = *depth;
+    while (v < GEO_LEAF) {
         if (i >= bits)
-            return UINT32_MAX;
-        record = geo_db_child(db, record, (addr[i >> 3] >> (7 - (i & 7))) & 1);
+            return GEO_BAD;
+        v = db->kids[2 * (size_t)v + ((addr[i >> 3] >> (7 - (i & 7))) & 1)];
         i++;
     }
     *depth = i;
-    return record;
+    return v;
 }
 
 static void geo_location_clear(geo_location_t *loc, uint8_t prefix)
@@ -707,20 +723,11 @@ uint64_t geo_db_error_count(const geo_db_t *db)
     return atomic_load_explicit(&db->errors, memory_order_relaxed);
 }
 
-static int geo_db_fill(const geo_db_t *db, uint32_t record, unsigned prefix, geo_location_t *loc)
+void geo_db_record_location(const geo_db_t *db, uint32_t record, uint8_t prefix,
+                            geo_location_t *loc)
 {
-    geo_location_clear(loc, (uint8_t)prefix);
-    if (record == UINT32_MAX)
-        return geo_db_error(db);
-    if (record == db->node_count)
-        return 0;
-    uint32_t index;
-    if (record < db->node_count + GEO_DB_DATA_SEPARATOR ||
-        !geo_db_find_record(db, record - db->node_count - GEO_DB_DATA_SEPARATOR, &index)) {
-        loc->prefix = 0;
-        return geo_db_error(db);
-    }
-    const geo_db_record_t *r = &db->records[index];
+    const geo_db_record_t *r = &db->records[record];
+    geo_location_clear(loc, prefix);
     loc->found = true;
     memcpy(loc->continent, r->continent, sizeof(loc->continent));
     memcpy(loc->country, r->country, sizeof(loc->country));
@@ -729,7 +736,50 @@ static int geo_db_fill(const geo_db_t *db, uint32_t record, unsigned prefix, geo
     loc->lat = r->lat;
     loc->lon = r->lon;
     loc->from_country = r->from_country;
-    return 0;
+}
+
+size_t geo_db_record_count(const geo_db_t *db) { return db->n_records; }
+
+/* What a walk ended on, as geo_db_lookup() returns it. */
+static int geo_db_result(const geo_db_t *db, uint32_t v, unsigned depth, uint32_t *record,
+                         uint8_t *prefix)
+{
+    *prefix = (uint8_t)depth;
+    if (v == GEO_EMPTY)
+        return 0;
+    if (v == GEO_BAD) {
+        *prefix = 0;
+        return geo_db_error(db);
+    }
+    *record = v & ~GEO_LEAF;
+    return 1;
+}
+
+/* A raw tree record as kids holds it. */
+static uint32_t geo_db_encode(const geo_db_t *db, uint32_t record)
+{
+    uint32_t index;
+    if (record < db->node_count)
+        return record;
+    if (record == db->node_count)
+        return GEO_EMPTY;
+    if (record < db->node_count + GEO_DB_DATA_SEPARATOR ||
+        !geo_db_find_record(db, record - db->node_count - GEO_DB_DATA_SEPARATOR, &index))
+        return GEO_BAD;
+    return GEO_LEAF | index;
+}
+
+/* Two 32-bit children a node: one load a level instead of unpacking 24-,
+ * 28- or 32-bit records, and a leaf names its decoded record directly. */
+static void geo_db_build_kids(geo_db_t *db)
+{
+    db->kids = malloc((size_t)db->node_count * 2 * sizeof(*db->kids));
+    if (!db->kids)
+        abort(); /* load time */
+    for (uint32_t n = 0; n < db->node_count; n++) {
+        db->kids[2 * (size_t)n] = geo_db_encode(db, geo_db_child(db, n, 0));
+        db->kids[2 * (size_t)n + 1] = geo_db_encode(db, geo_db_child(db, n, 1));
+    }
 }
 
 #define GEO_V4_JUMP_BITS 16
@@ -752,56 +802,60 @@ static void geo_db_build_v4_jump(geo_db_t *db)
             record = geo_db_child(db, record, (p >> (GEO_V4_JUMP_BITS - 1 - i)) & 1);
             i++;
         }
-        db->v4_jump[p] = record;
+        db->v4_jump[p] = geo_db_encode(db, record);
         db->v4_jump_depth[p] = (uint8_t)i;
     }
 }
 
-static int geo_db_locate4(const geo_db_t *db, const uint8_t v4[4], geo_location_t *loc)
+static int geo_db_lookup4(const geo_db_t *db, const uint8_t v4[4], uint32_t *record,
+                          uint8_t *prefix)
 {
     size_t p = (size_t)v4[0] << 8 | v4[1];
-    uint32_t record = db->v4_jump[p];
     unsigned depth = db->v4_jump_depth[p];
-    while (record < db->node_count) {
-        if (depth >= 32) {
-            record = UINT32_MAX;
-            break;
-        }
-        record = geo_db_child(db, record, (v4[depth >> 3] >> (7 - (depth & 7))) & 1);
-        depth++;
-    }
-    return geo_db_fill(db, record, depth, loc);
+    uint32_t v = geo_db_descend(db, db->v4_jump[p], v4, 32, &depth);
+    return geo_db_result(db, v, depth, record, prefix);
 }
 
 static const uint8_t geo_v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
-int geo_db_locate(const geo_db_t *db, int family, const uint8_t addr[16], geo_location_t *loc)
+int geo_db_lookup(const geo_db_t *db, int family, const uint8_t addr[16], uint32_t *record,
+                  uint8_t *prefix)
 {
     if (family == AF_INET)
-        return geo_db_locate4(db, addr, loc);
-    if (family != AF_INET6) {
-        geo_location_clear(loc, 0);
+        return geo_db_lookup4(db, addr, record, prefix);
+    *prefix = 0;
+    if (family != AF_INET6)
         return -EINVAL;
-    }
     /* Embedded IPv4 addresses are found through the IPv4 tree whether or not
      * the database aliases these ranges (ip-location-db does not); the
      * prefix is given back in IPv6 bits. */
     if (memcmp(addr, geo_v4mapped, sizeof(geo_v4mapped)) == 0) {
-        int r = geo_db_locate4(db, addr + 12, loc);
-        loc->prefix = (uint8_t)(loc->prefix + 96);
+        int r = geo_db_lookup4(db, addr + 12, record, prefix);
+        *prefix = (uint8_t)(*prefix + 96);
         return r;
     }
     if (addr[0] == 0x20 && addr[1] == 0x02) {
-        int r = geo_db_locate4(db, addr + 2, loc);
+        int r = geo_db_lookup4(db, addr + 2, record, prefix);
         /* a 6to4 site is a /48; longer prefixes say nothing more */
-        loc->prefix = (uint8_t)(loc->prefix + 16 > 48 ? 48 : loc->prefix + 16);
+        *prefix = (uint8_t)(*prefix + 16 > 48 ? 48 : *prefix + 16);
         return r;
     }
-    if (db->ip_bits == 32) {
-        geo_location_clear(loc, 0);
+    if (db->ip_bits == 32)
+        return 0;
+    unsigned depth = 0;
+    uint32_t v = geo_db_descend(db, 0, addr, 128, &depth);
+    return geo_db_result(db, v, depth, record, prefix);
+}
+
+int geo_db_locate(const geo_db_t *db, int family, const uint8_t addr[16], geo_location_t *loc)
+{
+    uint32_t record;
+    uint8_t prefix;
+    int r = geo_db_lookup(db, family, addr, &record, &prefix);
+    if (r > 0) {
+        geo_db_record_location(db, record, prefix, loc);
         return 0;
     }
-    unsigned depth = 0;
-    uint32_t record = geo_db_descend(db, 0, addr, 128, &depth);
-    return geo_db_fill(db, record, depth, loc);
+    geo_location_clear(loc, prefix);
+    return r;
 }

@@ -6,8 +6,10 @@
  * libuv loop. TCP (RFC 7766: 2-byte framing, pipelined queries answered in
  * order, idle timeout, a cap on connections) runs on the caller's libuv
  * loop. Both hand every query to the same handler, which must not block and
- * must not allocate. Worker threads are registered with liburcu
- * (rcu_register_thread) so the handler may take RCU read locks.
+ * must not allocate. The handler always runs inside an RCU read-side
+ * critical section (liburcu): a UDP worker takes it once for a whole batch,
+ * TCP around each call, so the handler may read RCU-protected data without
+ * locking it itself.
  *
  * Threads: net_server_start(), net_server_stop() and net_server_free() are
  * called on the thread that runs the loop, and every TCP callback runs

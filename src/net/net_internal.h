@@ -43,6 +43,10 @@ struct net_server {
     size_t n_listeners;
     net_listen_t *listeners; /* copy of the config's */
     uint16_t *ports;         /* the port actually bound, per listener */
+    /* Per listener: its address with the bound port, and whether it is a
+     * wildcard (then each answer must name the address it leaves from). */
+    struct sockaddr_storage *bound;
+    bool *wildcard;
 
     unsigned udp_workers;
     unsigned tcp_idle_timeout_ms;

@@ -29,6 +29,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <urcu.h>
+
 #include "net/net_internal.h"
 #include "util/log.h"
 
@@ -287,7 +289,9 @@ static void tcp_answer(struct net__tcp_conn *conn, const uint8_t *query, size_t 
     if (TCP_STAGE_SIZE - srv->stage_len < 2 + NET_MAX_MESSAGE && tcp_flush(conn) < 0)
         return;
     uint8_t *out = srv->stage + srv->stage_len;
+    rcu_read_lock();
     size_t n = srv->handler(srv->arg, query, qlen, out + 2, NET_MAX_MESSAGE, &conn->peer);
+    rcu_read_unlock();
     tcp_touch(conn);
     if (n == 0 || n > NET_MAX_MESSAGE) {
         conn->finishing = true;

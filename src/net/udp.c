@@ -117,8 +117,20 @@ static void udp_setopt_quiet(int fd, int level, int name, int value)
     (void)setsockopt(fd, level, name, &value, sizeof(value));
 }
 
+/* 0.0.0.0 or ::: the kernel picks the source of an answer unless told. */
+static bool udp_is_wildcard(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_ANY);
+    return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
+/* Only a wildcard socket asks for packet info: on a socket bound to one
+ * address every answer leaves from it anyway, and the control messages
+ * would cost every query a little in the kernel and here. */
 static int udp_socket(const struct sockaddr *sa, socklen_t len, int *fd_out)
 {
+    bool pktinfo = udp_is_wildcard(sa);
     int on = 1;
     int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -131,13 +143,13 @@ static int udp_socket(const struct sockaddr *sa, socklen_t len, int *fd_out)
         /* So that "[::]:53" and "0.0.0.0:53" can both be bound. */
         if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) < 0)
             goto fail;
-        if (setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof(on)) < 0)
+        if (pktinfo && setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof(on)) < 0)
             goto fail;
         /* Fragment at the local MTU instead of trusting ICMP "too big",
          * which an attacker can forge to force fragments open to spoofing. */
         udp_setopt_quiet(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_OMIT);
     } else {
-        if (setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on)) < 0)
+        if (pktinfo && setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on)) < 0)
             goto fail;
         udp_setopt_quiet(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_OMIT);
     }
@@ -196,6 +208,8 @@ static int bind_listener(net_server_t *srv, size_t li)
             r = udp_socket(sa, l->addrlen, &srv->workers[w].fds[li]);
         if (r == 0) {
             srv->ports[li] = net__addr_port(sa);
+            srv->bound[li] = ss;
+            srv->wildcard[li] = udp_is_wildcard(sa);
             return 0;
         }
         bind_close_listener(srv, li);
@@ -305,18 +319,23 @@ static unsigned udp_answer(struct net__udp_worker *w, size_t li, unsigned n)
     net_server_t *srv = w->srv;
     int family = srv->listeners[li].addr.ss_family;
     uint16_t port = srv->ports[li];
+    bool wildcard = srv->wildcard[li];
     unsigned k = 0;
+    udp_dst_t dst = {.known = false};
 
     for (unsigned i = 0; i < n; i++) {
         struct msghdr *in = &w->rx[i].msg_hdr;
         if (in->msg_flags & MSG_TRUNC)
             continue; /* longer than any query we take */
-        udp_dst_t dst;
-        udp_parse_dst(in, family, &dst);
+        const struct sockaddr *local = (const struct sockaddr *)&srv->bound[li];
+        if (wildcard) {
+            udp_parse_dst(in, family, &dst);
+            local = udp_local_addr(&dst, port, &w->local[i]);
+        }
         net_peer_t peer = {
             .addr = (const struct sockaddr *)&w->from[i],
             .addrlen = in->msg_namelen,
-            .local = udp_local_addr(&dst, port, &w->local[i]),
+            .local = local,
             .tcp = false,
             .worker = w->index,
         };
@@ -383,10 +402,12 @@ static void udp_drain(struct net__udp_worker *w, size_t li)
 {
     int fd = w->fds[li];
 
+    size_t ctl_len = w->srv->wildcard[li] ? sizeof(w->rx_ctl[0].buf) : 0;
+
     for (unsigned round = 0; round < UDP_DRAIN_BATCHES; round++) {
         for (unsigned i = 0; i < NET_UDP_BATCH; i++) {
             w->rx[i].msg_hdr.msg_namelen = sizeof(w->from[i]);
-            w->rx[i].msg_hdr.msg_controllen = sizeof(w->rx_ctl[i].buf);
+            w->rx[i].msg_hdr.msg_controllen = ctl_len;
         }
         int n = recvmmsg(fd, w->rx, NET_UDP_BATCH, MSG_DONTWAIT, NULL);
         if (n < 0) {
@@ -403,7 +424,9 @@ static void udp_drain(struct net__udp_worker *w, size_t li)
             }
             return;
         }
+        rcu_read_lock();
         unsigned k = udp_answer(w, li, (unsigned)n);
+        rcu_read_unlock();
         if (k > 0)
             udp_send(w, fd, k);
         /* A short batch means the queue was empty a moment ago: going back
@@ -418,7 +441,7 @@ static void *udp_worker_main(void *p)
     struct net__udp_worker *w = p;
     struct epoll_event ev[8];
 
-    /* The handler takes rcu_read_lock(). */
+    /* Batches are answered inside rcu_read_lock(). */
     rcu_register_thread();
     for (;;) {
         int n = epoll_wait(w->epoll_fd, ev, 8, -1);
@@ -563,6 +586,8 @@ static void server_release(net_server_t *srv)
     free(srv->workers);
     free(srv->listeners);
     free(srv->ports);
+    free(srv->bound);
+    free(srv->wildcard);
     free(srv);
 }
 
@@ -606,6 +631,8 @@ int net_server_start(net_server_t **out, const net_config_t *cfg, uv_loop_t *loo
     size_t n = srv->n_listeners;
     srv->listeners = malloc(n * sizeof(*srv->listeners));
     srv->ports = calloc(n, sizeof(*srv->ports));
+    srv->bound = calloc(n, sizeof(*srv->bound));
+    srv->wildcard = calloc(n, sizeof(*srv->wildcard));
     srv->tcp_fds = malloc(n * sizeof(*srv->tcp_fds));
     srv->tcp_listeners = calloc(n, sizeof(*srv->tcp_listeners));
     srv->workers = calloc(srv->udp_workers, sizeof(*srv->workers));
@@ -614,7 +641,8 @@ int net_server_start(net_server_t **out, const net_config_t *cfg, uv_loop_t *loo
         srv->tcp_fds[li] = -1;
     for (unsigned i = 0; srv->workers != NULL && i < srv->udp_workers; i++)
         srv->workers[i].epoll_fd = -1;
-    if (srv->listeners == NULL || srv->ports == NULL || srv->tcp_fds == NULL ||
+    if (srv->listeners == NULL || srv->ports == NULL || srv->bound == NULL ||
+        srv->wildcard == NULL || srv->tcp_fds == NULL ||
         srv->tcp_listeners == NULL || srv->workers == NULL) {
         r = -ENOMEM;
         goto fail;

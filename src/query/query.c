@@ -18,6 +18,7 @@ typedef struct answer {
     const query_config_t *cfg;
     const struct sockaddr *client;
     uint8_t ecs_scope; /* SCOPE PREFIX-LENGTH to echo (0 unless a service decided) */
+    unsigned slot;     /* the caller's stats slot */
     bool truncated;
     unsigned n_additional;
     const zone_node_t *additional[ADDITIONAL_MAX];
@@ -85,8 +86,7 @@ static int put_rrset(answer_t *a, int section, const uint8_t *owner, const zone_
     dns_writer_add_count(w, section, set->count);
     return 0;
 fail:
-    w->len = save_len;
-    w->ncomp = save_comp;
+    dns_writer_rewind(w, save_len, save_comp);
     return -1;
 }
 
@@ -205,8 +205,7 @@ static int put_pool(answer_t *a, const service_t *svc, const service_choice_t *c
         int rc = owner ? dns_writer_name(w, owner) : dns_writer_bytes(w, rr, 2);
         size_t rest = w->len;
         if (rc < 0 || dns_writer_bytes(w, rr + 2, rr_len - 2) < 0) {
-            w->len = save_len;
-            w->ncomp = save_comp;
+            dns_writer_rewind(w, save_len, save_comp);
             a->truncated = true;
             return -1;
         }
@@ -253,7 +252,7 @@ static const uint8_t *answer_service(answer_t *a, const zone_node_t *node, const
     int family;
     uint8_t addr[16];
     unsigned prefix;
-    geo_decision_t dec;
+    geo_route_t route;
     service_choice_t choice;
 
     if (qtype != DNS_TYPE_A && qtype != DNS_TYPE_AAAA && qtype != DNS_TYPE_ANY &&
@@ -262,10 +261,10 @@ static const uint8_t *answer_service(answer_t *a, const zone_node_t *node, const
         return NULL;
     }
     service_client(a, svc, &family, addr, &prefix);
-    geo_policy_decide(svc->policy, a->cfg->geo, family, addr, prefix, &dec);
+    geo_policy_route(svc->policy, a->cfg->geo, family, addr, prefix, &route);
     if (a->q->ecs && svc->ecs)
-        a->ecs_scope = dec.scope;
-    service_pick(svc, &dec, &choice);
+        a->ecs_scope = route.scope;
+    service_pick(svc, route.order, route.n_order, a->slot, &choice);
     const service_pool_t *pool = choice.pool;
     /* Not the client's first choice: a short TTL brings resolvers back soon
      * after that data center recovers. Failing open answers with the first
@@ -527,6 +526,7 @@ size_t query_answer(const zone_db_t *db, const query_config_t *cfg, const uint8_
     a.cfg = cfg;
     a.client = client;
     a.ecs_scope = 0;
+    a.slot = sq ? sq->slot : STATS_SLOTS - 1;
     a.truncated = false;
     a.n_additional = 0;
     dns_writer_start(&a.w, resp, limit - reserve, &q);

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "dns/wire.h"
+#include "stats/stats.h"
 #include "util/log.h"
 
 static void *service_alloc(size_t n)
@@ -62,6 +63,13 @@ bool service_build(const conf_t *conf, size_t i, health_t *health, service_t **o
         s->pool_of_dc[k] = -1;
     s->pools = service_alloc(cs->n_pools * sizeof(*s->pools));
     s->n_pools = cs->n_pools;
+    /* whole cache lines (8 words) per slot */
+    s->counts_stride = (SERVICE_COUNT_ANSWERS + cs->n_pools + 7) / 8 * 8;
+    s->counts = aligned_alloc(64, STATS_SLOTS * s->counts_stride * sizeof(*s->counts));
+    if (!s->counts)
+        abort(); /* load time */
+    for (size_t k = 0; k < STATS_SLOTS * s->counts_stride; k++)
+        atomic_init(&s->counts[k], 0);
     for (size_t p = 0; p < cs->n_pools; p++) {
         const conf_pool_t *cp = &cs->pools[p];
         service_pool_t *sp = &s->pools[p];
@@ -119,6 +127,8 @@ fail:
     return false;
 }
 
+void service_bind_geo(service_t *s, const geo_db_t *db) { geo_policy_bind(s->policy, db); }
+
 void service_free(service_t *s)
 {
     if (!s)
@@ -131,6 +141,7 @@ void service_free(service_t *s)
         free(s->pools[p].cname);
     }
     free(s->pools);
+    free(s->counts);
     geo_policy_free(s->policy);
     free(s);
 }
@@ -155,29 +166,42 @@ bool service_pool_up(const service_t *s, const service_pool_t *pool)
     return pool_up_count(s, pool) >= s->min_up;
 }
 
-void service_pick(service_t *s, const geo_decision_t *dec, service_choice_t *out)
+void service_pick(service_t *s, const uint8_t *order, unsigned n, unsigned slot,
+                  service_choice_t *out)
 {
+    _Atomic uint64_t *c = s->counts + (slot < STATS_SLOTS ? slot : STATS_SLOTS - 1) *
+                                          s->counts_stride;
     out->failover = false;
     out->fail_open = false;
-    for (unsigned i = 0; i < dec->n_order; i++) {
-        int16_t p = s->pool_of_dc[dec->order[i]];
+    for (unsigned i = 0; i < n; i++) {
+        int16_t p = s->pool_of_dc[order[i]];
         if (p >= 0 && service_pool_up(s, &s->pools[p])) {
             out->pool = &s->pools[p];
             out->failover = i > 0;
-            atomic_fetch_add_explicit(&s->pools[p].answers, 1, memory_order_relaxed);
+            stats_bump(&c[SERVICE_COUNT_ANSWERS + (size_t)p]);
             if (out->failover)
-                atomic_fetch_add_explicit(&s->failovers, 1, memory_order_relaxed);
+                stats_bump(&c[SERVICE_COUNT_FAILOVERS]);
             return;
         }
     }
     /* Every data center is down: answering as if all were up beats
      * answering nothing (the checks may be what is broken). */
-    int16_t first = dec->n_order ? s->pool_of_dc[dec->order[0]] : 0;
-    out->pool = &s->pools[first >= 0 ? first : 0];
+    int16_t first = n ? s->pool_of_dc[order[0]] : 0;
+    if (first < 0)
+        first = 0;
+    out->pool = &s->pools[first];
     out->fail_open = true;
-    atomic_fetch_add_explicit(&s->fail_open, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->pools[first >= 0 ? first : 0].answers, 1,
-                              memory_order_relaxed);
+    stats_bump(&c[SERVICE_COUNT_FAIL_OPEN]);
+    stats_bump(&c[SERVICE_COUNT_ANSWERS + (size_t)first]);
+}
+
+uint64_t service_count(const service_t *s, size_t which)
+{
+    uint64_t sum = 0;
+    for (size_t slot = 0; slot < STATS_SLOTS; slot++)
+        sum += atomic_load_explicit(&s->counts[slot * s->counts_stride + which],
+                                    memory_order_relaxed);
+    return sum;
 }
 
 void service_log_transitions(service_t *s, const conf_t *conf)
@@ -249,7 +273,7 @@ void service_explain(service_t *s, const conf_t *conf, const geo_db_t *db, int f
         fprintf(out, " %s", conf->datacenters[dec.order[i]].name);
     fprintf(out, "\nscope:     /%u\n", dec.scope);
     service_choice_t choice;
-    service_pick(s, &dec, &choice);
+    service_pick(s, dec.order, dec.n_order, STATS_SLOTS - 1, &choice);
     const service_pool_t *pool = choice.pool;
     fprintf(out, "answer:    %s:", conf->datacenters[pool->dc].name);
     for (unsigned i = 0; i < pool->n_a; i++) {

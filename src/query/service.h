@@ -32,8 +32,12 @@ typedef struct service_pool {
     uint32_t *aaaa_target; /* and of each AAAA record */
     uint8_t *cname;        /* wire-format target, or NULL */
     bool was_up;           /* loop thread only: last state logged */
-    _Atomic uint64_t answers; /* answers given from this pool (relaxed) */
 } service_pool_t;
+
+/* Counters of a service, one block of SERVICE_COUNTS_STRIDE words per
+ * stats slot (UDP worker or TCP), each on its own cache lines and written
+ * only by its owner: no shared line, no locked instruction per answer. */
+enum { SERVICE_COUNT_FAIL_OPEN = 0, SERVICE_COUNT_FAILOVERS = 1, SERVICE_COUNT_ANSWERS = 2 };
 
 typedef struct service {
     const conf_service_t *conf;
@@ -43,9 +47,11 @@ typedef struct service {
     unsigned min_up;
     bool ecs;
     const _Atomic uint8_t *health; /* health_states(), or NULL: everything is up */
-    _Atomic uint64_t fail_open;    /* answers given while every data center was down */
-    _Atomic uint64_t failovers;    /* answers not from the client's first choice */
-    bool was_fail_open;            /* loop thread only: last state logged */
+    /* Per stats slot: answers given while every data center was down,
+     * answers not from the client's first choice, then answers per pool. */
+    _Atomic uint64_t *counts;
+    size_t counts_stride; /* words per slot, a multiple of a cache line */
+    bool was_fail_open;   /* loop thread only: last state logged */
     geo_policy_t *policy;
     service_pool_t *pools;
     size_t n_pools;
@@ -58,6 +64,10 @@ typedef struct service {
 bool service_build(const conf_t *conf, size_t i, health_t *health, service_t **out, diag_t *d);
 void service_free(service_t *s);
 
+/* Precomputes the service's decisions for db, the snapshot's GeoIP
+ * database (see geo_policy_bind()); before the service is published. */
+void service_bind_geo(service_t *s, const geo_db_t *db);
+
 /* Is the data center of pool up: at least min_up of its addresses up? A
  * CNAME pool has no addresses to check and is always up. */
 bool service_pool_up(const service_t *s, const service_pool_t *pool);
@@ -69,9 +79,15 @@ typedef struct service_choice {
     bool fail_open; /* every data center is down: the first one's whole pool */
 } service_choice_t;
 
-/* The first data center in the decision's order that is up; when none is,
- * the first (fail open, counted). Never allocates. */
-void service_pick(service_t *s, const geo_decision_t *dec, service_choice_t *out);
+/* The first data center in order (n data centers, best first) that is
+ * up; when none is, the first (fail open). Counts the answer in stats slot
+ * slot (see stats.h: each thread its own). Never allocates. */
+void service_pick(service_t *s, const uint8_t *order, unsigned n, unsigned slot,
+                  service_choice_t *out);
+
+/* Counter sums over every slot, for operators: which is SERVICE_COUNT_*
+ * (SERVICE_COUNT_ANSWERS + p for pool p's answers). */
+uint64_t service_count(const service_t *s, size_t which);
 
 /* May this record of the chosen pool be served? Only up addresses, except
  * when failing open. */

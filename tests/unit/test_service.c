@@ -410,12 +410,12 @@ static void test_failover(void **state)
     assert_int_equal(health_force_dc(health, "eu-west", HEALTH_FORCE_DOWN), 0);
     assert_int_equal(health_force_dc(health, "us-east", HEALTH_FORCE_DOWN), 0);
     assert_int_equal(health_force_dc(health, "ap-south", HEALTH_FORCE_DOWN), 0);
-    uint64_t before = atomic_load(&svcs[0]->fail_open);
+    uint64_t before = service_count(svcs[0], SERVICE_COUNT_FAIL_OPEN);
     const char *want_all[] = {"geo.example.com.\t120\tIN\tA\t192.0.2.10", "192.0.2.11"};
     p = ask("geo.example.com.", LDNS_RR_TYPE_A, 1, 2, "2001:db8:1::", 48, NULL);
     expect_answer(p, LDNS_RCODE_NOERROR, want_all, 2);
     ldns_pkt_free(p);
-    assert_int_equal(atomic_load(&svcs[0]->fail_open), before + 1);
+    assert_int_equal(service_count(svcs[0], SERVICE_COUNT_FAIL_OPEN), before + 1);
 
     /* an address forced up beats its data center forced down */
     assert_int_equal(health_force_address(health, "198.51.100.10", HEALTH_FORCE_UP), 0);
