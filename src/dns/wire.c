@@ -97,15 +97,29 @@ static int parse_qname(const uint8_t *pkt, size_t len, size_t *pos, dns_query_t 
             break;
     }
     nlen = (int)(p - start);
-    memcpy(q->qname, pkt + start, (size_t)nlen);
+    /* Copied and lower-cased a word at a time where the packet has a whole
+     * word (the name's type and class follow it); the arrays have room for
+     * the bytes a last word writes past the name. */
+    size_t i = 0;
+    for (; i < (size_t)nlen && start + i + 8 <= len; i += 8) {
+        uint64_t x;
+        memcpy(&x, pkt + start + i, 8);
+        memcpy(q->qname + i, &x, 8);
+        x = dns_lower8(x);
+        memcpy(q->qname_lc + i, &x, 8);
+    }
+    for (; i < (size_t)nlen; i++) {
+        q->qname[i] = pkt[start + i];
+        q->qname_lc[i] = dns_lower(pkt[start + i]);
+    }
     *pos = p;
-    goto done;
+    q->qname_labels = (uint8_t)(n - 1);
+    return nlen;
 general:
     nlen = dns_name_unpack(pkt, len, pos, q->qname);
     if (nlen < 0)
         return -1;
     n = dns_name_label_offsets(q->qname, q->qname_offs);
-done:
     q->qname_labels = (uint8_t)(n - 1);
     dns_name_lower(q->qname_lc, q->qname, (size_t)nlen);
     return nlen;

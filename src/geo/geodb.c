@@ -59,6 +59,13 @@ struct geo_db {
      * walks at most the last 16 levels. */
     uint32_t *v4_jump;
     uint8_t *v4_jump_depth;
+    /* Where the first 16 bits end inside the tree, the next 8 resolved the
+     * same way: v4_l2[first 16 bits] is 0 or 1 + a table of 256 values and
+     * depths in l2_value/l2_depth (at most GEO_V4_L2_MAX tables), so an
+     * address in a /24 or shorter network takes two table reads. */
+    uint32_t *v4_l2;
+    uint32_t *l2_value;
+    uint8_t *l2_depth;
     /* The tree as lookups walk it: two children per node, each a node
      * index, GEO_LEAF | a record index, GEO_EMPTY or GEO_BAD. v4_jump holds
      * values of the same kind. */
@@ -340,6 +347,7 @@ static inline uint32_t geo_be24(const uint8_t *p)
 /* The left (bit 0) or right (bit 1) record of a node. */
 static void geo_db_build_v4_jump(geo_db_t *db);
 static void geo_db_build_kids(geo_db_t *db);
+static void geo_db_build_v4_l2(geo_db_t *db);
 
 static inline uint32_t geo_db_child(const geo_db_t *db, uint32_t node, unsigned bit)
 {
@@ -635,6 +643,7 @@ bool geo_db_open(const char *path, const conf_geo_fields_t *fields,
             db->v4_start = geo_db_child(db, db->v4_start, 0);
     geo_db_build_kids(db);
     geo_db_build_v4_jump(db);
+    geo_db_build_v4_l2(db);
 
     geo_fields_t f = {
         geo_field_pick("continent", fields ? fields->continent : NULL,
@@ -676,6 +685,9 @@ void geo_db_free(geo_db_t *db)
     MMDB_close(&db->mmdb);
     free(db->v4_jump);
     free(db->v4_jump_depth);
+    free(db->v4_l2);
+    free(db->l2_value);
+    free(db->l2_depth);
     free(db->kids);
     free(db->slot_key);
     free(db->slot_index);
@@ -807,12 +819,57 @@ static void geo_db_build_v4_jump(geo_db_t *db)
     }
 }
 
+/* Second-level tables cost 1,280 bytes each; this caps them at 40 MiB
+ * (a database with more split /16s walks the rest bit by bit). */
+#define GEO_V4_L2_MAX 32768u
+
+static void geo_db_build_v4_l2(geo_db_t *db)
+{
+    size_t n = (size_t)1 << GEO_V4_JUMP_BITS, tables = 0;
+    db->v4_l2 = calloc(n, sizeof(*db->v4_l2));
+    if (!db->v4_l2)
+        abort(); /* load time */
+    for (size_t p = 0; p < n; p++)
+        if (db->v4_jump[p] < GEO_LEAF && db->v4_jump_depth[p] == GEO_V4_JUMP_BITS &&
+            tables < GEO_V4_L2_MAX)
+            db->v4_l2[p] = (uint32_t)++tables;
+    db->l2_value = malloc(tables * 256 * sizeof(*db->l2_value) + 1);
+    db->l2_depth = malloc(tables * 256 + 1);
+    if (!db->l2_value || !db->l2_depth)
+        abort();
+    for (size_t p = 0; p < n; p++) {
+        if (!db->v4_l2[p])
+            continue;
+        size_t base = (size_t)(db->v4_l2[p] - 1) * 256;
+        for (unsigned b = 0; b < 256; b++) {
+            uint8_t v4[4] = {(uint8_t)(p >> 8), (uint8_t)p, (uint8_t)b, 0};
+            unsigned depth = GEO_V4_JUMP_BITS;
+            uint32_t v = db->v4_jump[p];
+            while (v < GEO_LEAF && depth < GEO_V4_JUMP_BITS + 8) {
+                v = db->kids[2 * (size_t)v + ((v4[depth >> 3] >> (7 - (depth & 7))) & 1)];
+                depth++;
+            }
+            db->l2_value[base + b] = v;
+            db->l2_depth[base + b] = (uint8_t)depth;
+        }
+    }
+}
+
 static int geo_db_lookup4(const geo_db_t *db, const uint8_t v4[4], uint32_t *record,
                           uint8_t *prefix)
 {
     size_t p = (size_t)v4[0] << 8 | v4[1];
-    unsigned depth = db->v4_jump_depth[p];
-    uint32_t v = geo_db_descend(db, db->v4_jump[p], v4, 32, &depth);
+    uint32_t v;
+    unsigned depth;
+    if (db->v4_l2[p]) {
+        size_t i = (size_t)(db->v4_l2[p] - 1) * 256 + v4[2];
+        v = db->l2_value[i];
+        depth = db->l2_depth[i];
+    } else {
+        v = db->v4_jump[p];
+        depth = db->v4_jump_depth[p];
+    }
+    v = geo_db_descend(db, v, v4, 32, &depth);
     return geo_db_result(db, v, depth, record, prefix);
 }
 

@@ -1419,6 +1419,70 @@ static void test_decide_database(void **state)
     decide(p, db, "175.16.199.1", 32, &dec); /* Changchun */
     assert_string_equal(order_text(conf, &dec), "ap-south,eu-west,us-east");
 
+    /* Decisions precomputed per record (geo_policy_bind) are the ones the
+     * policy computes per query, for every kind of address: IPv4, mapped,
+     * 6to4, IPv6, database misses, short prefixes. */
+    svc = map_service(subs, 1, ccs, 1, conts, 1);
+    svc.default_order = ORDER(US_EAST, EU_WEST);
+    geo_policy_t *maps[2] = {build_ok(conf, &svc), build_ok(conf, &svc)};
+    svc = make_service(CONF_POLICY_NEAREST);
+    geo_policy_t *nears[2] = {p, build_ok(conf, &svc)};
+    geo_policy_bind(maps[1], db);
+    geo_policy_bind(nears[1], db);
+    uint32_t seed = 12345;
+    for (int i = 0; i < 200000; i++) {
+        uint8_t a[16] = {0};
+        for (int k = 0; k < 16; k++) {
+            seed = seed * 1103515245u + 12345u;
+            a[k] = (uint8_t)(seed >> 16);
+        }
+        int family = AF_INET;
+        unsigned prefix = 32 - (i % 9);
+        switch (i % 4) {
+        case 0: /* 81.2.69.x, 216.160.83.x, 175.16.199.x and random */
+            if (i % 3 == 0)
+                memcpy(a, (const uint8_t[]){81, 2, 69}, 3);
+            else if (i % 3 == 1)
+                memcpy(a, (const uint8_t[]){216, 160, 83}, 3);
+            break;
+        case 1:
+            family = AF_INET6;
+            prefix = 128 - (i % 40);
+            memset(a, 0, 10);
+            a[10] = a[11] = 0xff;
+            break;
+        case 2:
+            family = AF_INET6;
+            prefix = 48;
+            a[0] = 0x20;
+            a[1] = 0x02;
+            break;
+        default:
+            family = AF_INET6;
+            prefix = 64 - (i % 30);
+            a[0] = 0x20;
+            a[1] = (uint8_t)(i % 2 ? 0x01 : 0x03);
+            break;
+        }
+        for (int k = 0; k < 2; k++) {
+            geo_policy_t *const *pair = k ? nears : maps;
+            geo_route_t r0, r1;
+            geo_policy_route(pair[0], db, family, a, prefix, &r0);
+            geo_policy_route(pair[1], db, family, a, prefix, &r1);
+            assert_int_equal(r0.rule, r1.rule);
+            assert_int_equal(r0.scope, r1.scope);
+            assert_int_equal(r0.found, r1.found);
+            assert_int_equal(r0.n_order, r1.n_order);
+            assert_memory_equal(r0.order, r1.order, r0.n_order);
+            assert_true((r0.key == NULL) == (r1.key == NULL));
+            if (r0.key)
+                assert_string_equal(r0.key, r1.key);
+        }
+    }
+    geo_policy_free(maps[0]);
+    geo_policy_free(maps[1]);
+    geo_policy_free(nears[1]);
+
     /* speed with the database */
     const int rounds = 1000000;
     uint8_t addr[16] = {81, 2, 69, 142};
