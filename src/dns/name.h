@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define DNS_NAME_MAX 255
 #define DNS_LABEL_MAX 63
@@ -46,6 +47,38 @@ static inline uint64_t dns_lower8(uint64_t x)
     uint64_t gt_z = low7 + (0x80 - 'Z' - 1) * ones;
     uint64_t upper = ge_a & ~gt_z & ~x & high;
     return x | (upper >> 2);
+}
+
+/* n (1..8) bytes at p as one word, reading no byte outside them: two
+ * overlapping loads, which together hold every byte once n is known. */
+static inline uint64_t dns_read_small(const uint8_t *p, unsigned n)
+{
+    if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + n - 4, 4);
+        return (uint64_t)a << 32 | b;
+    }
+    if (n >= 2) {
+        uint16_t a, b;
+        memcpy(&a, p, 2);
+        memcpy(&b, p + n - 2, 2);
+        return (uint64_t)a << 16 | b;
+    }
+    return p[0];
+}
+
+/* Are the n bytes at a and b the same? A word at a time. */
+static inline bool dns_bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    for (; n >= 8; n -= 8, a += 8, b += 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y)
+            return false;
+    }
+    return n == 0 || dns_read_small(a, (unsigned)n) == dns_read_small(b, (unsigned)n);
 }
 
 static inline uint8_t dns_lower(uint8_t c)

@@ -27,7 +27,8 @@ int dns_client_subnet_parse(const uint8_t *data, size_t len, dns_client_subnet_t
     out->family = family;
     out->source_prefix = source;
     out->scope_prefix = scope;
-    memcpy(out->addr, data + 4, addrlen);
+    for (size_t i = 0; i < addrlen; i++) /* a few bytes: cheaper than a memcpy call */
+        out->addr[i] = data[4 + i];
     /* Bits past the prefix must be zero. */
     if (source % 8) {
         uint8_t mask = (uint8_t)(0xFFu >> (source % 8));
@@ -218,9 +219,11 @@ static bool writer_match(const uint8_t *buf, size_t off, const uint8_t *name)
             return false;
         if (l == 0)
             return true;
-        for (unsigned i = 1; i <= l; i++)
-            if (buf[off + i] != name[i] && dns_lower(buf[off + i]) != dns_lower(name[i]))
-                return false;
+        if (!dns_bytes_equal(buf + off + 1, name + 1, l)) {
+            for (unsigned i = 1; i <= l; i++)
+                if (dns_lower(buf[off + i]) != dns_lower(name[i]))
+                    return false;
+        }
         off += l + 1u;
         name += l + 1u;
     }

@@ -1010,13 +1010,14 @@ void geo_policy_route(const geo_policy_t *p, const geo_db_t *db, int family,
         source_prefix = max;
     /* ECS clears these bits already; a caller passing a full source
      * address with a shorter prefix must not be told more than it asked */
-    memcpy(a, addr, max / 8);
-    if (source_prefix < max) {
-        a[source_prefix / 8] &= (uint8_t)(0xff00 >> (source_prefix % 8));
-        memset(a + source_prefix / 8 + 1, 0, max / 8 - source_prefix / 8 - 1);
-    }
+    memcpy(a, addr, 16);
     if (max == 32)
         memset(a + 4, 0, 12);
+    if (source_prefix < max) {
+        a[source_prefix / 8] &= (uint8_t)(0xff00 >> (source_prefix % 8));
+        for (unsigned i = source_prefix / 8 + 1; i < max / 8; i++)
+            a[i] = 0;
+    }
 
     /* The scope of an override, or on a miss the widest prefix of the
      * address that no override reaches into: a resolver that caches the

@@ -349,10 +349,12 @@ static unsigned udp_answer(struct net__udp_worker *w, size_t li, unsigned n)
         w->tx_iov[k].iov_len = len;
         out->msg_name = &w->from[i];
         out->msg_namelen = in->msg_namelen;
-        out->msg_iov = &w->tx_iov[k];
-        out->msg_iovlen = 1;
-        out->msg_flags = 0;
-        udp_set_source(out, &w->tx_ctl[k], &dst);
+        if (wildcard) {
+            udp_set_source(out, &w->tx_ctl[k], &dst);
+        } else {
+            out->msg_control = NULL;
+            out->msg_controllen = 0;
+        }
         k++;
     }
     return k;
@@ -481,6 +483,9 @@ static int udp_worker_init(net_server_t *srv, struct net__udp_worker *w)
         m->msg_iov = &w->rx_iov[i];
         m->msg_iovlen = 1;
         m->msg_control = w->rx_ctl[i].buf;
+        struct msghdr *out = &w->tx[i].msg_hdr; /* its name, length and control vary */
+        out->msg_iov = &w->tx_iov[i];
+        out->msg_iovlen = 1;
     }
 
     w->epoll_fd = epoll_create1(EPOLL_CLOEXEC);

@@ -147,9 +147,59 @@ static void put_additional(answer_t *a)
     }
 }
 
+/* Where zone's apex name stands in the question (as a compression
+ * target), or 0 when the question is not in that zone. */
+static unsigned question_apex(const answer_t *a, const zone_t *zone)
+{
+    const dns_query_t *q = a->q;
+    const zone_node_t *apex = zone->apex;
+    if (apex->labels > q->qname_labels)
+        return 0;
+    unsigned off = q->qname_offs[q->qname_labels - apex->labels];
+    if ((size_t)q->qname_len - off != apex->name_len ||
+        !dns_bytes_equal(q->qname_lc + off, apex->key, apex->name_len))
+        return 0;
+    return DNS_HEADER_SIZE + off;
+}
+
+/* The SOA of a negative answer (RFC 2308). Its owner, and MNAME and RNAME
+ * where they end in the apex, point at the apex inside the question: no
+ * compression search, which would cost more than the rest of the answer. */
 static void put_negative(answer_t *a, const zone_t *zone)
 {
-    put_required(a, SECTION_AUTHORITY, zone->apex->name, &zone->negative_soa);
+    const zone_rrset_t *soa = &zone->negative_soa;
+    unsigned at = question_apex(a, zone);
+    unsigned pm = zone->soa_apex_at[0], pr = zone->soa_apex_at[1];
+    if (a->truncated || at == 0 || at >= 0x4000 || pm == ZONE_SOA_NO_APEX ||
+        pr == ZONE_SOA_NO_APEX) {
+        put_required(a, SECTION_AUTHORITY, zone->apex->name, soa);
+        return;
+    }
+    dns_writer_t *w = &a->w;
+    const uint8_t *mname = soa->rdata + 2;
+    const uint8_t *rname = mname + dns_name_len(mname);
+    const uint8_t *numbers = rname + dns_name_len(rname);
+    size_t rdlen = pm + 2u + pr + 2u + 20u;
+    if (w->len + 12 + rdlen > w->cap) {
+        a->truncated = true;
+        return;
+    }
+    uint8_t *p = w->buf + w->len;
+    uint16_t ptr = (uint16_t)(0xC000u | at);
+    dns_put16(p, ptr);
+    dns_put16(p + 2, DNS_TYPE_SOA);
+    dns_put16(p + 4, DNS_CLASS_IN);
+    dns_put32(p + 6, soa->ttl);
+    dns_put16(p + 10, (uint16_t)rdlen);
+    p += 12;
+    memcpy(p, mname, pm);
+    dns_put16(p + pm, ptr);
+    p += pm + 2;
+    memcpy(p, rname, pr);
+    dns_put16(p + pr, ptr);
+    memcpy(p + pr + 2, numbers, 20);
+    w->len += 12 + rdlen;
+    dns_writer_add_count(w, SECTION_AUTHORITY, 1);
 }
 
 static void put_referral(answer_t *a, const zone_node_t *cut)
@@ -202,9 +252,17 @@ static int put_pool(answer_t *a, const service_t *svc, const service_choice_t *c
         if (!service_addr_served(svc, choice, targets[i]))
             continue;
         const uint8_t *rr = wire + (size_t)rr_len * i;
-        int rc = owner ? dns_writer_name(w, owner) : dns_writer_bytes(w, rr, 2);
-        size_t rest = w->len;
-        if (rc < 0 || dns_writer_bytes(w, rr + 2, rr_len - 2) < 0) {
+        size_t rest;
+        int rc;
+        if (owner) {
+            rc = dns_writer_name(w, owner);
+            rest = w->len;
+            rc = rc < 0 ? rc : dns_writer_bytes(w, rr + 2, rr_len - 2);
+        } else { /* the record as rendered: its owner points at the question */
+            rest = w->len + 2;
+            rc = dns_writer_bytes(w, rr, rr_len);
+        }
+        if (rc < 0) {
             dns_writer_rewind(w, save_len, save_comp);
             a->truncated = true;
             return -1;
@@ -312,7 +370,7 @@ static void answer_in(answer_t *a)
         dns_writer_set_rcode(&a->w, DNS_RCODE_REFUSED);
         return;
     }
-    zone_lookup(a->db, q->qname_lc, q->qname_len, &r);
+    zone_lookup_labels(a->db, q->qname_lc, q->qname_len, q->qname_offs, q->qname_labels, &r);
     if (!r.zone) {
         dns_writer_set_rcode(&a->w, DNS_RCODE_REFUSED);
         return;

@@ -42,6 +42,8 @@ typedef struct zone_lookup {
     const zone_node_t *wild;     /* the wildcard that matches when nothing exact does */
 } zone_lookup_t;
 
+#define ZONE_SOA_NO_APEX 0xFF
+
 #define ZONE_NODE_APEX 0x01
 #define ZONE_NODE_DELEG 0x02 /* NS at a name that is not an apex */
 #define ZONE_NODE_DNAME 0x04
@@ -95,6 +97,9 @@ struct zone {
     const zone_node_t *apex;
     const zone_rrset_t *soa;
     zone_rrset_t negative_soa; /* the SOA with TTL = min(SOA TTL, MINIMUM) */
+    /* Where the SOA's MNAME and RNAME end in the apex name: the length of
+     * what comes before it, or ZONE_SOA_NO_APEX. */
+    uint8_t soa_apex_at[2];
     uint32_t serial;
     const char *file;
     /* When the parent zone is served too: its delegation node for our apex
@@ -115,6 +120,10 @@ const zone_t *zone_db_zone(const zone_db_t *db, size_t i);
 
 /* Finds name (lower-cased wire format, len bytes). Never allocates. */
 void zone_lookup(const zone_db_t *db, const uint8_t *name_lc, size_t len, zone_lookup_t *r);
+/* The same when the caller knows where the name's n labels start (offs[0..n],
+ * offs[n] being the root's), as a parsed query does. */
+void zone_lookup_labels(const zone_db_t *db, const uint8_t *name_lc, size_t len,
+                        const uint8_t *offs, unsigned n, zone_lookup_t *r);
 
 /* The node's RRset of that type, or NULL. */
 const zone_rrset_t *zone_node_rrset(const zone_node_t *node, uint16_t type);

@@ -201,6 +201,25 @@ static void test_nodata_and_nxdomain(void **state)
     p = ask("x.www.example.com.", LDNS_RR_TYPE_A);
     expect(p, LDNS_RCODE_NXDOMAIN, true, 0, 1, 0);
     ldns_pkt_free(p);
+    /* the whole SOA; its owner, MNAME and RNAME point into the question, so
+     * the apex takes the question's case */
+    p = ask("NoThere.ExAmple.COM.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NXDOMAIN, true, 0, 1, 0);
+    expect_contains(ldns_pkt_authority(p), "ExAmple.COM.\t300\tIN\tSOA\tns1.ExAmple.COM. "
+                                           "host.ExAmple.COM. 1 7200 3600 1209600 300");
+    ldns_pkt_free(p);
+    /* MNAME and RNAME outside the zone: compressed the general way */
+    p = ask("nothere.example.net.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NXDOMAIN, true, 0, 1, 0);
+    expect_contains(ldns_pkt_authority(p), "example.net.\t60\tIN\tSOA\tns1.example.com. "
+                                           "host.example.com. 7 7200 3600 1209600 60");
+    ldns_pkt_free(p);
+    /* at the end of a CNAME chain (the CNAME's own name compressed too) */
+    p = ask("tonx.example.com.", LDNS_RR_TYPE_A);
+    expect(p, LDNS_RCODE_NXDOMAIN, true, 1, 1, 0);
+    expect_contains(ldns_pkt_authority(p), "example.com.\t300\tIN\tSOA\tns1.example.com. "
+                                           "host.example.com. 1 7200 3600 1209600 300");
+    ldns_pkt_free(p);
 }
 
 static void test_empty_non_terminal(void **state)
