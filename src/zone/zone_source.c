@@ -1,26 +1,35 @@
 /*
- * zone_source: RFC 1035 master files read into ldns records, then validated.
+ * zone_source: RFC 1035 master files read into compact wire-form records,
+ * then validated.
  *
  * The loader has its own tokenizer instead of ldns_rr_new_frm_fp_l(): it
  * must know where every record starts (for file:line), it must see the
  * directives ldns does not implement ($INCLUDE, $GENERATE), and it must get
- * at quoted strings before ldns refuses those longer than 255 bytes. Each
- * record is turned back into one line of presentation text with a dummy
- * owner, numeric type and no parentheses or comments, and only the rdata is
- * left to ldns_rr_new_frm_str(), which knows every type's syntax.
+ * at quoted strings before ldns refuses those longer than 255 bytes.
+ *
+ * Each record goes straight into the source's store as owner and RDATA in
+ * wire form. Names and addresses, most of any zone, are converted here;
+ * other simple fields go through ldns_rdf_new_frm_str() one at a time, and
+ * only records of another shape are turned back into one line of
+ * presentation text with a dummy owner and numeric type for
+ * ldns_rr_new_frm_str(), which knows every type's syntax. No ldns object
+ * outlives the record it was made for.
  *
  * Validation sorts one compact key per record (lower-cased owner, type,
- * canonical rdata) once, so that duplicates, RRsets, CNAME conflicts and
- * glue lookups are all scans or binary searches: a million-record zone must
- * not cost O(n^2).
+ * file order) once, so that duplicates, RRsets, CNAME conflicts and glue
+ * lookups are all scans or binary searches: a million-record zone must not
+ * cost O(n^2). The sorted order is kept for zone_db_build().
  */
 #include "config.h"
 
 #include "zone/zone_source.h"
 
+#include "dns/name.h"
 #include "util/file.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <ldns/ldns.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -37,12 +46,20 @@
 #define NAME_WIRE_MAX 255
 #define RDATA_MAX 65535
 
-/* Per-record state kept beside zone_source_t.records while loading. */
+/* zone_record_t.flags while loading; cleared before the source is
+ * returned. */
 enum {
     REC_TTL_PENDING = 1, /* no TTL and no $TTL yet: the SOA minimum decides */
     REC_REMOVED = 2,     /* a duplicate, dropped from the result */
     REC_OUTSIDE = 4,     /* owner not at or below the origin */
+    REC_CANON = 8,       /* names in the RDATA have capitals: see loader_t.canon */
 };
+
+/* A name in wire form, with its length. */
+typedef struct wname {
+    uint8_t b[NAME_WIRE_MAX];
+    size_t len;
+} wname_t;
 
 /* ------------------------------------------------------------ helpers */
 
@@ -104,10 +121,13 @@ static void sb_free(strbuf_t *b)
     memset(b, 0, sizeof(*b));
 }
 
-/* A name for messages; never NULL. Caller frees. */
-static char *name_str(const ldns_rdf *name)
+/* A wire name for messages, written as ldns writes names; never NULL.
+ * Caller frees. */
+static char *name_str(const uint8_t *name, size_t len)
 {
-    char *s = name ? ldns_rdf2str(name) : NULL;
+    ldns_rdf *rdf = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, len, name);
+    char *s = rdf ? ldns_rdf2str(rdf) : NULL;
+    ldns_rdf_deep_free(rdf);
     return s ? s : xstrdup("?");
 }
 
@@ -151,21 +171,33 @@ typedef struct lexed {
 } lexed_t;
 
 typedef struct file_ctx {
-    const char *name;     /* points into zone_source_t.files */
-    ldns_rdf *origin;     /* owned; $ORIGIN changes it for this file only */
-    ldns_rdf *prev_owner; /* owned; NULL until the first owner */
+    const char *name; /* points into zone_source_t.files */
+    uint16_t file;    /* its index there */
+    wname_t origin;   /* $ORIGIN changes it for this file only */
+    wname_t prev_owner; /* len 0 until the first owner */
     const char *p;
     const char *end;
     unsigned line;
     unsigned depth; /* 0 for the zone file, +1 per $INCLUDE */
 } file_ctx_t;
 
+/* Where the lower-cased RDATA of a REC_CANON record is. */
+typedef struct canon_ref {
+    uint32_t idx; /* into src->records; ascending */
+    uint32_t off; /* into loader_t.canon */
+} canon_ref_t;
+
 typedef struct loader {
     diag_t *d;
     zone_source_t *src;
-    size_t cap;
-    uint8_t *rflags; /* REC_*, parallel to src->records */
     unsigned flags;
+    bool too_big; /* the store is full: reported once */
+    /* RDATA whose names have capitals, lower-cased for validation: rare,
+     * so kept apart rather than doubling every record. */
+    strbuf_t canon;
+    canon_ref_t *canon_refs;
+    size_t n_canon, cap_canon;
+    uint8_t rdata[RDATA_MAX + 1]; /* the record being built */
     bool have_default_ttl;
     uint32_t default_ttl;
     char *stack[ZONE_SOURCE_MAX_INCLUDE_DEPTH + 1]; /* real paths being read */
@@ -214,6 +246,12 @@ static bool lex_escape(file_ctx_t *fc, lexed_t *r)
     return true;
 }
 
+/* The bytes that end a run of ordinary characters in lex_plain(). */
+static const bool lex_special[256] = {
+    ['\0'] = true, [' '] = true, ['\t'] = true, ['\r'] = true, ['\n'] = true, [';'] = true,
+    ['('] = true,  [')'] = true, ['"'] = true,  ['\\'] = true,
+};
+
 static void lex_plain(loader_t *ld, file_ctx_t *fc, lexed_t *r)
 {
     lex_begin_token(r, false);
@@ -238,7 +276,7 @@ static void lex_plain(loader_t *ld, file_ctx_t *fc, lexed_t *r)
         /* Copy the run of ordinary characters at once: this is the loop
          * every byte of a big zone goes through. */
         const char *run = fc->p;
-        while (fc->p < fc->end && !strchr(" \t\r\n;()\"\\", *fc->p) && *fc->p != '\0')
+        while (fc->p < fc->end && !lex_special[(unsigned char)*fc->p])
             fc->p++;
         sb_put(&r->text, run, (size_t)(fc->p - run));
     }
@@ -404,6 +442,8 @@ static bool parse_uint(const char *s, size_t len, uint32_t max, uint32_t *out)
 /* Returns the class, or 0 when s is not a class name. */
 static unsigned parse_class(const char *s)
 {
+    if (!strchr("ICHNAichna", s[0]) || s[0] == '\0')
+        return 0; /* most tokens here are types: no need to try every class */
     static const struct {
         const char *name;
         unsigned value;
@@ -423,28 +463,89 @@ static uint16_t parse_type(const char *s)
     uint32_t v;
     if (strncasecmp(s, "TYPE", 4) == 0 && isdigit((unsigned char)s[4]))
         return parse_uint(s + 4, strlen(s + 4), 65535, &v) ? (uint16_t)v : 0;
+    /* ldns tries every type name in turn: the usual ones first. */
+    static const struct {
+        const char *name;
+        uint16_t type;
+    } common[] = {{"A", LDNS_RR_TYPE_A},         {"AAAA", LDNS_RR_TYPE_AAAA},
+                  {"CNAME", LDNS_RR_TYPE_CNAME}, {"MX", LDNS_RR_TYPE_MX},
+                  {"TXT", LDNS_RR_TYPE_TXT},     {"NS", LDNS_RR_TYPE_NS},
+                  {"PTR", LDNS_RR_TYPE_PTR},     {"SRV", LDNS_RR_TYPE_SRV}};
+    for (size_t i = 0; i < sizeof(common) / sizeof(common[0]); i++)
+        if (strcasecmp(s, common[i].name) == 0)
+            return common[i].type;
     return (uint16_t)ldns_get_rr_type_by_name(s);
 }
 
-/* "@" is the origin; a name without a final unescaped dot is relative to
- * it. NULL when invalid, including longer than 255 octets, which
- * ldns_dname_cat() does not check. */
-static ldns_rdf *resolve_name(const char *s, const ldns_rdf *origin)
+/* A name without escapes, as ldns_str2rdf_dname() reads one: labels of at
+ * most 63 octets, none empty, at most 255 octets in all; "." is the root.
+ * Returns false when invalid; *absolute says whether it ends in a dot. */
+static bool plain_name(const char *s, wname_t *out, bool *absolute)
 {
-    if (strcmp(s, "@") == 0)
-        return ldns_rdf_clone(origin);
-    ldns_rdf *name = ldns_dname_new_frm_str(s);
-    if (!name)
-        return NULL;
-    if (!ldns_dname_str_absolute(s) && ldns_dname_cat(name, origin) != LDNS_STATUS_OK) {
-        ldns_rdf_deep_free(name);
-        return NULL;
+    if (s[0] == '.' && s[1] == '\0') {
+        out->b[0] = 0;
+        out->len = 1;
+        *absolute = true;
+        return true;
     }
-    if (ldns_rdf_size(name) > NAME_WIRE_MAX) {
-        ldns_rdf_deep_free(name);
-        return NULL;
+    size_t len = 0;
+    const char *p = s;
+    for (;;) {
+        const char *dot = strchr(p, '.');
+        size_t label = dot ? (size_t)(dot - p) : strlen(p);
+        if (!dot && label == 0 && p != s) {
+            *absolute = true;
+            break;
+        }
+        if (label == 0 || label > 63 || len + label + 2 > NAME_WIRE_MAX)
+            return false;
+        out->b[len] = (uint8_t)label;
+        memcpy(out->b + len + 1, p, label);
+        len += label + 1;
+        if (!dot) {
+            *absolute = false;
+            break;
+        }
+        p = dot + 1;
     }
-    return name;
+    out->b[len++] = 0;
+    out->len = len;
+    return true;
+}
+
+/* "@" is the origin; a name without a final unescaped dot is relative to
+ * it. False when invalid, including longer than 255 octets, which
+ * ldns_dname_cat() does not check. Names with escapes are left to ldns. */
+static bool resolve_name(const char *s, const wname_t *origin, wname_t *out)
+{
+    if (strcmp(s, "@") == 0) {
+        *out = *origin;
+        return true;
+    }
+    bool absolute;
+    if (s[0] && !strchr(s, '\\')) {
+        if (!plain_name(s, out, &absolute))
+            return false;
+    } else {
+        ldns_rdf *name = ldns_dname_new_frm_str(s);
+        if (!name)
+            return false;
+        absolute = ldns_dname_str_absolute(s);
+        size_t len = ldns_rdf_size(name);
+        if (len <= NAME_WIRE_MAX)
+            memcpy(out->b, ldns_rdf_data(name), len);
+        ldns_rdf_deep_free(name);
+        if (len > NAME_WIRE_MAX)
+            return false;
+        out->len = len;
+    }
+    if (!absolute) {
+        if (out->len - 1 + origin->len > NAME_WIRE_MAX)
+            return false;
+        memcpy(out->b + out->len - 1, origin->b, origin->len);
+        out->len += origin->len - 1;
+    }
+    return true;
 }
 
 /* The part of the record between owner and rdata. */
@@ -579,17 +680,80 @@ static void put_rdata(strbuf_t *b, uint16_t type, const token_t *t, size_t n)
 
 /* ------------------------------------------------------------ records */
 
-static void add_record(loader_t *ld, ldns_rr *rr, const char *file, unsigned line, uint8_t fl)
+/* Room for n bytes in the store, none of them across a chunk; NULL when
+ * the store is full. */
+static uint8_t *store_alloc(zone_source_t *src, size_t n, uint32_t *off)
 {
-    zone_source_t *src = ld->src;
-    if (src->count == ld->cap) {
-        ld->cap = ld->cap ? ld->cap * 2 : 64;
-        src->records = xrealloc(src->records, ld->cap * sizeof(*src->records));
-        ld->rflags = xrealloc(ld->rflags, ld->cap);
+    if (src->n_chunks == 0 || ZONE_SOURCE_CHUNK_SIZE - src->chunk_used < n) {
+        if (src->n_chunks == ZONE_SOURCE_MAX_CHUNKS)
+            return NULL;
+        src->chunks = xrealloc(src->chunks, (src->n_chunks + 1) * sizeof(*src->chunks));
+        src->chunks[src->n_chunks++] = xrealloc(NULL, ZONE_SOURCE_CHUNK_SIZE);
+        src->chunk_used = 0;
     }
-    src->records[src->count] = (zone_record_t){.rr = rr, .file = file, .line = line};
-    ld->rflags[src->count] = fl;
-    src->count++;
+    uint8_t *p = src->chunks[src->n_chunks - 1] + src->chunk_used;
+    *off = (uint32_t)((src->n_chunks - 1) << ZONE_SOURCE_CHUNK_BITS | src->chunk_used);
+    src->chunk_used += n;
+    return p;
+}
+
+/* Appends a record; false when the store is full. A record with the owner
+ * of the one before it shares its bytes. */
+static bool store_record(zone_source_t *src, const uint8_t *owner, size_t owner_len,
+                         uint16_t type, uint32_t ttl, const uint8_t *rdata, size_t rdlen,
+                         uint16_t file, unsigned line, uint8_t flags)
+{
+    zone_record_t r = {.ttl = ttl, .line = line, .type = type, .rdlen = (uint16_t)rdlen,
+                       .file = file, .owner_len = (uint8_t)owner_len, .flags = flags};
+    const zone_record_t *prev = src->count ? &src->records[src->count - 1] : NULL;
+    bool same_owner = prev && prev->owner_len == owner_len &&
+                      memcmp(zone_record_owner(src, prev), owner, owner_len) == 0;
+    uint8_t *p = store_alloc(src, rdlen + (same_owner ? 0 : owner_len), &r.rdata);
+    if (!p)
+        return false;
+    if (same_owner) {
+        r.owner = prev->owner;
+    } else {
+        memcpy(p, owner, owner_len);
+        r.owner = r.rdata;
+        r.rdata += (uint32_t)owner_len;
+        p += owner_len;
+    }
+    memcpy(p, rdata, rdlen);
+    if (src->count == src->cap) {
+        src->cap = src->cap ? src->cap * 2 : 64;
+        src->records = xrealloc(src->records, src->cap * sizeof(*src->records));
+    }
+    src->records[src->count++] = r;
+    return true;
+}
+
+/* Lower-cases the names at [name offsets) of an RDATA into loader_t.canon
+ * when any has a capital, and says so in the record's flags. */
+static uint8_t canon_rdata(loader_t *ld, const uint8_t *rdata, size_t rdlen,
+                           const uint16_t *names, size_t n_names)
+{
+    bool capital = false;
+    for (size_t i = 0; i < n_names && !capital; i++)
+        for (size_t k = names[i]; k < rdlen && rdata[k]; k += (size_t)rdata[k] + 1)
+            for (size_t c = 1; c <= rdata[k] && k + c < rdlen && !capital; c++)
+                capital = rdata[k + c] >= 'A' && rdata[k + c] <= 'Z';
+    if (!capital)
+        return 0;
+    if (ld->n_canon == ld->cap_canon) {
+        ld->cap_canon = ld->cap_canon ? ld->cap_canon * 2 : 16;
+        ld->canon_refs = xrealloc(ld->canon_refs, ld->cap_canon * sizeof(*ld->canon_refs));
+    }
+    ld->canon_refs[ld->n_canon++] = (canon_ref_t){.idx = (uint32_t)ld->src->count,
+                                                  .off = (uint32_t)ld->canon.len};
+    size_t start = ld->canon.len;
+    sb_put(&ld->canon, (const char *)rdata, rdlen);
+    uint8_t *copy = (uint8_t *)ld->canon.s + start;
+    for (size_t i = 0; i < n_names; i++)
+        for (size_t k = names[i]; k < rdlen && copy[k]; k += (size_t)copy[k] + 1)
+            lower_copy(copy + k + 1, copy + k + 1,
+                       k + 1 + copy[k] <= rdlen ? copy[k] : rdlen - k - 1);
+    return REC_CANON;
 }
 
 /* RFC 9460 rules that ldns 1.8.3 does not check: no key twice, the reserved
@@ -641,20 +805,27 @@ static bool svcb_check(const ldns_rr *rr, char *why, size_t size)
     return true;
 }
 
+/* Most names in RDATA: at most this many per record are tracked for
+ * lower-casing (types have at most a few). */
+#define RDATA_NAMES_MAX 64
+
 /* Records whose every rdata field is one token of a simple kind (A, AAAA,
- * NS, CNAME, PTR, MX, SRV, SOA, TXT, NAPTR...) are built field by field with
+ * NS, CNAME, PTR, MX, SRV, SOA, TXT, NAPTR...) are built field by field
+ * right into ld->rdata: addresses and names here, numbers and strings by
  * ldns_rdf_new_frm_str(), just as ldns_rr_new_frm_str() does inside, but
  * without it: that one allocates and frees some 200 KB per call, and with a
  * heap that keeps growing under it glibc hands that memory back to the
- * kernel and faults it in again for every record, five times the cost of
- * the parse itself. Returns NULL when the record is of another shape or a
- * field does not parse; ldns_rr_new_frm_str() then decides and says why. */
-static ldns_rr *fast_rr(const rr_head_t *h, const token_t *rd, size_t nrd, const ldns_rdf *origin)
+ * kernel and faults it in again for every record. Returns the RDATA length,
+ * or -1 when the record is of another shape or a field does not parse;
+ * ldns_rr_new_frm_str() then decides and says why. names gets the offsets
+ * of the names in the RDATA. */
+static long fast_rdata(loader_t *ld, const rr_head_t *h, const token_t *rd, size_t nrd,
+                       const wname_t *origin, uint16_t *names, size_t *n_names)
 {
     const ldns_rr_descriptor *desc = ldns_rr_descript(h->type);
     if (!desc || desc->_type != h->type || nrd < desc->_minimum ||
         (nrd > desc->_maximum && desc->_variable == LDNS_RDF_TYPE_NONE))
-        return NULL;
+        return -1;
     for (size_t f = 0; f < nrd; f++) {
         ldns_rdf_type ft = ldns_rr_descriptor_field_type(desc, f);
         switch (ft) {
@@ -668,72 +839,79 @@ static ldns_rr *fast_rr(const rr_head_t *h, const token_t *rd, size_t nrd, const
         case LDNS_RDF_TYPE_STR:
             break;
         default:
-            return NULL;
+            return -1;
         }
         if ((rd[f].quoted && ft != LDNS_RDF_TYPE_STR) || (!rd[f].quoted && rd[f].s[0] == '\\'))
-            return NULL; /* \# (RFC 3597) is ldns's job */
+            return -1; /* \# (RFC 3597) is ldns's job */
     }
-    ldns_rr *rr = ldns_rr_new();
-    if (!rr)
-        abort();
-    ldns_rr_set_type(rr, h->type);
+    uint8_t *out = ld->rdata;
+    size_t len = 0;
+    *n_names = 0;
     for (size_t f = 0; f < nrd; f++) {
         ldns_rdf_type ft = ldns_rr_descriptor_field_type(desc, f);
-        /* A string over 255 bytes fails here and is split on the way to
-         * ldns_rr_new_frm_str(). */
-        ldns_rdf *rdf = ft == LDNS_RDF_TYPE_DNAME ? resolve_name(rd[f].s, origin)
-                                                  : ldns_rdf_new_frm_str(ft, rd[f].s);
-        if (!rdf || !ldns_rr_push_rdf(rr, rdf)) {
+        if (ft == LDNS_RDF_TYPE_A || ft == LDNS_RDF_TYPE_AAAA) {
+            size_t n = ft == LDNS_RDF_TYPE_A ? 4 : 16;
+            if (len + n > RDATA_MAX ||
+                inet_pton(ft == LDNS_RDF_TYPE_A ? AF_INET : AF_INET6, rd[f].s, out + len) != 1)
+                return -1;
+            len += n;
+        } else if (ft == LDNS_RDF_TYPE_DNAME) {
+            wname_t name;
+            if (*n_names == RDATA_NAMES_MAX || !resolve_name(rd[f].s, origin, &name) ||
+                len + name.len > RDATA_MAX)
+                return -1;
+            names[(*n_names)++] = (uint16_t)len;
+            memcpy(out + len, name.b, name.len);
+            len += name.len;
+        } else {
+            /* A string over 255 bytes fails here and is split on the way to
+             * ldns_rr_new_frm_str(). */
+            ldns_rdf *rdf = ldns_rdf_new_frm_str(ft, rd[f].s);
+            bool fits = rdf && len + ldns_rdf_size(rdf) <= RDATA_MAX;
+            if (fits) {
+                memcpy(out + len, ldns_rdf_data(rdf), ldns_rdf_size(rdf));
+                len += ldns_rdf_size(rdf);
+            }
             ldns_rdf_deep_free(rdf);
-            ldns_rr_free(rr);
-            return NULL;
+            if (!fits)
+                return -1;
         }
     }
-    ldns_rr_set_owner(rr, ldns_dname_new_frm_str("."));
-    return rr;
+    return (long)len;
 }
 
-/* Builds one record from its rdata tokens and adds it. Takes owner. */
-static void finish_rr(loader_t *ld, file_ctx_t *fc, unsigned line, ldns_rdf *owner,
-                      const rr_head_t *h, const token_t *rd, size_t nrd)
+/* The record's RDATA through ldns_rr_new_frm_str(), checked as the fast
+ * path cannot: names, length, SVCB rules. Returns the length or -1 having
+ * reported why. */
+static long slow_rdata(loader_t *ld, file_ctx_t *fc, unsigned line, const rr_head_t *h,
+                       const token_t *rd, size_t nrd, uint16_t *names, size_t *n_names)
 {
-    char tname[32], why[128];
+    char why[128], tname[32];
     type_str(h->type, tname, sizeof(tname));
-
-    /* ldns accepts a type it has no syntax for with no rdata at all. */
-    const ldns_rr_descriptor *desc = ldns_rr_descript(h->type);
-    bool known = desc && desc->_type == h->type;
-    if (!known && (nrd == 0 || rd[0].quoted || strcmp(rd[0].s, "\\#") != 0)) {
-        diag_error(ld->d, fc->name, line, 0,
-                   "invalid %s record: an unknown type needs RFC 3597 rdata (\\# length hex)",
-                   tname);
-        ldns_rdf_deep_free(owner);
-        return;
+    /* The owner is not ours: "." keeps ldns from reading the real one,
+     * which may come from the previous record or a $GENERATE. */
+    strbuf_t *b = &ld->rr_text;
+    sb_clear(b);
+    char head[32];
+    snprintf(head, sizeof(head), ". 0 IN TYPE%u", (unsigned)h->type);
+    sb_puts(b, head);
+    put_rdata(b, h->type, rd, nrd);
+    ldns_rdf *origin = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, fc->origin.len, fc->origin.b);
+    if (!origin)
+        abort();
+    ldns_rr *rr = NULL;
+    ldns_status st = ldns_rr_new_frm_str(&rr, b->s, 0, origin, NULL);
+    ldns_rdf_deep_free(origin);
+    if (st != LDNS_STATUS_OK || !rr) {
+        diag_error(ld->d, fc->name, line, 0, "invalid %s record: %s", tname,
+                   ldns_get_errorstr_by_id(st));
+        ldns_rr_free(rr);
+        return -1;
     }
-
-    ldns_rr *rr = fast_rr(h, rd, nrd, fc->origin);
-    if (!rr) {
-        /* The owner is set afterwards: "." keeps ldns from reading ours,
-         * which may come from the previous record or a $GENERATE. */
-        strbuf_t *b = &ld->rr_text;
-        sb_clear(b);
-        char head[32];
-        snprintf(head, sizeof(head), ". 0 IN TYPE%u", (unsigned)h->type);
-        sb_puts(b, head);
-        put_rdata(b, h->type, rd, nrd);
-        ldns_status st = ldns_rr_new_frm_str(&rr, b->s, 0, fc->origin, NULL);
-        if (st != LDNS_STATUS_OK || !rr) {
-            diag_error(ld->d, fc->name, line, 0, "invalid %s record: %s", tname,
-                       ldns_get_errorstr_by_id(st));
-            ldns_rr_free(rr);
-            ldns_rdf_deep_free(owner);
-            return;
-        }
-    }
-    size_t rdlen = 0;
+    size_t len = 0;
     for (size_t f = 0; f < ldns_rr_rd_count(rr); f++) {
         const ldns_rdf *rdf = ldns_rr_rdf(rr, f);
-        rdlen += ldns_rdf_size(rdf);
+        len += ldns_rdf_size(rdf);
         /* A relative name plus the origin may pass 255 octets unchecked. */
         if (ldns_rdf_get_type(rdf) == LDNS_RDF_TYPE_DNAME && ldns_rdf_size(rdf) > NAME_WIRE_MAX) {
             diag_error(ld->d, fc->name, line, 0, "invalid %s record: domain name too long",
@@ -741,62 +919,97 @@ static void finish_rr(loader_t *ld, file_ctx_t *fc, unsigned line, ldns_rdf *own
             goto fail;
         }
     }
-    if (rdlen > RDATA_MAX) {
+    if (len > RDATA_MAX) {
         diag_error(ld->d, fc->name, line, 0, "invalid %s record: rdata longer than %u octets",
                    tname, RDATA_MAX);
         goto fail;
+    }
+    len = 0;
+    *n_names = 0;
+    for (size_t f = 0; f < ldns_rr_rd_count(rr); f++) {
+        const ldns_rdf *rdf = ldns_rr_rdf(rr, f);
+        if (ldns_rdf_get_type(rdf) == LDNS_RDF_TYPE_DNAME && *n_names < RDATA_NAMES_MAX)
+            names[(*n_names)++] = (uint16_t)len;
+        memcpy(ld->rdata + len, ldns_rdf_data(rdf), ldns_rdf_size(rdf));
+        len += ldns_rdf_size(rdf);
     }
     if ((h->type == LDNS_RR_TYPE_SVCB || h->type == LDNS_RR_TYPE_HTTPS) &&
         !svcb_check(rr, why, sizeof(why))) {
         diag_error(ld->d, fc->name, line, 0, "invalid %s record: %s", tname, why);
         goto fail;
     }
-
-    ldns_rdf_deep_free(ldns_rr_owner(rr));
-    ldns_rr_set_owner(rr, owner);
-    uint8_t fl = 0;
-    if (h->has_ttl) {
-        ldns_rr_set_ttl(rr, h->ttl);
-    } else if (ld->have_default_ttl) {
-        ldns_rr_set_ttl(rr, ld->default_ttl);
-    } else {
-        ldns_rr_set_ttl(rr, 0);
-        fl = REC_TTL_PENDING;
-    }
-    add_record(ld, rr, fc->name, line, fl);
-    return;
+    ldns_rr_free(rr);
+    return (long)len;
 fail:
     ldns_rr_free(rr);
-    ldns_rdf_deep_free(owner);
+    return -1;
+}
+
+/* Builds one record from its rdata tokens and adds it. */
+static void finish_rr(loader_t *ld, file_ctx_t *fc, unsigned line, const wname_t *owner,
+                      const rr_head_t *h, const token_t *rd, size_t nrd)
+{
+    /* ldns accepts a type it has no syntax for with no rdata at all. */
+    const ldns_rr_descriptor *desc = ldns_rr_descript(h->type);
+    bool known = desc && desc->_type == h->type;
+    if (!known && (nrd == 0 || rd[0].quoted || strcmp(rd[0].s, "\\#") != 0)) {
+        char tname[32];
+        type_str(h->type, tname, sizeof(tname));
+        diag_error(ld->d, fc->name, line, 0,
+                   "invalid %s record: an unknown type needs RFC 3597 rdata (\\# length hex)",
+                   tname);
+        return;
+    }
+
+    uint16_t names[RDATA_NAMES_MAX];
+    size_t n_names = 0;
+    long len = fast_rdata(ld, h, rd, nrd, &fc->origin, names, &n_names);
+    if (len < 0)
+        len = slow_rdata(ld, fc, line, h, rd, nrd, names, &n_names);
+    if (len < 0)
+        return;
+
+    uint8_t fl = canon_rdata(ld, ld->rdata, (size_t)len, names, n_names);
+    uint32_t ttl = 0;
+    if (h->has_ttl)
+        ttl = h->ttl;
+    else if (ld->have_default_ttl)
+        ttl = ld->default_ttl;
+    else
+        fl |= REC_TTL_PENDING;
+    if (!store_record(ld->src, owner->b, owner->len, h->type, ttl, ld->rdata, (size_t)len,
+                      fc->file, line, fl)) {
+        if (fl & REC_CANON)
+            ld->n_canon--;
+        if (!ld->too_big)
+            diag_error(ld->d, fc->name, line, 0, "the zone is too large: more than %u MiB of "
+                       "names and RDATA", ZONE_SOURCE_MAX_CHUNKS);
+        ld->too_big = true;
+    }
 }
 
 static void do_record(loader_t *ld, file_ctx_t *fc, const lexed_t *r)
 {
     const token_t *t = r->tok;
     size_t i = 0;
-    ldns_rdf *owner;
     if (r->blank_owner) {
-        if (!fc->prev_owner) {
+        if (!fc->prev_owner.len) {
             diag_error(ld->d, fc->name, r->line, 0, "no previous owner name to repeat");
             return;
         }
-        owner = ldns_rdf_clone(fc->prev_owner);
     } else {
-        owner = resolve_name(t[0].s, fc->origin);
-        if (!owner) {
+        wname_t owner;
+        if (!resolve_name(t[0].s, &fc->origin, &owner)) {
             diag_error(ld->d, fc->name, r->line, 0, "invalid owner name '%s'", t[0].s);
             return;
         }
-        ldns_rdf_deep_free(fc->prev_owner);
-        fc->prev_owner = ldns_rdf_clone(owner);
+        fc->prev_owner = owner;
         i = 1;
     }
     rr_head_t h;
-    if (!parse_head(ld, fc, r->line, t, r->ntok, &i, &h)) {
-        ldns_rdf_deep_free(owner);
+    if (!parse_head(ld, fc, r->line, t, r->ntok, &i, &h))
         return;
-    }
-    finish_rr(ld, fc, r->line, owner, &h, t + i, r->ntok - i);
+    finish_rr(ld, fc, r->line, &fc->prev_owner, &h, t + i, r->ntok - i);
 }
 
 /* ------------------------------------------------------------ $GENERATE */
@@ -964,13 +1177,13 @@ static void do_generate(loader_t *ld, file_ctx_t *fc, const lexed_t *r)
         }
         for (size_t k = 0; k < nrd; k++)
             rd[k].s = buf.s + rd[k].off;
-        ldns_rdf *owner = resolve_name(buf.s, fc->origin);
-        if (!owner) {
+        wname_t owner;
+        if (!resolve_name(buf.s, &fc->origin, &owner)) {
             diag_error(ld->d, fc->name, line, 0, "$GENERATE: invalid owner name '%s'", buf.s);
             break;
         }
         unsigned errors = ld->d->errors;
-        finish_rr(ld, fc, line, owner, &h, rd, nrd);
+        finish_rr(ld, fc, line, &owner, &h, rd, nrd);
         if (ld->d->errors != errors)
             break; /* one message, not one per iteration */
     }
@@ -980,11 +1193,12 @@ static void do_generate(loader_t *ld, file_ctx_t *fc, const lexed_t *r)
 
 /* ------------------------------------------------------------ files */
 
-static const char *add_file(zone_source_t *src, const char *name)
+/* The new file's index in src->files. */
+static uint16_t add_file(zone_source_t *src, const char *name)
 {
     src->files = xrealloc(src->files, (src->n_files + 1) * sizeof(*src->files));
     src->files[src->n_files] = xstrdup(name);
-    return src->files[src->n_files++];
+    return (uint16_t)src->n_files++;
 }
 
 /* Decodes \X and \DDD in a file name token. */
@@ -1004,8 +1218,8 @@ static char *unescape(const token_t *t)
     return out;
 }
 
-static void load_text(loader_t *ld, const char *name, const char *text, size_t len,
-                      const ldns_rdf *origin, unsigned depth);
+static void load_text(loader_t *ld, uint16_t file, const char *text, size_t len,
+                      const wname_t *origin, unsigned depth);
 
 /* $INCLUDE file [origin] */
 static void do_include(loader_t *ld, file_ctx_t *fc, const lexed_t *r)
@@ -1025,9 +1239,8 @@ static void do_include(loader_t *ld, file_ctx_t *fc, const lexed_t *r)
                    ZONE_SOURCE_MAX_INCLUDE_DEPTH);
         return;
     }
-    ldns_rdf *origin = r->ntok == 3 ? resolve_name(t[2].s, fc->origin)
-                                    : ldns_rdf_clone(fc->origin);
-    if (!origin) {
+    wname_t origin = fc->origin;
+    if (r->ntok == 3 && !resolve_name(t[2].s, &fc->origin, &origin)) {
         diag_error(ld->d, fc->name, line, 0, "invalid $INCLUDE origin '%s'", t[2].s);
         return;
     }
@@ -1053,22 +1266,26 @@ static void do_include(loader_t *ld, file_ctx_t *fc, const lexed_t *r)
             goto done;
         }
     }
+    if (ld->src->n_files >= ZONE_SOURCE_MAX_FILES) {
+        diag_error(ld->d, fc->name, line, 0, "$INCLUDE: more than %d files in one zone",
+                   ZONE_SOURCE_MAX_FILES);
+        goto done;
+    }
     text = file_read_all(path, 0, &len, &why);
     if (!text) {
         diag_error(ld->d, fc->name, line, 0, "cannot open %s: %s", path, why);
         goto done;
     }
-    const char *name = add_file(ld->src, path);
+    uint16_t index = add_file(ld->src, path);
     ld->stack[ld->depth++] = real;
     real = NULL;
-    load_text(ld, name, text, len, origin, fc->depth + 1);
+    load_text(ld, index, text, len, &origin, fc->depth + 1);
     free(ld->stack[--ld->depth]);
 done:
     free(text);
     free(real);
     free(path);
     free(file);
-    ldns_rdf_deep_free(origin);
 }
 
 static void do_directive(loader_t *ld, file_ctx_t *fc, const lexed_t *r)
@@ -1080,12 +1297,11 @@ static void do_directive(loader_t *ld, file_ctx_t *fc, const lexed_t *r)
             diag_error(ld->d, fc->name, r->line, 0, "$ORIGIN needs one domain name");
             return;
         }
-        ldns_rdf *origin = resolve_name(t[1].s, fc->origin);
-        if (!origin) {
+        wname_t origin;
+        if (!resolve_name(t[1].s, &fc->origin, &origin)) {
             diag_error(ld->d, fc->name, r->line, 0, "invalid $ORIGIN '%s'", t[1].s);
             return;
         }
-        ldns_rdf_deep_free(fc->origin);
         fc->origin = origin;
     } else if (strcasecmp(dir, "$TTL") == 0) {
         uint32_t ttl;
@@ -1106,12 +1322,13 @@ static void do_directive(loader_t *ld, file_ctx_t *fc, const lexed_t *r)
     }
 }
 
-static void load_text(loader_t *ld, const char *name, const char *text, size_t len,
-                      const ldns_rdf *origin, unsigned depth)
+static void load_text(loader_t *ld, uint16_t file, const char *text, size_t len,
+                      const wname_t *origin, unsigned depth)
 {
     file_ctx_t fc = {
-        .name = name,
-        .origin = ldns_rdf_clone(origin),
+        .name = ld->src->files[file],
+        .file = file,
+        .origin = *origin,
         .p = text,
         .end = text + len,
         .line = 1,
@@ -1128,21 +1345,19 @@ static void load_text(loader_t *ld, const char *name, const char *text, size_t l
     }
     sb_free(&r.text);
     free(r.tok);
-    ldns_rdf_deep_free(fc.origin);
-    ldns_rdf_deep_free(fc.prev_owner);
 }
 
 /* ------------------------------------------------------------ validation */
 
-/* What validation compares: names lower-cased, rdata in wire form with
- * lower-cased names, so equal keys mean the same record to DNS. */
+/* What validation sorts, one per in-zone record: the owner lower-cased
+ * (in the store when it has no capital), so that equal keys are the same
+ * name to DNS. Sorted by owner, type and file order. */
 typedef struct rec_key {
+    uint64_t prefix; /* the owner's first 8 bytes, big-endian: most compares end here */
     const uint8_t *owner;
-    const uint8_t *rdata;
-    uint32_t rdata_len;
     uint32_t idx; /* into src->records */
-    uint16_t owner_len;
     uint16_t type;
+    uint8_t owner_len;
 } rec_key_t;
 
 static int owner_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
@@ -1156,15 +1371,82 @@ static int owner_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t ble
 static int key_cmp(const void *pa, const void *pb)
 {
     const rec_key_t *a = pa, *b = pb;
+    if (a->prefix != b->prefix)
+        return a->prefix < b->prefix ? -1 : 1;
     int c = owner_cmp(a->owner, a->owner_len, b->owner, b->owner_len);
     if (c)
         return c;
     if (a->type != b->type)
         return a->type < b->type ? -1 : 1;
-    c = owner_cmp(a->rdata, a->rdata_len, b->rdata, b->rdata_len);
-    if (c)
-        return c;
     return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+static bool has_capital(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] >= 'A' && p[i] <= 'Z')
+            return true;
+    return false;
+}
+
+/* One key per record, in file order. Owners with capitals are lower-cased
+ * into *lower (caller frees), once per run of records sharing an owner. */
+static rec_key_t *make_keys(const zone_source_t *src, uint8_t **lower)
+{
+    size_t need = 0;
+    for (size_t i = 0; i < src->count; i++) {
+        const zone_record_t *r = &src->records[i];
+        if ((i == 0 || r->owner != r[-1].owner) &&
+            has_capital(zone_record_owner(src, r), r->owner_len))
+            need += r->owner_len;
+    }
+    *lower = xrealloc(NULL, need);
+    rec_key_t *keys = xrealloc(NULL, (src->count ? src->count : 1) * sizeof(*keys));
+    size_t pos = 0;
+    const uint8_t *lc = NULL;
+    for (size_t i = 0; i < src->count; i++) {
+        const zone_record_t *r = &src->records[i];
+        if (i == 0 || r->owner != r[-1].owner) {
+            lc = zone_record_owner(src, r);
+            if (has_capital(lc, r->owner_len)) {
+                lower_copy(*lower + pos, lc, r->owner_len);
+                lc = *lower + pos;
+                pos += r->owner_len;
+            }
+        }
+        uint64_t prefix = 0;
+        for (size_t b = 0; b < 8; b++)
+            prefix = prefix << 8 | (b < r->owner_len ? lc[b] : 0);
+        keys[i] = (rec_key_t){.prefix = prefix, .owner = lc, .idx = (uint32_t)i,
+                              .type = r->type, .owner_len = r->owner_len};
+    }
+    return keys;
+}
+
+void zone_source_sort(zone_source_t *src)
+{
+    uint8_t *lower;
+    rec_key_t *keys = make_keys(src, &lower);
+    qsort(keys, src->count, sizeof(*keys), key_cmp);
+    free(src->order);
+    src->order = xrealloc(NULL, (src->count ? src->count : 1) * sizeof(*src->order));
+    for (size_t i = 0; i < src->count; i++)
+        src->order[i] = keys[i].idx;
+    free(keys);
+    free(lower);
+}
+
+/* The length of the valid uncompressed name at the start of p[0, max), or
+ * 0. */
+static size_t wire_name_len(const uint8_t *p, size_t max)
+{
+    size_t pos = 0;
+    while (pos < max && p[pos] != 0) {
+        if (p[pos] > 63)
+            return 0;
+        pos += (size_t)p[pos] + 1;
+    }
+    return pos < max && pos + 1 <= NAME_WIRE_MAX ? pos + 1 : 0;
 }
 
 /* Is the lower-cased wire name n at or below z? */
@@ -1223,54 +1505,103 @@ typedef struct validator {
     zone_source_t *src;
     rec_key_t *keys; /* sorted, in-zone records only */
     size_t nkeys;
-    const uint8_t *origin;
+    uint8_t origin[NAME_WIRE_MAX]; /* lower case */
     size_t origin_len;
     problems_t probs;
     bool apex_soa;
     bool apex_ns;
 } validator_t;
 
-static const zone_record_t *rec(const validator_t *v, size_t idx)
+static zone_record_t *rec(const validator_t *v, size_t idx)
 {
     return &v->src->records[idx];
 }
 
-/* Duplicates and TTLs of one RRset: keys [a, b) share owner and type. */
-static void check_rrset(validator_t *v, rec_key_t *k, size_t n)
+static bool removed(const validator_t *v, size_t idx)
 {
+    return v->src->records[idx].flags & REC_REMOVED;
+}
+
+/* The record's RDATA with its names lower-cased. */
+static const uint8_t *canon_rdata_of(const validator_t *v, uint32_t idx)
+{
+    const zone_record_t *r = rec(v, idx);
+    if (!(r->flags & REC_CANON))
+        return zone_record_rdata(v->src, r);
+    const loader_t *ld = v->ld;
+    size_t lo = 0, hi = ld->n_canon;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ld->canon_refs[mid].idx < idx)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (const uint8_t *)ld->canon.s + ld->canon_refs[lo].off;
+}
+
+/* One record of an RRset as duplicates are found: by RDATA, then file
+ * order. */
+typedef struct rdata_key {
+    const uint8_t *rdata;
+    uint32_t len;
+    uint32_t idx;
+} rdata_key_t;
+
+static int rdata_key_cmp(const void *pa, const void *pb)
+{
+    const rdata_key_t *a = pa, *b = pb;
+    int c = owner_cmp(a->rdata, a->len, b->rdata, b->len);
+    if (c)
+        return c;
+    return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+/* Duplicates and TTLs of one RRset: keys [0, n) share owner and type.
+ * Returns the record whose owner names the set in messages: the first by
+ * RDATA. */
+static uint32_t check_rrset(validator_t *v, const rec_key_t *k, size_t n)
+{
+    if (n == 1)
+        return k[0].idx;
+    rdata_key_t small[16];
+    rdata_key_t *rk = n <= 16 ? small : xrealloc(NULL, n * sizeof(*rk));
+    for (size_t e = 0; e < n; e++)
+        rk[e] = (rdata_key_t){.rdata = canon_rdata_of(v, k[e].idx),
+                              .len = rec(v, k[e].idx)->rdlen, .idx = k[e].idx};
+    qsort(rk, n, sizeof(*rk), rdata_key_cmp);
     size_t run = 0;
     for (size_t e = 1; e < n; e++) {
-        if (k[e].rdata_len == k[e - 1].rdata_len &&
-            memcmp(k[e].rdata, k[e - 1].rdata, k[e].rdata_len) == 0) {
-            const zone_record_t *first = rec(v, k[run].idx);
-            v->ld->rflags[k[e].idx] |= REC_REMOVED;
-            problem_add(&v->probs, k[e].idx, false,
-                        "duplicate record, merged with the one at %s:%u", first->file,
-                        first->line);
+        if (rk[e].len == rk[e - 1].len && memcmp(rk[e].rdata, rk[e - 1].rdata, rk[e].len) == 0) {
+            const zone_record_t *first = rec(v, rk[run].idx);
+            rec(v, rk[e].idx)->flags |= REC_REMOVED;
+            problem_add(&v->probs, rk[e].idx, false,
+                        "duplicate record, merged with the one at %s:%u",
+                        zone_record_file(v->src, first), first->line);
         } else {
             run = e;
         }
     }
+    uint32_t named = rk[0].idx;
+    if (rk != small)
+        free(rk);
     if (k[0].type == LDNS_RR_TYPE_RRSIG)
-        return; /* RRSIGs covering different types may differ */
+        return named; /* RRSIGs covering different types may differ */
 
-    size_t earliest = 0;
-    uint32_t lowest = UINT32_MAX;
+    /* k is in file order: k[0] is the earliest. */
+    uint32_t lowest = UINT32_MAX, ttl0 = rec(v, k[0].idx)->ttl;
+    size_t differs = SIZE_MAX;
     for (size_t e = 0; e < n; e++) {
-        if (k[e].idx < k[earliest].idx)
-            earliest = e;
-        uint32_t ttl = ldns_rr_ttl(rec(v, k[e].idx)->rr);
+        uint32_t ttl = rec(v, k[e].idx)->ttl;
         if (ttl < lowest)
             lowest = ttl;
-    }
-    uint32_t ttl0 = ldns_rr_ttl(rec(v, k[earliest].idx)->rr);
-    size_t differs = SIZE_MAX;
-    for (size_t e = 0; e < n; e++)
-        if (ldns_rr_ttl(rec(v, k[e].idx)->rr) != ttl0 && k[e].idx < differs)
+        if (ttl != ttl0 && differs == SIZE_MAX)
             differs = k[e].idx;
+    }
     if (differs == SIZE_MAX)
-        return;
-    char *name = name_str(ldns_rr_owner(rec(v, k[0].idx)->rr));
+        return named;
+    const zone_record_t *nr = rec(v, named);
+    char *name = name_str(zone_record_owner(v->src, nr), nr->owner_len);
     char tname[32];
     type_str(k[0].type, tname, sizeof(tname));
     problem_add(&v->probs, differs, false,
@@ -1279,7 +1610,8 @@ static void check_rrset(validator_t *v, rec_key_t *k, size_t n)
                 name, tname, lowest);
     free(name);
     for (size_t e = 0; e < n; e++)
-        ldns_rr_set_ttl(rec(v, k[e].idx)->rr, lowest);
+        rec(v, k[e].idx)->ttl = lowest;
+    return named;
 }
 
 /* The earliest record still in the zone among keys [0, n), or SIZE_MAX. */
@@ -1288,7 +1620,7 @@ static size_t first_live(const validator_t *v, const rec_key_t *k, size_t n, siz
     size_t first = SIZE_MAX;
     *live = 0;
     for (size_t e = 0; e < n; e++) {
-        if (v->ld->rflags[k[e].idx] & REC_REMOVED)
+        if (removed(v, k[e].idx))
             continue;
         (*live)++;
         if (k[e].idx < first)
@@ -1297,56 +1629,61 @@ static size_t first_live(const validator_t *v, const rec_key_t *k, size_t n, siz
     return first;
 }
 
-/* The owner of keys k as text, made on first use: most names have no
- * problem to report, and a million ldns_rdf2str() calls are not free. */
-static const char *owner_text(const validator_t *v, const rec_key_t *k, char **name)
+/* The owner as text, made on first use: most names have no problem to
+ * report, and a million conversions are not free. */
+static const char *owner_text(const validator_t *v, uint32_t idx, char **name)
 {
-    if (!*name)
-        *name = name_str(ldns_rr_owner(rec(v, k->idx)->rr));
+    if (!*name) {
+        const zone_record_t *r = rec(v, idx);
+        *name = name_str(zone_record_owner(v->src, r), r->owner_len);
+    }
     return *name;
 }
 
 /* Reports every live record of a set but its earliest one as "more than
  * one". */
 static void report_extra(validator_t *v, const rec_key_t *k, size_t n, const char *what,
-                         char **name)
+                         uint32_t named, char **name)
 {
     size_t live, first = first_live(v, k, n, &live);
     if (live < 2)
         return;
     const zone_record_t *f = rec(v, first);
-    owner_text(v, k, name);
+    owner_text(v, named, name);
     for (size_t e = 0; e < n; e++) {
-        if (k[e].idx == first || (v->ld->rflags[k[e].idx] & REC_REMOVED))
+        if (k[e].idx == first || removed(v, k[e].idx))
             continue;
         problem_add(&v->probs, k[e].idx, true, "more than one %s at %s (first at %s:%u)", what,
-                    *name, f->file, f->line);
+                    *name, zone_record_file(v->src, f), f->line);
     }
 }
 
 /* Every check that looks at one owner name: keys [0, n). */
-static void check_owner(validator_t *v, rec_key_t *k, size_t n)
+static void check_owner(validator_t *v, const rec_key_t *k, size_t n)
 {
     bool apex = k[0].owner_len == v->origin_len &&
                 memcmp(k[0].owner, v->origin, v->origin_len) == 0;
     size_t cname = SIZE_MAX, dname = SIZE_MAX, other = SIZE_MAX;
     uint16_t other_type = 0;
     char *name = NULL;
+    uint32_t named = 0;
 
     for (size_t a = 0; a < n;) {
         size_t b = a;
         while (b < n && k[b].type == k[a].type)
             b++;
-        check_rrset(v, k + a, b - a);
+        uint32_t set_named = check_rrset(v, k + a, b - a);
+        if (a == 0)
+            named = set_named; /* messages name the owner as that record wrote it */
         size_t live, first = first_live(v, k + a, b - a, &live);
         switch (k[a].type) {
         case LDNS_RR_TYPE_CNAME:
             cname = first;
-            report_extra(v, k + a, b - a, "CNAME", &name);
+            report_extra(v, k + a, b - a, "CNAME", named, &name);
             break;
         case LDNS_RR_TYPE_DNAME:
             dname = first;
-            report_extra(v, k + a, b - a, "DNAME", &name);
+            report_extra(v, k + a, b - a, "DNAME", named, &name);
             break;
         case LDNS_RR_TYPE_RRSIG:
         case LDNS_RR_TYPE_NSEC:
@@ -1360,13 +1697,13 @@ static void check_owner(validator_t *v, rec_key_t *k, size_t n)
         if (k[a].type == LDNS_RR_TYPE_SOA) {
             if (apex) {
                 v->apex_soa = true;
-                report_extra(v, k + a, b - a, "SOA record", &name);
+                report_extra(v, k + a, b - a, "SOA record", named, &name);
             } else {
                 for (size_t e = a; e < b; e++)
-                    if (!(v->ld->rflags[k[e].idx] & REC_REMOVED))
+                    if (!removed(v, k[e].idx))
                         problem_add(&v->probs, k[e].idx, true,
                                     "SOA record at %s, not at the zone apex",
-                                    owner_text(v, k, &name));
+                                    owner_text(v, named, &name));
             }
         }
         if (k[a].type == LDNS_RR_TYPE_NS && apex)
@@ -1377,11 +1714,13 @@ static void check_owner(validator_t *v, rec_key_t *k, size_t n)
         char tname[32];
         type_str(other_type, tname, sizeof(tname));
         problem_add(&v->probs, cname, true, "CNAME and other data at %s (%s at %s:%u)",
-                    owner_text(v, k, &name), tname, rec(v, other)->file, rec(v, other)->line);
+                    owner_text(v, named, &name), tname,
+                    zone_record_file(v->src, rec(v, other)), rec(v, other)->line);
     }
     if (cname != SIZE_MAX && dname != SIZE_MAX)
         problem_add(&v->probs, dname, true, "DNAME and CNAME at %s (CNAME at %s:%u)",
-                    owner_text(v, k, &name), rec(v, cname)->file, rec(v, cname)->line);
+                    owner_text(v, named, &name), zone_record_file(v->src, rec(v, cname)),
+                    rec(v, cname)->line);
     free(name);
 }
 
@@ -1406,122 +1745,123 @@ static bool has_rr(const validator_t *v, const uint8_t *owner, size_t len, uint1
 
 static void check_glue(validator_t *v)
 {
-    uint8_t target[NAME_WIRE_MAX + 1];
+    uint8_t target[NAME_WIRE_MAX];
     for (size_t i = 0; i < v->src->count; i++) {
-        const ldns_rr *rr = v->src->records[i].rr;
-        if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_NS || ldns_rr_rd_count(rr) < 1 ||
-            (v->ld->rflags[i] & (REC_REMOVED | REC_OUTSIDE)))
+        const zone_record_t *r = rec(v, i);
+        if (r->type != LDNS_RR_TYPE_NS || (r->flags & (REC_REMOVED | REC_OUTSIDE)))
             continue;
-        const ldns_rdf *t = ldns_rr_rdf(rr, 0);
-        size_t len = ldns_rdf_size(t);
-        if (ldns_rdf_get_type(t) != LDNS_RDF_TYPE_DNAME || len > NAME_WIRE_MAX)
+        const uint8_t *t = zone_record_rdata(v->src, r);
+        size_t len = wire_name_len(t, r->rdlen);
+        if (len == 0)
             continue;
-        lower_copy(target, ldns_rdf_data(t), len);
+        lower_copy(target, t, len);
         if (!name_in_zone(target, len, v->origin, v->origin_len))
             continue;
         if (has_rr(v, target, len, LDNS_RR_TYPE_A) || has_rr(v, target, len, LDNS_RR_TYPE_AAAA))
             continue;
-        char *name = name_str(t);
+        char *name = name_str(t, len);
         problem_add(&v->probs, i, false, "no A or AAAA record (glue) for the NS target %s",
                     name);
         free(name);
     }
 }
 
-/* Records without a TTL before any $TTL take the SOA minimum, as in BIND. */
-static void resolve_pending_ttls(validator_t *v, const uint8_t *arena, const size_t *owner_off)
+/* Is this record the zone's SOA, with RDATA of the right shape (two names
+ * and five 32-bit numbers)? */
+static bool is_apex_soa(const validator_t *v, const rec_key_t *k)
 {
-    loader_t *ld = v->ld;
+    const zone_record_t *r = rec(v, k->idx);
+    if (r->type != LDNS_RR_TYPE_SOA || k->owner_len != v->origin_len ||
+        memcmp(k->owner, v->origin, v->origin_len) != 0)
+        return false;
+    const uint8_t *rd = zone_record_rdata(v->src, r);
+    size_t m = wire_name_len(rd, r->rdlen);
+    size_t n = m ? wire_name_len(rd + m, r->rdlen - m) : 0;
+    return n && m + n + 20 == r->rdlen;
+}
+
+/* Records without a TTL before any $TTL take the SOA minimum, as in BIND.
+ * keys: one per record, in file order. */
+static void resolve_pending_ttls(validator_t *v, const rec_key_t *keys)
+{
     zone_source_t *src = v->src;
     size_t pending = SIZE_MAX;
     for (size_t i = 0; i < src->count && pending == SIZE_MAX; i++)
-        if (ld->rflags[i] & REC_TTL_PENDING)
+        if (src->records[i].flags & REC_TTL_PENDING)
             pending = i;
     if (pending == SIZE_MAX)
         return;
-    const ldns_rr *soa = NULL;
-    for (size_t i = 0; i < src->count && !soa; i++) {
-        const ldns_rr *rr = src->records[i].rr;
-        size_t len = ldns_rdf_size(ldns_rr_owner(rr));
-        if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA && ldns_rr_rd_count(rr) == 7 &&
-            len == v->origin_len && memcmp(arena + owner_off[i], v->origin, len) == 0)
-            soa = rr;
-    }
+    const zone_record_t *soa = NULL;
+    for (size_t i = 0; i < src->count && !soa; i++)
+        if (is_apex_soa(v, &keys[i]))
+            soa = &src->records[i];
     if (!soa)
         return; /* "no SOA record" is reported anyway */
-    uint32_t minimum = ldns_rdf2native_int32(ldns_rr_rdf(soa, 6));
+    const uint8_t *rd = zone_record_rdata(src, soa);
+    uint32_t minimum = (uint32_t)rd[soa->rdlen - 4] << 24 | (uint32_t)rd[soa->rdlen - 3] << 16 |
+                       (uint32_t)rd[soa->rdlen - 2] << 8 | rd[soa->rdlen - 1];
     if (minimum > MAX_TTL_RFC2181)
         minimum = 0;
     problem_add(&v->probs, pending, false,
                 "no TTL and no $TTL before this record, using the SOA minimum, %" PRIu32,
                 minimum);
     for (size_t i = 0; i < src->count; i++)
-        if (ld->rflags[i] & REC_TTL_PENDING)
-            ldns_rr_set_ttl(src->records[i].rr, minimum);
+        if (src->records[i].flags & REC_TTL_PENDING)
+            src->records[i].ttl = minimum;
+}
+
+/* Drops the merged duplicates and fills src->order from the sorted keys
+ * (which hold every record: a zone with one outside is refused). */
+static void compact(validator_t *v)
+{
+    zone_source_t *src = v->src;
+    uint32_t *new_idx = xrealloc(NULL, (src->count ? src->count : 1) * sizeof(*new_idx));
+    size_t kept = 0;
+    for (size_t i = 0; i < src->count; i++) {
+        new_idx[i] = (uint32_t)kept;
+        kept += !removed(v, i);
+    }
+    src->order = xrealloc(NULL, (kept ? kept : 1) * sizeof(*src->order));
+    size_t n = 0;
+    for (size_t i = 0; i < v->nkeys; i++)
+        if (!removed(v, v->keys[i].idx))
+            src->order[n++] = new_idx[v->keys[i].idx];
+    free(new_idx);
+    kept = 0;
+    for (size_t i = 0; i < src->count; i++) {
+        if (!removed(v, i)) {
+            src->records[kept] = src->records[i];
+            src->records[kept++].flags = 0;
+        }
+    }
+    src->count = kept;
+    src->cap = kept ? kept : 1;
+    src->records = xrealloc(src->records, src->cap * sizeof(*src->records));
 }
 
 static void validate(loader_t *ld, const char *top_file)
 {
     zone_source_t *src = ld->src;
     validator_t v = {.ld = ld, .src = src};
+    unsigned errors = ld->d->errors;
+    lower_copy(v.origin, src->origin, src->origin_len);
+    v.origin_len = src->origin_len;
 
-    /* One arena for every key: owner, then rdata. */
-    size_t total = ldns_rdf_size(src->origin);
-    for (size_t i = 0; i < src->count; i++) {
-        const ldns_rr *rr = src->records[i].rr;
-        total += ldns_rdf_size(ldns_rr_owner(rr));
-        for (size_t f = 0; f < ldns_rr_rd_count(rr); f++)
-            total += ldns_rdf_size(ldns_rr_rdf(rr, f));
-    }
-    uint8_t *arena = xrealloc(NULL, total);
-    size_t *owner_off = xrealloc(NULL, (src->count + 1) * sizeof(*owner_off));
-    size_t *rdata_off = xrealloc(NULL, (src->count + 1) * sizeof(*rdata_off));
-    size_t pos = 0;
-    lower_copy(arena, ldns_rdf_data(src->origin), ldns_rdf_size(src->origin));
-    v.origin_len = ldns_rdf_size(src->origin);
-    pos = v.origin_len;
-    for (size_t i = 0; i < src->count; i++) {
-        const ldns_rr *rr = src->records[i].rr;
-        const ldns_rdf *owner = ldns_rr_owner(rr);
-        owner_off[i] = pos;
-        lower_copy(arena + pos, ldns_rdf_data(owner), ldns_rdf_size(owner));
-        pos += ldns_rdf_size(owner);
-        rdata_off[i] = pos;
-        for (size_t f = 0; f < ldns_rr_rd_count(rr); f++) {
-            const ldns_rdf *rdf = ldns_rr_rdf(rr, f);
-            if (ldns_rdf_get_type(rdf) == LDNS_RDF_TYPE_DNAME)
-                lower_copy(arena + pos, ldns_rdf_data(rdf), ldns_rdf_size(rdf));
-            else
-                memcpy(arena + pos, ldns_rdf_data(rdf), ldns_rdf_size(rdf));
-            pos += ldns_rdf_size(rdf);
-        }
-    }
-    owner_off[src->count] = pos;
-    rdata_off[src->count] = pos;
-    v.origin = arena;
+    uint8_t *lower;
+    v.keys = make_keys(src, &lower);
+    resolve_pending_ttls(&v, v.keys);
 
-    resolve_pending_ttls(&v, arena, owner_off);
-
-    v.keys = xrealloc(NULL, src->count * sizeof(*v.keys));
-    char *zone = name_str(src->origin);
+    char *zone = name_str(src->origin, src->origin_len);
     for (size_t i = 0; i < src->count; i++) {
-        const ldns_rr *rr = src->records[i].rr;
-        size_t olen = ldns_rdf_size(ldns_rr_owner(rr));
-        if (!name_in_zone(arena + owner_off[i], olen, v.origin, v.origin_len)) {
-            char *name = name_str(ldns_rr_owner(rr));
+        const rec_key_t *k = &v.keys[i];
+        if (!name_in_zone(k->owner, k->owner_len, v.origin, v.origin_len)) {
+            char *name = name_str(zone_record_owner(src, rec(&v, i)), k->owner_len);
             problem_add(&v.probs, i, true, "%s is outside the zone %s", name, zone);
             free(name);
-            ld->rflags[i] |= REC_OUTSIDE;
+            src->records[i].flags |= REC_OUTSIDE;
             continue;
         }
-        v.keys[v.nkeys++] = (rec_key_t){
-            .owner = arena + owner_off[i],
-            .owner_len = (uint16_t)olen,
-            .type = ldns_rr_get_type(rr),
-            .rdata = arena + rdata_off[i],
-            .rdata_len = (uint32_t)(owner_off[i + 1] - rdata_off[i]),
-            .idx = (uint32_t)i,
-        };
+        v.keys[v.nkeys++] = *k;
     }
     qsort(v.keys, v.nkeys, sizeof(*v.keys), key_cmp);
 
@@ -1545,8 +1885,9 @@ static void validate(loader_t *ld, const char *top_file)
         qsort(v.probs.p, v.probs.n, sizeof(*v.probs.p), problem_cmp);
     for (size_t i = 0; i < v.probs.n; i++) {
         const problem_t *p = &v.probs.p[i];
-        const char *file = p->idx == SIZE_MAX ? top_file : src->records[p->idx].file;
-        unsigned line = p->idx == SIZE_MAX ? 0 : src->records[p->idx].line;
+        const zone_record_t *r = p->idx == SIZE_MAX ? NULL : rec(&v, p->idx);
+        const char *file = r ? zone_record_file(src, r) : top_file;
+        unsigned line = r ? r->line : 0;
         if (p->error)
             diag_error(ld->d, file, line, 0, "%s", p->msg);
         else
@@ -1554,10 +1895,10 @@ static void validate(loader_t *ld, const char *top_file)
         free(p->msg);
     }
     free(v.probs.p);
+    if (ld->d->errors == errors)
+        compact(&v);
     free(v.keys);
-    free(arena);
-    free(owner_off);
-    free(rdata_off);
+    free(lower);
 }
 
 /* ------------------------------------------------------------ public */
@@ -1574,48 +1915,71 @@ static char *origin_from_name(const char *name)
     return s;
 }
 
-static bool load_top(const char *name, const char *text, size_t len, const char *origin,
+zone_source_t *zone_source_new(const uint8_t *origin, size_t origin_len, const char *file)
+{
+    zone_source_t *src = xrealloc(NULL, sizeof(*src));
+    memset(src, 0, sizeof(*src));
+    memcpy(src->origin, origin, origin_len);
+    src->origin_len = (uint8_t)origin_len;
+    add_file(src, file);
+    return src;
+}
+
+void zone_source_add(zone_source_t *src, const uint8_t *owner, size_t owner_len, uint16_t type,
+                     uint32_t ttl, const uint8_t *rdata, size_t rdlen, unsigned line)
+{
+    if (!store_record(src, owner, owner_len, type, ttl, rdata, rdlen, 0, line, 0))
+        abort();
+}
+
+/* Reads text (and frees it when owned, as soon as it is read: a big zone
+ * need not keep its text beside its records) and validates the zone. */
+static bool load_top(const char *name, char *text, size_t len, bool owned, const char *origin,
                      unsigned flags, zone_source_t **out, diag_t *d)
 {
     unsigned errors = d->errors;
     loader_t ld = {.d = d, .flags = flags};
-    zone_source_t *src = xrealloc(NULL, sizeof(*src));
-    memset(src, 0, sizeof(*src));
+    zone_source_t *src = zone_source_new((const uint8_t *)"", 1, name);
     ld.src = src;
-    const char *file = add_file(src, name);
+    const char *file = src->files[0];
 
     char *oname = origin ? xstrdup(origin) : origin_from_name(name);
-    src->origin = oname[0] ? ldns_dname_new_frm_str(oname) : NULL;
-    if (!src->origin) {
+    ldns_rdf *apex = oname[0] ? ldns_dname_new_frm_str(oname) : NULL;
+    if (!apex || ldns_rdf_size(apex) > NAME_WIRE_MAX) {
         diag_error(d, file, 0, 0, "invalid zone origin '%s'", oname);
         free(oname);
+        ldns_rdf_deep_free(apex);
         goto fail;
     }
     free(oname);
+    memcpy(src->origin, ldns_rdf_data(apex), ldns_rdf_size(apex));
+    src->origin_len = (uint8_t)ldns_rdf_size(apex);
+    ldns_rdf_deep_free(apex);
 
+    wname_t top = {.len = src->origin_len};
+    memcpy(top.b, src->origin, top.len);
     ld.stack[ld.depth++] = realpath(name, NULL);
-    load_text(&ld, file, text, len, src->origin, 0);
+    load_text(&ld, 0, text, len, &top, 0);
     free(ld.stack[--ld.depth]);
     sb_free(&ld.rr_text);
+    if (owned) {
+        free(text);
+        owned = false;
+    }
 
     validate(&ld, file);
     if (d->errors != errors)
         goto fail;
-
-    size_t kept = 0;
-    for (size_t i = 0; i < src->count; i++) {
-        if (ld.rflags[i] & REC_REMOVED)
-            ldns_rr_free(src->records[i].rr);
-        else
-            src->records[kept++] = src->records[i];
-    }
-    src->count = kept;
-    free(ld.rflags);
+    sb_free(&ld.canon);
+    free(ld.canon_refs);
     *out = src;
     return true;
 fail:
+    if (owned)
+        free(text);
     sb_free(&ld.rr_text);
-    free(ld.rflags);
+    sb_free(&ld.canon);
+    free(ld.canon_refs);
     zone_source_free(src);
     return false;
 }
@@ -1624,7 +1988,7 @@ bool zone_source_load_buffer(const char *name, const char *text, size_t len, con
                              unsigned flags, zone_source_t **out, diag_t *d)
 {
     *out = NULL;
-    return load_top(name, text, len, origin, flags, out, d);
+    return load_top(name, (char *)text, len, false, origin, flags, out, d);
 }
 
 bool zone_source_load(const char *path, const char *origin, zone_source_t **out, diag_t *d)
@@ -1637,21 +2001,20 @@ bool zone_source_load(const char *path, const char *origin, zone_source_t **out,
         diag_error(d, path, 0, 0, "cannot open: %s", why);
         return false;
     }
-    bool ok = load_top(path, text, len, origin, 0, out, d);
-    free(text);
-    return ok;
+    return load_top(path, text, len, true, origin, 0, out, d);
 }
 
 void zone_source_free(zone_source_t *src)
 {
     if (!src)
         return;
-    for (size_t i = 0; i < src->count; i++)
-        ldns_rr_free(src->records[i].rr);
     free(src->records);
+    free(src->order);
+    for (size_t i = 0; i < src->n_chunks; i++)
+        free(src->chunks[i]);
+    free(src->chunks);
     for (size_t i = 0; i < src->n_files; i++)
         free(src->files[i]);
     free(src->files);
-    ldns_rdf_deep_free(src->origin);
     free(src);
 }

@@ -2,7 +2,6 @@
 
 #include "zone/zonedb.h"
 
-#include <ldns/ldns.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +11,12 @@
 /* ------------------------------------------------------------------ arena */
 
 /* Everything in a database is allocated from one arena and freed at once:
- * loads are fast, and a reload's old snapshot goes away in a few frees. */
+ * loads are fast, and a reload's old snapshot goes away in a few frees.
+ * Structs are aligned to 8 bytes, names and RDATA not at all: with a
+ * million names, padding every one to 16 bytes costs tens of megabytes. */
+#define ARENA_CHUNK (1u << 20)
+#define ARENA_ALIGN 8u
+
 typedef struct arena_chunk {
     struct arena_chunk *next;
     size_t used, size;
@@ -23,12 +27,12 @@ typedef struct arena {
     arena_chunk_t *head;
 } arena_t;
 
-static void *arena_alloc(arena_t *a, size_t n)
+static void *arena_take(arena_t *a, size_t n, size_t align)
 {
-    n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
     arena_chunk_t *c = a->head;
-    if (!c || c->size - c->used < n) {
-        size_t size = n > (1u << 20) ? n : (1u << 20);
+    size_t at = c ? (c->used + align - 1) & ~(align - 1) : 0;
+    if (!c || at > c->size || c->size - at < n) {
+        size_t size = n > ARENA_CHUNK ? n : ARENA_CHUNK;
         c = malloc(sizeof(*c) + size);
         if (!c)
             abort(); /* load time: out of memory is fatal */
@@ -36,11 +40,13 @@ static void *arena_alloc(arena_t *a, size_t n)
         c->used = 0;
         c->size = size;
         a->head = c;
+        at = 0;
     }
-    void *p = (char *)c->data + c->used;
-    c->used += n;
-    return p;
+    c->used = at + n;
+    return (char *)c->data + at;
 }
+
+static void *arena_alloc(arena_t *a, size_t n) { return arena_take(a, n, ARENA_ALIGN); }
 
 static void *arena_calloc(arena_t *a, size_t n)
 {
@@ -49,9 +55,12 @@ static void *arena_calloc(arena_t *a, size_t n)
     return p;
 }
 
+/* Bytes with no alignment: names, RDATA, answer records. */
+static void *arena_bytes(arena_t *a, size_t n) { return arena_take(a, n ? n : 1, 1); }
+
 static void *arena_dup(arena_t *a, const void *src, size_t n)
 {
-    void *p = arena_alloc(a, n ? n : 1);
+    void *p = arena_bytes(a, n);
     memcpy(p, src, n);
     return p;
 }
@@ -142,28 +151,11 @@ typedef struct zone_build {
     zone_t *zone;
     zone_node_t **nodes; /* every node of the zone, ENTs included */
     size_t n_nodes, cap_nodes;
-    /* zone-local index, glue below cuts included: open addressing */
+    /* zone-local index, glue below cuts included: open addressing, at most
+     * half full */
     zone_node_t **slots;
     size_t slot_mask;
 } zone_build_t;
-
-typedef struct build_rr {
-    uint8_t key[DNS_NAME_MAX];
-    const ldns_rr *rr;
-    uint8_t key_len;
-    uint16_t type;
-} build_rr_t;
-
-static int build_rr_cmp(const void *pa, const void *pb)
-{
-    const build_rr_t *a = pa, *b = pb;
-    if (a->key_len != b->key_len)
-        return a->key_len < b->key_len ? -1 : 1;
-    int c = memcmp(a->key, b->key, a->key_len);
-    if (c)
-        return c;
-    return a->type < b->type ? -1 : a->type > b->type;
-}
 
 static zone_node_t *local_find(const zone_build_t *zb, const uint8_t *key, size_t len,
                                uint32_t hash)
@@ -177,26 +169,51 @@ static zone_node_t *local_find(const zone_build_t *zb, const uint8_t *key, size_
     }
 }
 
-static zone_node_t *local_add(zone_db_t *db, zone_build_t *zb, const uint8_t *name,
-                              const uint8_t *key, size_t len, uint32_t hash)
+static void local_insert(zone_build_t *zb, zone_node_t *n)
 {
-    zone_node_t *n = arena_calloc(&db->arena, sizeof(*n));
-    n->key = arena_dup(&db->arena, key, len);
-    n->name = name ? arena_dup(&db->arena, name, len) : n->key;
-    n->name_len = (uint8_t)len;
-    n->labels = (uint8_t)dns_name_labels(key);
-    n->hash = hash;
-    n->zone = zb->zone;
-    size_t i = hash & zb->slot_mask;
+    size_t i = n->hash & zb->slot_mask;
     while (zb->slots[i])
         i = (i + 1) & zb->slot_mask;
     zb->slots[i] = n;
+}
+
+/* Sizes the index for `nodes` nodes, re-inserting those there are. */
+static void local_reserve(zone_build_t *zb, size_t nodes)
+{
+    if (zb->slots && nodes * 2 <= zb->slot_mask + 1)
+        return;
+    size_t size = 64;
+    while (size < nodes * 2)
+        size <<= 1;
+    free(zb->slots);
+    zb->slots = calloc(size, sizeof(*zb->slots));
+    if (!zb->slots)
+        abort();
+    zb->slot_mask = size - 1;
+    for (size_t i = 0; i < zb->n_nodes; i++)
+        local_insert(zb, zb->nodes[i]);
+}
+
+/* A new node; name is as written (NULL: the key, for an empty
+ * non-terminal), key lower-cased. */
+static zone_node_t *local_add(zone_db_t *db, zone_build_t *zb, const uint8_t *name,
+                              const uint8_t *key, size_t len, uint32_t hash)
+{
     if (zb->n_nodes == zb->cap_nodes) {
         zb->cap_nodes = zb->cap_nodes ? zb->cap_nodes * 2 : 64;
         zb->nodes = realloc(zb->nodes, zb->cap_nodes * sizeof(*zb->nodes));
         if (!zb->nodes)
             abort();
     }
+    local_reserve(zb, zb->n_nodes + 1);
+    zone_node_t *n = arena_calloc(&db->arena, sizeof(*n));
+    n->key = arena_dup(&db->arena, key, len);
+    n->name = name && memcmp(name, key, len) != 0 ? arena_dup(&db->arena, name, len) : n->key;
+    n->name_len = (uint8_t)len;
+    n->labels = (uint8_t)dns_name_labels(key);
+    n->hash = hash;
+    n->zone = zb->zone;
+    local_insert(zb, n);
     zb->nodes[zb->n_nodes++] = n;
     return n;
 }
@@ -216,66 +233,68 @@ static bool type_has_compressible_names(uint16_t type)
     }
 }
 
-static size_t rr_rdata_size(const ldns_rr *rr)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < ldns_rr_rd_count(rr); i++)
-        n += ldns_rdf_size(ldns_rr_rdf(rr, i));
-    return n;
-}
-
-static size_t rr_rdata_copy(const ldns_rr *rr, uint8_t *out)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < ldns_rr_rd_count(rr); i++) {
-        const ldns_rdf *f = ldns_rr_rdf(rr, i);
-        memcpy(out + n, ldns_rdf_data(f), ldns_rdf_size(f));
-        n += ldns_rdf_size(f);
-    }
-    return n;
-}
-
-/* Fills an RRset from the records rrs[0..count). */
-static void build_rrset(zone_db_t *db, zone_rrset_t *set, const build_rr_t *rrs, size_t count)
+/* Fills an RRset from the records idx[0..count) of src. A single record's
+ * RDATA is read from its answer record rather than kept twice. */
+static void build_rrset(zone_db_t *db, zone_rrset_t *set, const zone_source_t *src,
+                        const uint32_t *idx, size_t count)
 {
     size_t total = 0;
     uint32_t ttl = UINT32_MAX;
     for (size_t i = 0; i < count; i++) {
-        total += 2 + rr_rdata_size(rrs[i].rr);
-        if (ldns_rr_ttl(rrs[i].rr) < ttl)
-            ttl = ldns_rr_ttl(rrs[i].rr);
+        const zone_record_t *r = &src->records[idx[i]];
+        total += 2u + r->rdlen;
+        if (r->ttl < ttl)
+            ttl = r->ttl;
     }
-    set->type = rrs[0].type;
+    set->type = src->records[idx[0]].type;
     set->count = (uint16_t)count;
     set->ttl = ttl;
-    uint8_t *rd = arena_alloc(&db->arena, total ? total : 1);
-    size_t p = 0;
-    for (size_t i = 0; i < count; i++) {
-        size_t n = rr_rdata_copy(rrs[i].rr, rd + p + 2);
-        dns_put16(rd + p, (uint16_t)n);
-        p += 2 + n;
-    }
-    set->rdata = rd;
     set->rdata_len = (uint32_t)total;
 
     if (!type_has_compressible_names(set->type)) {
         size_t wlen = total + count * 10;
-        uint8_t *w = arena_alloc(&db->arena, wlen);
+        uint8_t *w = arena_bytes(&db->arena, wlen);
         size_t wp = 0;
-        p = 0;
         for (size_t i = 0; i < count; i++) {
-            uint16_t rdlen = dns_get16(rd + p);
+            const zone_record_t *r = &src->records[idx[i]];
             dns_put16(w + wp, 0xC00C);
             dns_put16(w + wp + 2, set->type);
             dns_put16(w + wp + 4, DNS_CLASS_IN);
             dns_put32(w + wp + 6, ttl);
-            memcpy(w + wp + 10, rd + p, 2u + rdlen);
-            wp += 12u + rdlen;
-            p += 2u + rdlen;
+            dns_put16(w + wp + 10, r->rdlen);
+            memcpy(w + wp + 12, zone_record_rdata(src, r), r->rdlen);
+            wp += 12u + r->rdlen;
         }
         set->wire = w;
         set->wire_len = (uint32_t)wlen;
+        if (count == 1) {
+            set->rdata = w + 10;
+            return;
+        }
     }
+    uint8_t *rd = arena_bytes(&db->arena, total);
+    size_t p = 0;
+    for (size_t i = 0; i < count; i++) {
+        const zone_record_t *r = &src->records[idx[i]];
+        dns_put16(rd + p, r->rdlen);
+        memcpy(rd + p + 2, zone_record_rdata(src, r), r->rdlen);
+        p += 2u + r->rdlen;
+    }
+    set->rdata = rd;
+}
+
+/* Do the records a and b of src have the same owner, ignoring case? */
+static bool same_owner(const zone_source_t *src, const zone_record_t *a, const zone_record_t *b)
+{
+    if (a->owner == b->owner)
+        return true;
+    if (a->owner_len != b->owner_len)
+        return false;
+    const uint8_t *x = zone_record_owner(src, a), *y = zone_record_owner(src, b);
+    for (size_t i = 0; i < a->owner_len; i++)
+        if (dns_lower(x[i]) != dns_lower(y[i]))
+            return false;
+    return true;
 }
 
 /* Gives each dynamic name in this zone its node. */
@@ -314,72 +333,52 @@ static bool zone_build_one(zone_db_t *db, const zone_source_t *src, zone_build_t
                               : "";
 
     size_t n = src->count;
-    build_rr_t *rrs = malloc((n ? n : 1) * sizeof(*rrs));
-    if (!rrs)
-        abort();
     uint8_t apex_key[DNS_NAME_MAX];
-    size_t apex_len = ldns_rdf_size(src->origin);
-    dns_name_lower(apex_key, ldns_rdf_data(src->origin), apex_len);
+    size_t apex_len = src->origin_len;
+    dns_name_lower(apex_key, src->origin, apex_len);
     unsigned apex_labels = dns_name_labels(apex_key);
 
-    /* Nodes are at most one per record plus its ancestors below the apex
-     * (empty non-terminals): size the zone-local index for that. */
-    size_t max_nodes = 1;
     for (size_t i = 0; i < n; i++) {
-        const ldns_rdf *owner = ldns_rr_owner(src->records[i].rr);
-        rrs[i].rr = src->records[i].rr;
-        rrs[i].key_len = (uint8_t)ldns_rdf_size(owner);
-        dns_name_lower(rrs[i].key, ldns_rdf_data(owner), rrs[i].key_len);
-        rrs[i].type = (uint16_t)ldns_rr_get_type(src->records[i].rr);
-        if (!dns_name_is_subdomain(rrs[i].key, apex_key)) {
-            diag_error(d, src->records[i].file, src->records[i].line, 0,
+        const zone_record_t *r = &src->records[i];
+        if ((i == 0 || r->owner != r[-1].owner) &&
+            !dns_name_is_subdomain(zone_record_owner(src, r), apex_key)) {
+            diag_error(d, zone_record_file(src, r), r->line, 0,
                        "record outside the zone's origin");
-            free(rrs);
             return false;
         }
-        max_nodes += 1 + dns_name_labels(rrs[i].key) - apex_labels;
     }
-    for (size_t i = 0; i < n_dyn; i++)
-        max_nodes += 1 + dns_name_labels(dyn[i].name) - apex_labels;
-    qsort(rrs, n, sizeof(*rrs), build_rr_cmp);
 
-    size_t slots = 64;
-    while (slots < max_nodes * 2)
-        slots <<= 1;
-    zb->slots = calloc(slots, sizeof(*zb->slots));
-    if (!zb->slots)
-        abort();
-    zb->slot_mask = slots - 1;
+    /* Owners are at most one per record; empty non-terminals grow it. */
+    local_reserve(zb, n + n_dyn + 1);
 
-    /* One node per owner, its RRsets from the sorted groups. */
+    /* One node per owner, its RRsets from the groups of src->order (by
+     * owner, then type, then file order). */
     for (size_t i = 0; i < n;) {
-        size_t j = i;
-        size_t groups = 0;
-        while (j < n && rrs[j].key_len == rrs[i].key_len &&
-               memcmp(rrs[j].key, rrs[i].key, rrs[i].key_len) == 0) {
-            if (j == i || rrs[j].type != rrs[j - 1].type)
+        const zone_record_t *first = &src->records[src->order[i]];
+        size_t j = i + 1, groups = 1;
+        while (j < n && same_owner(src, first, &src->records[src->order[j]])) {
+            if (src->records[src->order[j]].type != src->records[src->order[j - 1]].type)
                 groups++;
             j++;
         }
-        const ldns_rdf *owner = ldns_rr_owner(rrs[i].rr);
-        uint32_t h = hash_name(rrs[i].key);
-        zone_node_t *node = local_find(zb, rrs[i].key, rrs[i].key_len, h);
-        if (!node)
-            node = local_add(db, zb, ldns_rdf_data(owner), rrs[i].key, rrs[i].key_len, h);
+        uint8_t key[DNS_NAME_MAX];
+        const uint8_t *owner = zone_record_owner(src, first);
+        dns_name_lower(key, owner, first->owner_len);
+        zone_node_t *node = local_add(db, zb, owner, key, first->owner_len, hash_name(key));
         zone_rrset_t *sets = arena_calloc(&db->arena, groups * sizeof(*sets));
         size_t g = 0;
         for (size_t k = i; k < j;) {
-            size_t m = k;
-            while (m < j && rrs[m].type == rrs[k].type)
+            size_t m = k + 1;
+            uint16_t type = src->records[src->order[k]].type;
+            while (m < j && src->records[src->order[m]].type == type)
                 m++;
-            build_rrset(db, &sets[g++], rrs + k, m - k);
+            build_rrset(db, &sets[g++], src, src->order + k, m - k);
             k = m;
         }
         node->rrsets = sets;
         node->n_rrsets = (uint16_t)groups;
         i = j;
     }
-    free(rrs);
 
     bool ok = true;
     for (size_t i = 0; i < n_dyn; i++) {
@@ -463,17 +462,29 @@ static bool zone_build_one(zone_db_t *db, const zone_source_t *src, zone_build_t
     return true;
 }
 
-/* The cut above each node, computed parents first (sorted by depth). */
-static int node_depth_cmp(const void *pa, const void *pb)
+/* Orders the nodes parents first: by label count, a counting sort. */
+static void sort_by_depth(zone_build_t *zb)
 {
-    const zone_node_t *a = *(zone_node_t *const *)pa, *b = *(zone_node_t *const *)pb;
-    return (a->labels > b->labels) - (a->labels < b->labels);
+    size_t start[DNS_LABELS_MAX + 1] = {0};
+    for (size_t i = 0; i < zb->n_nodes; i++)
+        start[zb->nodes[i]->labels + 1]++;
+    for (size_t l = 1; l <= DNS_LABELS_MAX; l++)
+        start[l] += start[l - 1];
+    zone_node_t **sorted = malloc((zb->n_nodes ? zb->n_nodes : 1) * sizeof(*sorted));
+    if (!sorted)
+        abort();
+    for (size_t i = 0; i < zb->n_nodes; i++)
+        sorted[start[zb->nodes[i]->labels]++] = zb->nodes[i];
+    free(zb->nodes);
+    zb->nodes = sorted;
+    zb->cap_nodes = zb->n_nodes;
 }
 
+/* The cut above each node, computed parents first. */
 static bool zone_compute_cuts(zone_build_t *zb, diag_t *d)
 {
     bool ok = true;
-    qsort(zb->nodes, zb->n_nodes, sizeof(*zb->nodes), node_depth_cmp);
+    sort_by_depth(zb);
     for (size_t i = 0; i < zb->n_nodes; i++) {
         zone_node_t *node = zb->nodes[i];
         const zone_node_t *p = node->parent;
@@ -586,8 +597,7 @@ static long source_for(zone_source_t *const *sources, size_t n, const uint8_t *k
     unsigned best_labels = 0;
     for (size_t i = 0; i < n; i++) {
         uint8_t apex[DNS_NAME_MAX];
-        size_t len = ldns_rdf_size(sources[i]->origin);
-        dns_name_lower(apex, ldns_rdf_data(sources[i]->origin), len);
+        dns_name_lower(apex, sources[i]->origin, sources[i]->origin_len);
         unsigned labels = dns_name_labels(apex);
         if (dns_name_is_subdomain(key, apex) && (best < 0 || labels > best_labels)) {
             best = (long)i;
@@ -597,8 +607,11 @@ static long source_for(zone_source_t *const *sources, size_t n, const uint8_t *k
     return best;
 }
 
-bool zone_db_build(zone_source_t *const *sources, size_t n, const zone_dynamic_t *dyn,
-                   size_t n_dyn, zone_db_t **out, diag_t *d)
+/* consume: free each source once its zone is compiled (all of them,
+ * whatever happens), so that a big zone's records and its compiled form
+ * are not both held for longer than needed. */
+static bool db_build(zone_source_t **sources, size_t n, bool consume, const zone_dynamic_t *dyn,
+                     size_t n_dyn, zone_db_t **out, diag_t *d)
 {
     zone_db_t *db = calloc(1, sizeof(*db));
     zone_build_t *zbs = calloc(n ? n : 1, sizeof(*zbs));
@@ -636,6 +649,10 @@ bool zone_db_build(zone_source_t *const *sources, size_t n, const zone_dynamic_t
             ok = false;
             break;
         }
+        if (consume) {
+            zone_source_free(sources[i]);
+            sources[i] = NULL;
+        }
         db->zones[i] = zbs[i].zone;
         db->n_zones++;
         ok = zone_compute_cuts(&zbs[i], d);
@@ -659,12 +676,22 @@ bool zone_db_build(zone_source_t *const *sources, size_t n, const zone_dynamic_t
         }
         table_insert(&db->table, apex);
     }
+    /* Only a zone with another served below it can lose names to it. */
+    bool *nested = calloc(n ? n : 1, sizeof(*nested));
+    if (!nested)
+        abort();
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < n; k++)
+            if (k != i && zbs[k].zone->apex->labels > zbs[i].zone->apex->labels &&
+                dns_name_is_subdomain(zbs[k].zone->apex->key, zbs[i].zone->apex->key))
+                nested[i] = true;
     for (size_t i = 0; i < n; i++) {
         for (size_t k = 0; k < zbs[i].n_nodes; k++) {
             zone_node_t *node = zbs[i].nodes[k];
             if (node->flags & ZONE_NODE_APEX)
                 continue;
-            const zone_node_t *child_apex = node_inside_child_zone(&db->table, node);
+            const zone_node_t *child_apex =
+                nested[i] ? node_inside_child_zone(&db->table, node) : NULL;
             if (!child_apex) {
                 table_insert(&db->table, node);
             } else if (child_apex->name_len == node->name_len) {
@@ -672,6 +699,7 @@ bool zone_db_build(zone_source_t *const *sources, size_t n, const zone_dynamic_t
             }
         }
     }
+    free(nested);
     for (size_t i = 0; i < n; i++)
         zone_resolve_targets(db, &zbs[i]);
 
@@ -679,6 +707,10 @@ done:
     for (size_t i = 0; i < n; i++) {
         free(zbs[i].nodes);
         free(zbs[i].slots);
+        if (consume) {
+            zone_source_free(sources[i]);
+            sources[i] = NULL;
+        }
     }
     free(zbs);
     if (!ok) {
@@ -687,6 +719,18 @@ done:
     }
     *out = db;
     return ok;
+}
+
+bool zone_db_build(zone_source_t *const *sources, size_t n, const zone_dynamic_t *dyn,
+                   size_t n_dyn, zone_db_t **out, diag_t *d)
+{
+    return db_build((zone_source_t **)sources, n, false, dyn, n_dyn, out, d);
+}
+
+bool zone_db_build_consume(zone_source_t **sources, size_t n, const zone_dynamic_t *dyn,
+                           size_t n_dyn, zone_db_t **out, diag_t *d)
+{
+    return db_build(sources, n, true, dyn, n_dyn, out, d);
 }
 
 void zone_db_free(zone_db_t *db)

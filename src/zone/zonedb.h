@@ -108,11 +108,17 @@ struct zone {
 };
 
 /* Builds the database from loaded sources (which it does not keep: they
- * may be freed afterwards) and n_dyn dynamic names. Fails, having reported
- * why, when two sources have the same origin or a dynamic name is
- * misplaced. Caller frees with zone_db_free(). */
+ * may be freed afterwards; each needs its `order`) and n_dyn dynamic
+ * names. Fails, having reported why, when two sources have the same origin
+ * or a dynamic name is misplaced. Caller frees with zone_db_free(). */
 bool zone_db_build(zone_source_t *const *sources, size_t n, const zone_dynamic_t *dyn,
                    size_t n_dyn, zone_db_t **out, diag_t *d);
+/* The same, but it frees every source, each as soon as its zone is
+ * compiled, and sets sources[i] to NULL, whether it succeeds or not: a big
+ * zone's records and its compiled form are held together only while that
+ * zone is compiled. */
+bool zone_db_build_consume(zone_source_t **sources, size_t n, const zone_dynamic_t *dyn,
+                           size_t n_dyn, zone_db_t **out, diag_t *d);
 void zone_db_free(zone_db_t *db);
 
 size_t zone_db_zone_count(const zone_db_t *db);

@@ -2,36 +2,40 @@
 
 #include "fixture.h"
 
+#include <ldns/ldns.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 zone_source_t *fixture_source(const char *origin, const char *const *records)
 {
-    zone_source_t *src = calloc(1, sizeof(*src));
-    size_t n = 0;
-    if (!src)
+    ldns_rdf *apex = NULL;
+    if (ldns_str2rdf_dname(&apex, origin) != LDNS_STATUS_OK)
         abort();
-    while (records[n])
-        n++;
-    src->records = calloc(n ? n : 1, sizeof(*src->records));
-    src->count = n;
-    src->files = calloc(1, sizeof(char *));
-    src->files[0] = strdup("fixture.zone");
-    src->n_files = 1;
-    if (!src->records || !src->files || !src->files[0] ||
-        ldns_str2rdf_dname(&src->origin, origin) != LDNS_STATUS_OK)
-        abort();
-    for (size_t i = 0; i < n; i++) {
-        ldns_status st = ldns_rr_new_frm_str(&src->records[i].rr, records[i], 3600, NULL, NULL);
+    zone_source_t *src = zone_source_new(ldns_rdf_data(apex), ldns_rdf_size(apex), "fixture.zone");
+    ldns_rdf_deep_free(apex);
+    for (size_t i = 0; records[i]; i++) {
+        ldns_rr *rr = NULL;
+        ldns_status st = ldns_rr_new_frm_str(&rr, records[i], 3600, NULL, NULL);
         if (st != LDNS_STATUS_OK) {
             fprintf(stderr, "bad fixture record %s: %s\n", records[i],
                     ldns_get_errorstr_by_id(st));
             abort();
         }
-        src->records[i].file = src->files[0];
-        src->records[i].line = (unsigned)i + 1;
+        uint8_t rdata[65536];
+        size_t len = 0;
+        for (size_t f = 0; f < ldns_rr_rd_count(rr); f++) {
+            const ldns_rdf *rdf = ldns_rr_rdf(rr, f);
+            memcpy(rdata + len, ldns_rdf_data(rdf), ldns_rdf_size(rdf));
+            len += ldns_rdf_size(rdf);
+        }
+        const ldns_rdf *owner = ldns_rr_owner(rr);
+        zone_source_add(src, ldns_rdf_data(owner), ldns_rdf_size(owner),
+                        (uint16_t)ldns_rr_get_type(rr), ldns_rr_ttl(rr), rdata, len,
+                        (unsigned)i + 1);
+        ldns_rr_free(rr);
     }
+    zone_source_sort(src);
     return src;
 }
 

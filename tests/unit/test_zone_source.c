@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <ldns/ldns.h>
+
 #include "zone/zone_source.h"
 
 #define NAME "t.zone"
@@ -75,6 +77,57 @@ static zone_source_t *load_check(const char *text, size_t len, const char *origi
 #define LOAD_OK(text, ...) load_check(text, strlen(text), ORIGIN, 0, true, __VA_ARGS__)
 #define LOAD_FAIL(text, ...) load_check(text, strlen(text), ORIGIN, 0, false, __VA_ARGS__)
 
+/* ldns records made from the loaded ones, freed with their zone. */
+static ldns_rr **made;
+static size_t n_made;
+
+/* The record as an ldns_rr (owner, type, class IN, TTL, RDATA), to
+ * compare with what ldns makes of the same text. */
+static ldns_rr *rr_of(const zone_source_t *z, const zone_record_t *r)
+{
+    uint8_t wire[255 + 10 + 65535];
+    size_t pos = 0;
+    assert_non_null(r);
+    memcpy(wire, zone_record_owner(z, r), r->owner_len);
+    pos = r->owner_len;
+    wire[pos++] = (uint8_t)(r->type >> 8);
+    wire[pos++] = (uint8_t)r->type;
+    wire[pos++] = 0;
+    wire[pos++] = 1;
+    for (int shift = 24; shift >= 0; shift -= 8)
+        wire[pos++] = (uint8_t)(r->ttl >> shift);
+    wire[pos++] = (uint8_t)(r->rdlen >> 8);
+    wire[pos++] = (uint8_t)r->rdlen;
+    memcpy(wire + pos, zone_record_rdata(z, r), r->rdlen);
+    pos += r->rdlen;
+    ldns_rr *rr = NULL;
+    size_t at = 0;
+    assert_int_equal(ldns_wire2rr(&rr, wire, pos, &at, LDNS_SECTION_ANSWER), LDNS_STATUS_OK);
+    made = realloc(made, (n_made + 1) * sizeof(*made));
+    assert_non_null(made);
+    made[n_made++] = rr;
+    return rr;
+}
+
+static void free_zone(zone_source_t *z)
+{
+    for (size_t i = 0; i < n_made; i++)
+        ldns_rr_free(made[i]);
+    free(made);
+    made = NULL;
+    n_made = 0;
+    zone_source_free(z);
+}
+
+/* The zone's origin as text. Caller frees. */
+static char *origin_str(const zone_source_t *z)
+{
+    ldns_rdf *rdf = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, z->origin_len, z->origin);
+    char *s = ldns_rdf2str(rdf);
+    ldns_rdf_deep_free(rdf);
+    return s;
+}
+
 /* The nth record (0-based) of this owner and type, or NULL. */
 static const zone_record_t *find(const zone_source_t *z, const char *owner, ldns_rr_type type,
                                  size_t nth)
@@ -83,10 +136,12 @@ static const zone_record_t *find(const zone_source_t *z, const char *owner, ldns
     const zone_record_t *found = NULL;
     assert_non_null(name);
     for (size_t i = 0; i < z->count && !found; i++) {
-        const ldns_rr *rr = z->records[i].rr;
-        if (ldns_rr_get_type(rr) == type && ldns_dname_compare(ldns_rr_owner(rr), name) == 0 &&
-            nth-- == 0)
-            found = &z->records[i];
+        const zone_record_t *r = &z->records[i];
+        ldns_rdf *have = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, r->owner_len,
+                                               zone_record_owner(z, r));
+        if (r->type == type && ldns_dname_compare(have, name) == 0 && nth-- == 0)
+            found = r;
+        ldns_rdf_deep_free(have);
     }
     ldns_rdf_deep_free(name);
     return found;
@@ -98,7 +153,7 @@ static const ldns_rr *find_rr(const zone_source_t *z, const char *owner, ldns_rr
     if (!r)
         print_message("no %s record of type %d\n", owner, (int)type);
     assert_non_null(r);
-    return r->rr;
+    return rr_of(z, r);
 }
 
 static size_t count_rr(const zone_source_t *z, const char *owner, ldns_rr_type type)
@@ -199,24 +254,24 @@ static void test_directives_and_names(void **state)
     assert_same_as_ldns(soa, "example.com. 5400 IN SOA ns1.example.com. hostmaster.example.com. "
                              "1 7200 3600 604800 300");
     assert_int_equal(z->records[0].line, 4);
-    assert_string_equal(z->records[0].file, NAME);
+    assert_string_equal(zone_record_file(z, &z->records[0]), NAME);
     /* the NS line starts with a tab: the owner is the previous one */
     assert_int_equal(ldns_rr_ttl(find_rr(z, "example.com.", LDNS_RR_TYPE_NS)), 5400);
     assert_int_equal(find(z, "example.com.", LDNS_RR_TYPE_NS, 0)->line, 8);
-    assert_int_equal(ldns_rr_ttl(find(z, "www.example.com.", LDNS_RR_TYPE_A, 0)->rr), 120);
+    assert_int_equal(ldns_rr_ttl(rr_of(z, find(z, "www.example.com.", LDNS_RR_TYPE_A, 0))), 120);
     const zone_record_t *w2 = find(z, "www.example.com.", LDNS_RR_TYPE_A, 1);
     assert_non_null(w2);
     assert_int_equal(w2->line, 11);
-    assert_int_equal(ldns_rr_ttl(w2->rr), 120);
+    assert_int_equal(ldns_rr_ttl(rr_of(z, w2)), 120);
     assert_int_equal(ldns_rr_ttl(find_rr(z, "mail.example.com.", LDNS_RR_TYPE_A)), 86400);
     assert_int_equal(find(z, "mail.example.com.", LDNS_RR_TYPE_A, 0)->line, 14);
     find_rr(z, "host.sub.example.com.", LDNS_RR_TYPE_A);
     find_rr(z, "sub.example.com.", LDNS_RR_TYPE_A);
     assert_int_equal(z->n_files, 1);
-    char *o = ldns_rdf2str(z->origin);
+    char *o = origin_str(z);
     assert_string_equal(o, "example.com.");
     free(o);
-    zone_source_free(z);
+    free_zone(z);
 }
 
 static void test_crlf(void **state)
@@ -234,7 +289,7 @@ static void test_crlf(void **state)
     assert_int_equal(z->count, 4);
     assert_int_equal(find(z, "t.example.com.", LDNS_RR_TYPE_TXT, 0)->line, 8);
     assert_rdata_hex(find_rr(z, "t.example.com.", LDNS_RR_TYPE_TXT), "01780179");
-    zone_source_free(z);
+    free_zone(z);
 }
 
 static void test_file_order_and_case(void **state)
@@ -245,11 +300,11 @@ static void test_file_order_and_case(void **state)
                             "WWW.Example.COM. A 192.0.2.4\n";
     zone_source_t *z = LOAD_OK(text, NULL);
     assert_int_equal(z->count, 6);
-    assert_owner_text(z->records[3].rr, "b.example.com.");
-    assert_owner_text(z->records[4].rr, "A.example.com.");
-    assert_owner_text(z->records[5].rr, "WWW.Example.COM.");
+    assert_owner_text(rr_of(z, &z->records[3]), "b.example.com.");
+    assert_owner_text(rr_of(z, &z->records[4]), "A.example.com.");
+    assert_owner_text(rr_of(z, &z->records[5]), "WWW.Example.COM.");
     assert_int_equal(z->records[5].line, 8);
-    zone_source_free(z);
+    free_zone(z);
 }
 
 static void test_escapes(void **state)
@@ -274,7 +329,7 @@ static void test_escapes(void **state)
                          "07287061"
                          "72656e29"
                          "0474616209");
-    zone_source_free(z);
+    free_zone(z);
 }
 
 /* ------------------------------------------------------------ types */
@@ -329,17 +384,17 @@ static void test_types(void **state)
         zone_source_t *z = LOAD_OK(text, NULL);
         assert_int_equal(z->count, 4);
         const zone_record_t *r = &z->records[3];
-        assert_int_equal(ldns_rr_get_type(r->rr), cases[i].type);
+        assert_int_equal(ldns_rr_get_type(rr_of(z, r)), cases[i].type);
         assert_int_equal(r->line, 6);
-        assert_int_equal(ldns_rr_get_class(r->rr), LDNS_RR_CLASS_IN);
+        assert_int_equal(ldns_rr_get_class(rr_of(z, r)), LDNS_RR_CLASS_IN);
         if (cases[i].hex)
-            assert_rdata_hex(r->rr, cases[i].hex);
+            assert_rdata_hex(rr_of(z, r), cases[i].hex);
         /* the same text through ldns alone, owner made absolute */
         const char *sp = strchr(cases[i].line, ' ');
         snprintf(ref, sizeof(ref), "%.*s.example.com. 3600 IN%s",
                  (int)(sp - cases[i].line), cases[i].line, sp);
-        assert_same_as_ldns(r->rr, ref);
-        zone_source_free(z);
+        assert_same_as_ldns(rr_of(z, r), ref);
+        free_zone(z);
     }
 }
 
@@ -356,7 +411,7 @@ static void test_soa_soa_and_soa_forms(void **state)
                      "0168076578616d706c6503636f6d00"
                      "0000000200000003000000040000000500000006");
     assert_int_equal(ldns_rr_ttl(find_rr(z, "ns1.example.com.", LDNS_RR_TYPE_A)), 30);
-    zone_source_free(z);
+    free_zone(z);
 }
 
 static void test_svcb_errors(void **state)
@@ -399,7 +454,7 @@ static void test_ttl_default_is_soa_minimum(void **state)
     assert_int_equal(ldns_rr_ttl(find_rr(z, "ns1.example.com.", LDNS_RR_TYPE_A)), 900);
     assert_int_equal(ldns_rr_ttl(find_rr(z, "www.example.com.", LDNS_RR_TYPE_A)), 60);
     assert_int_equal(ldns_rr_ttl(find_rr(z, "late.example.com.", LDNS_RR_TYPE_A)), 120);
-    zone_source_free(z);
+    free_zone(z);
 }
 
 static void test_ttl_limits(void **state)
@@ -417,7 +472,7 @@ static void test_ttl_limits(void **state)
     assert_int_equal(ldns_rr_ttl(find_rr(z, "a.example.com.", LDNS_RR_TYPE_A)), 2147483647);
     assert_int_equal(ldns_rr_ttl(find_rr(z, "b.example.com.", LDNS_RR_TYPE_A)), 0);
     assert_int_equal(ldns_rr_ttl(find_rr(z, "d.example.com.", LDNS_RR_TYPE_A)), 0);
-    zone_source_free(z);
+    free_zone(z);
     LOAD_FAIL(HEAD "a 4294967296 A 192.0.2.2\n"
                    "b 1x A 192.0.2.2\n"
                    "$TTL\n"
@@ -439,9 +494,9 @@ static void test_ttl_lowest_in_rrset(void **state)
                                "all set to the lowest, 60 (RFC 2181 5.2)",
                                NULL);
     for (size_t i = 0; i < 3; i++)
-        assert_int_equal(ldns_rr_ttl(find(z, "www.example.com.", LDNS_RR_TYPE_A, i)->rr), 60);
+        assert_int_equal(ldns_rr_ttl(rr_of(z, find(z, "www.example.com.", LDNS_RR_TYPE_A, i))), 60);
     assert_int_equal(ldns_rr_ttl(find_rr(z, "www.example.com.", LDNS_RR_TYPE_AAAA)), 30);
-    zone_source_free(z);
+    free_zone(z);
 }
 
 /* ------------------------------------------------------------ long TXT */
@@ -471,7 +526,7 @@ static void check_txt_split(const char *rdata, ldns_rr_type type, const size_t *
         assert_int_equal(ldns_rdf_size(ldns_rr_rdf(rr, i)), sizes[i] + 1);
         assert_int_equal(ldns_rdf_data(ldns_rr_rdf(rr, i))[0], sizes[i]);
     }
-    zone_source_free(z);
+    free_zone(z);
     free(text);
 }
 
@@ -515,13 +570,13 @@ static void test_long_txt(void **state)
     assert_int_equal(s0[255], '"');
     assert_int_equal(s1[0], 3);
     assert_memory_equal(s1 + 1, "\0\\z", 3);
-    zone_source_free(z);
+    free_zone(z);
 
     /* RFC 3597 rdata is wire form: nothing to split */
     snprintf(buf, sizeof(buf), HEAD "t TXT \\# 3 026869\n");
     z = LOAD_OK(buf, NULL);
     assert_rdata_hex(find_rr(z, "t.example.com.", LDNS_RR_TYPE_TXT), "026869");
-    zone_source_free(z);
+    free_zone(z);
 
     free(a255);
     free(a256);
@@ -558,8 +613,8 @@ static void test_generate(void **state)
         assert_non_null(r);
         assert_int_equal(r->line, 6);
         snprintf(hex, sizeof(hex), "0a0000%02x", i);
-        assert_rdata_hex(r->rr, hex);
-        assert_int_equal(ldns_rr_ttl(r->rr), 3600);
+        assert_rdata_hex(rr_of(z, r), hex);
+        assert_int_equal(ldns_rr_ttl(rr_of(z, r)), 3600);
     }
     assert_int_equal(count_rr(z, "s0.example.com.", LDNS_RR_TYPE_A), 1);
     assert_int_equal(count_rr(z, "s5.example.com.", LDNS_RR_TYPE_A), 1);
@@ -571,8 +626,8 @@ static void test_generate(void **state)
     find_rr(z, "d0010.example.com.", LDNS_RR_TYPE_A);
     find_rr(z, "o012.example.com.", LDNS_RR_TYPE_A);
     /* the same name to DNS, the case kept as generated */
-    assert_owner_text(find(z, "x00a.example.com.", LDNS_RR_TYPE_A, 0)->rr, "x00a.example.com.");
-    assert_owner_text(find(z, "x00a.example.com.", LDNS_RR_TYPE_A, 1)->rr, "X00A.example.com.");
+    assert_owner_text(rr_of(z, find(z, "x00a.example.com.", LDNS_RR_TYPE_A, 0)), "x00a.example.com.");
+    assert_owner_text(rr_of(z, find(z, "x00a.example.com.", LDNS_RR_TYPE_A, 1)), "X00A.example.com.");
     assert_owner_text(find_rr(z, "b.a.rev.example.com.", LDNS_RR_TYPE_PTR),
                       "b.a.rev.example.com.");
     assert_owner_text(find_rr(z, "B.A.rev2.example.com.", LDNS_RR_TYPE_PTR),
@@ -586,7 +641,7 @@ static void test_generate(void **state)
                      "00000000005005686f737432076578616d706c6503636f6d00");
     assert_rdata_hex(find_rr(z, "w7.example.com.", LDNS_RR_TYPE_CNAME),
                      "05686f737431076578616d706c6503636f6d00");
-    zone_source_free(z);
+    free_zone(z);
 }
 
 static void test_generate_limits_and_errors(void **state)
@@ -596,7 +651,7 @@ static void test_generate_limits_and_errors(void **state)
     zone_source_t *z = LOAD_OK(HEAD "$GENERATE 0-65535 h$ A 10.0.0.1\n", NULL);
     assert_int_equal(z->count, 3 + 65536);
     assert_int_equal(z->records[3 + 65535].line, 6);
-    zone_source_free(z);
+    free_zone(z);
 
     LOAD_FAIL(HEAD "$GENERATE 0-65536 h$ A 10.0.0.1\n"
                    "$GENERATE 0-131072/2 h$ A 10.0.0.1\n"
@@ -638,7 +693,7 @@ static void test_include(void **state)
         print_messages(&d);
     assert_true(ok);
     assert_int_equal(d.count, 0);
-    char *o = ldns_rdf2str(z->origin);
+    char *o = origin_str(z);
     assert_string_equal(o, "example.test.");
     free(o);
     assert_int_equal(z->n_files, 3);
@@ -648,11 +703,11 @@ static void test_include(void **state)
 
     const zone_record_t *r = find(z, "www.example.test.", LDNS_RR_TYPE_AAAA, 0);
     assert_non_null(r);
-    assert_string_equal(r->file, hosts);
+    assert_string_equal(zone_record_file(z, r), hosts);
     assert_int_equal(r->line, 3);
     r = find(z, "sub.example.test.", LDNS_RR_TYPE_A, 0);
     assert_non_null(r);
-    assert_string_equal(r->file, sub);
+    assert_string_equal(zone_record_file(z, r), sub);
     assert_int_equal(r->line, 2);
     assert_non_null(find(z, "host.sub.example.test.", LDNS_RR_TYPE_A, 0));
     r = find(z, "deeper.sub.example.test.", LDNS_RR_TYPE_A, 0);
@@ -660,12 +715,12 @@ static void test_include(void **state)
     assert_int_equal(r->line, 5);
     r = find(z, "after.example.test.", LDNS_RR_TYPE_A, 0);
     assert_non_null(r);
-    assert_string_equal(r->file, path);
+    assert_string_equal(zone_record_file(z, r), path);
     assert_int_equal(r->line, 9);
     /* records stay in file order, included ones where they were included */
-    assert_string_equal(z->records[3].file, hosts);
-    assert_string_equal(z->records[z->count - 1].file, path);
-    zone_source_free(z);
+    assert_string_equal(zone_record_file(z, &z->records[3]), hosts);
+    assert_string_equal(zone_record_file(z, &z->records[z->count - 1]), path);
+    free_zone(z);
     diag_free(&d);
     free(path);
     free(hosts);
@@ -788,7 +843,7 @@ static void test_soa_errors(void **state)
                                "t.zone:3",
                                NULL);
     assert_int_equal(count_rr(z, "example.com.", LDNS_RR_TYPE_SOA), 1);
-    zone_source_free(z);
+    free_zone(z);
 }
 
 static void test_cname_dname_errors(void **state)
@@ -816,7 +871,7 @@ static void test_cname_dname_errors(void **state)
                                "t.zone:6",
                                NULL);
     assert_int_equal(count_rr(z, "c.example.com.", LDNS_RR_TYPE_CNAME), 1);
-    zone_source_free(z);
+    free_zone(z);
 }
 
 static void test_outside_origin(void **state)
@@ -857,7 +912,7 @@ static void test_glue(void **state)
                                NULL);
     find_rr(z, "www.sub.example.com.", LDNS_RR_TYPE_A);
     assert_int_equal(z->count, 11);
-    zone_source_free(z);
+    free_zone(z);
 }
 
 static void test_duplicates_merged(void **state)
@@ -886,7 +941,7 @@ static void test_duplicates_merged(void **state)
     assert_int_equal(find(z, "www.example.com.", LDNS_RR_TYPE_A, 0)->line, 6);
     assert_int_equal(find(z, "www.example.com.", LDNS_RR_TYPE_A, 1)->line, 7);
     assert_int_equal(z->count, 3 + 5);
-    zone_source_free(z);
+    free_zone(z);
 }
 
 static void test_record_errors(void **state)
@@ -964,21 +1019,21 @@ static void test_origin_argument(void **state)
     (void)state;
     /* an origin with or without its final dot, and one that is invalid */
     zone_source_t *z = load_check(HEAD, strlen(HEAD), "example.com.", 0, true, NULL);
-    zone_source_free(z);
+    free_zone(z);
     load_check(HEAD, strlen(HEAD), "a..b", 0, false, "t.zone: invalid zone origin 'a..b'", NULL);
     /* derived from the name: t.zone -> t. */
     static const char derived[] = "@ 60 SOA ns h 1 2 3 4 5\n@ 60 NS ns.example.\n";
     z = load_check(derived, strlen(derived), NULL, 0, true, NULL);
-    char *o = ldns_rdf2str(z->origin);
+    char *o = origin_str(z);
     assert_string_equal(o, "t.");
     free(o);
-    zone_source_free(z);
+    free_zone(z);
 }
 
 static void test_free_null(void **state)
 {
     (void)state;
-    zone_source_free(NULL);
+    free_zone(NULL);
 }
 
 int main(void)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <ldns/ldns.h>
 
 #include "dns/name.h"
 #include "dns/wire.h"
