@@ -9,11 +9,15 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <urcu.h>
 #include <uv.h>
@@ -85,8 +89,26 @@ typedef struct geoip_watch {
     char *file; /* its last component, which events are matched on */
 } geoip_watch_t;
 
+/* A client of the control socket waiting for a reload's outcome. */
+typedef struct reload_waiter {
+    ctl_reload_done_fn done;
+    void *ctx;
+    struct reload_waiter *next;
+} reload_waiter_t;
+
 typedef struct daemon_state {
     const char *config_path;
+    uv_loop_t *loop;
+    /* Reloads, one at a time (see reload_start): */
+    bool reloading;            /* one is being built or its old snapshot freed */
+    bool reload_again;         /* another was asked for meanwhile: run it next */
+    reload_waiter_t *waiting;  /* owed the running reload's outcome */
+    reload_waiter_t *queued;   /* owed the next one's */
+    diag_t reload_diag;        /* the running reload's problems */
+    snapshot_build_t *build;   /* between its stages */
+    snapshot_t *built;         /* compiled, not yet published */
+    snapshot_t *retired;       /* published over, being freed */
+    bool build_ok;
     net_server_t *server;
     health_t *health;
     ctl_t *ctl; /* NULL: no control socket */
@@ -222,58 +244,246 @@ static bool load_overrides(health_t *health, const conf_t *conf, diag_t *d)
     return ok;
 }
 
-/* SIGHUP and `meridianctl reload`: loads config and zones again and swaps
- * them in, or keeps serving the old ones. Every problem is logged and left
- * in d (quiet) for the control socket; summary gets one line. */
-static bool daemon_reload(void *arg, diag_t *d, char *summary, size_t summary_len)
+/* ---------------------------------------------------------------- reload
+ *
+ * SIGHUP, `meridianctl reload` and a replaced GeoIP database all reload
+ * here, without pausing answers: the heavy stages run on a thread of their
+ * own at the lowest CPU priority (SCHED_IDLE), so that on a busy or
+ * single-core machine the UDP workers and this loop (TCP, health checks,
+ * the control socket) always go first. The stages:
+ *   1. thread: read the config, the zones and the GeoIP files;
+ *   2. loop:   build the services (they register with health, which lives
+ *              on the loop);
+ *   3. thread: compile the zones;
+ *   4. loop:   publish, commit health, answer the waiting clients;
+ *   5. thread: wait for the readers of the old snapshot (synchronize_rcu)
+ *              and free it.
+ * One reload runs at a time: those asked for meanwhile become one more,
+ * run after it. At shutdown a running stage is let finish (the loop runs
+ * until it has) and its result is dropped. */
+
+/* A function run on a thread of its own, then `after` on the loop. */
+typedef struct idle_job {
+    uv_async_t async; /* first: the close callback frees the job */
+    pthread_t thread;
+    void (*work)(daemon_state_t *st);
+    void (*after)(daemon_state_t *st);
+    daemon_state_t *st;
+} idle_job_t;
+
+static void *idle_job_main(void *arg)
 {
-    daemon_state_t *st = arg;
-    snapshot_t *s;
-    if (snapshot_load(st->config_path, st->health, &s, d)) {
-        for (size_t i = 0; i < d->count; i++)
-            log_warnx("reload: %s", d->messages[i]);
-        if (!load_overrides(st->health, s->conf, d)) {
-            log_errx("reload: the state file is unreadable: keeping the current overrides");
-            diag_warn(d, NULL, 0, 0,
-                      "the state file is unreadable: keeping the current overrides");
-        }
-        snapshot_publish(s);
-        health_commit(st->health, s->conf);
-        geoip_watch_arm(st, s->conf);
-        snprintf(summary, summary_len, "reloaded %s: %zu zones, %zu records, %zu services",
-                 st->config_path, zone_db_zone_count(s->db), s->n_records,
-                 s->conf->n_services);
-        log_info("reload: %zu zones, %zu records, %zu services", zone_db_zone_count(s->db),
-                 s->n_records, s->conf->n_services);
-        atomic_fetch_add_explicit(&stats_reloads, 1, memory_order_relaxed);
-        return true;
+    idle_job_t *j = arg;
+    struct sched_param param = {.sched_priority = 0};
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &param) != 0)
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+    j->work(j->st);
+    uv_async_send(&j->async);
+    return NULL;
+}
+
+static void idle_job_closed(uv_handle_t *h) { free(h->data); }
+
+static void idle_job_done(uv_async_t *a)
+{
+    idle_job_t *j = a->data;
+    pthread_join(j->thread, NULL);
+    uv_close((uv_handle_t *)&j->async, idle_job_closed);
+    j->after(j->st);
+}
+
+static void idle_job_start(daemon_state_t *st, void (*work)(daemon_state_t *),
+                           void (*after)(daemon_state_t *))
+{
+    idle_job_t *j = calloc(1, sizeof(*j));
+    if (!j)
+        fatal("calloc");
+    j->work = work;
+    j->after = after;
+    j->st = st;
+    uv_async_init(st->loop, &j->async, idle_job_done);
+    j->async.data = j;
+    /* Signals are the loop's business (uv_signal): none for this thread. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&j->thread, NULL, idle_job_main, j);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        log_warnx("reload: cannot start a thread (%s): working on the loop", strerror(rc));
+        j->thread = pthread_self();
+        work(st);
+        uv_async_send(&j->async);
     }
+}
+
+static void reload_start(daemon_state_t *st);
+
+/* Answers every waiter and starts the queued reload, if any. */
+static void reload_answer(daemon_state_t *st, reload_waiter_t *w, bool ok, const char *summary)
+{
+    while (w) {
+        reload_waiter_t *next = w->next;
+        w->done(w->ctx, ok, &st->reload_diag, summary);
+        free(w);
+        w = next;
+    }
+}
+
+static void reload_next(daemon_state_t *st)
+{
+    st->reloading = false;
+    diag_free(&st->reload_diag);
+    if (!st->reload_again)
+        return;
+    st->reload_again = false;
+    st->waiting = st->queued;
+    st->queued = NULL;
+    if (st->stopping) {
+        diag_init(&st->reload_diag);
+        reload_answer(st, st->waiting, false, "reload not done: the server is shutting down");
+        st->waiting = NULL;
+        diag_free(&st->reload_diag);
+        return;
+    }
+    reload_start(st);
+}
+
+static void reload_retire_work(daemon_state_t *st)
+{
+    snapshot_retire(st->retired);
+    st->retired = NULL;
+}
+
+static void reload_retired(daemon_state_t *st) { reload_next(st); }
+
+/* The end of a reload that failed (or met a shutdown): the old snapshot
+ * stays. */
+static void reload_failed(daemon_state_t *st)
+{
+    diag_t *d = &st->reload_diag;
     health_rollback(st->health);
     for (size_t i = 0; i < d->count; i++)
         log_errx("reload: %s", d->messages[i]);
     log_errx("reload failed: still serving the previous configuration");
     atomic_fetch_add_explicit(&stats_reload_failures, 1, memory_order_relaxed);
-    snprintf(summary, summary_len, "reload failed: still serving the previous configuration");
-    return false;
+    if (!st->stopping)
+        notify("READY=1");
+    reload_answer(st, st->waiting, false,
+                  "reload failed: still serving the previous configuration");
+    st->waiting = NULL;
+    reload_next(st);
 }
 
-/* The reload of SIGHUP; daemon_reload logs how it went. */
-static void reload_now(daemon_state_t *st)
+static void reload_compile_work(daemon_state_t *st)
 {
-    diag_t d;
-    diag_init(&d);
-    d.quiet = true;
+    st->build_ok = snapshot_build_finish(st->build, &st->built, &st->reload_diag);
+    st->build = NULL;
+}
+
+static void reload_compiled(daemon_state_t *st)
+{
+    snapshot_t *s = st->built;
+    diag_t *d = &st->reload_diag;
+    st->built = NULL;
+    if (!st->build_ok || st->stopping) {
+        if (st->stopping)
+            diag_error(d, NULL, 0, 0, "the server is shutting down");
+        snapshot_free(s);
+        reload_failed(st);
+        return;
+    }
+    for (size_t i = 0; i < d->count; i++)
+        log_warnx("reload: %s", d->messages[i]);
+    if (!load_overrides(st->health, s->conf, d)) {
+        log_errx("reload: the state file is unreadable: keeping the current overrides");
+        diag_warn(d, NULL, 0, 0, "the state file is unreadable: keeping the current overrides");
+    }
+    st->retired = snapshot_swap(s);
+    health_commit(st->health, s->conf);
+    geoip_watch_arm(st, s->conf);
     char summary[256];
-    notify("RELOADING=1");
-    daemon_reload(st, &d, summary, sizeof(summary));
+    snprintf(summary, sizeof(summary), "reloaded %s: %zu zones, %zu records, %zu services",
+             st->config_path, zone_db_zone_count(s->db), s->n_records, s->conf->n_services);
+    log_info("reload: %zu zones, %zu records, %zu services", zone_db_zone_count(s->db),
+             s->n_records, s->conf->n_services);
+    atomic_fetch_add_explicit(&stats_reloads, 1, memory_order_relaxed);
     notify("READY=1");
-    diag_free(&d);
+    reload_answer(st, st->waiting, true, summary);
+    st->waiting = NULL;
+    idle_job_start(st, reload_retire_work, reload_retired);
+}
+
+static void reload_read_work(daemon_state_t *st)
+{
+    st->build_ok = snapshot_build_read(st->config_path, &st->build, &st->reload_diag);
+}
+
+static void reload_read(daemon_state_t *st)
+{
+    if (st->build_ok && st->stopping) {
+        snapshot_build_free(st->build);
+        st->build = NULL;
+        st->build_ok = false;
+        diag_error(&st->reload_diag, NULL, 0, 0, "the server is shutting down");
+    }
+    if (!st->build_ok) {
+        reload_failed(st);
+        return;
+    }
+    if (!snapshot_build_services(st->build, st->health, &st->reload_diag)) {
+        snapshot_build_free(st->build);
+        st->build = NULL;
+        reload_failed(st);
+        return;
+    }
+    idle_job_start(st, reload_compile_work, reload_compiled);
+}
+
+static void reload_start(daemon_state_t *st)
+{
+    st->reloading = true;
+    diag_init(&st->reload_diag);
+    st->reload_diag.quiet = true;
+    notify("RELOADING=1");
+    idle_job_start(st, reload_read_work, reload_read);
+}
+
+/* Asks for a reload; done (may be NULL) gets its outcome. Every problem is
+ * logged and, for the control socket, kept until done is called. */
+static void daemon_reload(void *arg, ctl_reload_done_fn done, void *ctx)
+{
+    daemon_state_t *st = arg;
+    if (st->stopping) {
+        if (done) {
+            diag_t d;
+            diag_init(&d);
+            done(ctx, false, &d, "reload not done: the server is shutting down");
+            diag_free(&d);
+        }
+        return;
+    }
+    reload_waiter_t **list = st->reloading ? &st->queued : &st->waiting;
+    if (done) {
+        reload_waiter_t *w = calloc(1, sizeof(*w));
+        if (!w)
+            fatal("calloc");
+        *w = (reload_waiter_t){.done = done, .ctx = ctx, .next = *list};
+        *list = w;
+    }
+    if (st->reloading) {
+        if (!st->reload_again)
+            log_info("reload: one is running; another will follow it");
+        st->reload_again = true;
+        return;
+    }
+    reload_start(st);
 }
 
 static void on_hup(uv_signal_t *h, int signum)
 {
     (void)signum;
-    reload_now(h->data);
+    daemon_reload(h->data, NULL, NULL);
 }
 
 static void on_geoip_settled(uv_timer_t *h)
@@ -283,7 +493,7 @@ static void on_geoip_settled(uv_timer_t *h)
         return;
     log_info("geoip: %s changed on disk: reloading",
              st->geoip_watch ? st->geoip_watch->path : "the database");
-    reload_now(st);
+    daemon_reload(st, NULL, NULL);
 }
 
 /* Health changed: log what it means for each service. The loop thread is
@@ -464,7 +674,7 @@ static int abandon_start(uv_loop_t *loop, health_t *health)
 static int serve(const options_t *o)
 {
     uv_loop_t *loop = uv_default_loop();
-    daemon_state_t st = {.config_path = o->config_path};
+    daemon_state_t st = {.config_path = o->config_path, .loop = loop};
     rcu_register_thread(); /* the loop thread answers TCP queries */
     st.health = health_new(loop, NULL, on_health_change, &st);
     diag_t d;

@@ -12,11 +12,10 @@
 
 static snapshot_t *current_snapshot;
 
-/* The country table, the GeoIP database and every service's policy. */
-static bool snapshot_load_geo(snapshot_t *s, health_t *health, diag_t *d)
+/* The country table and the GeoIP database. */
+static bool snapshot_load_geo(snapshot_t *s, diag_t *d)
 {
     const conf_t *conf = s->conf;
-    bool ok = true;
     if (conf->geoip.database) {
         const char *table = conf->geoip.countries;
         if (!table && access(SNAPSHOT_DEFAULT_COUNTRIES, R_OK) != 0)
@@ -30,15 +29,7 @@ static bool snapshot_load_geo(snapshot_t *s, health_t *health, diag_t *d)
         if (!geo_db_open(conf->geoip.database, &conf->geoip.fields, s->countries, &s->geo, d))
             return false;
     }
-    s->services = calloc(conf->n_services ? conf->n_services : 1, sizeof(*s->services));
-    if (!s->services)
-        abort();
-    for (size_t i = 0; i < conf->n_services; i++) {
-        ok &= service_build(conf, i, health, &s->services[i], d);
-        if (s->services[i])
-            service_bind_geo(s->services[i], s->geo);
-    }
-    return ok;
+    return true;
 }
 
 service_t *snapshot_service(const snapshot_t *s, const char *name)
@@ -57,20 +48,37 @@ service_t *snapshot_service(const snapshot_t *s, const char *name)
     return NULL;
 }
 
-bool snapshot_load(const char *conf_path, health_t *health, snapshot_t **out, diag_t *d)
+/* A snapshot on its way: what snapshot_build_read() loaded, until
+ * snapshot_build_finish() compiles it. */
+struct snapshot_build {
+    snapshot_t *s;
+    zone_source_t **sources;
+    size_t n_sources;
+};
+
+void snapshot_build_free(snapshot_build_t *b)
 {
-    snapshot_t *s = calloc(1, sizeof(*s));
-    zone_source_t **sources = NULL;
-    size_t n_sources = 0;
-    bool ok = false;
-    if (!s)
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n_sources; i++)
+        zone_source_free(b->sources[i]);
+    free(b->sources);
+    snapshot_free(b->s);
+    free(b);
+}
+
+bool snapshot_build_read(const char *conf_path, snapshot_build_t **out, diag_t *d)
+{
+    snapshot_build_t *b = calloc(1, sizeof(*b));
+    if (!b || !(b->s = calloc(1, sizeof(*b->s))))
         abort();
+    snapshot_t *s = b->s;
     *out = NULL;
     if (!conf_load(conf_path, &s->conf, d))
         goto fail;
 
-    sources = calloc(s->conf->n_zones ? s->conf->n_zones : 1, sizeof(*sources));
-    if (!sources)
+    b->sources = calloc(s->conf->n_zones ? s->conf->n_zones : 1, sizeof(*b->sources));
+    if (!b->sources)
         abort();
     bool zones_ok = true;
     for (size_t i = 0; i < s->conf->n_zones; i++) {
@@ -80,13 +88,38 @@ bool snapshot_load(const char *conf_path, health_t *health, snapshot_t **out, di
             zones_ok = false;
             continue;
         }
-        sources[n_sources++] = src;
+        b->sources[b->n_sources++] = src;
         s->n_records += src->count;
     }
-    if (!zones_ok)
+    if (!zones_ok || !snapshot_load_geo(s, d))
         goto fail;
-    if (!snapshot_load_geo(s, health, d))
-        goto fail;
+    *out = b;
+    return true;
+fail:
+    snapshot_build_free(b);
+    return false;
+}
+
+bool snapshot_build_services(snapshot_build_t *b, health_t *health, diag_t *d)
+{
+    snapshot_t *s = b->s;
+    const conf_t *conf = s->conf;
+    bool ok = true;
+    s->services = calloc(conf->n_services ? conf->n_services : 1, sizeof(*s->services));
+    if (!s->services)
+        abort();
+    for (size_t i = 0; i < conf->n_services; i++) {
+        ok &= service_build(conf, i, health, &s->services[i], d);
+        if (s->services[i])
+            service_bind_geo(s->services[i], s->geo);
+    }
+    return ok;
+}
+
+bool snapshot_build_finish(snapshot_build_t *b, snapshot_t **out, diag_t *d)
+{
+    snapshot_t *s = b->s;
+    *out = NULL;
     zone_dynamic_t *dyn = calloc(s->conf->n_services ? s->conf->n_services : 1, sizeof(*dyn));
     if (!dyn)
         abort();
@@ -96,11 +129,14 @@ bool snapshot_load(const char *conf_path, health_t *health, snapshot_t **out, di
         dyn[i].conf_file = s->conf->services[i].conf_file;
         dyn[i].conf_line = s->conf->services[i].conf_line;
     }
-    bool built = zone_db_build(sources, n_sources, dyn, s->conf->n_services, &s->db, d);
+    bool built =
+        zone_db_build_consume(b->sources, b->n_sources, dyn, s->conf->n_services, &s->db, d);
     free(dyn);
-    if (!built)
-        goto fail;
-
+    b->n_sources = 0; /* freed by the build */
+    if (!built) {
+        snapshot_build_free(b);
+        return false;
+    }
     s->query.max_udp_size = s->conf->max_udp_size;
     s->query.nsid = (const uint8_t *)s->conf->nsid;
     s->query.nsid_len = s->conf->nsid_len;
@@ -108,17 +144,23 @@ bool snapshot_load(const char *conf_path, health_t *health, snapshot_t **out, di
     s->query.version = s->conf->chaos_version ? s->conf->chaos_version : "Meridian " VERSION;
     s->query.identity = s->conf->chaos_identity ? s->conf->chaos_identity : "meridian";
     s->query.geo = s->geo;
-    ok = true;
-fail:
-    for (size_t i = 0; i < n_sources; i++)
-        zone_source_free(sources[i]);
-    free(sources);
-    if (!ok) {
-        snapshot_free(s);
-        return false;
-    }
+    b->s = NULL;
+    snapshot_build_free(b);
     *out = s;
     return true;
+}
+
+bool snapshot_load(const char *conf_path, health_t *health, snapshot_t **out, diag_t *d)
+{
+    snapshot_build_t *b;
+    *out = NULL;
+    if (!snapshot_build_read(conf_path, &b, d))
+        return false;
+    if (!snapshot_build_services(b, health, d)) {
+        snapshot_build_free(b);
+        return false;
+    }
+    return snapshot_build_finish(b, out, d);
 }
 
 void snapshot_free(snapshot_t *s)
@@ -136,11 +178,14 @@ void snapshot_free(snapshot_t *s)
     free(s);
 }
 
-void snapshot_publish(snapshot_t *s)
+snapshot_t *snapshot_swap(snapshot_t *s) { return rcu_xchg_pointer(&current_snapshot, s); }
+
+void snapshot_retire(snapshot_t *old)
 {
-    snapshot_t *old = rcu_xchg_pointer(&current_snapshot, s);
     synchronize_rcu();
     snapshot_free(old);
 }
+
+void snapshot_publish(snapshot_t *s) { snapshot_retire(snapshot_swap(s)); }
 
 const snapshot_t *snapshot_current(void) { return rcu_dereference(current_snapshot); }

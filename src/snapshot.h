@@ -4,9 +4,14 @@
  *
  * A snapshot holds the config, the compiled zone database and the answer
  * settings derived from them. It is built off the hot path by
- * snapshot_load(); snapshot_publish() swaps it in with rcu_xchg_pointer()
- * and frees the previous one after synchronize_rcu(), so a worker inside
- * rcu_read_lock() always sees one whole snapshot, never a mix.
+ * snapshot_load(), or in stages so that a reload does its heavy part on
+ * another thread: snapshot_build_read() and snapshot_build_finish() may
+ * run on any thread, snapshot_build_services() (which registers health
+ * targets) only where health lives. snapshot_publish() swaps it in with
+ * rcu_xchg_pointer() and frees the previous one after synchronize_rcu(),
+ * so a worker inside rcu_read_lock() always sees one whole snapshot, never
+ * a mix; snapshot_swap() and snapshot_retire() are its two halves, for a
+ * caller that frees the old one on another thread.
  */
 #ifndef MERIDIAN_SNAPSHOT_H
 #define MERIDIAN_SNAPSHOT_H
@@ -46,9 +51,28 @@ service_t *snapshot_service(const snapshot_t *s, const char *name);
 bool snapshot_load(const char *conf_path, health_t *health, snapshot_t **out, diag_t *d);
 void snapshot_free(snapshot_t *s);
 
+/* snapshot_load() in three stages, each reporting to d and returning false
+ * when anything is wrong; a failed stage frees b.
+ *   read (any thread): the config, every zone file, the GeoIP files;
+ *   services (health's thread): builds the services, registering their
+ *     addresses with health (the caller commits or rolls back after);
+ *   finish (any thread): compiles the zones, frees b; *out as from
+ *     snapshot_load().
+ * snapshot_build_free() abandons a build between stages. */
+typedef struct snapshot_build snapshot_build_t;
+bool snapshot_build_read(const char *conf_path, snapshot_build_t **out, diag_t *d);
+bool snapshot_build_services(snapshot_build_t *b, health_t *health, diag_t *d);
+bool snapshot_build_finish(snapshot_build_t *b, snapshot_t **out, diag_t *d);
+void snapshot_build_free(snapshot_build_t *b);
+
 /* Makes s the current snapshot and frees the previous one once no reader
  * can still see it. The caller must not be inside an RCU read section. */
 void snapshot_publish(snapshot_t *s);
+/* The same in two steps: swap returns the previous snapshot (at once);
+ * retire waits for every reader to leave it and frees it, on any thread
+ * outside an RCU read section. */
+snapshot_t *snapshot_swap(snapshot_t *s);
+void snapshot_retire(snapshot_t *old);
 
 /* The current snapshot; only valid inside rcu_read_lock(). */
 const snapshot_t *snapshot_current(void);

@@ -24,6 +24,7 @@
 #include "util/log.h"
 
 typedef struct ctl_client ctl_client_t;
+typedef struct ctl_pending ctl_pending_t;
 
 struct ctl {
     uv_pipe_t listener;
@@ -47,6 +48,8 @@ struct ctl_client {
     ctl_client_t *prev, *next;
     int open_handles; /* freed when both handles are closed */
     bool closing;
+    bool draining;          /* closes once its last reply is written */
+    ctl_pending_t *pending; /* a reload it waits for: reading stops until it ends */
     size_t len;
     char buf[CTL_MAX_LINE + 1]; /* a line and its newline */
 };
@@ -63,7 +66,16 @@ typedef struct ctl_reply {
     size_t text_len;
     json_t *data;
     bool ok;
+    ctl_client_t *client; /* who asked */
+    bool deferred;        /* the reply comes later (a reload) */
 } ctl_reply_t;
+
+/* A reload asked for by a client, until its done callback. */
+struct ctl_pending {
+    ctl_client_t *client; /* NULL once the client is gone */
+    ctl_reply_t *now;     /* while the reload call runs: where a quick answer goes */
+    bool answered;
+};
 
 /* ------------------------------------------------------------ helpers */
 
@@ -365,6 +377,47 @@ static void ctl_cmd_stats(ctl_t *c, json_t *args, ctl_reply_t *r)
     r->ok = true;
 }
 
+static void ctl_reload_reply(ctl_reply_t *r, bool ok, const diag_t *d, const char *summary)
+{
+    r->ok = ok;
+    json_t *problems = ctl_json(json_array());
+    for (size_t i = 0; i < d->count; i++) {
+        fprintf(r->out, "%s\n", d->messages[i]);
+        ctl_append(problems, json_string(d->messages[i]));
+    }
+    fprintf(r->out, "%s", summary);
+    ctl_set(r->data, "reloaded", json_boolean(ok));
+    ctl_set(r->data, "summary", json_string(summary));
+    ctl_set(r->data, "problems", problems);
+}
+
+static void ctl_reply_open(ctl_reply_t *r);
+static json_t *ctl_reply_close(ctl_reply_t *r);
+static void ctl_send(ctl_client_t *cl, json_t *reply, bool close_after);
+static void ctl_client_resume(ctl_client_t *cl);
+
+static void ctl_reload_done(void *ctx, bool ok, const diag_t *d, const char *summary)
+{
+    ctl_pending_t *p = ctx;
+    if (p->now) {
+        ctl_reload_reply(p->now, ok, d, summary);
+        p->answered = true;
+        return;
+    }
+    ctl_client_t *cl = p->client;
+    free(p);
+    if (!cl)
+        return; /* it went away meanwhile */
+    cl->pending = NULL;
+    ctl_reply_t r;
+    ctl_reply_open(&r);
+    ctl_reload_reply(&r, ok, d, summary);
+    json_t *reply = ctl_reply_close(&r);
+    ctl_send(cl, reply, false);
+    json_decref(reply);
+    ctl_client_resume(cl);
+}
+
 static void ctl_cmd_reload(ctl_t *c, json_t *args, ctl_reply_t *r)
 {
     (void)args;
@@ -372,21 +425,19 @@ static void ctl_cmd_reload(ctl_t *c, json_t *args, ctl_reply_t *r)
         fprintf(r->out, "reload is not available");
         return;
     }
-    diag_t d;
-    diag_init(&d);
-    d.quiet = true;
-    char summary[256] = "";
-    r->ok = c->reload(c->reload_arg, &d, summary, sizeof(summary));
-    json_t *problems = ctl_json(json_array());
-    for (size_t i = 0; i < d.count; i++) {
-        fprintf(r->out, "%s\n", d.messages[i]);
-        ctl_append(problems, json_string(d.messages[i]));
+    ctl_pending_t *p = calloc(1, sizeof(*p));
+    if (!p)
+        fatal("calloc");
+    p->client = r->client;
+    p->now = r;
+    c->reload(c->reload_arg, ctl_reload_done, p);
+    if (p->answered) {
+        free(p);
+        return;
     }
-    fprintf(r->out, "%s", summary);
-    ctl_set(r->data, "reloaded", json_boolean(r->ok));
-    ctl_set(r->data, "summary", json_string(summary));
-    ctl_set(r->data, "problems", problems);
-    diag_free(&d);
+    p->now = NULL;
+    r->client->pending = p;
+    r->deferred = true;
 }
 
 /* Says what health_force_* returned. what is "data center eu-west" or
@@ -513,14 +564,43 @@ static const ctl_command_t ctl_commands[] = {
 
 /* ------------------------------------------------------------ framing */
 
-/* Builds the reply to one request line. Sets *fatal_error when the
- * connection must close after it. Caller frees with json_decref(). */
-static json_t *ctl_handle_line(ctl_t *c, const char *line, size_t len, bool *fatal_error)
+static void ctl_reply_open(ctl_reply_t *r)
 {
-    ctl_reply_t r = {.data = ctl_json(json_object())};
-    r.out = open_memstream(&r.text, &r.text_len);
-    if (!r.out)
+    *r = (ctl_reply_t){.data = ctl_json(json_object())};
+    r->out = open_memstream(&r->text, &r->text_len);
+    if (!r->out)
         fatal("open_memstream");
+}
+
+/* The reply as sent. Caller frees with json_decref(). */
+static json_t *ctl_reply_close(ctl_reply_t *r)
+{
+    fclose(r->out);
+    json_t *reply = ctl_json(json_object());
+    ctl_set(reply, "version", json_integer(CTL_PROTOCOL_VERSION));
+    ctl_set(reply, "ok", json_boolean(r->ok));
+    /* the reply is a line of JSON: a message must be UTF-8 for jansson */
+    json_t *text = json_stringn(r->text, r->text_len);
+    if (!text)
+        text = json_string("(message not valid UTF-8)");
+    ctl_set(reply, r->ok ? "output" : "error", text);
+    if (r->ok || json_object_size(r->data) > 0)
+        ctl_set(reply, "data", r->data);
+    else
+        json_decref(r->data);
+    free(r->text);
+    return reply;
+}
+
+/* Builds the reply to one request line of cl. Sets *fatal_error when the
+ * connection must close after it. Returns NULL when the reply comes later
+ * (a reload). Caller frees with json_decref(). */
+static json_t *ctl_handle_line(ctl_t *c, ctl_client_t *cl, const char *line, size_t len,
+                               bool *fatal_error)
+{
+    ctl_reply_t r;
+    ctl_reply_open(&r);
+    r.client = cl;
 
     json_error_t jerr;
     json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -582,22 +662,14 @@ static json_t *ctl_handle_line(ctl_t *c, const char *line, size_t len, bool *fat
     cmd->run(c, args, &r);
 
 done:
-    fclose(r.out);
-    json_t *reply = ctl_json(json_object());
-    ctl_set(reply, "version", json_integer(CTL_PROTOCOL_VERSION));
-    ctl_set(reply, "ok", json_boolean(r.ok));
-    /* the reply is a line of JSON: a message must be UTF-8 for jansson */
-    json_t *text = json_stringn(r.text, r.text_len);
-    if (!text)
-        text = json_string("(message not valid UTF-8)");
-    ctl_set(reply, r.ok ? "output" : "error", text);
-    if (r.ok || json_object_size(r.data) > 0)
-        ctl_set(reply, "data", r.data);
-    else
-        json_decref(r.data);
-    free(r.text);
     json_decref(req);
-    return reply;
+    if (r.deferred) {
+        fclose(r.out);
+        free(r.text);
+        json_decref(r.data);
+        return NULL;
+    }
+    return ctl_reply_close(&r);
 }
 
 static void ctl_on_client_closed(uv_handle_t *h)
@@ -620,6 +692,8 @@ static void ctl_client_close(ctl_client_t *cl)
     if (cl->next)
         cl->next->prev = cl->prev;
     c->n_clients--;
+    if (cl->pending)
+        cl->pending->client = NULL;
     uv_read_stop((uv_stream_t *)&cl->pipe);
     uv_timer_stop(&cl->idle);
     uv_close((uv_handle_t *)&cl->pipe, ctl_on_client_closed);
@@ -666,8 +740,10 @@ static void ctl_send(ctl_client_t *cl, json_t *reply, bool close_after)
         ctl_client_close(cl);
         return;
     }
-    if (close_after)
+    if (close_after) {
+        cl->draining = true;
         uv_read_stop((uv_stream_t *)&cl->pipe);
+    }
 }
 
 /* An error reply outside any command (too long, too many clients), then
@@ -700,6 +776,39 @@ static void ctl_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(cl->buf + cl->len, (unsigned)(sizeof(cl->buf) - cl->len));
 }
 
+/* Answers the complete lines in cl's buffer (those before `scanned` have
+ * been looked at already), in order, until a reload must be waited for:
+ * then reading and the idle timeout stop, and the rest of the buffer waits
+ * for ctl_client_resume(). */
+static void ctl_process(ctl_client_t *cl, size_t scanned)
+{
+    size_t start = 0;
+    for (size_t i = scanned; i < cl->len; i++) {
+        if (cl->buf[i] != '\n')
+            continue;
+        bool fatal_error = false;
+        json_t *reply = ctl_handle_line(cl->ctl, cl, cl->buf + start, i - start, &fatal_error);
+        start = i + 1;
+        if (!reply) {
+            memmove(cl->buf, cl->buf + start, cl->len - start);
+            cl->len -= start;
+            uv_read_stop((uv_stream_t *)&cl->pipe);
+            uv_timer_stop(&cl->idle);
+            return;
+        }
+        ctl_send(cl, reply, fatal_error);
+        json_decref(reply);
+        /* a command may have stopped the server, or the line closed us */
+        if (fatal_error || cl->closing)
+            return;
+    }
+    memmove(cl->buf, cl->buf + start, cl->len - start);
+    cl->len -= start;
+    if (cl->len == sizeof(cl->buf))
+        ctl_send_error(cl, "request too long: a request is one line of at most %d bytes",
+                       CTL_MAX_LINE);
+}
+
 static void ctl_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     ctl_client_t *cl = stream->data;
@@ -713,24 +822,19 @@ static void ctl_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     uv_timer_start(&cl->idle, ctl_on_idle, CTL_IDLE_TIMEOUT_MS, 0);
     size_t scanned = cl->len;
     cl->len += (size_t)nread;
-    size_t start = 0;
-    for (size_t i = scanned; i < cl->len; i++) {
-        if (cl->buf[i] != '\n')
-            continue;
-        bool fatal_error = false;
-        json_t *reply = ctl_handle_line(cl->ctl, cl->buf + start, i - start, &fatal_error);
-        ctl_send(cl, reply, fatal_error);
-        json_decref(reply);
-        start = i + 1;
-        /* a command may have stopped the server, or the line closed us */
-        if (fatal_error || cl->closing)
-            return;
-    }
-    memmove(cl->buf, cl->buf + start, cl->len - start);
-    cl->len -= start;
-    if (cl->len == sizeof(cl->buf))
-        ctl_send_error(cl, "request too long: a request is one line of at most %d bytes",
-                       CTL_MAX_LINE);
+    ctl_process(cl, scanned);
+}
+
+/* After a reload's reply: the requests that came behind it, then reading
+ * again. */
+static void ctl_client_resume(ctl_client_t *cl)
+{
+    if (cl->closing || cl->draining)
+        return;
+    uv_timer_start(&cl->idle, ctl_on_idle, CTL_IDLE_TIMEOUT_MS, 0);
+    ctl_process(cl, 0);
+    if (!cl->pending && !cl->closing && !cl->draining)
+        uv_read_start((uv_stream_t *)&cl->pipe, ctl_alloc, ctl_on_read);
 }
 
 static void ctl_on_connection(uv_stream_t *server, int status)

@@ -48,10 +48,15 @@
 #define CTL_IDLE_TIMEOUT_MS 10000
 #define CTL_MAX_CLIENTS 16
 
-/* Reloads config and zones exactly as SIGHUP does. Every problem goes to
- * problems (as "file:line: message"); summary gets one line for humans.
- * Returns true when the new configuration is being served. */
-typedef bool (*ctl_reload_fn)(void *arg, diag_t *problems, char *summary, size_t summary_len);
+/* How a reload went: ok when the new configuration is being served; every
+ * problem in problems (as "file:line: message"); summary one line for
+ * humans. Called on the loop thread; nothing passed lives past the call. */
+typedef void (*ctl_reload_done_fn)(void *ctx, bool ok, const diag_t *problems,
+                                   const char *summary);
+/* Starts a reload of config and zones exactly as SIGHUP does and calls
+ * done(ctx, ...) once it has finished, which may be before it returns. The
+ * client that asked waits for the reply (its later requests with it). */
+typedef void (*ctl_reload_fn)(void *arg, ctl_reload_done_fn done, void *ctx);
 
 typedef struct ctl_config {
     const char *path;                /* the socket; copied */

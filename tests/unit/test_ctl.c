@@ -34,15 +34,30 @@ typedef struct fixture {
     char dir[64];
     char path[128];
     int reloads;
+    uv_timer_t reload_timer; /* the fake reload answers from the loop, later */
+    ctl_reload_done_fn reload_done;
+    void *reload_ctx;
 } fixture_t;
 
-static bool fake_reload(void *arg, diag_t *d, char *summary, size_t len)
+static void fake_reload_finish(uv_timer_t *t)
+{
+    fixture_t *f = t->data;
+    diag_t d;
+    diag_init(&d);
+    d.quiet = true;
+    diag_error(&d, "zones/x.zone", 7, 0, "bad record");
+    f->reload_done(f->reload_ctx, false, &d,
+                   "reload failed: still serving the previous configuration");
+    diag_free(&d);
+}
+
+static void fake_reload(void *arg, ctl_reload_done_fn done, void *ctx)
 {
     fixture_t *f = arg;
     f->reloads++;
-    diag_error(d, "zones/x.zone", 7, 0, "bad record");
-    snprintf(summary, len, "reload failed: still serving the previous configuration");
-    return false;
+    f->reload_done = done;
+    f->reload_ctx = ctx;
+    uv_timer_start(&f->reload_timer, fake_reload_finish, 1, 0);
 }
 
 static int setup(void **state)
@@ -53,6 +68,8 @@ static int setup(void **state)
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof(f->path), "%s/ctl.sock", f->dir);
     assert_int_equal(uv_loop_init(&f->loop), 0);
+    uv_timer_init(&f->loop, &f->reload_timer);
+    f->reload_timer.data = f;
     f->health = health_new(&f->loop, NULL, NULL, NULL);
     net_listen_t l = {.addrlen = sizeof(struct sockaddr_in)};
     struct sockaddr_in *sin = (struct sockaddr_in *)&l.addr;
@@ -77,6 +94,7 @@ static int teardown(void **state)
     fixture_t *f = *state;
     ctl_stop(f->ctl);
     health_stop(f->health);
+    uv_close((uv_handle_t *)&f->reload_timer, NULL);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     ctl_free(f->ctl);
     health_free(f->health);
