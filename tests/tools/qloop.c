@@ -131,43 +131,11 @@ static const char *rcode_name(unsigned rcode)
     return rcode < sizeof(names) / sizeof(names[0]) ? names[rcode] : "RCODE?";
 }
 
-/* Encodes a presentation name ("www.example.com", trailing dot optional)
- * into wire form. Returns its length, or 0 if it is not a valid name. */
-static size_t name_encode(const char *text, uint8_t *out, size_t cap)
-{
-    size_t len = 0;
-    const char *p = text;
-
-    if (strcmp(text, ".") == 0) {
-        out[0] = 0;
-        return 1;
-    }
-    while (*p != '\0') {
-        const char *dot = strchr(p, '.');
-        size_t label = dot != NULL ? (size_t)(dot - p) : strlen(p);
-
-        if (label == 0 || label > 63 || len + label + 2 > cap || len + label + 2 > 255)
-            return 0;
-        out[len++] = (uint8_t)label;
-        memcpy(out + len, p, label);
-        len += label;
-        p += label;
-        if (*p == '.')
-            p++;
-    }
-    out[len++] = 0;
-    return len;
-}
-
 /* Appends the OPT record, with an ECS option for SUBNET ("addr/prefix" or
  * a bare address) when subnet is not NULL. Returns the bytes written, or 0
  * for a bad subnet. */
 static size_t opt_encode(const char *subnet, uint8_t *out)
 {
-    uint8_t addr[16] = {0};
-    char text[64];
-    unsigned family = 0, prefix, max, nbytes, i;
-    const char *slash;
     size_t len = 0;
 
     out[len++] = 0; /* root owner */
@@ -182,46 +150,12 @@ static size_t opt_encode(const char *subnet, uint8_t *out)
         out[len++] = 0;
         return len;
     }
-    slash = strchr(subnet, '/');
-    if (strlen(subnet) >= sizeof(text))
+    size_t n = tool_ecs_option(subnet, out + len + 2);
+    if (n == 0)
         return 0;
-    strcpy(text, subnet);
-    if (slash != NULL)
-        text[slash - subnet] = '\0';
-    if (inet_pton(AF_INET, text, addr) == 1) {
-        family = 1;
-        max = 32;
-    } else if (inet_pton(AF_INET6, text, addr) == 1) {
-        family = 2;
-        max = 128;
-    } else {
-        return 0;
-    }
-    prefix = max;
-    if (slash != NULL) {
-        char *end;
-        unsigned long v = strtoul(slash + 1, &end, 10);
-
-        if (*end != '\0' || end == slash + 1 || v > max)
-            return 0;
-        prefix = (unsigned)v;
-    }
-    nbytes = (prefix + 7) / 8;
-    if (prefix % 8 != 0) /* RFC 7871: no bits set past the prefix */
-        addr[nbytes - 1] &= (uint8_t)(0xff << (8 - prefix % 8));
     out[len++] = 0; /* RDLENGTH */
-    out[len++] = (uint8_t)(8 + nbytes);
-    out[len++] = 0;
-    out[len++] = OPT_ECS;
-    out[len++] = 0;
-    out[len++] = (uint8_t)(4 + nbytes);
-    out[len++] = 0;
-    out[len++] = (uint8_t)family;
-    out[len++] = (uint8_t)prefix;
-    out[len++] = 0; /* SCOPE PREFIX-LENGTH */
-    for (i = 0; i < nbytes; i++)
-        out[len++] = addr[i];
-    return len;
+    out[len++] = (uint8_t)n;
+    return len + n;
 }
 
 /* Skips a possibly compressed name at *off. Returns false if it runs past
@@ -550,7 +484,7 @@ int main(int argc, char **argv)
     int fd;
 
     parse_options(argc, argv, &o);
-    qname_len = name_encode(o.name, qname, sizeof(qname));
+    qname_len = tool_name_encode(o.name, qname, sizeof(qname));
     if (qname_len == 0) {
         fprintf(stderr, "qloop: bad name '%s'\n", o.name);
         return 2;
