@@ -1,0 +1,313 @@
+#!/usr/bin/env bash
+# zoneload.sh: how fast a 1,000,000-record zone loads, and in how much
+# memory, in meridiand, NSD and Knot; and whether answers pause while
+# meridiand reloads it. Not part of `make check`: run it by hand after
+# scripts/setup.sh,
+#   tests/bench/zoneload.sh [BUILD_DIR]
+# It installs nsd and knot from Debian when missing (and builds the load
+# generator, make tests/bench/loadgen, when the tree has it).
+#
+# One zone file, generated here, serves all three servers: mostly A and
+# AAAA records for distinct names, some CNAME, MX and TXT, and a few
+# hundred delegations with glue. For each server, median of RUNS runs:
+#   load s   wall time from starting the server until it answers a query
+#            for the zone's last name (dig polls every 20 ms);
+#   RSS MB   peak resident memory (VmHWM in /proc/PID/status) once it
+#            answers. NSD forks: the main process loads the zone and forks
+#            the server process, and an xfrd process runs beside them; the
+#            children share the zone with the main process copy-on-write,
+#            so NSD's figure is the main process's VmHWM plus the private
+#            memory (Private_Clean + Private_Dirty, smaps_rollup) of the
+#            others, each shared page counted once. NSD runs with no
+#            database file (database: "") and zonefiles-write: 0; Knot
+#            with no journal (journal-content: none) and zonefile-sync: -1,
+#            so that neither writes anything while loading.
+# Then meridiand alone, pinned to CPU 0 with one UDP worker, answers a
+# steady stream of UDP queries from CPU 1 (RELOAD_QPS per second, below
+# what it can answer, so that the reload has idle time to use) while it is
+# sent SIGHUP twice; "max gap" is the longest time the generator waited for
+# any answer while queries were outstanding (loadgen -g), over the whole
+# window (it includes both reloads). A gap equal to the same run without
+# reloads means the reload itself costs nothing visible.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-$top/build}
+RUNS=${RUNS:-3}
+RECORDS=${RECORDS:-1000000}
+RELOAD_QPS=${RELOAD_QPS:-30000}
+MERIDIAND=$build/meridiand
+[ -x "$MERIDIAND" ] || { echo "no $MERIDIAND: run scripts/setup.sh first" >&2; exit 2; }
+need=()
+command -v nsd >/dev/null || [ -x /usr/sbin/nsd ] || need+=(nsd)
+command -v knotd >/dev/null || [ -x /usr/sbin/knotd ] || need+=(knot)
+command -v dig >/dev/null || need+=(bind9-dnsutils)
+if [ ${#need[@]} -gt 0 ]; then
+    apt-get install -y -q "${need[@]}" >/dev/null
+fi
+export PATH="$PATH:/usr/sbin"
+LOADGEN=$build/tests/bench/loadgen
+if [ ! -x "$LOADGEN" ] && [ -f "$top/tests/bench/loadgen.c" ]; then
+    make -C "$build" tests/bench/loadgen >/dev/null 2>&1 || true
+fi
+
+work=$(mktemp -d /tmp/meridian-zoneload.XXXXXX)
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do
+        kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------- the zone
+python3 - "$work/bench.test.zone" "$RECORDS" <<'PY'
+import sys
+path, total = sys.argv[1], int(sys.argv[2])
+with open(path, "w") as o:
+    w = o.write
+    w("$ORIGIN bench.test.\n$TTL 3600\n")
+    w("@ SOA ns1 hostmaster 2024010101 7200 3600 1209600 300\n")
+    w("@ NS ns1\n@ NS ns2\nns1 A 192.0.2.1\nns2 A 192.0.2.2\n")
+    w("@ MX 10 mail\nmail A 192.0.2.25\n")
+    n, i = 7, 0
+    while n < total - 1:
+        k, name = i % 100, "h%d" % i
+        a = "10.%d.%d.%d" % ((i >> 16) & 255, (i >> 8) & 255, i & 255)
+        if k < 60:
+            w("%s A %s\n" % (name, a)); n += 1
+        elif k < 80:
+            w("%s AAAA 2001:db8:%x:%x::1\n" % (name, (i >> 16) & 0xffff, i & 0xffff)); n += 1
+        elif k < 85:
+            w("%s A %s\n%s AAAA 2001:db8::%x\n" % (name, a, name, i & 0xffff)); n += 2
+        elif k < 92:
+            w("%s CNAME h%d\n" % (name, i - 1 - i % 7)); n += 1
+        elif k < 95:
+            w("%s MX 10 mail\n%s MX 20 h%d\n" % (name, name, i - 5)); n += 2
+        elif k < 99:
+            w('%s TXT "v=spf1 ip4:10.%d.%d.0/24 -all"\n' % (name, (i >> 8) & 255, i & 255))
+            n += 1
+        else:
+            w("sub%d NS ns.sub%d\nns.sub%d A 10.200.%d.%d\n" % (i, i, i, (i >> 8) & 255, i & 255))
+            n += 2
+        i += 1
+    w("last A 192.0.2.254\n")
+with open(path.replace("bench.test.zone", "queries.txt"), "w") as q:
+    for j in range(0, i, 97):
+        q.write("h%d.bench.test A\n" % j)
+    q.write("last.bench.test A\n")
+PY
+zone=$work/bench.test.zone
+
+free_port() { # a loopback UDP/TCP port below 32768 nobody uses
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 12000))
+        ss -Hlnu "sport = :$p" 2>/dev/null | grep -q . && continue
+        ss -Hlnt "sport = :$p" 2>/dev/null | grep -q . && continue
+        echo "$p"
+        return
+    done
+}
+
+now() { date +%s.%N; }
+
+# Waits (at most 120 s) until 127.0.0.1:$1 answers the zone's last name.
+wait_answer() {
+    local port=$1 pid=$2
+    for _ in $(seq 6000); do
+        if dig @127.0.0.1 -p "$port" +time=1 +tries=1 +short last.bench.test A 2>/dev/null |
+            grep -q 192.0.2.254; then
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || { echo "server $pid died" >&2; return 1; }
+        sleep 0.02
+    done
+    echo "no answer from port $port after 120 s" >&2
+    return 1
+}
+
+hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+private_kb() {
+    awk '/^Private_(Clean|Dirty)/ {s += $2} END {print s + 0}' "/proc/$1/smaps_rollup"
+}
+descendants() { # every process below $1
+    local c
+    for c in $(pgrep -P "$1"); do
+        echo "$c"
+        descendants "$c"
+    done
+}
+
+stop() {
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    pids=()
+}
+
+meridian_conf() { # DIR PORT: one UDP worker, no control socket
+    mkdir -p "$1"
+    cat >"$1/meridian.yaml" <<YAML
+server:
+  listen: ["127.0.0.1:$2"]
+  control: ""
+  allow_root: true
+  workers: 1
+zones: [$zone]
+YAML
+}
+
+# Each prints "SECONDS KB" for one run.
+run_meridiand() {
+    local port dir=$work/meridian
+    port=$(free_port)
+    meridian_conf "$dir" "$port"
+    local t0 pid
+    t0=$(now)
+    "$MERIDIAND" -c "$dir/meridian.yaml" >"$dir/log" 2>&1 &
+    pid=$!
+    pids=("$pid")
+    wait_answer "$port" "$pid"
+    echo "$(echo "$(now) - $t0" | bc) $(hwm_kb "$pid")"
+    stop "$pid"
+}
+
+run_nsd() {
+    local port dir=$work/nsd
+    port=$(free_port)
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    cat >"$dir/nsd.conf" <<CONF
+server:
+  ip-address: 127.0.0.1
+  port: $port
+  server-count: 1
+  username: ""
+  chroot: ""
+  database: ""
+  zonefiles-write: 0
+  zonelistfile: "$dir/zone.list"
+  xfrdfile: "$dir/xfrd.state"
+  xfrdir: "$dir"
+  pidfile: "$dir/nsd.pid"
+  logfile: "$dir/log"
+  verbosity: 1
+remote-control:
+  control-enable: no
+zone:
+  name: bench.test
+  zonefile: "$zone"
+CONF
+    local t0 pid
+    t0=$(now)
+    nsd -d -c "$dir/nsd.conf" &
+    pid=$!
+    pids=("$pid")
+    wait_answer "$port" "$pid"
+    local t
+    t=$(echo "$(now) - $t0" | bc)
+    # The zone is loaded by the process that forks the servers: the one
+    # with the largest VmHWM. It counts whole, the others by private pages.
+    local p max=0 main=0 kb=0
+    for p in "$pid" $(descendants "$pid"); do
+        [ -r "/proc/$p/status" ] || continue
+        local h
+        h=$(hwm_kb "$p")
+        if [ "$h" -gt "$max" ]; then max=$h; main=$p; fi
+    done
+    kb=$max
+    for p in "$pid" $(descendants "$pid"); do
+        [ "$p" = "$main" ] || [ ! -r "/proc/$p/smaps_rollup" ] || kb=$((kb + $(private_kb "$p")))
+    done
+    echo "$t $kb"
+    stop "$pid"
+}
+
+run_knot() {
+    local port dir=$work/knot
+    port=$(free_port)
+    rm -rf "$dir"
+    mkdir -p "$dir/db"
+    cat >"$dir/knot.conf" <<CONF
+server:
+    listen: 127.0.0.1@$port
+    rundir: "$dir"
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+log:
+  - target: "$dir/log"
+    any: info
+database:
+    storage: "$dir/db"
+template:
+  - id: default
+    storage: "$work"
+    journal-content: none
+    zonefile-sync: -1
+    zonefile-load: whole
+    semantic-checks: off
+zone:
+  - domain: bench.test
+    file: "$zone"
+CONF
+    local t0 pid
+    t0=$(now)
+    knotd -c "$dir/knot.conf" &
+    pid=$!
+    pids=("$pid")
+    wait_answer "$port" "$pid"
+    echo "$(echo "$(now) - $t0" | bc) $(hwm_kb "$pid")"
+    stop "$pid"
+}
+
+median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+
+declare -A secs mb
+for server in meridiand nsd knot; do
+    ts=() ks=()
+    for _ in $(seq "$RUNS"); do
+        read -r t k < <("run_$server")
+        ts+=("$t")
+        ks+=("$k")
+    done
+    secs[$server]=$(printf '%s\n' "${ts[@]}" | median)
+    mb[$server]=$(printf '%s\n' "${ks[@]}" | median | awk '{printf "%.0f", $1 / 1024}')
+    echo "# $server: load s ${ts[*]}; peak RSS kB ${ks[*]}" >&2
+done
+
+# ---------------------------------------------------------------- reload gap
+gap() { # prints loadgen's max_gap_ms with and without two SIGHUPs
+    [ -x "$LOADGEN" ] || { echo "- -"; return; }
+    local port dir=$work/gap pid
+    port=$(free_port)
+    meridian_conf "$dir" "$port"
+    taskset -c 0 "$MERIDIAND" -c "$dir/meridian.yaml" >"$dir/log" 2>&1 &
+    pid=$!
+    pids=("$pid")
+    wait_answer "$port" "$pid"
+    local quiet loaded
+    quiet=$(taskset -c 1 "$LOADGEN" -s "127.0.0.1:$port" -f "$work/queries.txt" -d 5 \
+        -r "$RELOAD_QPS" -g | sed -n 's/.*max_gap_ms=\([0-9.]*\).*/\1/p')
+    (sleep 1; kill -HUP "$pid"; sleep 6; kill -HUP "$pid") &
+    loaded=$(taskset -c 1 "$LOADGEN" -s "127.0.0.1:$port" -f "$work/queries.txt" -d 16 \
+        -r "$RELOAD_QPS" -g | sed -n 's/.*max_gap_ms=\([0-9.]*\).*/\1/p')
+    wait $! 2>/dev/null || true
+    local done
+    done=$(grep -c 'reload: [0-9]* zones' "$dir/log" || true)
+    stop "$pid"
+    echo "${loaded:--} ${quiet:--} $done"
+}
+read -r gap_reload gap_quiet reloads_done < <(gap)
+
+echo "zone: $RECORDS records ($(du -m "$zone" | cut -f1) MB); median of $RUNS runs;" \
+    "$(nproc) CPUs"
+printf '%-10s %8s %12s %10s %10s\n' server "load s" "peak RSS MB" "s / mrdn" "MB / mrdn"
+for server in meridiand nsd knot; do
+    printf '%-10s %8.2f %12s %10s %10s\n' "$server" "${secs[$server]}" "${mb[$server]}" \
+        "$(awk -v a="${secs[$server]}" -v b="${secs[meridiand]}" 'BEGIN {printf "%.2f", a / b}')" \
+        "$(awk -v a="${mb[$server]}" -v b="${mb[meridiand]}" 'BEGIN {printf "%.2f", a / b}')"
+done
+echo "meridiand max gap during reload, ms: $gap_reload (same load, no reload: $gap_quiet;" \
+    "$RELOAD_QPS queries/s, server on CPU 0, generator on CPU 1, $reloads_done reloads done)"
