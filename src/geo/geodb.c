@@ -822,36 +822,53 @@ static void geo_db_build_v4_jump(geo_db_t *db)
 /* Second-level tables cost 1,280 bytes each; this caps them at 40 MiB
  * (a database with more split /16s walks the rest bit by bit). */
 #define GEO_V4_L2_MAX 32768u
+/* A /16 gets a table only when its next 8 bits hold at least this many
+ * networks: for a sparse one the walk (a few nodes that stay in cache)
+ * beats a table that costs a cache miss. */
+#define GEO_V4_L2_MIN_RUNS 16u
+
+/* The values and depths the 256 addresses p.b.0.0 reach after 24 bits (or
+ * their leaf); returns how many runs of equal values they make. */
+static unsigned geo_db_v4_l2_fill(const geo_db_t *db, size_t p, uint32_t *value, uint8_t *depth)
+{
+    unsigned runs = 0;
+    for (unsigned b = 0; b < 256; b++) {
+        uint8_t v4[4] = {(uint8_t)(p >> 8), (uint8_t)p, (uint8_t)b, 0};
+        unsigned d = GEO_V4_JUMP_BITS;
+        uint32_t v = db->v4_jump[p];
+        while (v < GEO_LEAF && d < GEO_V4_JUMP_BITS + 8) {
+            v = db->kids[2 * (size_t)v + ((v4[d >> 3] >> (7 - (d & 7))) & 1)];
+            d++;
+        }
+        runs += b == 0 || v != value[b - 1];
+        value[b] = v;
+        depth[b] = (uint8_t)d;
+    }
+    return runs;
+}
 
 static void geo_db_build_v4_l2(geo_db_t *db)
 {
-    size_t n = (size_t)1 << GEO_V4_JUMP_BITS, tables = 0;
+    size_t n = (size_t)1 << GEO_V4_JUMP_BITS, tables = 0, cap = 0;
+    uint32_t value[256];
+    uint8_t depth[256];
     db->v4_l2 = calloc(n, sizeof(*db->v4_l2));
     if (!db->v4_l2)
         abort(); /* load time */
-    for (size_t p = 0; p < n; p++)
-        if (db->v4_jump[p] < GEO_LEAF && db->v4_jump_depth[p] == GEO_V4_JUMP_BITS &&
-            tables < GEO_V4_L2_MAX)
-            db->v4_l2[p] = (uint32_t)++tables;
-    db->l2_value = malloc(tables * 256 * sizeof(*db->l2_value) + 1);
-    db->l2_depth = malloc(tables * 256 + 1);
-    if (!db->l2_value || !db->l2_depth)
-        abort();
-    for (size_t p = 0; p < n; p++) {
-        if (!db->v4_l2[p])
+    for (size_t p = 0; p < n && tables < GEO_V4_L2_MAX; p++) {
+        if (db->v4_jump[p] >= GEO_LEAF || db->v4_jump_depth[p] != GEO_V4_JUMP_BITS ||
+            geo_db_v4_l2_fill(db, p, value, depth) < GEO_V4_L2_MIN_RUNS)
             continue;
-        size_t base = (size_t)(db->v4_l2[p] - 1) * 256;
-        for (unsigned b = 0; b < 256; b++) {
-            uint8_t v4[4] = {(uint8_t)(p >> 8), (uint8_t)p, (uint8_t)b, 0};
-            unsigned depth = GEO_V4_JUMP_BITS;
-            uint32_t v = db->v4_jump[p];
-            while (v < GEO_LEAF && depth < GEO_V4_JUMP_BITS + 8) {
-                v = db->kids[2 * (size_t)v + ((v4[depth >> 3] >> (7 - (depth & 7))) & 1)];
-                depth++;
-            }
-            db->l2_value[base + b] = v;
-            db->l2_depth[base + b] = (uint8_t)depth;
+        if (tables == cap) {
+            cap = cap ? cap * 2 : 64;
+            db->l2_value = realloc(db->l2_value, cap * 256 * sizeof(*db->l2_value));
+            db->l2_depth = realloc(db->l2_depth, cap * 256);
+            if (!db->l2_value || !db->l2_depth)
+                abort();
         }
+        memcpy(db->l2_value + tables * 256, value, sizeof(value));
+        memcpy(db->l2_depth + tables * 256, depth, sizeof(depth));
+        db->v4_l2[p] = (uint32_t)++tables;
     }
 }
 

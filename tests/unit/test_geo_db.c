@@ -805,6 +805,67 @@ static void test_csv2mmdb(void **state)
     }
 }
 
+/* A /16 dense enough to get a second-level table (see geodb.c), with
+ * networks shorter than, equal to and longer than /24 inside it, beside a
+ * sparse /16 that is walked: every address of the dense one (and a sample
+ * of the sparse one) gets the record and prefix libmaxminddb gives. */
+static void test_dense_v4(void **state)
+{
+    (void)state;
+    static const char *const countries[] = {"GB", "US", "SG", "DE"};
+    char *csv = malloc(64 * 1024), out[PATHBUF];
+    size_t n = (size_t)snprintf(csv, 64 * 1024, CSV_HEADER);
+    for (unsigned b = 0; b < 128; b += 2) /* 64 /24s */
+        n += (size_t)snprintf(csv + n, 64 * 1024 - n, "100.64.%u.0/24,,%s,,,\n", b,
+                              countries[b / 2 % 4]);
+    n += (size_t)snprintf(csv + n, 64 * 1024 - n, "100.64.160.0/20,,FR,,,\n");
+    n += (size_t)snprintf(csv + n, 64 * 1024 - n, "100.64.200.16/28,,JP,,,\n");
+    n += (size_t)snprintf(csv + n, 64 * 1024 - n, "100.64.200.33/32,,BR,,,\n");
+    n += (size_t)snprintf(csv + n, 64 * 1024 - n, "100.64.6.128/25,,AU,,,\n");
+    snprintf(csv + n, 64 * 1024 - n, "198.18.7.0/24,,CA,,,\n");
+    build_db("dense", csv, NULL, out, sizeof(out));
+    free(csv);
+    geo_db_t *db = open_ok(out, NULL);
+    MMDB_s mmdb;
+    assert_int_equal(MMDB_open(out, MMDB_MODE_MMAP, &mmdb), MMDB_SUCCESS);
+    unsigned compared = 0;
+    for (unsigned a = 0; a < 2; a++) {
+        for (unsigned b = 0; b < 256; b++) {
+            for (unsigned c = 0; c < 256; c += a ? 85 : 1) {
+                uint8_t addr[16] = {100, 64, (uint8_t)b, (uint8_t)c};
+                if (a) {
+                    addr[0] = 198;
+                    addr[1] = 18;
+                }
+                struct sockaddr_in sin = {.sin_family = AF_INET};
+                memcpy(&sin.sin_addr, addr, 4);
+                int err;
+                MMDB_lookup_result_s r = MMDB_lookup_sockaddr(&mmdb, (struct sockaddr *)&sin, &err);
+                assert_int_equal(err, MMDB_SUCCESS);
+                geo_location_t loc;
+                assert_int_equal(geo_db_locate(db, AF_INET, addr, &loc), 0);
+                unsigned want = r.netmask >= 96 ? r.netmask - 96 : 0;
+                if (loc.found != r.found_entry || loc.prefix != want)
+                    print_message("  %u.%u.%u.%u: libmaxminddb found=%d /%u, geo_db found=%d /%u\n",
+                                  addr[0], addr[1], b, c, r.found_entry, want, loc.found,
+                                  loc.prefix);
+                assert_int_equal(loc.found, r.found_entry);
+                assert_int_equal(loc.prefix, want);
+                if (loc.found) {
+                    MMDB_entry_data_s e;
+                    assert_int_equal(MMDB_get_value(&r.entry, &e, "country", "iso_code", NULL),
+                                     MMDB_SUCCESS);
+                    assert_memory_equal(loc.country, e.utf8_string, 2);
+                }
+                compared++;
+            }
+        }
+    }
+    assert_int_equal(compared, 256 * 256 + 256 * 4);
+    MMDB_close(&mmdb);
+    geo_db_free(db);
+}
+
 /* Coordinates stored as float and int32 decode too. */
 static void test_coordinate_types(void **state)
 {
@@ -1025,6 +1086,7 @@ int main(void)
         cmocka_unit_test(test_broken_dbs),
         cmocka_unit_test(test_custom_fields),
         cmocka_unit_test(test_csv2mmdb),
+        cmocka_unit_test(test_dense_v4),
         cmocka_unit_test(test_coordinate_types),
         cmocka_unit_test(test_flat_layout),
         cmocka_unit_test(test_csv2mmdb_errors),
