@@ -357,21 +357,26 @@ read -r -a servers <<<"meridian $PEERS"
 
 # ------------------------------------------------------------ measurements
 declare -A QPS RUNQ LOSS CPU INSTR ECHOQ
-# Throughput at saturation (closed loop, generator default in-flight).
-saturate() { # SERVER MIX PORT CPU [TAG] -> QPS, RUNQ, LOSS [SERVER/MIX TAG]
-    local server=$1 mix=$2 port=$3 cpu=$4 key=$1/$2${5:-} i runs=() sent=0 lost=0
-    for i in $(seq "$RUNS"); do
-        # shellcheck disable=SC2046,SC2086 # argument lists
-        lg "$port" "$cpu" -d "$SECONDS_PER_RUN" ${SAT_EXTRA:-} $(mix_args "$mix")
-        [ "$server" = echo ] || check_run "$server" "$mix"
-        runs+=("${LG[qps]%.*}")
-        sent=$((sent + LG[sent]))
-        lost=$((lost + LG[lost]))
-    done
-    RUNQ[$key]=${runs[*]}
-    QPS[$key]=$(echo "${runs[*]}" | median)
-    LOSS[$key]=$(awk -v l="$lost" -v s="$sent" 'BEGIN {printf "%.2f", s ? 100 * l / s : 0}')
-    say "bench: $server $mix${5:+ (${5#/})}: ${QPS[$key]} q/s (runs ${runs[*]}; loss ${LOSS[$key]}%)"
+# Throughput at saturation (closed loop, generator default in-flight): one
+# run, added to the runs of SERVER/MIX[TAG].
+declare -A SENT LOST
+saturate_once() { # SERVER MIX PORT CPU [TAG]
+    local server=$1 mix=$2 port=$3 cpu=$4 key=$1/$2${5:-}
+    # shellcheck disable=SC2046,SC2086 # argument lists
+    lg "$port" "$cpu" -d "$SECONDS_PER_RUN" ${SAT_EXTRA:-} $(mix_args "$mix")
+    [ "$server" = echo ] || check_run "$server" "$mix"
+    RUNQ[$key]="${RUNQ[$key]:-} ${LG[qps]%.*}"
+    SENT[$key]=$((${SENT[$key]:-0} + LG[sent]))
+    LOST[$key]=$((${LOST[$key]:-0} + LG[lost]))
+}
+# The median and loss of the runs of SERVER/MIX[TAG].
+saturate_done() { # SERVER MIX [TAG]
+    local key=$1/$2${3:-}
+    RUNQ[$key]=${RUNQ[$key]# }
+    QPS[$key]=$(echo "${RUNQ[$key]}" | median)
+    LOSS[$key]=$(awk -v l="${LOST[$key]}" -v s="${SENT[$key]}" \
+        'BEGIN {printf "%.2f", s ? 100 * l / s : 0}')
+    say "bench: $1 $2${3:+ (${3#/})}: ${QPS[$key]} q/s (runs ${RUNQ[$key]}; loss ${LOSS[$key]}%)"
 }
 # CPU seconds per million queries at a fixed offered rate.
 cpu_cost() { # SERVER MIX PORT PID
@@ -398,31 +403,46 @@ for server in "${servers[@]}"; do
     stop_server
 done
 
-# 1. The echo ceiling: the generator and the kernel with a server that does
-#    nothing but flip QR, one thread on the server's core.
+# 1. Saturation throughput of the echo ceiling (the generator and the
+#    kernel with a server that does nothing but flip QR) and of every
+#    server, all started at once on the server's core and measured in
+#    turn, run after run, so that each sees the same moods of a shared
+#    machine; then CPU cost at a fixed rate (the rcodes of every run are
+#    checked too).
 port=$(free_port)
 taskset -c "$SERVER_CPU" "$ECHO" -l "127.0.0.1:$port" -w 1 >"$work/echo.log" 2>&1 &
 echo_pid=$!
 SERVERS+=("$echo_pid")
 sleep 0.5
 kill -0 "$echo_pid" 2>/dev/null || die "echo did not start: $(cat "$work/echo.log")"
-for mix in static geo nx; do
-    saturate echo "$mix" "$port" "$CLIENT_CPU"
-    ECHOQ[$mix]=${QPS[echo/$mix]}
-done
-stop_pid "$echo_pid"
-
-# 2. Each server alone on the server's core: saturation throughput, then
-#    CPU cost at a fixed rate (the rcodes of every run are checked too).
+declare -A PORT PID
 for server in "${servers[@]}"; do
     start_server "$server" 1 taskset -c "$SERVER_CPU"
-    for mix in $(mixes_of "$server"); do
-        saturate "$server" "$mix" "$SRV_PORT" "$CLIENT_CPU"
+    PORT[$server]=$SRV_PORT
+    PID[$server]=$SRV_PID
+done
+for i in $(seq "$RUNS"); do
+    for mix in static geo nx tcp; do
+        [ "$mix" = tcp ] || saturate_once echo "$mix" "$port" "$CLIENT_CPU"
+        for server in "${servers[@]}"; do
+            [[ " $(mixes_of "$server") " == *" $mix "* ]] || continue
+            saturate_once "$server" "$mix" "${PORT[$server]}" "$CLIENT_CPU"
+        done
     done
+done
+for mix in static geo nx; do
+    saturate_done echo "$mix"
+    ECHOQ[$mix]=${QPS[echo/$mix]}
+done
+for server in "${servers[@]}"; do
+    for mix in $(mixes_of "$server"); do saturate_done "$server" "$mix"; done
+done
+stop_pid "$echo_pid"
+for server in "${servers[@]}"; do
     for mix in $(mixes_of "$server"); do
-        cpu_cost "$server" "$mix" "$SRV_PORT" "$SRV_PID"
+        cpu_cost "$server" "$mix" "${PORT[$server]}" "${PID[$server]}"
     done
-    stop_server
+    stop_pid "${PID[$server]}"
 done
 
 # 3. User-space instructions per query under callgrind: warm up, zero the
@@ -460,9 +480,21 @@ two_workers=(meridian)
 [[ " $PEERS " == *" gdnsd "* ]] && two_workers+=(gdnsd)
 for server in "${two_workers[@]}"; do
     start_server "$server" 2
-    # 16 source ports, so SO_REUSEPORT's hash spreads them over both workers
-    for mix in static geo; do SAT_EXTRA="-S 16" saturate "$server" "$mix" "$SRV_PORT" - /2w; done
-    stop_server
+    PORT[$server]=$SRV_PORT
+    PID[$server]=$SRV_PID
+done
+# 16 source ports, so SO_REUSEPORT's hash spreads them over both workers;
+# the servers take turns, run after run
+for i in $(seq "$RUNS"); do
+    for mix in static geo; do
+        for server in "${two_workers[@]}"; do
+            SAT_EXTRA="-S 16" saturate_once "$server" "$mix" "${PORT[$server]}" - /2w
+        done
+    done
+done
+for server in "${two_workers[@]}"; do
+    for mix in static geo; do saturate_done "$server" "$mix" /2w; done
+    stop_pid "${PID[$server]}"
 done
 
 # ------------------------------------------------------------ the table
