@@ -4,7 +4,8 @@
  * Every worker owns one SO_REUSEPORT socket per listener, so the kernel
  * spreads queries over the workers and no two threads share a socket or a
  * buffer. A worker sleeps in epoll on its sockets and the server's wake
- * eventfd, then moves packets in batches: recvmmsg() fills up to
+ * eventfd (with a single listener, in a blocking recvmmsg() on its one
+ * socket), then moves packets in batches: recvmmsg() fills up to
  * NET_UDP_BATCH slots, the handler answers each into its own slot and one
  * sendmmsg() sends the batch. Replies leave from the address the query came
  * to (IP_PKTINFO / IPV6_PKTINFO), which a wildcard bind on a host with
@@ -14,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -24,6 +26,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 #include <urcu.h>
@@ -37,6 +40,8 @@
 #define UDP_DRAIN_BATCHES 16
 /* How long a worker waits for a full send buffer before dropping answers. */
 #define UDP_SEND_WAIT_MS 200
+/* How often a worker sleeping in recvmmsg() looks at the stop signal. */
+#define UDP_STOP_POLL_MS 100
 /* epoll tag of the wake eventfd; listeners are tagged with their index. */
 #define UDP_WAKE_TAG UINT32_MAX
 /* A port-0 listener gets a port from the TCP bind; UDP may find it taken. */
@@ -400,42 +405,69 @@ static void udp_send(struct net__udp_worker *w, int fd, unsigned k)
     }
 }
 
-static void udp_drain(struct net__udp_worker *w, size_t li)
+/* Reads one batch from listener li (flags MSG_DONTWAIT, or MSG_WAITFORONE
+ * on a blocking socket), answers it and sends the answers. Returns the
+ * datagrams read: 0 when there were none (EAGAIN, EINTR, a receive
+ * timeout), -1 after an unexpected error (logged at most once a minute
+ * per worker). */
+static int udp_batch(struct net__udp_worker *w, size_t li, int flags)
 {
     int fd = w->fds[li];
-
     size_t ctl_len = w->srv->wildcard[li] ? sizeof(w->rx_ctl[0].buf) : 0;
 
+    for (unsigned i = 0; i < NET_UDP_BATCH; i++) {
+        w->rx[i].msg_hdr.msg_namelen = sizeof(w->from[i]);
+        w->rx[i].msg_hdr.msg_controllen = ctl_len;
+    }
+    int n = recvmmsg(fd, w->rx, NET_UDP_BATCH, flags, NULL);
+    if (n < 0) {
+        if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        time_t now = time(NULL);
+        if (now - w->error_logged >= 60) {
+            w->error_logged = now;
+            log_warn("udp worker %u: recvmmsg", w->index);
+        }
+        return -1;
+    }
+    rcu_read_lock();
+    unsigned k = udp_answer(w, li, (unsigned)n);
+    rcu_read_unlock();
+    if (k > 0)
+        udp_send(w, fd, k);
+    return n;
+}
+
+static void udp_drain(struct net__udp_worker *w, size_t li)
+{
     for (unsigned round = 0; round < UDP_DRAIN_BATCHES; round++) {
-        for (unsigned i = 0; i < NET_UDP_BATCH; i++) {
-            w->rx[i].msg_hdr.msg_namelen = sizeof(w->from[i]);
-            w->rx[i].msg_hdr.msg_controllen = ctl_len;
-        }
-        int n = recvmmsg(fd, w->rx, NET_UDP_BATCH, MSG_DONTWAIT, NULL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return;
-            /* Unexpected (ENOMEM...). Back to epoll rather than spin, and
-             * say so at most once a minute per worker. */
-            time_t now = time(NULL);
-            if (now - w->error_logged >= 60) {
-                w->error_logged = now;
-                log_warn("udp worker %u: recvmmsg", w->index);
-            }
-            return;
-        }
-        rcu_read_lock();
-        unsigned k = udp_answer(w, li, (unsigned)n);
-        rcu_read_unlock();
-        if (k > 0)
-            udp_send(w, fd, k);
         /* A short batch means the queue was empty a moment ago: going back
-         * to epoll costs the same syscall as reading EAGAIN here. */
-        if (n < NET_UDP_BATCH || atomic_load_explicit(&w->srv->udp_stop, memory_order_relaxed))
+         * to epoll costs the same syscall as reading EAGAIN here. An
+         * unexpected error goes back to epoll rather than spinning. */
+        if (udp_batch(w, li, MSG_DONTWAIT) < NET_UDP_BATCH ||
+            atomic_load_explicit(&w->srv->udp_stop, memory_order_relaxed))
             return;
     }
+}
+
+/* With one listener the worker sleeps in recvmmsg() itself: MSG_WAITFORONE
+ * waits for the first datagram and takes whatever else is queued, one
+ * system call a batch instead of epoll_wait() plus a read that finds the
+ * queue empty. A receive timeout lets it see the stop signal. Returns
+ * false, having changed nothing, when the socket cannot be set up so. */
+static bool udp_worker_blocking(struct net__udp_worker *w)
+{
+    int fd = w->fds[0];
+    struct timeval tv = {.tv_sec = 0, .tv_usec = UDP_STOP_POLL_MS * 1000};
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+        return false;
+    while (!atomic_load_explicit(&w->srv->udp_stop, memory_order_relaxed)) {
+        if (udp_batch(w, 0, MSG_WAITFORONE) < 0)
+            poll(NULL, 0, UDP_STOP_POLL_MS); /* not a spin on a lasting error */
+    }
+    return true;
 }
 
 static void *udp_worker_main(void *p)
@@ -445,6 +477,10 @@ static void *udp_worker_main(void *p)
 
     /* Batches are answered inside rcu_read_lock(). */
     rcu_register_thread();
+    if (w->srv->n_listeners == 1 && udp_worker_blocking(w)) {
+        rcu_unregister_thread();
+        return NULL;
+    }
     for (;;) {
         int n = epoll_wait(w->epoll_fd, ev, 8, -1);
         if (n < 0) {
