@@ -66,6 +66,10 @@ struct geo_db {
     uint32_t *v4_l2;
     uint32_t *l2_value;
     uint8_t *l2_depth;
+    /* A /16 with few networks gets a short list of runs instead (v4_l2 =
+     * GEO_L2_RUNS | offset << 4 | count - 1): the first byte each run
+     * starts at, and what a table would hold there. */
+    struct geo_run *runs;
     /* The tree as lookups walk it: two children per node, each a node
      * index, GEO_LEAF | a record index, GEO_EMPTY or GEO_BAD. v4_jump holds
      * values of the same kind. */
@@ -688,6 +692,7 @@ void geo_db_free(geo_db_t *db)
     free(db->v4_l2);
     free(db->l2_value);
     free(db->l2_depth);
+    free(db->runs);
     free(db->kids);
     free(db->slot_key);
     free(db->slot_index);
@@ -822,13 +827,21 @@ static void geo_db_build_v4_jump(geo_db_t *db)
 /* Second-level tables cost 1,280 bytes each; this caps them at 40 MiB
  * (a database with more split /16s walks the rest bit by bit). */
 #define GEO_V4_L2_MAX 32768u
-/* A /16 gets a table only when its next 8 bits hold at least this many
- * networks: for a sparse one the walk (a few nodes that stay in cache)
- * beats a table that costs a cache miss. */
+/* A /16 gets a table when its next 8 bits hold at least this many runs
+ * of addresses with the same result; a sparser one gets a list of its
+ * runs, searched from the end: a table would cost a cache miss, the
+ * list a few compares on one cache line. */
 #define GEO_V4_L2_MIN_RUNS 16u
+#define GEO_L2_RUNS 0x80000000u
+
+typedef struct geo_run {
+    uint32_t value;
+    uint8_t start; /* the third byte of the run's first address */
+    uint8_t depth;
+} geo_run_t;
 
 /* The values and depths the 256 addresses p.b.0.0 reach after 24 bits (or
- * their leaf); returns how many runs of equal values they make. */
+ * their leaf); returns how many runs of equal results they make. */
 static unsigned geo_db_v4_l2_fill(const geo_db_t *db, size_t p, uint32_t *value, uint8_t *depth)
 {
     unsigned runs = 0;
@@ -840,7 +853,7 @@ static unsigned geo_db_v4_l2_fill(const geo_db_t *db, size_t p, uint32_t *value,
             v = db->kids[2 * (size_t)v + ((v4[d >> 3] >> (7 - (d & 7))) & 1)];
             d++;
         }
-        runs += b == 0 || v != value[b - 1];
+        runs += b == 0 || v != value[b - 1] || d != depth[b - 1];
         value[b] = v;
         depth[b] = (uint8_t)d;
     }
@@ -849,15 +862,32 @@ static unsigned geo_db_v4_l2_fill(const geo_db_t *db, size_t p, uint32_t *value,
 
 static void geo_db_build_v4_l2(geo_db_t *db)
 {
-    size_t n = (size_t)1 << GEO_V4_JUMP_BITS, tables = 0, cap = 0;
+    size_t n = (size_t)1 << GEO_V4_JUMP_BITS, tables = 0, cap = 0, n_runs = 0, cap_runs = 0;
     uint32_t value[256];
     uint8_t depth[256];
     db->v4_l2 = calloc(n, sizeof(*db->v4_l2));
     if (!db->v4_l2)
         abort(); /* load time */
-    for (size_t p = 0; p < n && tables < GEO_V4_L2_MAX; p++) {
-        if (db->v4_jump[p] >= GEO_LEAF || db->v4_jump_depth[p] != GEO_V4_JUMP_BITS ||
-            geo_db_v4_l2_fill(db, p, value, depth) < GEO_V4_L2_MIN_RUNS)
+    for (size_t p = 0; p < n; p++) {
+        if (db->v4_jump[p] >= GEO_LEAF || db->v4_jump_depth[p] != GEO_V4_JUMP_BITS)
+            continue;
+        unsigned runs = geo_db_v4_l2_fill(db, p, value, depth);
+        if (runs < GEO_V4_L2_MIN_RUNS) {
+            if (n_runs + runs > cap_runs) {
+                cap_runs = cap_runs * 2 + 256;
+                db->runs = realloc(db->runs, cap_runs * sizeof(*db->runs));
+                if (!db->runs)
+                    abort();
+            }
+            if (n_runs >= (GEO_L2_RUNS >> 4))
+                continue; /* out of offsets: walked */
+            db->v4_l2[p] = GEO_L2_RUNS | (uint32_t)n_runs << 4 | (runs - 1);
+            for (unsigned b = 0; b < 256; b++)
+                if (b == 0 || value[b] != value[b - 1] || depth[b] != depth[b - 1])
+                    db->runs[n_runs++] = (geo_run_t){value[b], (uint8_t)b, depth[b]};
+            continue;
+        }
+        if (tables == GEO_V4_L2_MAX)
             continue;
         if (tables == cap) {
             cap = cap ? cap * 2 : 64;
@@ -878,8 +908,16 @@ static int geo_db_lookup4(const geo_db_t *db, const uint8_t v4[4], uint32_t *rec
     size_t p = (size_t)v4[0] << 8 | v4[1];
     uint32_t v;
     unsigned depth;
-    if (db->v4_l2[p]) {
-        size_t i = (size_t)(db->v4_l2[p] - 1) * 256 + v4[2];
+    uint32_t l2 = db->v4_l2[p];
+    if (l2 & GEO_L2_RUNS) {
+        const geo_run_t *r = db->runs + ((l2 & ~GEO_L2_RUNS) >> 4);
+        unsigned i = l2 & 15;
+        while (r[i].start > v4[2])
+            i--;
+        v = r[i].value;
+        depth = r[i].depth;
+    } else if (l2) {
+        size_t i = (size_t)(l2 - 1) * 256 + v4[2];
         v = db->l2_value[i];
         depth = db->l2_depth[i];
     } else {
