@@ -108,11 +108,8 @@ bool snapshot_build_services(snapshot_build_t *b, health_t *health, diag_t *d)
     s->services = calloc(conf->n_services ? conf->n_services : 1, sizeof(*s->services));
     if (!s->services)
         abort();
-    for (size_t i = 0; i < conf->n_services; i++) {
+    for (size_t i = 0; i < conf->n_services; i++)
         ok &= service_build(conf, i, health, &s->services[i], d);
-        if (s->services[i])
-            service_bind_geo(s->services[i], s->geo);
-    }
     return ok;
 }
 
@@ -124,6 +121,8 @@ bool snapshot_build_finish(snapshot_build_t *b, snapshot_t **out, diag_t *d)
     if (!dyn)
         abort();
     for (size_t i = 0; i < s->conf->n_services; i++) {
+        /* a decision per GeoIP record: compile-stage work, off the loop */
+        service_bind_geo(s->services[i], s->geo);
         dyn[i].name = s->services[i]->name;
         dyn[i].data = s->services[i];
         dyn[i].conf_file = s->conf->services[i].conf_file;

@@ -56,7 +56,8 @@ void snapshot_free(snapshot_t *s);
  *   read (any thread): the config, every zone file, the GeoIP files;
  *   services (health's thread): builds the services, registering their
  *     addresses with health (the caller commits or rolls back after);
- *   finish (any thread): compiles the zones, frees b; *out as from
+ *   finish (any thread): computes the services' decisions per GeoIP
+ *     record and compiles the zones, frees b; *out as from
  *     snapshot_load().
  * snapshot_build_free() abandons a build between stages. */
 typedef struct snapshot_build snapshot_build_t;
