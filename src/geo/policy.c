@@ -972,17 +972,13 @@ void geo_policy_bind(geo_policy_t *p, const geo_db_t *db)
     policy_build_t b = {0};
     for (size_t i = 0; i < n; i++) {
         geo_location_t loc;
+        geo_route_t r;
         geo_db_record_location(db, (uint32_t)i, 0, &loc);
-        if (p->kind == CONF_POLICY_NEAREST && loc.has_coords) {
-            uint8_t dc[CONF_MAX_DATACENTERS];
-            nearest_order(p, &loc, dc);
-            p->picks[i] = (policy_pick_t){.rule = GEO_RULE_NEAREST,
-                                          .order = order_intern(p, &b, dc, p->n_pools)};
-        } else if (p->kind == CONF_POLICY_MAP) {
-            pick_map(p, &loc, &p->picks[i]);
-        } else {
-            pick_default(p, &p->picks[i]);
-        }
+        route_location(p, &loc, &r);
+        /* a rule's order is interned already; a nearest one may be new */
+        p->picks[i] = (policy_pick_t){.order = order_intern(p, &b, r.order, r.n_order),
+                                      .rule = (uint8_t)r.rule,
+                                      .key = r.key};
     }
     free(b.order_hash);
     p->picks_db = db;
@@ -995,15 +991,15 @@ void geo_policy_route(const geo_policy_t *p, const geo_db_t *db, int family,
     uint8_t a[16];
     uint32_t value;
     uint8_t matched, scope = 0;
+    policy_pick_t pk;
 
+    pick_default(p, &pk);
     out->db_error = false;
     out->found = false;
     out->prefix = 0;
     out->scope = 0;
     if (source_prefix == 0 || (family != AF_INET && family != AF_INET6)) {
-        route_order(p, p->default_order, out);
-        out->rule = GEO_RULE_DEFAULT;
-        out->key = NULL;
+        route_pick(p, &pk, out);
         return;
     }
     if (source_prefix > max)
@@ -1030,8 +1026,6 @@ void geo_policy_route(const geo_policy_t *p, const geo_db_t *db, int family,
         out->scope = scope;
         return;
     }
-    policy_pick_t pk;
-    pick_default(p, &pk);
     if (!db) {
         route_pick(p, &pk, out);
         out->scope = scope;
