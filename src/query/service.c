@@ -175,7 +175,7 @@ void service_pick(service_t *s, const uint8_t *order, unsigned n, unsigned slot,
     out->fail_open = false;
     for (unsigned i = 0; i < n; i++) {
         int16_t p = s->pool_of_dc[order[i]];
-        if (p >= 0 && (!s->health || service_pool_up(s, &s->pools[p]))) {
+        if (p >= 0 && service_pool_up(s, &s->pools[p])) {
             out->pool = &s->pools[p];
             out->failover = i > 0;
             stats_bump(&c[SERVICE_COUNT_ANSWERS + (size_t)p]);

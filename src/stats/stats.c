@@ -9,23 +9,23 @@
 stats_slot_t stats_slots[STATS_SLOTS];
 _Atomic uint64_t stats_reloads, stats_reload_failures;
 
-/* Types below 66 by table (1 + the counter, 0 for "other"), the rest by
- * hand: a query is counted with a load instead of a branch tree. */
-static const uint8_t stats_small_types[66] = {
-    [DNS_TYPE_A] = 1 + STATS_QT_A,         [DNS_TYPE_AAAA] = 1 + STATS_QT_AAAA,
-    [DNS_TYPE_NS] = 1 + STATS_QT_NS,       [DNS_TYPE_CNAME] = 1 + STATS_QT_CNAME,
-    [DNS_TYPE_SOA] = 1 + STATS_QT_SOA,     [DNS_TYPE_PTR] = 1 + STATS_QT_PTR,
-    [DNS_TYPE_MX] = 1 + STATS_QT_MX,       [DNS_TYPE_TXT] = 1 + STATS_QT_TXT,
-    [DNS_TYPE_SRV] = 1 + STATS_QT_SRV,     [DNS_TYPE_HTTPS] = 1 + STATS_QT_HTTPS,
-};
-
 static enum stats_qtype stats_qtype_of(uint16_t type)
 {
-    if (type < sizeof(stats_small_types) && stats_small_types[type])
-        return (enum stats_qtype)(stats_small_types[type] - 1);
-    if (type == DNS_TYPE_ANY)
-        return STATS_QT_ANY;
-    return type == 257 ? STATS_QT_CAA : STATS_QT_OTHER;
+    switch (type) {
+    case DNS_TYPE_A: return STATS_QT_A;
+    case DNS_TYPE_AAAA: return STATS_QT_AAAA;
+    case DNS_TYPE_NS: return STATS_QT_NS;
+    case DNS_TYPE_CNAME: return STATS_QT_CNAME;
+    case DNS_TYPE_SOA: return STATS_QT_SOA;
+    case DNS_TYPE_PTR: return STATS_QT_PTR;
+    case DNS_TYPE_MX: return STATS_QT_MX;
+    case DNS_TYPE_TXT: return STATS_QT_TXT;
+    case DNS_TYPE_SRV: return STATS_QT_SRV;
+    case 257: return STATS_QT_CAA;
+    case DNS_TYPE_HTTPS: return STATS_QT_HTTPS;
+    case DNS_TYPE_ANY: return STATS_QT_ANY;
+    default: return STATS_QT_OTHER;
+    }
 }
 
 void stats_count(unsigned slot, const stats_query_t *q)
