@@ -873,14 +873,14 @@ static void geo_db_build_v4_l2(geo_db_t *db)
             continue;
         unsigned runs = geo_db_v4_l2_fill(db, p, value, depth);
         if (runs < GEO_V4_L2_MIN_RUNS) {
+            if (n_runs >= (GEO_L2_RUNS >> 4))
+                continue; /* out of offsets: walked */
             if (n_runs + runs > cap_runs) {
                 cap_runs = cap_runs * 2 + 256;
                 db->runs = realloc(db->runs, cap_runs * sizeof(*db->runs));
                 if (!db->runs)
                     abort();
             }
-            if (n_runs >= (GEO_L2_RUNS >> 4))
-                continue; /* out of offsets: walked */
             db->v4_l2[p] = GEO_L2_RUNS | (uint32_t)n_runs << 4 | (runs - 1);
             for (unsigned b = 0; b < 256; b++)
                 if (b == 0 || value[b] != value[b - 1] || depth[b] != depth[b - 1])
