@@ -158,18 +158,28 @@ zones: [$zone]
 YAML
 }
 
+# started PORT LOG CMD...: starts CMD in the background, its output to LOG,
+# and waits until it answers on PORT; sets pid and secs (from start to the
+# first answer).
+started() {
+    local port=$1 log=$2 t0
+    shift 2
+    t0=$(now)
+    "$@" >"$log" 2>&1 &
+    pid=$!
+    pids=("$pid")
+    wait_answer "$port" "$pid"
+    secs=$(echo "$(now) - $t0" | bc)
+}
+
 # Each prints "SECONDS KB" for one run.
 run_meridiand() {
     local port dir=$work/meridian
     port=$(free_port)
     meridian_conf "$dir" "$port"
-    local t0 pid
-    t0=$(now)
-    "$MERIDIAND" -c "$dir/meridian.yaml" >"$dir/log" 2>&1 &
-    pid=$!
-    pids=("$pid")
-    wait_answer "$port" "$pid"
-    echo "$(echo "$(now) - $t0" | bc) $(hwm_kb "$pid")"
+    local pid secs
+    started "$port" "$dir/log" "$MERIDIAND" -c "$dir/meridian.yaml"
+    echo "$secs $(hwm_kb "$pid")"
     stop "$pid"
 }
 
@@ -199,14 +209,8 @@ zone:
   name: bench.test
   zonefile: "$zone"
 CONF
-    local t0 pid
-    t0=$(now)
-    nsd -d -c "$dir/nsd.conf" &
-    pid=$!
-    pids=("$pid")
-    wait_answer "$port" "$pid"
-    local t
-    t=$(echo "$(now) - $t0" | bc)
+    local pid secs
+    started "$port" "$dir/stdout" nsd -d -c "$dir/nsd.conf"
     # The zone is loaded by the process that forks the servers: the one
     # with the largest VmHWM. It counts whole, the others by private pages.
     local p max=0 main=0 kb=0
@@ -220,7 +224,7 @@ CONF
     for p in "$pid" $(descendants "$pid"); do
         [ "$p" = "$main" ] || [ ! -r "/proc/$p/smaps_rollup" ] || kb=$((kb + $(private_kb "$p")))
     done
-    echo "$t $kb"
+    echo "$secs $kb"
     stop "$pid"
 }
 
@@ -252,13 +256,9 @@ zone:
   - domain: bench.test
     file: "$zone"
 CONF
-    local t0 pid
-    t0=$(now)
-    knotd -c "$dir/knot.conf" &
-    pid=$!
-    pids=("$pid")
-    wait_answer "$port" "$pid"
-    echo "$(echo "$(now) - $t0" | bc) $(hwm_kb "$pid")"
+    local pid secs
+    started "$port" "$dir/stdout" knotd -c "$dir/knot.conf"
+    echo "$secs $(hwm_kb "$pid")"
     stop "$pid"
 }
 
@@ -280,13 +280,10 @@ done
 # ---------------------------------------------------------------- reload gap
 gap() { # prints loadgen's max_gap_ms with and without two SIGHUPs
     [ -x "$LOADGEN" ] || { echo "- -"; return; }
-    local port dir=$work/gap pid
+    local port dir=$work/gap pid secs
     port=$(free_port)
     meridian_conf "$dir" "$port"
-    taskset -c 0 "$MERIDIAND" -c "$dir/meridian.yaml" >"$dir/log" 2>&1 &
-    pid=$!
-    pids=("$pid")
-    wait_answer "$port" "$pid"
+    started "$port" "$dir/log" taskset -c 0 "$MERIDIAND" -c "$dir/meridian.yaml"
     local quiet loaded
     quiet=$(taskset -c 1 "$LOADGEN" -s "127.0.0.1:$port" -f "$work/queries.txt" -d 5 \
         -r "$RELOAD_QPS" -g | sed -n 's/.*max_gap_ms=\([0-9.]*\).*/\1/p')
@@ -294,10 +291,10 @@ gap() { # prints loadgen's max_gap_ms with and without two SIGHUPs
     loaded=$(taskset -c 1 "$LOADGEN" -s "127.0.0.1:$port" -f "$work/queries.txt" -d 16 \
         -r "$RELOAD_QPS" -g | sed -n 's/.*max_gap_ms=\([0-9.]*\).*/\1/p')
     wait $! 2>/dev/null || true
-    local done
-    done=$(grep -c 'reload: [0-9]* zones' "$dir/log" || true)
+    local reloads
+    reloads=$(grep -c 'reload: [0-9]* zones' "$dir/log" || true)
     stop "$pid"
-    echo "${loaded:--} ${quiet:--} $done"
+    echo "${loaded:--} ${quiet:--} $reloads"
 }
 read -r gap_reload gap_quiet reloads_done < <(gap)
 
