@@ -81,6 +81,24 @@ static inline bool dns_bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
     return n == 0 || dns_read_small(a, (unsigned)n) == dns_read_small(b, (unsigned)n);
 }
 
+/* The hash the zone database keys names on: the len bytes of a
+ * lower-cased name, a word at a time (the length is mixed in first, so a
+ * name's words cannot collide with a longer name's). */
+static inline uint32_t dns_name_hash(const uint8_t *p, size_t len)
+{
+    const uint64_t mul = 0x9E3779B97F4A7C15u;
+    uint64_t h = 0xCBF29CE484222325u ^ len;
+    for (; len > 8; len -= 8, p += 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * mul;
+        h ^= h >> 32;
+    }
+    h = (h ^ dns_read_small(p, (unsigned)len)) * mul;
+    h ^= h >> 29;
+    return (uint32_t)(h >> 32);
+}
+
 static inline uint8_t dns_lower(uint8_t c)
 {
     return (uint8_t)((unsigned)(c - 'A') < 26u ? c + 32 : c);

@@ -78,36 +78,8 @@ static void arena_free(arena_t *a)
 
 /* ------------------------------------------------------------------ hashing */
 
-#define HASH_SEED 2166136261u
-#define HASH_MUL 0x9E3779B97F4A7C15u
-
-/* Hashes labels from the root towards the leftmost label, so that the hash
- * of every suffix of a query name falls out of one pass. A label (its
- * length byte included) is taken a word at a time, not a byte at a time. */
-static inline uint32_t hash_label(uint32_t h, const uint8_t *label)
-{
-    unsigned n = label[0] + 1u;
-    uint64_t x = h;
-    for (; n > 8; n -= 8, label += 8) {
-        uint64_t w;
-        memcpy(&w, label, 8);
-        x = (x ^ w) * HASH_MUL;
-        x ^= x >> 32;
-    }
-    x = (x ^ dns_read_small(label, n) ^ (uint64_t)n << 56) * HASH_MUL;
-    x ^= x >> 29;
-    return (uint32_t)(x >> 32);
-}
-
-static uint32_t hash_name(const uint8_t *key)
-{
-    uint8_t offs[DNS_LABELS_MAX];
-    unsigned n = dns_name_label_offsets(key, offs) - 1;
-    uint32_t h = HASH_SEED;
-    while (n-- > 0)
-        h = hash_label(h, key + offs[n]);
-    return h;
-}
+/* Every table here is keyed on dns_name_hash() of the lower-cased name. */
+static uint32_t hash_name(const uint8_t *key) { return dns_name_hash(key, dns_name_len(key)); }
 
 typedef struct name_table {
     zone_node_t **buckets;
@@ -125,8 +97,8 @@ static void table_init(name_table_t *t, size_t expected)
     t->mask = (uint32_t)(size - 1);
 }
 
-static zone_node_t *table_find(const name_table_t *t, uint32_t hash, const uint8_t *key,
-                               size_t len)
+static inline zone_node_t *table_find(const name_table_t *t, uint32_t hash,
+                                      const uint8_t *key, size_t len)
 {
     for (const zone_node_t *n = t->buckets[hash & t->mask]; n; n = n->hnext)
         if (n->hash == hash && n->name_len == len && dns_bytes_equal(n->key, key, len))
@@ -765,30 +737,30 @@ void zone_lookup(const zone_db_t *db, const uint8_t *name_lc, size_t len, zone_l
 void zone_lookup_labels(const zone_db_t *db, const uint8_t *name_lc, size_t len,
                         const uint8_t *offs, unsigned n, zone_lookup_t *r)
 {
-    uint32_t hashes[DNS_LABELS_MAX];
-    uint32_t h = HASH_SEED;
-    hashes[n] = h;
-    for (unsigned i = n; i-- > 0;) {
-        h = hash_label(h, name_lc + offs[i]);
-        hashes[i] = h;
-    }
     memset(r, 0, sizeof(*r));
     if (!db->table.buckets)
         return;
-    for (unsigned i = 0; i <= n; i++) {
-        const zone_node_t *e = table_find(&db->table, hashes[i], name_lc + offs[i], len - offs[i]);
+    /* Most queries name a node that exists: one hash of the whole name and
+     * one probe. Only a miss hashes the suffixes, longest first, to find
+     * the closest encloser. */
+    const zone_node_t *e = table_find(&db->table, dns_name_hash(name_lc, len), name_lc, len);
+    if (e) {
+        r->zone = e->zone;
+        r->node = r->encloser = e;
+        r->cut = e->cut;
+        return;
+    }
+    for (unsigned i = 1; i <= n; i++) {
+        const uint8_t *suffix = name_lc + offs[i];
+        size_t slen = len - offs[i];
+        e = table_find(&db->table, dns_name_hash(suffix, slen), suffix, slen);
         if (!e)
             continue;
         r->zone = e->zone;
         r->encloser = e;
-        if (i == 0) {
-            r->node = e;
-            r->cut = e->cut;
-        } else {
-            r->cut = e->cut ? e->cut : (e->flags & ZONE_NODE_DNAME) ? e : NULL;
-            if (!r->cut)
-                r->wild = e->wild;
-        }
+        r->cut = e->cut ? e->cut : (e->flags & ZONE_NODE_DNAME) ? e : NULL;
+        if (!r->cut)
+            r->wild = e->wild;
         return;
     }
 }
