@@ -81,49 +81,64 @@ static enum dns_parse_status parse_opt(const uint8_t *rdata, size_t rdlen, dns_q
  * through dns_name_unpack(). Returns the name's length, or -1. */
 static int parse_qname(const uint8_t *pkt, size_t len, size_t *pos, dns_query_t *q)
 {
-    size_t start = *pos, p = start;
+    const uint8_t *name = pkt + *pos;
+    size_t room = len - *pos; /* the name must end inside the packet... */
+    if (room > DNS_NAME_MAX)
+        room = DNS_NAME_MAX; /* ...and within 255 bytes */
+    size_t o = 0;
     unsigned n = 0;
-    int nlen;
+    /* Every label but the root takes at least two bytes of the 255, so
+     * there are at most DNS_LABELS_MAX offsets. */
     for (;;) {
-        if (p >= len)
+        if (o >= room)
             return -1;
-        uint8_t l = pkt[p];
+        uint8_t l = name[o];
         if (l > DNS_LABEL_MAX)
             goto general; /* a pointer, or a label type dns_name_unpack refuses */
-        if (p - start + 1u + l > DNS_NAME_MAX)
-            return -1;
-        q->qname_offs[n++] = (uint8_t)(p - start);
-        p += 1u + l;
+        q->qname_offs[n++] = (uint8_t)o;
+        o += 1u + l;
         if (l == 0)
             break;
     }
-    nlen = (int)(p - start);
     /* Copied and lower-cased a word at a time where the packet has a whole
      * word (the name's type and class follow it); the arrays have room for
      * the bytes a last word writes past the name. */
-    size_t i = 0;
-    for (; i < (size_t)nlen && start + i + 8 <= len; i += 8) {
+    size_t i = 0, avail = len - *pos;
+    size_t words = avail >= 8 ? (o < avail - 7 ? o : avail - 7) : 0;
+    for (; i < words; i += 8) {
         uint64_t x;
-        memcpy(&x, pkt + start + i, 8);
+        memcpy(&x, name + i, 8);
         memcpy(q->qname + i, &x, 8);
         x = dns_lower8(x);
         memcpy(q->qname_lc + i, &x, 8);
     }
-    for (; i < (size_t)nlen; i++) {
-        q->qname[i] = pkt[start + i];
-        q->qname_lc[i] = dns_lower(pkt[start + i]);
+    for (; i < o; i++) {
+        q->qname[i] = name[i];
+        q->qname_lc[i] = dns_lower(name[i]);
     }
-    *pos = p;
+    *pos += o;
     q->qname_labels = (uint8_t)(n - 1);
-    return nlen;
-general:
-    nlen = dns_name_unpack(pkt, len, pos, q->qname);
+    return (int)o;
+general:;
+    int nlen = dns_name_unpack(pkt, len, pos, q->qname);
     if (nlen < 0)
         return -1;
     n = dns_name_label_offsets(q->qname, q->qname_offs);
     q->qname_labels = (uint8_t)(n - 1);
     dns_name_lower(q->qname_lc, q->qname, (size_t)nlen);
     return nlen;
+}
+
+/* Reads the OPT record whose fixed part (after the owner) is at rr, its
+ * RDATA rdlen bytes after that (RFC 6891 6.1.2). */
+static enum dns_parse_status parse_edns(const uint8_t *rr, uint16_t rdlen, dns_query_t *q)
+{
+    uint16_t size = dns_get16(rr + 2);
+    q->edns = true;
+    q->edns_udp_size = size < 512 ? 512 : size;
+    q->edns_version = rr[5];
+    q->edns_flags = dns_get16(rr + 6);
+    return rdlen ? parse_opt(rr + 10, rdlen, q) : DNS_PARSE_OK;
 }
 
 enum dns_parse_status dns_query_parse(const uint8_t *pkt, size_t len, dns_query_t *q)
@@ -135,11 +150,7 @@ enum dns_parse_status dns_query_parse(const uint8_t *pkt, size_t len, dns_query_
     if (q->flags & DNS_FLAG_QR)
         return DNS_PARSE_DROP;
     q->opcode = (uint8_t)((q->flags >> 11) & 0xF);
-    q->has_question = false;
-    q->edns = false;
-    q->nsid = false;
-    q->ecs = false;
-    q->cookie = false;
+    q->has_question = q->edns = q->nsid = q->ecs = q->cookie = false;
 
     uint16_t qdcount = dns_get16(pkt + 4), ancount = dns_get16(pkt + 6),
              nscount = dns_get16(pkt + 8), arcount = dns_get16(pkt + 10);
@@ -162,6 +173,18 @@ enum dns_parse_status dns_query_parse(const uint8_t *pkt, size_t len, dns_query_
         return DNS_PARSE_FORMERR;
     }
 
+    /* Most queries end with one OPT record and nothing else. */
+    if ((ancount | nscount) == 0 && arcount == 1 && len - pos >= 11 && pkt[pos] == 0 &&
+        dns_get16(pkt + pos + 1) == DNS_TYPE_OPT) {
+        uint16_t rdlen = dns_get16(pkt + pos + 9);
+        if (rdlen > len - pos - 11)
+            return DNS_PARSE_FORMERR;
+        enum dns_parse_status st = parse_edns(pkt + pos + 1, rdlen, q);
+        if (st != DNS_PARSE_OK)
+            return st;
+        return q->edns_version > 0 ? DNS_PARSE_BADVERS : DNS_PARSE_OK;
+    }
+
     /* Walk every record after the question; only OPT matters, but counts
      * that claim more records than the packet holds are a format error. */
     uint32_t records = (uint32_t)ancount + nscount + arcount;
@@ -177,25 +200,18 @@ enum dns_parse_status dns_query_parse(const uint8_t *pkt, size_t len, dns_query_
         if (n < 0 || len - pos < 10)
             return DNS_PARSE_FORMERR;
         uint16_t type = dns_get16(pkt + pos);
-        uint16_t rclass = dns_get16(pkt + pos + 2);
-        uint32_t ttl = dns_get32(pkt + pos + 4);
         uint16_t rdlen = dns_get16(pkt + pos + 8);
-        pos += 10;
-        if (rdlen > len - pos)
+        if (rdlen > len - pos - 10)
             return DNS_PARSE_FORMERR;
         if (type == DNS_TYPE_OPT) {
             /* RFC 6891 6.1.1: one OPT, in the additional section, owned by root. */
             if (q->edns || i < (uint32_t)ancount + nscount || n != 1)
                 return DNS_PARSE_FORMERR;
-            q->edns = true;
-            q->edns_udp_size = rclass < 512 ? 512 : rclass;
-            q->edns_version = (uint8_t)(ttl >> 16);
-            q->edns_flags = (uint16_t)ttl;
-            enum dns_parse_status st = parse_opt(pkt + pos, rdlen, q);
+            enum dns_parse_status st = parse_edns(pkt + pos, rdlen, q);
             if (st != DNS_PARSE_OK)
                 return st;
         }
-        pos += rdlen;
+        pos += 10u + rdlen;
     }
     if (q->edns && q->edns_version > 0)
         return DNS_PARSE_BADVERS;
@@ -291,33 +307,3 @@ int dns_writer_name_nocompress(dns_writer_t *w, const uint8_t *name)
     return writer_name(w, name, false);
 }
 
-int dns_writer_bytes(dns_writer_t *w, const void *data, size_t n)
-{
-    if (w->len + n > w->cap)
-        return -1;
-    memcpy(w->buf + w->len, data, n);
-    w->len += n;
-    return 0;
-}
-
-void dns_writer_start(dns_writer_t *w, uint8_t *buf, size_t cap, const dns_query_t *q)
-{
-    w->buf = buf;
-    w->cap = cap;
-    w->ncomp = 0;
-    dns_put16(buf, q->id);
-    uint16_t flags = (uint16_t)(DNS_FLAG_QR | (q->flags & (0x7800u | DNS_FLAG_RD | DNS_FLAG_CD)));
-    dns_put16(buf + 2, flags);
-    memset(buf + 4, 0, 8);
-    w->len = DNS_HEADER_SIZE;
-    w->question = w->query = NULL;
-    if (q->has_question) {
-        dns_put16(buf + 4, 1);
-        memcpy(buf + DNS_HEADER_SIZE, q->qname, q->qname_len);
-        w->len += q->qname_len;
-        dns_put16(buf + w->len, q->qtype);
-        dns_put16(buf + w->len + 2, q->qclass);
-        w->len += 4;
-        w->question = w->query = q;
-    }
-}

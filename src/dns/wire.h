@@ -17,6 +17,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+#include <arpa/inet.h>
 
 #include "dns/name.h"
 
@@ -68,25 +71,26 @@ typedef struct dns_query {
     uint16_t id;
     uint16_t flags;   /* as received */
     uint8_t opcode;
+    /* Set by every parse, side by side so that clearing them is one store. */
     bool has_question;
+    bool edns;
+    bool nsid;        /* NSID requested */
+    bool ecs;         /* client subnet option present and valid */
+    bool cookie;
     /* The question name as sent (case kept) and lower-cased; both arrays
-     * have room for 8-byte stores past the name. */
-    uint8_t qname[DNS_NAME_MAX + 8];
-    uint8_t qname_lc[DNS_NAME_MAX + 8];
+     * have room for 8-byte loads and stores past the name. */
     uint8_t qname_len;
     uint8_t qname_labels;                /* labels, the root excluded */
-    uint8_t qname_offs[DNS_LABELS_MAX];  /* where each label starts; [labels] = the root */
     uint16_t qtype;
     uint16_t qclass;
+    uint8_t qname[DNS_NAME_MAX + 8];
+    uint8_t qname_lc[DNS_NAME_MAX + 8];
+    uint8_t qname_offs[DNS_LABELS_MAX];  /* where each label starts; [labels] = the root */
     /* EDNS (RFC 6891) */
-    bool edns;
     uint8_t edns_version;
     uint16_t edns_udp_size;
     uint16_t edns_flags;
-    bool nsid;        /* NSID requested */
-    bool ecs;         /* client subnet option present and valid */
     dns_client_subnet_t client_subnet;
-    bool cookie;
     uint8_t cookie_len;
     uint8_t cookie_data[40];
 } dns_query_t;
@@ -118,28 +122,68 @@ typedef struct dns_writer {
                                           suffix with as many can match */
 } dns_writer_t;
 
+/* Big-endian (network order) fields at any alignment. */
 static inline void dns_put16(uint8_t *p, uint16_t v)
 {
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
+    v = htons(v);
+    memcpy(p, &v, 2);
 }
 static inline void dns_put32(uint8_t *p, uint32_t v)
 {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
+    v = htonl(v);
+    memcpy(p, &v, 4);
 }
-static inline uint16_t dns_get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint16_t dns_get16(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return ntohs(v);
+}
 static inline uint32_t dns_get32(const uint8_t *p)
 {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return ntohl(v);
 }
 
-/* Starts a response: the header (id, QR, opcode and RD copied from q, all
- * counts 0) and, when q has a question, the question as received. cap must
- * be at least DNS_HEADER_SIZE + DNS_NAME_MAX + 4. */
-void dns_writer_start(dns_writer_t *w, uint8_t *buf, size_t cap, const dns_query_t *q);
+/* Copies n bytes; a short copy (most records are a few words) inline,
+ * touching no byte outside either range. */
+static inline void dns_copy(uint8_t *dst, const uint8_t *src, size_t n)
+{
+    if (n > 64) {
+        memcpy(dst, src, n);
+    } else if (n >= 8) {
+        uint64_t x;
+        for (size_t i = 0; i + 8 <= n; i += 8) {
+            memcpy(&x, src + i, 8);
+            memcpy(dst + i, &x, 8);
+        }
+        memcpy(&x, src + n - 8, 8); /* the last word, overlapping */
+        memcpy(dst + n - 8, &x, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, src, 4);
+        memcpy(&b, src + n - 4, 4);
+        memcpy(dst, &a, 4);
+        memcpy(dst + n - 4, &b, 4);
+    } else if (n > 0) {
+        dst[0] = src[0];
+        dst[n / 2] = src[n / 2];
+        dst[n - 1] = src[n - 1];
+    }
+}
+
+/* Returns 0 or -1 when n bytes do not fit. */
+static inline int dns_writer_bytes(dns_writer_t *w, const void *data, size_t n)
+{
+    if (w->len + n > w->cap)
+        return -1;
+    dns_copy(w->buf + w->len, data, n);
+    w->len += n;
+    return 0;
+}
+
+/* (dns_writer_start() is below the byte helpers it uses.) */
 
 /* Writes a name with compression against earlier names. Returns 0 or -1
  * when it does not fit (w->len unchanged). */
@@ -149,8 +193,6 @@ int dns_writer_name(dns_writer_t *w, const uint8_t *name);
  * it) but remembering it so later names can point into it. */
 int dns_writer_name_nocompress(dns_writer_t *w, const uint8_t *name);
 
-/* Returns 0 or -1 when n bytes do not fit. */
-int dns_writer_bytes(dns_writer_t *w, const void *data, size_t n);
 
 /* Takes the writer back to an earlier length and number of compression
  * targets (saved from w->len and w->ncomp), forgetting what came after. */
@@ -160,6 +202,33 @@ static inline void dns_writer_rewind(dns_writer_t *w, size_t len, unsigned ncomp
     w->ncomp = ncomp;
     if (ncomp == 0)
         w->question = w->query; /* offered again with the next name */
+}
+
+/* Starts a response: the header (id, QR, opcode, RD and CD copied from q,
+ * all counts 0) and, when q has a question, the question as received.
+ * Whatever cap says, buf must have room for DNS_HEADER_SIZE + DNS_NAME_MAX
+ * + 8 bytes: the name is copied a word at a time. */
+static inline void dns_writer_start(dns_writer_t *w, uint8_t *buf, size_t cap,
+                                    const dns_query_t *q)
+{
+    w->buf = buf;
+    w->cap = cap;
+    w->ncomp = 0;
+    w->question = w->query = NULL;
+    dns_put16(buf, q->id);
+    dns_put16(buf + 2, (uint16_t)(DNS_FLAG_QR | (q->flags & (0x7800u | DNS_FLAG_RD | DNS_FLAG_CD))));
+    memset(buf + 4, 0, 8);
+    w->len = DNS_HEADER_SIZE;
+    if (!q->has_question)
+        return;
+    buf[5] = 1;
+    for (unsigned i = 0; i < q->qname_len; i += 8)
+        memcpy(buf + DNS_HEADER_SIZE + i, q->qname + i, 8);
+    uint8_t *p = buf + DNS_HEADER_SIZE + q->qname_len;
+    dns_put16(p, q->qtype);
+    dns_put16(p + 2, q->qclass);
+    w->len += q->qname_len + 4u;
+    w->question = w->query = q;
 }
 
 static inline void dns_writer_set_rcode(dns_writer_t *w, unsigned rcode)

@@ -51,21 +51,14 @@ static int put_rdata(dns_writer_t *w, uint16_t type, const uint8_t *rd, uint16_t
     }
 }
 
-/* Writes a whole RRset or nothing. owner NULL means the query name (a
- * pointer to the question). */
-static int put_rrset(answer_t *a, int section, const uint8_t *owner, const zone_rrset_t *set,
-                     uint32_t ttl)
+/* Writes a whole RRset record by record, or nothing: owner (NULL: a
+ * pointer to the question) and RDATA names compressed. */
+static int put_rrset_records(answer_t *a, int section, const uint8_t *owner,
+                             const zone_rrset_t *set)
 {
     dns_writer_t *w = &a->w;
     size_t save_len = w->len;
     unsigned save_comp = w->ncomp;
-
-    if (!owner && set->wire && ttl == set->ttl) {
-        if (dns_writer_bytes(w, set->wire, set->wire_len) < 0)
-            return -1;
-        dns_writer_add_count(w, section, set->count);
-        return 0;
-    }
     const uint8_t *rd = set->rdata;
     for (unsigned i = 0; i < set->count; i++) {
         uint16_t rdlen = dns_get16(rd);
@@ -75,7 +68,7 @@ static int put_rrset(answer_t *a, int section, const uint8_t *owner, const zone_
         uint8_t *hdr = w->buf + w->len;
         dns_put16(hdr, set->type);
         dns_put16(hdr + 2, DNS_CLASS_IN);
-        dns_put32(hdr + 4, ttl);
+        dns_put32(hdr + 4, set->ttl);
         w->len += 10;
         size_t start = w->len;
         if (put_rdata(w, set->type, rd + 2, rdlen) < 0)
@@ -90,13 +83,26 @@ fail:
     return -1;
 }
 
+/* Writes a whole RRset or nothing. owner NULL means the query name; the
+ * RRset's records as rendered at load then serve as they are. */
+static inline int put_rrset(answer_t *a, int section, const uint8_t *owner,
+                            const zone_rrset_t *set)
+{
+    if (owner || !set->wire)
+        return put_rrset_records(a, section, owner, set);
+    if (dns_writer_bytes(&a->w, set->wire, set->wire_len) < 0)
+        return -1;
+    dns_writer_add_count(&a->w, section, set->count);
+    return 0;
+}
+
 /* Answer and authority must be complete: what does not fit sets TC. */
 static bool put_required(answer_t *a, int section, const uint8_t *owner,
                          const zone_rrset_t *set)
 {
     if (a->truncated)
         return false;
-    if (put_rrset(a, section, owner, set, set->ttl) < 0) {
+    if (put_rrset(a, section, owner, set) < 0) {
         a->truncated = true;
         return false;
     }
@@ -137,7 +143,7 @@ static void put_additional(answer_t *a)
             const zone_rrset_t *set = zone_node_rrset(n, types[t]);
             if (!set)
                 continue;
-            if (put_rrset(a, SECTION_ADDITIONAL, n->name, set, set->ttl) < 0) {
+            if (put_rrset(a, SECTION_ADDITIONAL, n->name, set) < 0) {
                 /* RFC 9471: missing in-domain glue must be signalled. */
                 if (a->additional_required[k])
                     a->truncated = true;

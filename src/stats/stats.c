@@ -4,45 +4,9 @@
 
 #include <string.h>
 
-#include "dns/wire.h"
 
 stats_slot_t stats_slots[STATS_SLOTS];
 _Atomic uint64_t stats_reloads, stats_reload_failures;
-
-static enum stats_qtype stats_qtype_of(uint16_t type)
-{
-    switch (type) {
-    case DNS_TYPE_A: return STATS_QT_A;
-    case DNS_TYPE_AAAA: return STATS_QT_AAAA;
-    case DNS_TYPE_NS: return STATS_QT_NS;
-    case DNS_TYPE_CNAME: return STATS_QT_CNAME;
-    case DNS_TYPE_SOA: return STATS_QT_SOA;
-    case DNS_TYPE_PTR: return STATS_QT_PTR;
-    case DNS_TYPE_MX: return STATS_QT_MX;
-    case DNS_TYPE_TXT: return STATS_QT_TXT;
-    case DNS_TYPE_SRV: return STATS_QT_SRV;
-    case 257: return STATS_QT_CAA;
-    case DNS_TYPE_HTTPS: return STATS_QT_HTTPS;
-    case DNS_TYPE_ANY: return STATS_QT_ANY;
-    default: return STATS_QT_OTHER;
-    }
-}
-
-void stats_count(unsigned slot, const stats_query_t *q)
-{
-    stats_slot_t *s = &stats_slots[slot < STATS_SLOTS ? slot : STATS_SLOTS - 1];
-    stats_bump(&s->queries);
-    if (!q->answered) {
-        stats_bump(&s->dropped);
-        return;
-    }
-    stats_bump(&s->rcode[q->rcode < STATS_RCODES ? q->rcode : STATS_RCODES - 1]);
-    stats_bump(&s->qtype[stats_qtype_of(q->qtype)]);
-    if (q->truncated)
-        stats_bump(&s->truncated);
-    if (q->ecs)
-        stats_bump(&s->ecs);
-}
 
 const char *stats_qtype_name(enum stats_qtype t)
 {
