@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <endian.h>
+
 #define DNS_NAME_MAX 255
 #define DNS_LABEL_MAX 63
 #define DNS_LABELS_MAX 128 /* including the root label */
@@ -81,22 +83,64 @@ static inline bool dns_bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
     return n == 0 || dns_read_small(a, (unsigned)n) == dns_read_small(b, (unsigned)n);
 }
 
-/* The hash the zone database keys names on: the len bytes of a
- * lower-cased name, a word at a time (the length is mixed in first, so a
- * name's words cannot collide with a longer name's). */
-static inline uint32_t dns_name_hash(const uint8_t *p, size_t len)
+/* The hash the zone database keys names on, over the bytes of a
+ * lower-cased name taken as little-endian words (the length is mixed in
+ * first, so a name's words cannot collide with a longer name's). Its
+ * steps are separate so that the parser can hash the words it copies:
+ *   h = DNS_HASH_SEED ^ len; h = dns_hash_step(h, word) for every word
+ *   but the last; dns_hash_final(h, the last 1..8 bytes, zero-padded). */
+#define DNS_HASH_SEED 0xCBF29CE484222325u
+#define DNS_HASH_MUL 0x9E3779B97F4A7C15u
+
+static inline uint64_t dns_hash_step(uint64_t h, uint64_t word)
 {
-    const uint64_t mul = 0x9E3779B97F4A7C15u;
-    uint64_t h = 0xCBF29CE484222325u ^ len;
-    for (; len > 8; len -= 8, p += 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * mul;
-        h ^= h >> 32;
-    }
-    h = (h ^ dns_read_small(p, (unsigned)len)) * mul;
+    h = (h ^ word) * DNS_HASH_MUL;
+    return h ^ (h >> 32);
+}
+
+static inline uint32_t dns_hash_final(uint64_t h, uint64_t last)
+{
+    h = (h ^ last) * DNS_HASH_MUL;
     h ^= h >> 29;
     return (uint32_t)(h >> 32);
+}
+
+/* Keeps the first n (1..8) bytes of a little-endian word. */
+static inline uint64_t dns_word_mask(unsigned n) { return ~(uint64_t)0 >> (64 - 8 * n); }
+
+/* The 8 bytes at p as a little-endian word. */
+static inline uint64_t dns_load_le64(const uint8_t *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return le64toh(x);
+}
+
+/* The n (1..8) bytes at p as a little-endian word, zero-padded, reading no
+ * byte outside them. */
+static inline uint64_t dns_load_le_partial(const uint8_t *p, unsigned n)
+{
+    if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + n - 4, 4);
+        return (uint64_t)le32toh(a) | (uint64_t)le32toh(b) << (8 * (n - 4));
+    }
+    if (n >= 2) {
+        uint16_t a, b;
+        memcpy(&a, p, 2);
+        memcpy(&b, p + n - 2, 2);
+        return (uint64_t)le16toh(a) | (uint64_t)le16toh(b) << (8 * (n - 2));
+    }
+    return p[0];
+}
+
+static inline uint32_t dns_name_hash(const uint8_t *p, size_t len)
+{
+    uint64_t h = DNS_HASH_SEED ^ len;
+    for (; len > 8; len -= 8, p += 8)
+        h = dns_hash_step(h, dns_load_le64(p));
+    return dns_hash_final(h, dns_load_le_partial(p, (unsigned)len));
 }
 
 static inline uint8_t dns_lower(uint8_t c)

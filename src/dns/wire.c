@@ -9,32 +9,22 @@ int dns_client_subnet_parse(const uint8_t *data, size_t len, dns_client_subnet_t
     if (len < 4)
         return -1;
     uint16_t family = dns_get16(data);
-    uint8_t source = data[2], scope = data[3];
-    unsigned maxbits;
-    if (family == 1)
-        maxbits = 32;
-    else if (family == 2)
-        maxbits = 128;
-    else
-        return -1;
-    if (source > maxbits || scope > maxbits)
+    unsigned source = data[2], scope = data[3];
+    unsigned maxbits = family == 1 ? 32 : family == 2 ? 128 : 0;
+    if (maxbits == 0 || source > maxbits || scope > maxbits)
         return -1;
     size_t addrlen = (source + 7u) / 8u;
     /* RFC 7871 6: ADDRESS is exactly as long as SOURCE PREFIX-LENGTH needs. */
     if (len - 4 != addrlen)
         return -1;
-    memset(out, 0, sizeof(*out));
-    out->family = family;
-    out->source_prefix = source;
-    out->scope_prefix = scope;
-    for (size_t i = 0; i < addrlen; i++) /* a few bytes: cheaper than a memcpy call */
-        out->addr[i] = data[4 + i];
+    memset(out->addr, 0, sizeof(out->addr));
+    dns_copy(out->addr, data + 4, addrlen);
     /* Bits past the prefix must be zero. */
-    if (source % 8) {
-        uint8_t mask = (uint8_t)(0xFFu >> (source % 8));
-        if (out->addr[addrlen - 1] & mask)
-            return -1;
-    }
+    if (source % 8 && (out->addr[addrlen - 1] & (0xFFu >> (source % 8))))
+        return -1;
+    out->family = family;
+    out->source_prefix = (uint8_t)source;
+    out->scope_prefix = (uint8_t)scope;
     return 0;
 }
 
@@ -82,42 +72,50 @@ static enum dns_parse_status parse_opt(const uint8_t *rdata, size_t rdlen, dns_q
 static int parse_qname(const uint8_t *pkt, size_t len, size_t *pos, dns_query_t *q)
 {
     const uint8_t *name = pkt + *pos;
-    size_t room = len - *pos; /* the name must end inside the packet... */
-    if (room > DNS_NAME_MAX)
-        room = DNS_NAME_MAX; /* ...and within 255 bytes */
+    size_t avail = len - *pos;
+    /* The name must end inside the packet and within 255 bytes. Every
+     * label but the root takes at least two of them, so there are at most
+     * DNS_LABELS_MAX offsets. */
+    size_t room = avail < DNS_NAME_MAX ? avail : DNS_NAME_MAX;
     size_t o = 0;
     unsigned n = 0;
-    /* Every label but the root takes at least two bytes of the 255, so
-     * there are at most DNS_LABELS_MAX offsets. */
     for (;;) {
         if (o >= room)
             return -1;
-        uint8_t l = name[o];
+        unsigned l = name[o];
         if (l > DNS_LABEL_MAX)
             goto general; /* a pointer, or a label type dns_name_unpack refuses */
         q->qname_offs[n++] = (uint8_t)o;
-        o += 1u + l;
+        o += l + 1;
         if (l == 0)
             break;
     }
-    /* Copied and lower-cased a word at a time where the packet has a whole
-     * word (the name's type and class follow it); the arrays have room for
-     * the bytes a last word writes past the name. */
-    size_t i = 0, avail = len - *pos;
-    size_t words = avail >= 8 ? (o < avail - 7 ? o : avail - 7) : 0;
-    for (; i < words; i += 8) {
-        uint64_t x;
+    *pos += o;
+    q->qname_labels = (uint8_t)(n - 1);
+    if (avail < ((o + 7) & ~(size_t)7)) {
+        /* The packet ends less than a word after the name: a byte at a time. */
+        for (size_t k = 0; k < o; k++) {
+            q->qname[k] = name[k];
+            q->qname_lc[k] = dns_lower(name[k]);
+        }
+        q->qname_hash = dns_name_hash(q->qname_lc, o);
+        return (int)o;
+    }
+    /* Copied, lower-cased and hashed for the zone lookup (dns_name_hash())
+     * a word at a time; the arrays have room for the bytes the last word
+     * writes past the name. */
+    uint64_t h = DNS_HASH_SEED ^ o, x;
+    size_t i = 0;
+    for (;; i += 8) {
         memcpy(&x, name + i, 8);
         memcpy(q->qname + i, &x, 8);
         x = dns_lower8(x);
         memcpy(q->qname_lc + i, &x, 8);
+        if (o - i <= 8)
+            break;
+        h = dns_hash_step(h, le64toh(x));
     }
-    for (; i < o; i++) {
-        q->qname[i] = name[i];
-        q->qname_lc[i] = dns_lower(name[i]);
-    }
-    *pos += o;
-    q->qname_labels = (uint8_t)(n - 1);
+    q->qname_hash = dns_hash_final(h, le64toh(x) & dns_word_mask((unsigned)(o - i)));
     return (int)o;
 general:;
     int nlen = dns_name_unpack(pkt, len, pos, q->qname);
@@ -126,6 +124,7 @@ general:;
     n = dns_name_label_offsets(q->qname, q->qname_offs);
     q->qname_labels = (uint8_t)(n - 1);
     dns_name_lower(q->qname_lc, q->qname, (size_t)nlen);
+    q->qname_hash = dns_name_hash(q->qname_lc, (size_t)nlen);
     return nlen;
 }
 
@@ -145,18 +144,18 @@ enum dns_parse_status dns_query_parse(const uint8_t *pkt, size_t len, dns_query_
 {
     if (len < DNS_HEADER_SIZE)
         return DNS_PARSE_DROP;
+    uint16_t flags = dns_get16(pkt + 2);
     q->id = dns_get16(pkt);
-    q->flags = dns_get16(pkt + 2);
-    if (q->flags & DNS_FLAG_QR)
+    q->flags = flags;
+    if (flags & DNS_FLAG_QR)
         return DNS_PARSE_DROP;
-    q->opcode = (uint8_t)((q->flags >> 11) & 0xF);
+    q->opcode = (uint8_t)((flags >> 11) & 0xF);
     q->has_question = q->edns = q->nsid = q->ecs = q->cookie = false;
 
-    uint16_t qdcount = dns_get16(pkt + 4), ancount = dns_get16(pkt + 6),
-             nscount = dns_get16(pkt + 8), arcount = dns_get16(pkt + 10);
+    /* The counts are read where they are needed: fewer values live across
+     * the name's loops. */
     size_t pos = DNS_HEADER_SIZE;
-
-    if (qdcount >= 1) {
+    if (dns_get16(pkt + 4) >= 1) {
         int n = parse_qname(pkt, len, &pos, q);
         if (n > 0 && len - pos >= 4) {
             q->qname_len = (uint8_t)n;
@@ -168,12 +167,14 @@ enum dns_parse_status dns_query_parse(const uint8_t *pkt, size_t len, dns_query_
     }
     if (q->opcode != DNS_OPCODE_QUERY)
         return DNS_PARSE_NOTIMP;
-    if (qdcount != 1 || !q->has_question) {
-        q->has_question = q->has_question && qdcount == 1;
+    if (dns_get16(pkt + 4) != 1 || !q->has_question) {
+        q->has_question = q->has_question && dns_get16(pkt + 4) == 1;
         return DNS_PARSE_FORMERR;
     }
 
     /* Most queries end with one OPT record and nothing else. */
+    uint16_t ancount = dns_get16(pkt + 6), nscount = dns_get16(pkt + 8),
+             arcount = dns_get16(pkt + 10);
     if ((ancount | nscount) == 0 && arcount == 1 && len - pos >= 11 && pkt[pos] == 0 &&
         dns_get16(pkt + pos + 1) == DNS_TYPE_OPT) {
         uint16_t rdlen = dns_get16(pkt + pos + 9);

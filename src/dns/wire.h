@@ -86,6 +86,7 @@ typedef struct dns_query {
     uint8_t qname[DNS_NAME_MAX + 8];
     uint8_t qname_lc[DNS_NAME_MAX + 8];
     uint8_t qname_offs[DNS_LABELS_MAX];  /* where each label starts; [labels] = the root */
+    uint32_t qname_hash;                 /* dns_name_hash() of qname_lc */
     /* EDNS (RFC 6891) */
     uint8_t edns_version;
     uint16_t edns_udp_size;
@@ -222,12 +223,13 @@ static inline void dns_writer_start(dns_writer_t *w, uint8_t *buf, size_t cap,
     if (!q->has_question)
         return;
     buf[5] = 1;
-    for (unsigned i = 0; i < q->qname_len; i += 8)
+    unsigned n = q->qname_len; /* buf may alias q as far as C knows: read once */
+    for (unsigned i = 0; i < n; i += 8)
         memcpy(buf + DNS_HEADER_SIZE + i, q->qname + i, 8);
-    uint8_t *p = buf + DNS_HEADER_SIZE + q->qname_len;
+    uint8_t *p = buf + DNS_HEADER_SIZE + n;
     dns_put16(p, q->qtype);
     dns_put16(p + 2, q->qclass);
-    w->len += q->qname_len + 4u;
+    w->len = DNS_HEADER_SIZE + n + 4u;
     w->question = w->query = q;
 }
 

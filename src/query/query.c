@@ -251,6 +251,23 @@ static int put_pool(answer_t *a, const service_t *svc, const service_choice_t *c
                     unsigned count, unsigned rr_len, unsigned first, uint32_t ttl)
 {
     dns_writer_t *w = &a->w;
+    bool all = true;
+    for (unsigned k = 0; k < count && all; k++)
+        all = service_addr_served(svc, choice, targets[k]);
+    if (all && !owner && ttl == svc->ttl) {
+        /* Every record is served as rendered: two copies, rotated. */
+        size_t total = (size_t)count * rr_len, head = (size_t)(first % count) * rr_len;
+        if (w->len + total > w->cap) {
+            a->truncated = true;
+            return -1;
+        }
+        dns_copy(w->buf + w->len, wire + head, total - head);
+        if (head)
+            dns_copy(w->buf + w->len + total - head, wire, head);
+        w->len += total;
+        dns_writer_add_count(w, SECTION_ANSWER, (uint16_t)count);
+        return (int)count;
+    }
     size_t save_len = w->len;
     unsigned save_comp = w->ncomp, written = 0;
     for (unsigned k = 0; k < count; k++) {
@@ -376,7 +393,8 @@ static void answer_in(answer_t *a)
         dns_writer_set_rcode(&a->w, DNS_RCODE_REFUSED);
         return;
     }
-    zone_lookup_labels(a->db, q->qname_lc, q->qname_len, q->qname_offs, q->qname_labels, &r);
+    zone_lookup_labels(a->db, q->qname_lc, q->qname_len, q->qname_hash, q->qname_offs,
+                       q->qname_labels, &r);
     if (!r.zone) {
         dns_writer_set_rcode(&a->w, DNS_RCODE_REFUSED);
         return;

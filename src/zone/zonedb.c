@@ -719,22 +719,15 @@ size_t zone_db_zone_count(const zone_db_t *db) { return db->n_zones; }
 
 const zone_t *zone_db_zone(const zone_db_t *db, size_t i) { return db->zones[i]; }
 
-const zone_rrset_t *zone_node_rrset(const zone_node_t *node, uint16_t type)
-{
-    for (unsigned i = 0; i < node->n_rrsets; i++)
-        if (node->rrsets[i].type == type)
-            return &node->rrsets[i];
-    return NULL;
-}
 
 void zone_lookup(const zone_db_t *db, const uint8_t *name_lc, size_t len, zone_lookup_t *r)
 {
     uint8_t offs[DNS_LABELS_MAX];
     unsigned n = dns_name_label_offsets(name_lc, offs) - 1; /* labels, root excluded */
-    zone_lookup_labels(db, name_lc, len, offs, n, r);
+    zone_lookup_labels(db, name_lc, len, dns_name_hash(name_lc, len), offs, n, r);
 }
 
-void zone_lookup_labels(const zone_db_t *db, const uint8_t *name_lc, size_t len,
+void zone_lookup_labels(const zone_db_t *db, const uint8_t *name_lc, size_t len, uint32_t hash,
                         const uint8_t *offs, unsigned n, zone_lookup_t *r)
 {
     memset(r, 0, sizeof(*r));
@@ -743,7 +736,7 @@ void zone_lookup_labels(const zone_db_t *db, const uint8_t *name_lc, size_t len,
     /* Most queries name a node that exists: one hash of the whole name and
      * one probe. Only a miss hashes the suffixes, longest first, to find
      * the closest encloser. */
-    const zone_node_t *e = table_find(&db->table, dns_name_hash(name_lc, len), name_lc, len);
+    const zone_node_t *e = table_find(&db->table, hash, name_lc, len);
     if (e) {
         r->zone = e->zone;
         r->node = r->encloser = e;

@@ -126,12 +126,20 @@ const zone_t *zone_db_zone(const zone_db_t *db, size_t i);
 
 /* Finds name (lower-cased wire format, len bytes). Never allocates. */
 void zone_lookup(const zone_db_t *db, const uint8_t *name_lc, size_t len, zone_lookup_t *r);
-/* The same when the caller knows where the name's n labels start (offs[0..n],
- * offs[n] being the root's), as a parsed query does. */
-void zone_lookup_labels(const zone_db_t *db, const uint8_t *name_lc, size_t len,
+/* The same when the caller knows the name's dns_name_hash() and where its
+ * n labels start (offs[0..n], offs[n] being the root's), as a parsed query
+ * does. */
+void zone_lookup_labels(const zone_db_t *db, const uint8_t *name_lc, size_t len, uint32_t hash,
                         const uint8_t *offs, unsigned n, zone_lookup_t *r);
 
 /* The node's RRset of that type, or NULL. */
-const zone_rrset_t *zone_node_rrset(const zone_node_t *node, uint16_t type);
+static inline const zone_rrset_t *zone_node_rrset(const zone_node_t *node, uint16_t type)
+{
+    const zone_rrset_t *set = node->rrsets, *end = set + node->n_rrsets;
+    for (; set < end; set++)
+        if (set->type == type)
+            return set;
+    return NULL;
+}
 
 #endif
