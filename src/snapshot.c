@@ -10,7 +10,7 @@
 
 #include "zone/zone_source.h"
 
-static snapshot_t *current_snapshot;
+snapshot_t *snapshot_current_ptr;
 
 /* The country table and the GeoIP database. */
 static bool snapshot_load_geo(snapshot_t *s, diag_t *d)
@@ -177,7 +177,7 @@ void snapshot_free(snapshot_t *s)
     free(s);
 }
 
-snapshot_t *snapshot_swap(snapshot_t *s) { return rcu_xchg_pointer(&current_snapshot, s); }
+snapshot_t *snapshot_swap(snapshot_t *s) { return rcu_xchg_pointer(&snapshot_current_ptr, s); }
 
 void snapshot_retire(snapshot_t *old)
 {
@@ -187,4 +187,3 @@ void snapshot_retire(snapshot_t *old)
 
 void snapshot_publish(snapshot_t *s) { snapshot_retire(snapshot_swap(s)); }
 
-const snapshot_t *snapshot_current(void) { return rcu_dereference(current_snapshot); }

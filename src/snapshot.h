@@ -75,7 +75,13 @@ void snapshot_publish(snapshot_t *s);
 snapshot_t *snapshot_swap(snapshot_t *s);
 void snapshot_retire(snapshot_t *old);
 
-/* The current snapshot; only valid inside rcu_read_lock(). */
-const snapshot_t *snapshot_current(void);
+/* The current snapshot; only valid inside rcu_read_lock(). Inline, as it
+ * is read for every query: a dependent load, which is what
+ * rcu_dereference() does, without a call into liburcu. */
+extern snapshot_t *snapshot_current_ptr; /* written by snapshot_swap() only */
+static inline const snapshot_t *snapshot_current(void)
+{
+    return __atomic_load_n(&snapshot_current_ptr, __ATOMIC_CONSUME);
+}
 
 #endif

@@ -277,22 +277,21 @@ static void ctl_cmd_status(ctl_t *c, json_t *args, ctl_reply_t *r)
 }
 
 /* One transport's counters, as text and as a JSON object. */
-static json_t *ctl_stats_transport(FILE *out, const char *name, const stats_slot_t *t)
+static json_t *ctl_stats_transport(FILE *out, const char *name, const stats_totals_t *t)
 {
     json_t *o = ctl_json(json_object());
     json_t *rcodes = ctl_json(json_object()), *qtypes = ctl_json(json_object());
-    uint64_t q = atomic_load(&t->queries), dropped = atomic_load(&t->dropped);
+    uint64_t q = t->queries, dropped = t->dropped;
     fprintf(out, "%s: %llu queries, %llu dropped, %llu truncated, %llu with client subnet\n",
             name, (unsigned long long)q, (unsigned long long)dropped,
-            (unsigned long long)atomic_load(&t->truncated),
-            (unsigned long long)atomic_load(&t->ecs));
+            (unsigned long long)t->truncated, (unsigned long long)t->ecs);
     ctl_set(o, "queries", json_integer((json_int_t)q));
     ctl_set(o, "dropped", json_integer((json_int_t)dropped));
-    ctl_set(o, "truncated", json_integer((json_int_t)atomic_load(&t->truncated)));
-    ctl_set(o, "ecs", json_integer((json_int_t)atomic_load(&t->ecs)));
+    ctl_set(o, "truncated", json_integer((json_int_t)t->truncated));
+    ctl_set(o, "ecs", json_integer((json_int_t)t->ecs));
     fprintf(out, "  rcodes:");
     for (unsigned i = 0; i < STATS_RCODES; i++) {
-        uint64_t n = atomic_load(&t->rcode[i]);
+        uint64_t n = t->rcode[i];
         if (!n)
             continue;
         fprintf(out, " %s %llu", stats_rcode_name(i), (unsigned long long)n);
@@ -300,7 +299,7 @@ static json_t *ctl_stats_transport(FILE *out, const char *name, const stats_slot
     }
     fprintf(out, "\n  types: ");
     for (unsigned i = 0; i < STATS_QT_N; i++) {
-        uint64_t n = atomic_load(&t->qtype[i]);
+        uint64_t n = t->qtype[i];
         if (!n)
             continue;
         fprintf(out, " %s %llu", stats_qtype_name(i), (unsigned long long)n);
@@ -319,7 +318,7 @@ static void ctl_cmd_stats(ctl_t *c, json_t *args, ctl_reply_t *r)
     (void)args;
     FILE *out = r->out;
     json_t *data = r->data;
-    stats_slot_t udp, tcp;
+    stats_totals_t udp, tcp;
     stats_sum(false, &udp);
     stats_sum(true, &tcp);
     ctl_set(data, "udp", ctl_stats_transport(out, "udp", &udp));

@@ -4,8 +4,25 @@
 
 #include <string.h>
 
+#include "dns/wire.h"
+
 
 stats_slot_t stats_slots[STATS_SLOTS];
+
+/* Each named type's index + 1; 0 is "other". */
+const uint8_t stats_qtype_small[256] = {
+    [DNS_TYPE_A] = STATS_QT_A + 1,
+    [DNS_TYPE_AAAA] = STATS_QT_AAAA + 1,
+    [DNS_TYPE_NS] = STATS_QT_NS + 1,
+    [DNS_TYPE_CNAME] = STATS_QT_CNAME + 1,
+    [DNS_TYPE_SOA] = STATS_QT_SOA + 1,
+    [DNS_TYPE_PTR] = STATS_QT_PTR + 1,
+    [DNS_TYPE_MX] = STATS_QT_MX + 1,
+    [DNS_TYPE_TXT] = STATS_QT_TXT + 1,
+    [DNS_TYPE_SRV] = STATS_QT_SRV + 1,
+    [DNS_TYPE_HTTPS] = STATS_QT_HTTPS + 1,
+    [DNS_TYPE_ANY] = STATS_QT_ANY + 1,
+};
 _Atomic uint64_t stats_reloads, stats_reload_failures;
 
 const char *stats_qtype_name(enum stats_qtype t)
@@ -25,25 +42,28 @@ const char *stats_rcode_name(unsigned rcode)
     return rcode < STATS_RCODES ? names[rcode] : "?";
 }
 
-static void stats_add(stats_slot_t *out, const stats_slot_t *s)
+static uint64_t stats_load(const _Atomic uint64_t *c)
 {
-#define STATS_ADD(field)                                                                           \
-    atomic_store_explicit(&out->field,                                                             \
-                          atomic_load_explicit(&out->field, memory_order_relaxed) +               \
-                              atomic_load_explicit(&s->field, memory_order_relaxed),              \
-                          memory_order_relaxed)
-    STATS_ADD(queries);
-    STATS_ADD(dropped);
-    STATS_ADD(truncated);
-    STATS_ADD(ecs);
-    for (unsigned i = 0; i < STATS_RCODES; i++)
-        STATS_ADD(rcode[i]);
-    for (unsigned i = 0; i < STATS_QT_N; i++)
-        STATS_ADD(qtype[i]);
-#undef STATS_ADD
+    return atomic_load_explicit(c, memory_order_relaxed);
 }
 
-void stats_sum(bool tcp, stats_slot_t *out)
+static void stats_add(stats_totals_t *out, const stats_slot_t *s)
+{
+    out->dropped += stats_load(&s->dropped);
+    out->queries += stats_load(&s->dropped);
+    out->truncated += stats_load(&s->truncated);
+    out->ecs += stats_load(&s->ecs);
+    for (unsigned r = 0; r < STATS_RCODES; r++) {
+        for (unsigned t = 0; t < STATS_QT_N; t++) {
+            uint64_t n = stats_load(&s->cell[r][t]);
+            out->queries += n;
+            out->rcode[r] += n;
+            out->qtype[t] += n;
+        }
+    }
+}
+
+void stats_sum(bool tcp, stats_totals_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (tcp) {

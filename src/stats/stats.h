@@ -15,7 +15,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dns/wire.h"
 
 #define STATS_SLOTS 257 /* up to 256 UDP workers, then TCP */
 #define STATS_RCODES 17 /* 0..15 and BADVERS (16) */
@@ -27,14 +26,22 @@ enum stats_qtype {
     STATS_QT_OTHER, STATS_QT_N
 };
 
+/* One worker's counters: each answered query bumps one cell, that of its
+ * rcode and type (one increment, not three); the totals per rcode, per
+ * type and overall are sums, made by stats_sum(). */
 typedef struct stats_slot {
-    _Alignas(64) _Atomic uint64_t queries;
+    _Alignas(64) _Atomic uint64_t cell[STATS_RCODES][STATS_QT_N];
     _Atomic uint64_t dropped;   /* not answered (not a query) */
     _Atomic uint64_t truncated; /* answered with TC */
     _Atomic uint64_t ecs;       /* carried an EDNS Client Subnet */
-    _Atomic uint64_t rcode[STATS_RCODES];
-    _Atomic uint64_t qtype[STATS_QT_N];
 } stats_slot_t;
+
+/* The sums stats_sum() makes, for operators. */
+typedef struct stats_totals {
+    uint64_t queries, dropped, truncated, ecs;
+    uint64_t rcode[STATS_RCODES];
+    uint64_t qtype[STATS_QT_N];
+} stats_totals_t;
 
 /* What one query was, for counting (filled by query_answer). */
 typedef struct stats_query {
@@ -56,36 +63,25 @@ static inline void stats_bump(_Atomic uint64_t *c)
                           memory_order_relaxed);
 }
 
+/* For types below 256: the index + 1 of those counted by name, else 0. */
+extern const uint8_t stats_qtype_small[256];
+
 static inline enum stats_qtype stats_qtype_of(uint16_t type)
 {
-    switch (type) {
-    case DNS_TYPE_A: return STATS_QT_A;
-    case DNS_TYPE_AAAA: return STATS_QT_AAAA;
-    case DNS_TYPE_NS: return STATS_QT_NS;
-    case DNS_TYPE_CNAME: return STATS_QT_CNAME;
-    case DNS_TYPE_SOA: return STATS_QT_SOA;
-    case DNS_TYPE_PTR: return STATS_QT_PTR;
-    case DNS_TYPE_MX: return STATS_QT_MX;
-    case DNS_TYPE_TXT: return STATS_QT_TXT;
-    case DNS_TYPE_SRV: return STATS_QT_SRV;
-    case 257: /* CAA */ return STATS_QT_CAA;
-    case DNS_TYPE_HTTPS: return STATS_QT_HTTPS;
-    case DNS_TYPE_ANY: return STATS_QT_ANY;
-    default: return STATS_QT_OTHER;
-    }
+    unsigned i = type < 256 ? stats_qtype_small[type] : type == 257 ? STATS_QT_CAA + 1 : 0;
+    return i ? (enum stats_qtype)(i - 1) : STATS_QT_OTHER;
 }
 
 /* Counts one query in slot (a worker's own; out of range: the last). */
 static inline void stats_count(unsigned slot, const stats_query_t *q)
 {
     stats_slot_t *s = &stats_slots[slot < STATS_SLOTS ? slot : STATS_SLOTS - 1];
-    stats_bump(&s->queries);
     if (!q->answered) {
         stats_bump(&s->dropped);
         return;
     }
-    stats_bump(&s->rcode[q->rcode < STATS_RCODES ? q->rcode : STATS_RCODES - 1]);
-    stats_bump(&s->qtype[stats_qtype_of(q->qtype)]);
+    stats_bump(&s->cell[q->rcode < STATS_RCODES ? q->rcode : STATS_RCODES - 1]
+                       [stats_qtype_of(q->qtype)]);
     if (q->truncated)
         stats_bump(&s->truncated);
     if (q->ecs)
@@ -97,6 +93,6 @@ const char *stats_qtype_name(enum stats_qtype t);
 const char *stats_rcode_name(unsigned rcode);
 
 /* Sums one transport's slots: UDP is slots 0..STATS_SLOTS-2, TCP the last. */
-void stats_sum(bool tcp, stats_slot_t *out);
+void stats_sum(bool tcp, stats_totals_t *out);
 
 #endif
