@@ -80,6 +80,14 @@ struct net__udp_worker {
     udp_ctl_t tx_ctl[NET_UDP_BATCH];
     uint8_t *queries; /* NET_UDP_BATCH slots of NET_UDP_MAX_QUERY */
     uint8_t *answers; /* NET_UDP_BATCH slots of NET_MAX_MESSAGE */
+    /* tx[i] normally sends answer slot i to from[i] with no control data,
+     * so a batch sets only lengths; a batch that skipped a datagram or set
+     * a source address leaves tx_moved for the next to undo. */
+    bool tx_moved;
+    /* rx entries the last recvmmsg() filled, and from which listener: only
+     * those need their lengths reset. */
+    unsigned rx_used;
+    size_t rx_li;
 };
 
 void net__addr_format(const struct sockaddr *sa, char *buf, size_t len)
@@ -317,6 +325,19 @@ static void udp_set_source(struct msghdr *out, udp_ctl_t *ctl, const udp_dst_t *
     }
 }
 
+/* Ties every tx entry back to its own slot, with no control data. */
+static void udp_tx_tie(struct net__udp_worker *w)
+{
+    for (unsigned i = 0; i < NET_UDP_BATCH; i++) {
+        struct msghdr *out = &w->tx[i].msg_hdr;
+        w->tx_iov[i].iov_base = w->answers + (size_t)i * NET_MAX_MESSAGE;
+        out->msg_name = &w->from[i];
+        out->msg_control = NULL;
+        out->msg_controllen = 0;
+    }
+    w->tx_moved = false;
+}
+
 /* Runs the handler on the n datagrams received; returns how many answers
  * it queued in tx. */
 static unsigned udp_answer(struct net__udp_worker *w, size_t li, unsigned n)
@@ -327,38 +348,40 @@ static unsigned udp_answer(struct net__udp_worker *w, size_t li, unsigned n)
     bool wildcard = srv->wildcard[li];
     unsigned k = 0;
     udp_dst_t dst = {.known = false};
+    net_peer_t peer = {
+        .local = (const struct sockaddr *)&srv->bound[li],
+        .tcp = false,
+        .worker = w->index,
+    };
 
+    if (w->tx_moved)
+        udp_tx_tie(w);
     for (unsigned i = 0; i < n; i++) {
         struct msghdr *in = &w->rx[i].msg_hdr;
         if (in->msg_flags & MSG_TRUNC)
             continue; /* longer than any query we take */
-        const struct sockaddr *local = (const struct sockaddr *)&srv->bound[li];
         if (wildcard) {
             udp_parse_dst(in, family, &dst);
-            local = udp_local_addr(&dst, port, &w->local[i]);
+            peer.local = udp_local_addr(&dst, port, &w->local[i]);
         }
-        net_peer_t peer = {
-            .addr = (const struct sockaddr *)&w->from[i],
-            .addrlen = in->msg_namelen,
-            .local = local,
-            .tcp = false,
-            .worker = w->index,
-        };
+        peer.addr = (const struct sockaddr *)&w->from[i];
+        peer.addrlen = in->msg_namelen;
         uint8_t *resp = w->answers + (size_t)i * NET_MAX_MESSAGE;
         size_t len = srv->handler(srv->arg, w->queries + (size_t)i * NET_UDP_MAX_QUERY,
                                   w->rx[i].msg_len, resp, NET_MAX_MESSAGE, &peer);
         if (len == 0 || len > NET_MAX_MESSAGE)
             continue;
         struct msghdr *out = &w->tx[k].msg_hdr;
-        w->tx_iov[k].iov_base = resp;
+        if (k != i) { /* an earlier datagram got no answer: close the gap */
+            w->tx_iov[k].iov_base = resp;
+            out->msg_name = &w->from[i];
+            w->tx_moved = true;
+        }
         w->tx_iov[k].iov_len = len;
-        out->msg_name = &w->from[i];
         out->msg_namelen = in->msg_namelen;
         if (wildcard) {
             udp_set_source(out, &w->tx_ctl[k], &dst);
-        } else {
-            out->msg_control = NULL;
-            out->msg_controllen = 0;
+            w->tx_moved = true;
         }
         k++;
     }
@@ -415,10 +438,13 @@ static int udp_batch(struct net__udp_worker *w, size_t li, int flags)
     int fd = w->fds[li];
     size_t ctl_len = w->srv->wildcard[li] ? sizeof(w->rx_ctl[0].buf) : 0;
 
-    for (unsigned i = 0; i < NET_UDP_BATCH; i++) {
+    unsigned reset = li == w->rx_li ? w->rx_used : NET_UDP_BATCH;
+    for (unsigned i = 0; i < reset; i++) {
         w->rx[i].msg_hdr.msg_namelen = sizeof(w->from[i]);
         w->rx[i].msg_hdr.msg_controllen = ctl_len;
     }
+    w->rx_li = li;
+    w->rx_used = 0;
     int n = recvmmsg(fd, w->rx, NET_UDP_BATCH, flags, NULL);
     if (n < 0) {
         if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
@@ -430,6 +456,7 @@ static int udp_batch(struct net__udp_worker *w, size_t li, int flags)
         }
         return -1;
     }
+    w->rx_used = (unsigned)n;
     rcu_read_lock();
     unsigned k = udp_answer(w, li, (unsigned)n);
     rcu_read_unlock();
@@ -519,10 +546,13 @@ static int udp_worker_init(net_server_t *srv, struct net__udp_worker *w)
         m->msg_iov = &w->rx_iov[i];
         m->msg_iovlen = 1;
         m->msg_control = w->rx_ctl[i].buf;
-        struct msghdr *out = &w->tx[i].msg_hdr; /* its name, length and control vary */
+        struct msghdr *out = &w->tx[i].msg_hdr;
         out->msg_iov = &w->tx_iov[i];
         out->msg_iovlen = 1;
     }
+    udp_tx_tie(w);
+    w->rx_used = NET_UDP_BATCH;
+    w->rx_li = SIZE_MAX;
 
     w->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (w->epoll_fd < 0)
