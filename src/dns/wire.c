@@ -4,62 +4,62 @@
 
 #include <string.h>
 
-int dns_client_subnet_parse(const uint8_t *data, size_t len, dns_client_subnet_t *out)
+/* dns_client_subnet_parse(), inline where a query's options are read. */
+static inline int subnet_parse(const uint8_t *data, size_t len, dns_client_subnet_t *out)
 {
     if (len < 4)
         return -1;
-    uint16_t family = dns_get16(data);
-    unsigned source = data[2], scope = data[3];
+    unsigned family = dns_get16(data), source = data[2], scope = data[3];
     unsigned maxbits = family == 1 ? 32 : family == 2 ? 128 : 0;
-    if (maxbits == 0 || source > maxbits || scope > maxbits)
-        return -1;
     size_t addrlen = (source + 7u) / 8u;
     /* RFC 7871 6: ADDRESS is exactly as long as SOURCE PREFIX-LENGTH needs. */
-    if (len - 4 != addrlen)
+    if (source > maxbits || scope > maxbits || len - 4 != addrlen || maxbits == 0)
         return -1;
-    memset(out->addr, 0, sizeof(out->addr));
-    dns_copy(out->addr, data + 4, addrlen);
+    uint64_t zero = 0;
+    memcpy(out->addr, &zero, 8);
+    memcpy(out->addr + 8, &zero, 8);
+    if (addrlen)
+        dns_copy(out->addr, data + 4, addrlen);
     /* Bits past the prefix must be zero. */
     if (source % 8 && (out->addr[addrlen - 1] & (0xFFu >> (source % 8))))
         return -1;
-    out->family = family;
+    out->family = (uint16_t)family;
     out->source_prefix = (uint8_t)source;
     out->scope_prefix = (uint8_t)scope;
     return 0;
 }
 
-/* Reads the OPT record's RDATA (its options). */
-static enum dns_parse_status parse_opt(const uint8_t *rdata, size_t rdlen, dns_query_t *q)
+int dns_client_subnet_parse(const uint8_t *data, size_t len, dns_client_subnet_t *out)
 {
-    size_t p = 0;
-    while (p < rdlen) {
-        if (rdlen - p < 4)
+    return subnet_parse(data, len, out);
+}
+
+/* Reads the OPT record's RDATA (its options). */
+static enum dns_parse_status parse_opt(const uint8_t *p, size_t rdlen, dns_query_t *q)
+{
+    const uint8_t *end = p + rdlen;
+    while (p < end) {
+        if (end - p < 4)
             return DNS_PARSE_FORMERR;
-        uint16_t code = dns_get16(rdata + p), olen = dns_get16(rdata + p + 2);
+        unsigned code = dns_get16(p), olen = dns_get16(p + 2);
         p += 4;
-        if (olen > rdlen - p)
+        if (olen > (size_t)(end - p))
             return DNS_PARSE_FORMERR;
-        const uint8_t *data = rdata + p;
-        switch (code) {
-        case DNS_EDNS_NSID:
-            q->nsid = true; /* a query's NSID option should be empty; ignore any payload */
-            break;
-        case DNS_EDNS_CLIENT_SUBNET:
-            if (q->ecs || dns_client_subnet_parse(data, olen, &q->client_subnet) < 0)
+        if (code == DNS_EDNS_CLIENT_SUBNET) {
+            if (q->ecs || subnet_parse(p, olen, &q->client_subnet) < 0)
                 return DNS_PARSE_FORMERR;
             q->ecs = true;
-            break;
-        case DNS_EDNS_COOKIE:
+        } else if (code == DNS_EDNS_NSID) {
+            q->nsid = true; /* a query's NSID option should be empty; ignore any payload */
+        } else if (code == DNS_EDNS_COOKIE) {
             /* RFC 7873: a client cookie is 8 bytes, a server cookie 8..32 more. */
             if (olen != 8 && (olen < 16 || olen > 40))
                 return DNS_PARSE_FORMERR;
             q->cookie = true;
             q->cookie_len = (uint8_t)olen;
-            memcpy(q->cookie_data, data, olen);
-            break;
-        default:
-            break; /* unknown options are ignored (RFC 6891 6.1.2) */
+            memcpy(q->cookie_data, p, olen);
         }
+        /* unknown options are ignored (RFC 6891 6.1.2) */
         p += olen;
     }
     return DNS_PARSE_OK;

@@ -246,9 +246,9 @@ static const zone_rrset_t *any_choice(const zone_node_t *node)
  * queries see the pool rotated; ttl replaces the pre-rendered one when it
  * differs. owner NULL: the query name (the records already point at it).
  * Returns how many were written, or -1 when they did not fit. */
-static int put_pool(answer_t *a, const service_t *svc, const service_choice_t *choice,
-                    const uint8_t *owner, const uint8_t *wire, const uint32_t *targets,
-                    unsigned count, unsigned rr_len, unsigned first, uint32_t ttl)
+static inline int put_pool(answer_t *a, const service_t *svc, const service_choice_t *choice,
+                           const uint8_t *owner, const uint8_t *wire, const uint32_t *targets,
+                           unsigned count, unsigned rr_len, unsigned first, uint32_t ttl)
 {
     dns_writer_t *w = &a->w;
     bool all = true;
@@ -298,28 +298,30 @@ static int put_pool(answer_t *a, const service_t *svc, const service_choice_t *c
     return (int)written;
 }
 
-/* The client as the service should see it: the query's client subnet when
- * it has one and the service uses ECS, else the packet's source. */
-static void service_client(const answer_t *a, const service_t *svc, int *family,
-                           uint8_t addr[16], unsigned *prefix)
+/* Where the service should see the client: the query's client subnet when
+ * it has one and the service uses ECS (a->ecs_scope then echoes the scope
+ * of the decision), else the packet's source. */
+static void route_client(answer_t *a, const service_t *svc, geo_route_t *route)
 {
     const dns_query_t *q = a->q;
-    memset(addr, 0, 16);
+    const geo_db_t *db = a->cfg->geo;
     if (q->ecs && svc->ecs) {
-        *family = q->client_subnet.family == 1 ? AF_INET : AF_INET6;
-        memcpy(addr, q->client_subnet.addr, 16);
-        *prefix = q->client_subnet.source_prefix;
-    } else if (a->client && a->client->sa_family == AF_INET) {
-        *family = AF_INET;
-        memcpy(addr, &((const struct sockaddr_in *)a->client)->sin_addr, 4);
-        *prefix = 32;
-    } else if (a->client && a->client->sa_family == AF_INET6) {
-        *family = AF_INET6;
-        memcpy(addr, &((const struct sockaddr_in6 *)a->client)->sin6_addr, 16);
-        *prefix = 128;
+        const dns_client_subnet_t *cs = &q->client_subnet;
+        geo_policy_route(svc->policy, db, cs->family == 1 ? AF_INET : AF_INET6, cs->addr,
+                         cs->source_prefix, route);
+        a->ecs_scope = route->scope;
+        return;
+    }
+    uint8_t addr[16] = {0};
+    const struct sockaddr *c = a->client;
+    if (c && c->sa_family == AF_INET) {
+        memcpy(addr, &((const struct sockaddr_in *)c)->sin_addr, 4);
+        geo_policy_route(svc->policy, db, AF_INET, addr, 32, route);
+    } else if (c && c->sa_family == AF_INET6) {
+        memcpy(addr, &((const struct sockaddr_in6 *)c)->sin6_addr, 16);
+        geo_policy_route(svc->policy, db, AF_INET6, addr, 128, route);
     } else {
-        *family = AF_INET;
-        *prefix = 0; /* unknown: the default order */
+        geo_policy_route(svc->policy, db, AF_INET, addr, 0, route); /* unknown: the default */
     }
 }
 
@@ -330,9 +332,6 @@ static const uint8_t *answer_service(answer_t *a, const zone_node_t *node, const
 {
     service_t *svc = (service_t *)node->dynamic; /* only its counters change */
     uint16_t qtype = a->q->qtype;
-    int family;
-    uint8_t addr[16];
-    unsigned prefix;
     geo_route_t route;
     service_choice_t choice;
 
@@ -341,17 +340,13 @@ static const uint8_t *answer_service(answer_t *a, const zone_node_t *node, const
         put_negative(a, zone); /* the same for every client: scope 0 */
         return NULL;
     }
-    service_client(a, svc, &family, addr, &prefix);
-    geo_policy_route(svc->policy, a->cfg->geo, family, addr, prefix, &route);
-    if (a->q->ecs && svc->ecs)
-        a->ecs_scope = route.scope;
+    route_client(a, svc, &route);
     service_pick(svc, route.order, route.n_order, a->slot, &choice);
     const service_pool_t *pool = choice.pool;
     /* Not the client's first choice: a short TTL brings resolvers back soon
      * after that data center recovers. Failing open answers with the first
      * choice itself, so the service TTL stays. */
     uint32_t ttl = choice.failover ? svc->failover_ttl : svc->ttl;
-    unsigned first = a->q->id; /* resolvers pick random IDs: a free rotation */
 
     if (pool->cname) {
         uint8_t rd[2 + DNS_NAME_MAX];
@@ -364,15 +359,14 @@ static const uint8_t *answer_service(answer_t *a, const zone_node_t *node, const
             return NULL;
         return pool->cname;
     }
-    bool want_a = qtype == DNS_TYPE_A || (qtype == DNS_TYPE_ANY && pool->n_a);
-    bool want_aaaa = qtype == DNS_TYPE_AAAA || (qtype == DNS_TYPE_ANY && !pool->n_a);
+    /* ANY gets the A records when the pool has some, else the AAAA. */
+    bool v4 = qtype == DNS_TYPE_A || (qtype == DNS_TYPE_ANY && pool->n_a);
+    unsigned count = v4 ? pool->n_a : qtype == DNS_TYPE_CNAME ? 0 : pool->n_aaaa;
     int written = 0;
-    if (want_a && pool->n_a)
-        written = put_pool(a, svc, &choice, owner, pool->a_wire, pool->a_target, pool->n_a,
-                           SERVICE_A_RR_LEN, first, ttl);
-    else if (want_aaaa && pool->n_aaaa)
-        written = put_pool(a, svc, &choice, owner, pool->aaaa_wire, pool->aaaa_target,
-                           pool->n_aaaa, SERVICE_AAAA_RR_LEN, first, ttl);
+    if (count) /* resolvers pick random IDs: a free rotation */
+        written = put_pool(a, svc, &choice, owner, v4 ? pool->a_wire : pool->aaaa_wire,
+                           v4 ? pool->a_target : pool->aaaa_target, count,
+                           v4 ? SERVICE_A_RR_LEN : SERVICE_AAAA_RR_LEN, a->q->id, ttl);
     if (written == 0)
         put_negative(a, zone);
     return NULL;
