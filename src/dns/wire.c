@@ -142,6 +142,13 @@ static enum dns_parse_status parse_edns(const uint8_t *rr, uint16_t rdlen, dns_q
 
 enum dns_parse_status dns_query_parse(const uint8_t *pkt, size_t len, dns_query_t *q)
 {
+    return dns_query_parse_to(pkt, len, q, q->qname_buf);
+}
+
+enum dns_parse_status dns_query_parse_to(const uint8_t *pkt, size_t len, dns_query_t *q,
+                                         uint8_t *name)
+{
+    q->qname = name;
     if (len < DNS_HEADER_SIZE)
         return DNS_PARSE_DROP;
     uint16_t flags = dns_get16(pkt + 2);

@@ -77,13 +77,14 @@ typedef struct dns_query {
     bool nsid;        /* NSID requested */
     bool ecs;         /* client subnet option present and valid */
     bool cookie;
-    /* The question name as sent (case kept) and lower-cased; both arrays
-     * have room for 8-byte loads and stores past the name. */
+    /* The question name as sent (case kept: in qname_buf, or where
+     * dns_query_parse_to() was told) and lower-cased; both have room for
+     * 8-byte loads and stores past the name. */
     uint8_t qname_len;
     uint8_t qname_labels;                /* labels, the root excluded */
     uint16_t qtype;
     uint16_t qclass;
-    uint8_t qname[DNS_NAME_MAX + 8];
+    uint8_t *qname;
     uint8_t qname_lc[DNS_NAME_MAX + 8];
     uint8_t qname_offs[DNS_LABELS_MAX];  /* where each label starts; [labels] = the root */
     uint32_t qname_hash;                 /* dns_name_hash() of qname_lc */
@@ -94,12 +95,19 @@ typedef struct dns_query {
     dns_client_subnet_t client_subnet;
     uint8_t cookie_len;
     uint8_t cookie_data[40];
+    uint8_t qname_buf[DNS_NAME_MAX + 8];
 } dns_query_t;
 
 /* Parses a received packet. On any status but DNS_PARSE_DROP, q->id, flags,
  * opcode are set, and has_question says whether the question could be read
  * (so it can be echoed in an error response). */
 enum dns_parse_status dns_query_parse(const uint8_t *pkt, size_t len, dns_query_t *q);
+
+/* The same, with the question name as sent written to name (room for
+ * DNS_NAME_MAX + 8 bytes, not inside pkt): a response buffer's offset
+ * DNS_HEADER_SIZE, where dns_writer_start() then finds it in place. */
+enum dns_parse_status dns_query_parse_to(const uint8_t *pkt, size_t len, dns_query_t *q,
+                                         uint8_t *name);
 
 /* Validates an EDNS client subnet option body (RFC 7871 section 6).
  * Returns 0 or -1 when malformed. */
@@ -224,8 +232,9 @@ static inline void dns_writer_start(dns_writer_t *w, uint8_t *buf, size_t cap,
         return;
     buf[5] = 1;
     unsigned n = q->qname_len; /* buf may alias q as far as C knows: read once */
-    for (unsigned i = 0; i < n; i += 8)
-        memcpy(buf + DNS_HEADER_SIZE + i, q->qname + i, 8);
+    if (q->qname != buf + DNS_HEADER_SIZE) /* else parsed in place */
+        for (unsigned i = 0; i < n; i += 8)
+            memcpy(buf + DNS_HEADER_SIZE + i, q->qname + i, 8);
     uint8_t *p = buf + DNS_HEADER_SIZE + n;
     dns_put16(p, q->qtype);
     dns_put16(p + 2, q->qclass);

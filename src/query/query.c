@@ -97,7 +97,7 @@ static inline int put_rrset(answer_t *a, int section, const uint8_t *owner,
 }
 
 /* Answer and authority must be complete: what does not fit sets TC. */
-static bool put_required(answer_t *a, int section, const uint8_t *owner,
+static inline bool put_required(answer_t *a, int section, const uint8_t *owner,
                          const zone_rrset_t *set)
 {
     if (a->truncated)
@@ -372,13 +372,56 @@ static const uint8_t *answer_service(answer_t *a, const zone_node_t *node, const
     return NULL;
 }
 
+enum chain_step { STEP_DONE, STEP_FOLLOW, STEP_NODE };
+
+/* The zone cut r->cut, above the name or at it, answers: a delegation
+ * with a referral (STEP_DONE), a DNAME with itself and the CNAME it
+ * synthesizes, the name it leads to left in next and looked up into r
+ * (STEP_FOLLOW, or STEP_DONE when that is not in our zones). DS at a
+ * delegation is the parent's data, answered from the node (STEP_NODE). */
+static enum chain_step answer_cut(answer_t *a, zone_lookup_t *r, const uint8_t *owner,
+                                  unsigned step, uint8_t *next)
+{
+    const dns_query_t *q = a->q;
+    const zone_node_t *cut = r->cut;
+    if (q->qtype == DNS_TYPE_DS && cut == r->node)
+        return STEP_NODE;
+    if (cut->flags & ZONE_NODE_DELEG) {
+        if (step == 0)
+            a->w.buf[2] &= (uint8_t)~(DNS_FLAG_AA >> 8);
+        put_referral(a, cut);
+        return STEP_DONE;
+    }
+    const zone_rrset_t *dname = zone_node_rrset(cut, DNS_TYPE_DNAME);
+    if (!put_required(a, SECTION_ANSWER, cut->name, dname))
+        return STEP_DONE;
+    const uint8_t *cur = owner ? owner : q->qname;
+    size_t cur_len = owner ? dns_name_len(owner) : q->qname_len;
+    int nlen = dname_substitute(cur, cur_len, cut, dname, next);
+    if (nlen < 0) {
+        dns_writer_set_rcode(&a->w, DNS_RCODE_YXDOMAIN);
+        return STEP_DONE;
+    }
+    /* The synthesized CNAME carries the DNAME's TTL (RFC 6672 3.1). */
+    uint8_t rd[2 + DNS_NAME_MAX];
+    dns_put16(rd, (uint16_t)nlen);
+    memcpy(rd + 2, next, (size_t)nlen);
+    zone_rrset_t cname = {.type = DNS_TYPE_CNAME, .count = 1, .ttl = dname->ttl,
+                          .rdata = rd, .rdata_len = (uint32_t)nlen + 2};
+    if (!put_required(a, SECTION_ANSWER, owner, &cname) || q->qtype == DNS_TYPE_CNAME)
+        return STEP_DONE;
+    uint8_t lc[DNS_NAME_MAX];
+    dns_name_lower(lc, next, (size_t)nlen);
+    zone_lookup(a->db, lc, (size_t)nlen, r);
+    return r->zone ? STEP_FOLLOW : STEP_DONE;
+}
+
 static void answer_in(answer_t *a)
 {
     const dns_query_t *q = a->q;
     uint16_t qtype = q->qtype;
     zone_lookup_t r;
     uint8_t names[2][DNS_NAME_MAX]; /* the current name of a chain, case kept */
-    uint8_t lc[DNS_NAME_MAX];
     const uint8_t *owner = NULL;    /* NULL: the query name */
     const zone_node_t *visited[QUERY_MAX_CHAIN];
     unsigned n_visited = 0;
@@ -403,43 +446,15 @@ static void answer_in(answer_t *a)
     dns_writer_set_flag(&a->w, DNS_FLAG_AA);
 
     for (unsigned step = 0; step < QUERY_MAX_CHAIN; step++) {
-        const uint8_t *cur = owner ? owner : q->qname;
-        size_t cur_len = owner ? dns_name_len(owner) : q->qname_len;
-        const zone_node_t *cut = r.cut;
-        if (cut && qtype == DNS_TYPE_DS && cut == r.node)
-            cut = NULL; /* DS at a delegation is the parent's data */
-        if (cut && (cut->flags & ZONE_NODE_DELEG)) {
-            if (step == 0)
-                a->w.buf[2] &= (uint8_t)~(DNS_FLAG_AA >> 8);
-            put_referral(a, cut);
-            return;
-        }
-        if (cut) { /* DNAME */
-            const zone_rrset_t *dname = zone_node_rrset(cut, DNS_TYPE_DNAME);
-            if (!put_required(a, SECTION_ANSWER, cut->name, dname))
-                return;
+        if (r.cut) {
             uint8_t *next = names[step & 1];
-            int nlen = dname_substitute(cur, cur_len, cut, dname, next);
-            if (nlen < 0) {
-                dns_writer_set_rcode(&a->w, DNS_RCODE_YXDOMAIN);
+            enum chain_step how = answer_cut(a, &r, owner, step, next);
+            if (how == STEP_DONE)
                 return;
+            if (how == STEP_FOLLOW) {
+                owner = next;
+                continue;
             }
-            /* The synthesized CNAME carries the DNAME's TTL (RFC 6672 3.1). */
-            uint8_t rd[2 + DNS_NAME_MAX];
-            dns_put16(rd, (uint16_t)nlen);
-            memcpy(rd + 2, next, (size_t)nlen);
-            zone_rrset_t cname = {.type = DNS_TYPE_CNAME, .count = 1, .ttl = dname->ttl,
-                                  .rdata = rd, .rdata_len = (uint32_t)nlen + 2};
-            if (!put_required(a, SECTION_ANSWER, owner, &cname))
-                return;
-            if (qtype == DNS_TYPE_CNAME)
-                return;
-            owner = next;
-            dns_name_lower(lc, next, (size_t)nlen);
-            zone_lookup(a->db, lc, (size_t)nlen, &r);
-            if (!r.zone)
-                return;
-            continue;
         }
         const zone_node_t *node = r.node ? r.node : r.wild;
         if (!node) {
@@ -456,6 +471,7 @@ static void answer_in(answer_t *a)
             if (!target)
                 return;
             uint8_t *next = names[step & 1];
+            uint8_t lc[DNS_NAME_MAX];
             size_t tlen = dns_name_len(target);
             memcpy(next, target, tlen);
             owner = next;
@@ -578,7 +594,8 @@ size_t query_answer(const zone_db_t *db, const query_config_t *cfg, const uint8_
                     const struct sockaddr *client, stats_query_t *sq)
 {
     dns_query_t q;
-    enum dns_parse_status st = dns_query_parse(pkt, len, &q);
+    /* The name as sent goes straight to where the answer repeats it. */
+    enum dns_parse_status st = dns_query_parse_to(pkt, len, &q, resp + DNS_HEADER_SIZE);
     if (st == DNS_PARSE_DROP) {
         if (sq)
             sq->answered = false;
