@@ -410,7 +410,7 @@ static enum chain_step answer_cut(answer_t *a, zone_lookup_t *r, const uint8_t *
                           .rdata = rd, .rdata_len = (uint32_t)nlen + 2};
     if (!put_required(a, SECTION_ANSWER, owner, &cname) || q->qtype == DNS_TYPE_CNAME)
         return STEP_DONE;
-    uint8_t lc[DNS_NAME_MAX];
+    uint8_t lc[DNS_NAME_MAX + 8]; /* zone_lookup() reads past the name */
     dns_name_lower(lc, next, (size_t)nlen);
     zone_lookup(a->db, lc, (size_t)nlen, r);
     return r->zone ? STEP_FOLLOW : STEP_DONE;
@@ -471,7 +471,7 @@ static void answer_in(answer_t *a)
             if (!target)
                 return;
             uint8_t *next = names[step & 1];
-            uint8_t lc[DNS_NAME_MAX];
+            uint8_t lc[DNS_NAME_MAX + 8]; /* zone_lookup() reads past the name */
             size_t tlen = dns_name_len(target);
             memcpy(next, target, tlen);
             owner = next;

@@ -106,6 +106,25 @@ static inline zone_node_t *table_find(const name_table_t *t, uint32_t hash,
     return NULL;
 }
 
+/* table_find() for lookups: key has 8 readable bytes past len, and so has
+ * every node's (see local_add()), so the last word is compared whole,
+ * masked to the name's bytes. */
+static inline const zone_node_t *table_lookup(const name_table_t *t, uint32_t hash,
+                                              const uint8_t *key, size_t len)
+{
+    for (const zone_node_t *n = t->buckets[hash & t->mask]; n; n = n->hnext) {
+        if (n->hash != hash || n->name_len != len)
+            continue;
+        size_t i = 0;
+        while (len - i > 8 && dns_load_le64(n->key + i) == dns_load_le64(key + i))
+            i += 8;
+        if (len - i <= 8 && ((dns_load_le64(n->key + i) ^ dns_load_le64(key + i)) &
+                             dns_word_mask((unsigned)(len - i))) == 0)
+            return n;
+    }
+    return NULL;
+}
+
 /* Insertion links through hnext, so a node can be in one table only. The
  * per-zone build tables use a separate chain (build_next) for that. */
 
@@ -179,7 +198,12 @@ static zone_node_t *local_add(zone_db_t *db, zone_build_t *zb, const uint8_t *na
     }
     local_reserve(zb, zb->n_nodes + 1);
     zone_node_t *n = arena_calloc(&db->arena, sizeof(*n));
-    n->key = arena_dup(&db->arena, key, len);
+    /* Keys are followed by 8 zero bytes, so lookups compare them a whole
+     * word at a time (table_lookup()). */
+    uint8_t *k = arena_bytes(&db->arena, len + 8);
+    memcpy(k, key, len);
+    memset(k + len, 0, 8);
+    n->key = k;
     n->name = name && memcmp(name, key, len) != 0 ? arena_dup(&db->arena, name, len) : n->key;
     n->name_len = (uint8_t)len;
     n->labels = (uint8_t)dns_name_labels(key);
@@ -540,7 +564,7 @@ static void zone_resolve_targets(zone_db_t *db, zone_build_t *zb)
                 name_off = 6;
             else if (set->type == DNS_TYPE_CNAME) {
                 zone_lookup_t *r = arena_calloc(&db->arena, sizeof(*r));
-                uint8_t key[DNS_NAME_MAX];
+                uint8_t key[DNS_NAME_MAX + 8]; /* zone_lookup() reads past the name */
                 size_t len = dns_name_len(set->rdata + 2);
                 dns_name_lower(key, set->rdata + 2, len);
                 zone_lookup(db, key, len, r);
@@ -730,23 +754,26 @@ void zone_lookup(const zone_db_t *db, const uint8_t *name_lc, size_t len, zone_l
 void zone_lookup_labels(const zone_db_t *db, const uint8_t *name_lc, size_t len, uint32_t hash,
                         const uint8_t *offs, unsigned n, zone_lookup_t *r)
 {
-    memset(r, 0, sizeof(*r));
-    if (!db->table.buckets)
+    if (!db->table.buckets) {
+        memset(r, 0, sizeof(*r));
         return;
+    }
     /* Most queries name a node that exists: one hash of the whole name and
      * one probe. Only a miss hashes the suffixes, longest first, to find
      * the closest encloser. */
-    const zone_node_t *e = table_find(&db->table, hash, name_lc, len);
+    const zone_node_t *e = table_lookup(&db->table, hash, name_lc, len);
     if (e) {
         r->zone = e->zone;
         r->node = r->encloser = e;
         r->cut = e->cut;
+        r->wild = NULL;
         return;
     }
+    memset(r, 0, sizeof(*r));
     for (unsigned i = 1; i <= n; i++) {
         const uint8_t *suffix = name_lc + offs[i];
         size_t slen = len - offs[i];
-        e = table_find(&db->table, dns_name_hash(suffix, slen), suffix, slen);
+        e = table_lookup(&db->table, dns_name_hash(suffix, slen), suffix, slen);
         if (!e)
             continue;
         r->zone = e->zone;

@@ -124,7 +124,9 @@ void zone_db_free(zone_db_t *db);
 size_t zone_db_zone_count(const zone_db_t *db);
 const zone_t *zone_db_zone(const zone_db_t *db, size_t i);
 
-/* Finds name (lower-cased wire format, len bytes). Never allocates. */
+/* Finds name (lower-cased wire format, len bytes, in a buffer with 8 more
+ * readable bytes after it: names are compared a word at a time). Never
+ * allocates. */
 void zone_lookup(const zone_db_t *db, const uint8_t *name_lc, size_t len, zone_lookup_t *r);
 /* The same when the caller knows the name's dns_name_hash() and where its
  * n labels start (offs[0..n], offs[n] being the root's), as a parsed query
