@@ -85,6 +85,10 @@ int geo_db_locate(const geo_db_t *db, int family, const uint8_t addr[16], geo_lo
  * is set in every case, as loc->prefix would be. Never allocates. */
 int geo_db_lookup(const geo_db_t *db, int family, const uint8_t addr[16], uint32_t *record,
                   uint8_t *prefix);
+/* geo_db_lookup() for an IPv4 address given as a number (host order:
+ * 192.0.2.1 is 0xC0000201); *prefix in IPv4 bits. One or two table reads
+ * for a network of /24 or shorter. */
+int geo_db_lookup_v4(const geo_db_t *db, uint32_t addr, uint32_t *record, uint8_t *prefix);
 /* Every distinct record of the database was decoded at open; these are
  * their indices' bounds and their contents. */
 size_t geo_db_record_count(const geo_db_t *db);

@@ -30,7 +30,7 @@
 /* Records point past node_count + this many bytes of separator. */
 #define GEO_DB_DATA_SEPARATOR 16
 
-/* Children in geo_db.kids and v4_jump: node indices are below GEO_LEAF. */
+/* Children in geo_db.kids and walk: node indices are below GEO_LEAF. */
 #define GEO_LEAF 0x80000000u  /* | the index of a decoded record */
 #define GEO_EMPTY 0xFFFFFFFFu /* no record: the address is not in the database */
 #define GEO_BAD 0xFFFFFFFEu   /* a record that points nowhere (unreachable at open) */
@@ -54,24 +54,18 @@ struct geo_db {
     /* Where IPv4 lookups start: the node (or record) reached by 96 zero bits
      * in an IPv6 tree, the root in an IPv4 tree. */
     uint32_t v4_start;
-    /* The first 16 bits of every IPv4 address resolved at open: the record
-     * (node or data) reached and how many bits that took, so a lookup
-     * walks at most the last 16 levels. */
-    uint32_t *v4_jump;
-    uint8_t *v4_jump_depth;
-    /* Where the first 16 bits end inside the tree, the next 8 resolved the
-     * same way: v4_l2[first 16 bits] is 0 or 1 + a table of 256 values and
-     * depths in l2_value/l2_depth (at most GEO_V4_L2_MAX tables), so an
-     * address in a /24 or shorter network takes two table reads. */
+    /* IPv4 lookups as one or two table reads (see "IPv4 tables" below):
+     * v4_l1 by the first 16 bits, then for a /16 split further, v4_l2 by
+     * the third byte; walk holds where the rare entries that end on a
+     * node carry on down the tree. */
+    uint32_t *v4_l1;
     uint32_t *v4_l2;
-    uint32_t *l2_value;
-    uint8_t *l2_depth;
-    /* A /16 with few networks gets a short list of runs instead (v4_l2 =
-     * GEO_L2_RUNS | offset << 4 | count - 1): the first byte each run
-     * starts at, and what a table would hold there. */
-    struct geo_run *runs;
+    /* The same as v4_l1 for the first 16 bits of IPv6 addresses (IPv6
+     * trees only, else NULL). */
+    uint32_t *v6_l1;
+    uint32_t *walk;
     /* The tree as lookups walk it: two children per node, each a node
-     * index, GEO_LEAF | a record index, GEO_EMPTY or GEO_BAD. v4_jump holds
+     * index, GEO_LEAF | a record index, GEO_EMPTY or GEO_BAD. walk holds
      * values of the same kind. */
     uint32_t *kids;
     /* offset -> index into records; slots hold offset + 1 so 0 means empty */
@@ -349,9 +343,8 @@ static inline uint32_t geo_be24(const uint8_t *p)
 }
 
 /* The left (bit 0) or right (bit 1) record of a node. */
-static void geo_db_build_v4_jump(geo_db_t *db);
 static void geo_db_build_kids(geo_db_t *db);
-static void geo_db_build_v4_l2(geo_db_t *db);
+static void geo_db_build_v4(geo_db_t *db);
 
 static inline uint32_t geo_db_child(const geo_db_t *db, uint32_t node, unsigned bit)
 {
@@ -646,8 +639,7 @@ bool geo_db_open(const char *path, const conf_geo_fields_t *fields,
         for (unsigned i = 0; i < 96 && db->v4_start < db->node_count; i++)
             db->v4_start = geo_db_child(db, db->v4_start, 0);
     geo_db_build_kids(db);
-    geo_db_build_v4_jump(db);
-    geo_db_build_v4_l2(db);
+    geo_db_build_v4(db);
 
     geo_fields_t f = {
         geo_field_pick("continent", fields ? fields->continent : NULL,
@@ -687,12 +679,10 @@ void geo_db_free(geo_db_t *db)
     if (!db)
         return;
     MMDB_close(&db->mmdb);
-    free(db->v4_jump);
-    free(db->v4_jump_depth);
+    free(db->v4_l1);
     free(db->v4_l2);
-    free(db->l2_value);
-    free(db->l2_depth);
-    free(db->runs);
+    free(db->v6_l1);
+    free(db->walk);
     free(db->kids);
     free(db->slot_key);
     free(db->slot_index);
@@ -703,24 +693,6 @@ void geo_db_free(geo_db_t *db)
 const char *geo_db_describe(const geo_db_t *db) { return db->description; }
 
 /* ------------------------------------------------------------ lookups */
-
-/* Walks bits [depth, bits) of addr from v (a kids value). Returns the
- * value it ends on (a leaf, GEO_EMPTY or GEO_BAD) and sets *depth to the
- * bits taken. Running out of bits cannot happen after the walk at open,
- * which bounded the depth; it gives GEO_BAD all the same. */
-static uint32_t geo_db_descend(const geo_db_t *db, uint32_t v, const uint8_t *addr,
-                               unsigned bits, unsigned *depth)
-{
-    unsigned i = *depth;
-    while (v < GEO_LEAF) {
-        if (i >= bits)
-            return GEO_BAD;
-        v = db->kids[2 * (size_t)v + ((addr[i >> 3] >> (7 - (i & 7))) & 1)];
-        i++;
-    }
-    *depth = i;
-    return v;
-}
 
 static void geo_location_clear(geo_location_t *loc, uint8_t prefix)
 {
@@ -799,133 +771,192 @@ static void geo_db_build_kids(geo_db_t *db)
     }
 }
 
-#define GEO_V4_JUMP_BITS 16
+/* ------------------------------------------------------------ IPv4 tables */
+
+/*
+ * An IPv4 lookup is v4_l1[first 16 bits], and when that /16 is split
+ * further, v4_l2[table * 256 + third byte]. An entry is
+ *     code << GEO_V4_SHIFT | flags | depth (5 bits)
+ * and is either final: the address's network is depth bits long and code
+ * is 0 (not in the database), 1 (a record that points nowhere) or 2 + a
+ * record index; or GEO_V4_TABLE (v4_l1 only): code is the table; or
+ * GEO_V4_WALK: the walk goes on from walk[code] at depth bits, for the
+ * networks longer than /24 (and the /16s past GEO_V4_TABLES_MAX). So an
+ * address in a /24 or shorter network costs two reads and no tree walk.
+ * IPv6 addresses start from v6_l1, entries of the same kind for their
+ * first 16 bits (no second level: they mostly walk on).
+ */
+#define GEO_V4_DEPTH 0x1fu
+#define GEO_V4_TABLE 0x20u
+#define GEO_V4_WALK 0x40u
+#define GEO_V4_SHIFT 7
+#define GEO_V4_CODE_MAX (UINT32_MAX >> GEO_V4_SHIFT)
+/* Tables cost 1 KiB each: 40 MiB at most, as much as the lists and tables
+ * they replace could take. */
+#define GEO_V4_TABLES_MAX 40960u
+
+/* v (a kids value) reached after depth bits, as a v4 table entry. */
+static uint32_t geo_v4_entry(geo_db_t *db, uint32_t v, unsigned depth, size_t *n_walk)
+{
+    uint32_t code;
+    if (v < GEO_LEAF) {
+        db->walk[*n_walk] = v;
+        return (uint32_t)(*n_walk)++ << GEO_V4_SHIFT | GEO_V4_WALK | depth;
+    }
+    if (v == GEO_EMPTY)
+        code = 0;
+    else if (v == GEO_BAD)
+        code = 1;
+    else
+        code = (v & ~GEO_LEAF) + 2;
+    return code << GEO_V4_SHIFT | depth;
+}
+
+/* Walks the bits [depth, to) of the IPv4 address a (host order) from v. */
+static uint32_t geo_v4_descend(const geo_db_t *db, uint32_t v, uint32_t a, unsigned *depth,
+                               unsigned to)
+{
+    unsigned i = *depth;
+    while (v < GEO_LEAF && i < to) {
+        v = db->kids[2 * (size_t)v + (a >> (31 - i) & 1)];
+        i++;
+    }
+    *depth = i;
+    return v;
+}
 
 /* The tree was checked at open (no cycles, nothing deeper than the address
  * length), so these walks end. */
-static void geo_db_build_v4_jump(geo_db_t *db)
+static void geo_db_build_v4(geo_db_t *db)
 {
-    size_t n = (size_t)1 << GEO_V4_JUMP_BITS;
-    db->v4_jump = malloc(n * sizeof(*db->v4_jump));
-    db->v4_jump_depth = malloc(n);
-    if (!db->v4_jump || !db->v4_jump_depth)
+    size_t tables = 0, cap = 0, n_walk = 0, cap_walk = 256;
+    uint32_t start = geo_db_encode(db, db->v4_start);
+    db->v4_l1 = malloc(((size_t)1 << 16) * sizeof(*db->v4_l1));
+    if (db->ip_bits == 128)
+        db->v6_l1 = malloc(((size_t)1 << 16) * sizeof(*db->v6_l1));
+    db->walk = malloc(cap_walk * sizeof(*db->walk));
+    if (!db->v4_l1 || (db->ip_bits == 128 && !db->v6_l1) || !db->walk)
         abort(); /* load time */
-    for (size_t p = 0; p < n; p++) {
-        uint32_t record = db->v4_start;
-        unsigned i = 0;
-        /* When ::/96 is itself inside one record, every IPv4 address is in
-         * it and the IPv4 prefix is 0. */
-        while (record < db->node_count && i < GEO_V4_JUMP_BITS) {
-            record = geo_db_child(db, record, (p >> (GEO_V4_JUMP_BITS - 1 - i)) & 1);
-            i++;
+    if (db->n_records + 2 > GEO_V4_CODE_MAX) {
+        /* far more records than any real database: walk every lookup from
+         * where it starts (walk[0] for IPv4, walk[1], the root, for IPv6) */
+        db->walk[n_walk++] = start;
+        db->walk[n_walk++] = 0;
+        for (size_t p = 0; p < (size_t)1 << 16; p++) {
+            db->v4_l1[p] = GEO_V4_WALK;
+            if (db->v6_l1)
+                db->v6_l1[p] = 1u << GEO_V4_SHIFT | GEO_V4_WALK;
         }
-        db->v4_jump[p] = geo_db_encode(db, record);
-        db->v4_jump_depth[p] = (uint8_t)i;
+        return;
     }
-}
-
-/* Second-level tables cost 1,280 bytes each; this caps them at 40 MiB
- * (a database with more split /16s walks the rest bit by bit). */
-#define GEO_V4_L2_MAX 32768u
-/* A /16 gets a table when its next 8 bits hold at least this many runs
- * of addresses with the same result; a sparser one gets a list of its
- * runs, searched from the end: a table would cost a cache miss, the
- * list a few compares on one cache line. */
-#define GEO_V4_L2_MIN_RUNS 16u
-#define GEO_L2_RUNS 0x80000000u
-
-typedef struct geo_run {
-    uint32_t value;
-    uint8_t start; /* the third byte of the run's first address */
-    uint8_t depth;
-} geo_run_t;
-
-/* The values and depths the 256 addresses p.b.0.0 reach after 24 bits (or
- * their leaf); returns how many runs of equal results they make. */
-static unsigned geo_db_v4_l2_fill(const geo_db_t *db, size_t p, uint32_t *value, uint8_t *depth)
-{
-    unsigned runs = 0;
-    for (unsigned b = 0; b < 256; b++) {
-        uint8_t v4[4] = {(uint8_t)(p >> 8), (uint8_t)p, (uint8_t)b, 0};
-        unsigned d = GEO_V4_JUMP_BITS;
-        uint32_t v = db->v4_jump[p];
-        while (v < GEO_LEAF && d < GEO_V4_JUMP_BITS + 8) {
-            v = db->kids[2 * (size_t)v + ((v4[d >> 3] >> (7 - (d & 7))) & 1)];
-            d++;
-        }
-        runs += b == 0 || v != value[b - 1] || d != depth[b - 1];
-        value[b] = v;
-        depth[b] = (uint8_t)d;
-    }
-    return runs;
-}
-
-static void geo_db_build_v4_l2(geo_db_t *db)
-{
-    size_t n = (size_t)1 << GEO_V4_JUMP_BITS, tables = 0, cap = 0, n_runs = 0, cap_runs = 0;
-    uint32_t value[256];
-    uint8_t depth[256];
-    db->v4_l2 = calloc(n, sizeof(*db->v4_l2));
-    if (!db->v4_l2)
-        abort(); /* load time */
-    for (size_t p = 0; p < n; p++) {
-        if (db->v4_jump[p] >= GEO_LEAF || db->v4_jump_depth[p] != GEO_V4_JUMP_BITS)
-            continue;
-        unsigned runs = geo_db_v4_l2_fill(db, p, value, depth);
-        if (runs < GEO_V4_L2_MIN_RUNS) {
-            if (n_runs >= (GEO_L2_RUNS >> 4))
-                continue; /* out of offsets: walked */
-            if (n_runs + runs > cap_runs) {
-                cap_runs = cap_runs * 2 + 256;
-                db->runs = realloc(db->runs, cap_runs * sizeof(*db->runs));
-                if (!db->runs)
-                    abort();
-            }
-            db->v4_l2[p] = GEO_L2_RUNS | (uint32_t)n_runs << 4 | (runs - 1);
-            for (unsigned b = 0; b < 256; b++)
-                if (b == 0 || value[b] != value[b - 1] || depth[b] != depth[b - 1])
-                    db->runs[n_runs++] = (geo_run_t){value[b], (uint8_t)b, depth[b]};
-            continue;
-        }
-        if (tables == GEO_V4_L2_MAX)
-            continue;
-        if (tables == cap) {
-            cap = cap ? cap * 2 : 64;
-            db->l2_value = realloc(db->l2_value, cap * 256 * sizeof(*db->l2_value));
-            db->l2_depth = realloc(db->l2_depth, cap * 256);
-            if (!db->l2_value || !db->l2_depth)
+    for (uint32_t p = 0; db->v6_l1 && p < (uint32_t)1 << 16; p++) {
+        unsigned depth = 0;
+        uint32_t v = geo_v4_descend(db, 0, p << 16, &depth, 16);
+        if (n_walk + 1 > cap_walk) {
+            cap_walk *= 2;
+            db->walk = realloc(db->walk, cap_walk * sizeof(*db->walk));
+            if (!db->walk)
                 abort();
         }
-        memcpy(db->l2_value + tables * 256, value, sizeof(value));
-        memcpy(db->l2_depth + tables * 256, depth, sizeof(depth));
-        db->v4_l2[p] = (uint32_t)++tables;
+        db->v6_l1[p] = geo_v4_entry(db, v, depth, &n_walk);
+    }
+    for (uint32_t p = 0; p < (uint32_t)1 << 16; p++) {
+        unsigned depth = 0;
+        uint32_t v = geo_v4_descend(db, start, p << 16, &depth, 16);
+        if (n_walk + 256 > cap_walk) {
+            cap_walk *= 2;
+            db->walk = realloc(db->walk, cap_walk * sizeof(*db->walk));
+            if (!db->walk)
+                abort();
+        }
+        if (v >= GEO_LEAF || tables == GEO_V4_TABLES_MAX) {
+            db->v4_l1[p] = geo_v4_entry(db, v, depth, &n_walk);
+            continue;
+        }
+        if (tables == cap) {
+            cap = cap ? cap * 2 : 64;
+            db->v4_l2 = realloc(db->v4_l2, cap * 256 * sizeof(*db->v4_l2));
+            if (!db->v4_l2)
+                abort();
+        }
+        uint32_t *t = db->v4_l2 + tables * 256;
+        for (uint32_t b = 0; b < 256; b++) {
+            unsigned d = 16;
+            uint32_t w = geo_v4_descend(db, v, p << 16 | b << 8, &d, 24);
+            t[b] = geo_v4_entry(db, w, d, &n_walk);
+        }
+        db->v4_l1[p] = (uint32_t)tables++ << GEO_V4_SHIFT | GEO_V4_TABLE;
     }
 }
 
-static int geo_db_lookup4(const geo_db_t *db, const uint8_t v4[4], uint32_t *record,
+/* A final entry, as geo_db_lookup() returns it. */
+static inline int geo_v4_final(const geo_db_t *db, uint32_t e, uint32_t *record,
+                               uint8_t *prefix)
+{
+    uint32_t code = e >> GEO_V4_SHIFT;
+    *prefix = (uint8_t)(e & GEO_V4_DEPTH);
+    if (code >= 2) {
+        *record = code - 2;
+        return 1;
+    }
+    if (code == 0)
+        return 0;
+    *prefix = 0;
+    return geo_db_error(db);
+}
+
+/* An entry that ends on a node: the networks past /24, walked. */
+static int geo_db_lookup4_walk(const geo_db_t *db, uint32_t a, uint32_t e, uint32_t *record,
+                               uint8_t *prefix)
+{
+    unsigned depth = e & GEO_V4_DEPTH;
+    uint32_t v = geo_v4_descend(db, db->walk[e >> GEO_V4_SHIFT], a, &depth, 32);
+    if (v < GEO_LEAF) /* out of bits: cannot happen after the checks at open */
+        v = GEO_BAD;
+    return geo_db_result(db, v, depth, record, prefix);
+}
+
+int geo_db_lookup_v4(const geo_db_t *db, uint32_t a, uint32_t *record, uint8_t *prefix)
+{
+    uint32_t e = db->v4_l1[a >> 16];
+    if (e & GEO_V4_TABLE)
+        e = db->v4_l2[(size_t)(e >> GEO_V4_SHIFT) << 8 | (a >> 8 & 0xff)];
+    if (e & GEO_V4_WALK)
+        return geo_db_lookup4_walk(db, a, e, record, prefix);
+    return geo_v4_final(db, e, record, prefix);
+}
+
+static inline uint32_t geo_load_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* IPv6 (not embedded IPv4) in an IPv6 tree: the first 16 bits from
+ * v6_l1, then the tree. */
+static int geo_db_lookup6(const geo_db_t *db, const uint8_t addr[16], uint32_t *record,
                           uint8_t *prefix)
 {
-    size_t p = (size_t)v4[0] << 8 | v4[1];
-    uint32_t v;
-    unsigned depth;
-    uint32_t l2 = db->v4_l2[p];
-    if (l2 & GEO_L2_RUNS) {
-        const geo_run_t *r = db->runs + ((l2 & ~GEO_L2_RUNS) >> 4);
-        unsigned i = l2 & 15;
-        while (r[i].start > v4[2])
-            i--;
-        v = r[i].value;
-        depth = r[i].depth;
-    } else if (l2) {
-        size_t i = (size_t)(l2 - 1) * 256 + v4[2];
-        v = db->l2_value[i];
-        depth = db->l2_depth[i];
-    } else {
-        v = db->v4_jump[p];
-        depth = db->v4_jump_depth[p];
+    uint32_t e = db->v6_l1[(uint32_t)addr[0] << 8 | addr[1]];
+    if (!(e & GEO_V4_WALK))
+        return geo_v4_final(db, e, record, prefix);
+    unsigned i = e & GEO_V4_DEPTH;
+    uint32_t v = db->walk[e >> GEO_V4_SHIFT];
+    /* a bit at a time, shifted out of a 64-bit half of the address */
+    while (v < GEO_LEAF && i < 128) {
+        uint64_t half = 0;
+        for (unsigned k = 0; k < 8; k++)
+            half = half << 8 | addr[(i & 64) / 8 + k];
+        half <<= i & 63;
+        for (unsigned end = (i & 64) + 64;;) {
+            v = db->kids[2 * (size_t)v + (half >> 63)];
+            half <<= 1;
+            if (++i == end || v >= GEO_LEAF)
+                break;
+        }
     }
-    v = geo_db_descend(db, v, v4, 32, &depth);
-    return geo_db_result(db, v, depth, record, prefix);
+    if (v < GEO_LEAF) /* out of bits: cannot happen after the checks at open */
+        v = GEO_BAD;
+    return geo_db_result(db, v, i, record, prefix);
 }
 
 static const uint8_t geo_v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -934,7 +965,7 @@ int geo_db_lookup(const geo_db_t *db, int family, const uint8_t addr[16], uint32
                   uint8_t *prefix)
 {
     if (family == AF_INET)
-        return geo_db_lookup4(db, addr, record, prefix);
+        return geo_db_lookup_v4(db, geo_load_be32(addr), record, prefix);
     *prefix = 0;
     if (family != AF_INET6)
         return -EINVAL;
@@ -942,21 +973,19 @@ int geo_db_lookup(const geo_db_t *db, int family, const uint8_t addr[16], uint32
      * the database aliases these ranges (ip-location-db does not); the
      * prefix is given back in IPv6 bits. */
     if (memcmp(addr, geo_v4mapped, sizeof(geo_v4mapped)) == 0) {
-        int r = geo_db_lookup4(db, addr + 12, record, prefix);
+        int r = geo_db_lookup_v4(db, geo_load_be32(addr + 12), record, prefix);
         *prefix = (uint8_t)(*prefix + 96);
         return r;
     }
     if (addr[0] == 0x20 && addr[1] == 0x02) {
-        int r = geo_db_lookup4(db, addr + 2, record, prefix);
+        int r = geo_db_lookup_v4(db, geo_load_be32(addr + 2), record, prefix);
         /* a 6to4 site is a /48; longer prefixes say nothing more */
         *prefix = (uint8_t)(*prefix + 16 > 48 ? 48 : *prefix + 16);
         return r;
     }
     if (db->ip_bits == 32)
         return 0;
-    unsigned depth = 0;
-    uint32_t v = geo_db_descend(db, 0, addr, 128, &depth);
-    return geo_db_result(db, v, depth, record, prefix);
+    return geo_db_lookup6(db, addr, record, prefix);
 }
 
 int geo_db_locate(const geo_db_t *db, int family, const uint8_t addr[16], geo_location_t *loc)

@@ -52,6 +52,14 @@ typedef struct policy_rule {
     unsigned line;
 } policy_rule_t;
 
+/* A decision ready to hand out: its order points into geo_policy.order_dc. */
+typedef struct policy_route {
+    const uint8_t *order;
+    const char *key;
+    uint8_t n_order;
+    uint8_t rule; /* enum geo_rule */
+} policy_route_t;
+
 typedef struct policy_subdivision {
     uint64_t key; /* the key's bytes, big-endian, zero-padded: sorts like the text */
     uint32_t rule;
@@ -80,9 +88,15 @@ struct geo_policy {
     policy_subdivision_t *subdivisions; /* sorted by key */
     size_t n_subdivisions;
 
-    /* Set by geo_policy_bind(): the decision for each record of picks_db. */
+    /* Set by geo_policy_bind(): the decision for each record of picks_db,
+     * as indices (picks) and as geo_policy_route() gives it (routes). */
     struct policy_pick *picks;
+    struct policy_route *routes;
+    struct policy_route default_route;
     const geo_db_t *picks_db;
+    /* picks_db when IPv4 clients may take route_v4() (no overrides), else
+     * NULL. */
+    const geo_db_t *v4_db;
 
     geo_nets_t *nets; /* value: index into overrides */
     policy_override_t *overrides;
@@ -817,6 +831,7 @@ void geo_policy_free(geo_policy_t *p)
     free(p->orders);
     free(p->order_dc);
     free(p->picks);
+    free(p->routes);
     free(p);
 }
 
@@ -963,12 +978,16 @@ static void route_location(const geo_policy_t *p, const geo_location_t *loc, geo
 void geo_policy_bind(geo_policy_t *p, const geo_db_t *db)
 {
     free(p->picks);
+    free(p->routes);
     p->picks = NULL;
+    p->routes = NULL;
     p->picks_db = NULL;
+    p->v4_db = NULL;
     if (!db)
         return;
     size_t n = geo_db_record_count(db);
     p->picks = xrealloc(NULL, n ? n : 1, sizeof(*p->picks));
+    p->routes = xrealloc(NULL, n ? n : 1, sizeof(*p->routes));
     policy_build_t b = {0};
     for (size_t i = 0; i < n; i++) {
         geo_location_t loc;
@@ -981,11 +1000,59 @@ void geo_policy_bind(geo_policy_t *p, const geo_db_t *db)
                                       .key = r.key};
     }
     free(b.order_hash);
+    /* order_dc moves while orders are interned: point into it only now */
+    for (size_t i = 0; i < n; i++) {
+        const policy_order_t *o = &p->orders[p->picks[i].order];
+        p->routes[i] = (policy_route_t){.order = p->order_dc + o->off,
+                                        .key = p->picks[i].key,
+                                        .n_order = o->n,
+                                        .rule = p->picks[i].rule};
+    }
+    const policy_order_t *o = &p->orders[p->default_order];
+    p->default_route = (policy_route_t){.order = p->order_dc + o->off, .n_order = o->n,
+                                        .rule = GEO_RULE_DEFAULT};
     p->picks_db = db;
+    p->v4_db = p->n_overrides ? NULL : db;
 }
 
-void geo_policy_route(const geo_policy_t *p, const geo_db_t *db, int family,
-                      const uint8_t addr[16], unsigned source_prefix, geo_route_t *out)
+static inline void route_set(geo_route_t *out, const policy_route_t *r)
+{
+    out->order = r->order;
+    out->n_order = r->n_order;
+    out->rule = (enum geo_rule)r->rule;
+    out->key = r->key;
+}
+
+/* The common case, an IPv4 client of a policy without overrides bound to
+ * db: the address masked to its source prefix, one lookup, one table
+ * read. Decides exactly as the general path below. */
+static void route_v4(const geo_policy_t *p, const geo_db_t *db, const uint8_t addr[16],
+                     unsigned source_prefix, geo_route_t *out)
+{
+    uint32_t a = (uint32_t)addr[0] << 24 | (uint32_t)addr[1] << 16 | (uint32_t)addr[2] << 8 |
+                 addr[3];
+    unsigned bits = source_prefix < 32 ? source_prefix : 32;
+    a &= UINT32_MAX << (32 - bits); /* bits > 0 */
+    out->db_error = false;
+    int r = geo_db_lookup_v4(db, a, &out->record, &out->prefix);
+    out->scope = out->prefix;
+    out->found = r > 0;
+    if (r > 0) {
+        route_set(out, &p->routes[out->record]);
+        return;
+    }
+    route_set(out, &p->default_route);
+    if (r < 0) {
+        out->db_error = true;
+        out->scope = (uint8_t)bits;
+    }
+}
+
+/* Every other case: overrides, IPv6, no database, nothing bound. Kept out
+ * of line so that the common case above needs no stack frame. */
+static __attribute__((noinline)) void route_general(const geo_policy_t *p, const geo_db_t *db,
+                                                    int family, const uint8_t addr[16],
+                                                    unsigned source_prefix, geo_route_t *out)
 {
     unsigned max = family == AF_INET ? 32 : 128;
     uint8_t a[16];
@@ -1043,12 +1110,21 @@ void geo_policy_route(const geo_policy_t *p, const geo_db_t *db, int family,
     if (!out->found) {
         route_pick(p, &pk, out); /* no location: what every rule gives it */
     } else if (p->picks_db == db) {
-        route_pick(p, &p->picks[out->record], out);
+        route_set(out, &p->routes[out->record]);
     } else {
         geo_location_t loc;
         geo_db_record_location(db, out->record, out->prefix, &loc);
         route_location(p, &loc, out);
     }
+}
+
+void geo_policy_route(const geo_policy_t *p, const geo_db_t *db, int family,
+                      const uint8_t addr[16], unsigned source_prefix, geo_route_t *out)
+{
+    if (db == p->v4_db && db && family == AF_INET && source_prefix)
+        route_v4(p, db, addr, source_prefix, out);
+    else
+        route_general(p, db, family, addr, source_prefix, out);
 }
 
 static void decision_from_route(const geo_route_t *r, geo_decision_t *out)

@@ -83,8 +83,11 @@ bool service_build(const conf_t *conf, size_t i, health_t *health, service_t **o
         }
         sp->a_wire = service_alloc((size_t)sp->n_a * SERVICE_A_RR_LEN);
         sp->aaaa_wire = service_alloc((size_t)sp->n_aaaa * SERVICE_AAAA_RR_LEN);
-        sp->a_target = service_alloc((size_t)sp->n_a * sizeof(*sp->a_target));
-        sp->aaaa_target = service_alloc((size_t)sp->n_aaaa * sizeof(*sp->aaaa_target));
+        sp->n_targets = (unsigned)sp->n_a + sp->n_aaaa;
+        sp->need = health && sp->n_targets ? s->min_up : 0;
+        sp->targets = service_alloc((size_t)sp->n_targets * sizeof(*sp->targets));
+        sp->a_target = sp->targets;
+        sp->aaaa_target = sp->targets + sp->n_a;
         size_t na = 0, n6 = 0;
         for (size_t a = 0; a < cp->n_addrs; a++) {
             const conf_network_t *addr = &cp->addrs[a];
@@ -136,8 +139,7 @@ void service_free(service_t *s)
     for (size_t p = 0; p < s->n_pools; p++) {
         free(s->pools[p].a_wire);
         free(s->pools[p].aaaa_wire);
-        free(s->pools[p].a_target);
-        free(s->pools[p].aaaa_target);
+        free(s->pools[p].targets);
         free(s->pools[p].cname);
     }
     free(s->pools);
@@ -150,36 +152,50 @@ void service_free(service_t *s)
 static unsigned pool_up_count(const service_t *s, const service_pool_t *pool)
 {
     if (!s->health)
-        return pool->n_a + pool->n_aaaa;
+        return pool->n_targets;
     unsigned up = 0;
-    for (unsigned i = 0; i < pool->n_a; i++)
-        up += health_state_up(s->health, pool->a_target[i]);
-    for (unsigned i = 0; i < pool->n_aaaa; i++)
-        up += health_state_up(s->health, pool->aaaa_target[i]);
+    for (unsigned i = 0; i < pool->n_targets; i++)
+        up += health_state_up(s->health, pool->targets[i]);
     return up;
 }
 
-bool service_pool_up(const service_t *s, const service_pool_t *pool)
+/* service_pool_up() for the query path: stops at the need-th address up,
+ * so a healthy pool costs one state read with the default min_up. */
+static inline bool pool_up(const service_t *s, const service_pool_t *pool)
 {
-    if (!s->health || (!pool->n_a && !pool->n_aaaa))
+    unsigned need = pool->need;
+    if (!need)
         return true;
-    return pool_up_count(s, pool) >= s->min_up;
+    const uint32_t *t = pool->targets;
+    for (unsigned i = 0, n = pool->n_targets; i < n; i++) {
+        need -= health_state_up(s->health, t[i]);
+        if (!need)
+            return true;
+    }
+    return false;
 }
 
-void service_pick(service_t *s, const uint8_t *order, unsigned n, unsigned slot,
-                  service_choice_t *out)
+bool service_pool_up(const service_t *s, const service_pool_t *pool) { return pool_up(s, pool); }
+
+static _Atomic uint64_t *pick_counts(const service_t *s, unsigned slot)
 {
-    _Atomic uint64_t *c = s->counts + (slot < STATS_SLOTS ? slot : STATS_SLOTS - 1) *
-                                          s->counts_stride;
-    out->failover = false;
+    return s->counts + (size_t)(slot < STATS_SLOTS ? slot : STATS_SLOTS - 1) * s->counts_stride;
+}
+
+/* service_pick() past its first choice: failover and failing open. */
+static __attribute__((noinline)) void pick_further(service_t *s, const uint8_t *order,
+                                                   unsigned n, unsigned slot,
+                                                   service_choice_t *out)
+{
+    _Atomic uint64_t *c = pick_counts(s, slot);
     out->fail_open = false;
     for (unsigned i = 0; i < n; i++) {
         int16_t p = s->pool_of_dc[order[i]];
-        if (p >= 0 && service_pool_up(s, &s->pools[p])) {
+        if (p >= 0 && pool_up(s, &s->pools[p])) {
             out->pool = &s->pools[p];
             out->failover = i > 0;
             stats_bump(&c[SERVICE_COUNT_ANSWERS + (size_t)p]);
-            if (out->failover)
+            if (i > 0)
                 stats_bump(&c[SERVICE_COUNT_FAILOVERS]);
             return;
         }
@@ -190,9 +206,29 @@ void service_pick(service_t *s, const uint8_t *order, unsigned n, unsigned slot,
     if (first < 0)
         first = 0;
     out->pool = &s->pools[first];
+    out->failover = false;
     out->fail_open = true;
     stats_bump(&c[SERVICE_COUNT_FAIL_OPEN]);
     stats_bump(&c[SERVICE_COUNT_ANSWERS + (size_t)first]);
+}
+
+void service_pick(service_t *s, const uint8_t *order, unsigned n, unsigned slot,
+                  service_choice_t *out)
+{
+    /* Almost always the first choice is up, and with the default min_up
+     * its first address says so: no loop, no stack frame. */
+    int16_t p = n ? s->pool_of_dc[order[0]] : -1;
+    if (p >= 0) {
+        const service_pool_t *pool = &s->pools[p];
+        if (!pool->need || (pool->need == 1 && health_state_up(s->health, pool->targets[0]))) {
+            out->pool = pool;
+            out->failover = false;
+            out->fail_open = false;
+            stats_bump(&pick_counts(s, slot)[SERVICE_COUNT_ANSWERS + (size_t)p]);
+            return;
+        }
+    }
+    pick_further(s, order, n, slot, out);
 }
 
 uint64_t service_count(const service_t *s, size_t which)

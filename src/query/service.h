@@ -31,6 +31,11 @@ typedef struct service_pool {
     uint32_t *a_target;    /* health target of each A record */
     uint32_t *aaaa_target; /* and of each AAAA record */
     uint8_t *cname;        /* wire-format target, or NULL */
+    /* The pool is up when need of its targets (a_target then aaaa_target:
+     * one array) are up: min_up, or 0 (always up) for a CNAME pool and for
+     * a service without health. */
+    uint32_t *targets;
+    unsigned n_targets, need;
     bool was_up;           /* loop thread only: last state logged */
 } service_pool_t;
 

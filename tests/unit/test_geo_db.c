@@ -866,6 +866,109 @@ static void test_dense_v4(void **state)
     geo_db_free(db);
 }
 
+/* One address through every way in to the IPv4 tables (geo_db_lookup_v4,
+ * AF_INET, ::ffff:0:0/96 and 6to4) against libmaxminddb: same found and
+ * prefix, and the same record whichever way in. Returns 1 (compared). */
+static unsigned check_v4_address(const geo_db_t *db, MMDB_s *mmdb, uint32_t a)
+{
+    uint8_t v4[16] = {(uint8_t)(a >> 24), (uint8_t)(a >> 16), (uint8_t)(a >> 8), (uint8_t)a};
+    uint8_t mapped[16] = {[10] = 0xff, [11] = 0xff};
+    uint8_t sixtofour[16] = {0x20, 0x02};
+    memcpy(mapped + 12, v4, 4);
+    memcpy(sixtofour + 2, v4, 4);
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    memcpy(&sin.sin_addr, v4, 4);
+    int err;
+    MMDB_lookup_result_s want = MMDB_lookup_sockaddr(mmdb, (struct sockaddr *)&sin, &err);
+    assert_int_equal(err, MMDB_SUCCESS);
+    unsigned want_prefix = want.netmask;
+    if (mmdb->metadata.ip_version == 6)
+        want_prefix = want_prefix >= 96 ? want_prefix - 96 : 0;
+
+    uint32_t rec[4] = {0}; /* any value: only compared when found */
+    uint8_t prefix[4] = {0};
+    int r[4] = {geo_db_lookup_v4(db, a, &rec[0], &prefix[0]),
+                geo_db_lookup(db, AF_INET, v4, &rec[1], &prefix[1]),
+                geo_db_lookup(db, AF_INET6, mapped, &rec[2], &prefix[2]),
+                geo_db_lookup(db, AF_INET6, sixtofour, &rec[3], &prefix[3])};
+    unsigned want6to4 = want_prefix + 16 > 48 ? 48 : want_prefix + 16;
+    bool ok = r[0] == want.found_entry && prefix[0] == want_prefix;
+    for (int k = 1; k < 4; k++)
+        ok = ok && r[k] == r[0] && (!r[0] || rec[k] == rec[0]);
+    ok = ok && prefix[1] == want_prefix && prefix[2] == want_prefix + 96 &&
+         prefix[3] == want6to4;
+    if (!ok)
+        print_message("  %u.%u.%u.%u: libmaxminddb found=%d /%u; geo_db_lookup_v4 %d /%u "
+                      "record %u, AF_INET %d /%u record %u, mapped %d /%u record %u, "
+                      "6to4 %d /%u record %u\n",
+                      v4[0], v4[1], v4[2], v4[3], want.found_entry, want_prefix, r[0],
+                      prefix[0], rec[0], r[1], prefix[1], rec[1], r[2], prefix[2], rec[2], r[3],
+                      prefix[3], rec[3]);
+    assert_true(ok);
+    return 1;
+}
+
+/* The direct IPv4 tables (a /16 table, then a table per split /16 by the
+ * third byte, the tree only past /24) against libmaxminddb: every /16 at
+ * its edges and middle, every /24 edge of the /16s the databases split, in
+ * IPv4 and IPv6 trees, and the networks longer than /24 of a built one. */
+static void test_v4_tables(void **state)
+{
+    (void)state;
+    static const char *const dbs[] = {
+        "GeoIP2-City-Test.mmdb",        "MaxMind-DB-test-ipv4-24.mmdb",
+        "MaxMind-DB-test-ipv4-28.mmdb", "MaxMind-DB-test-mixed-32.mmdb",
+        "MaxMind-DB-no-ipv4-search-tree.mmdb",
+    };
+    char path[PATHBUF];
+    unsigned compared = 0;
+    for (size_t k = 0; k <= sizeof(dbs) / sizeof(dbs[0]); k++) {
+        if (k < sizeof(dbs) / sizeof(dbs[0])) {
+            testdata(path, sizeof(path), dbs[k]);
+        } else {
+            /* split /16s with /17 to /32 networks, back to back at edges */
+            char csv[4096];
+            size_t n = (size_t)snprintf(csv, sizeof(csv), CSV_HEADER);
+            static const char *const nets[] = {
+                "10.0.0.0/17",     "10.0.128.0/24",   "10.0.129.0/25",   "10.0.129.128/32",
+                "10.0.255.255/32", "10.1.0.0/16",     "10.2.0.0/15",     "11.0.0.0/8",
+                "12.34.56.0/23",   "12.34.58.0/26",   "12.34.58.64/27",  "12.34.255.0/24",
+                "0.0.0.0/24",      "255.255.255.0/25", "255.255.255.254/31",
+            };
+            for (size_t i = 0; i < sizeof(nets) / sizeof(nets[0]); i++)
+                n += (size_t)snprintf(csv + n, sizeof(csv) - n, "%s,EU,GB,,,\n", nets[i]);
+            build_db("v4tables", csv, NULL, path, sizeof(path));
+        }
+        geo_db_t *db = open_ok(path, NULL);
+        MMDB_s mmdb;
+        assert_int_equal(MMDB_open(path, MMDB_MODE_MMAP, &mmdb), MMDB_SUCCESS);
+        for (uint32_t p = 0; p < 65536; p++) {
+            static const uint32_t low16[] = {0x0000, 0x00ff, 0x8000, 0xffff};
+            for (size_t i = 0; i < sizeof(low16) / sizeof(low16[0]); i++)
+                compared += check_v4_address(db, &mmdb, p << 16 | low16[i]);
+            /* a /16 the database splits: every /24 at both ends */
+            struct sockaddr_in sin = {.sin_family = AF_INET};
+            uint32_t be = htonl(p << 16);
+            memcpy(&sin.sin_addr, &be, 4);
+            int err;
+            MMDB_lookup_result_s r = MMDB_lookup_sockaddr(&mmdb, (struct sockaddr *)&sin, &err);
+            unsigned bits = mmdb.metadata.ip_version == 6 && r.netmask >= 96 ? r.netmask - 96
+                                                                                : r.netmask;
+            if (bits <= 16)
+                continue;
+            for (uint32_t c = 0; c < 256; c++) {
+                compared += check_v4_address(db, &mmdb, p << 16 | c << 8);
+                compared += check_v4_address(db, &mmdb, p << 16 | c << 8 | 0xff);
+                /* past /24: walked */
+                compared += check_v4_address(db, &mmdb, p << 16 | c << 8 | (c * 37 & 0xff));
+            }
+        }
+        MMDB_close(&mmdb);
+        geo_db_free(db);
+    }
+    assert_true(compared > 6 * 65536 * 4);
+}
+
 /* Coordinates stored as float and int32 decode too. */
 static void test_coordinate_types(void **state)
 {
@@ -1087,6 +1190,7 @@ int main(void)
         cmocka_unit_test(test_custom_fields),
         cmocka_unit_test(test_csv2mmdb),
         cmocka_unit_test(test_dense_v4),
+        cmocka_unit_test(test_v4_tables),
         cmocka_unit_test(test_coordinate_types),
         cmocka_unit_test(test_flat_layout),
         cmocka_unit_test(test_csv2mmdb_errors),

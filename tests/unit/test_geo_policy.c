@@ -1420,8 +1420,10 @@ static void test_decide_database(void **state)
     assert_string_equal(order_text(conf, &dec), "ap-south,eu-west,us-east");
 
     /* Decisions precomputed per record (geo_policy_bind) are the ones the
-     * policy computes per query, for every kind of address: IPv4, mapped,
-     * 6to4, IPv6, database misses, short prefixes. */
+     * policy computes per query, for every kind of address: IPv4 (which a
+     * bound policy without overrides answers on its own short path, so
+     * every prefix length), mapped, 6to4, IPv6, database misses, short
+     * prefixes. */
     svc = map_service(subs, 1, ccs, 1, conts, 1);
     svc.default_order = ORDER(US_EAST, EU_WEST);
     geo_policy_t *maps[2] = {build_ok(conf, &svc), build_ok(conf, &svc)};
@@ -1437,7 +1439,8 @@ static void test_decide_database(void **state)
             a[k] = (uint8_t)(seed >> 16);
         }
         int family = AF_INET;
-        unsigned prefix = 32 - (i % 9);
+        /* the usual /24 to /32, and every IPv4 prefix, 0 and past 32 too */
+        unsigned prefix = i % 8 == 4 ? (unsigned)(i / 8 % 41) : 32 - (i % 9);
         switch (i % 4) {
         case 0: /* 81.2.69.x, 216.160.83.x, 175.16.199.x and random */
             if (i % 3 == 0)
@@ -1472,6 +1475,10 @@ static void test_decide_database(void **state)
             assert_int_equal(r0.rule, r1.rule);
             assert_int_equal(r0.scope, r1.scope);
             assert_int_equal(r0.found, r1.found);
+            assert_int_equal(r0.prefix, r1.prefix);
+            assert_int_equal(r0.db_error, r1.db_error);
+            if (r0.found)
+                assert_int_equal(r0.record, r1.record);
             assert_int_equal(r0.n_order, r1.n_order);
             assert_memory_equal(r0.order, r1.order, r0.n_order);
             assert_true((r0.key == NULL) == (r1.key == NULL));
