@@ -71,14 +71,11 @@ static size_t handle_query(void *arg, const uint8_t *query, size_t qlen, uint8_t
                            size_t resp_cap, const net_peer_t *peer)
 {
     (void)arg;
-    /* Each UDP worker counts into its own slot; TCP runs on the loop alone. */
-    stats_query_t sq = {.slot = (uint16_t)(peer->tcp ? STATS_SLOTS - 1 : peer->worker)};
-    /* The net layer holds the RCU read lock around this call. */
+    /* The net layer holds the RCU read lock around this call. Each UDP
+     * worker counts into its own stats slot; TCP runs on the loop alone. */
     const snapshot_t *s = snapshot_current();
-    size_t n = query_answer(s->db, &s->query, query, qlen, resp, resp_cap, peer->tcp,
-                            peer->addr, &sq);
-    stats_count(sq.slot, &sq);
-    return n;
+    return query_answer(s->db, &s->query, query, qlen, resp, resp_cap, peer->tcp, peer->addr,
+                        peer->tcp ? STATS_SLOTS - 1 : peer->worker);
 }
 
 /* Watches the directory of geoip.database for that file being replaced.

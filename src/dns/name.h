@@ -37,17 +37,17 @@ unsigned dns_name_labels(const uint8_t *name);
 /* Copies a name of len bytes, lower-casing ASCII letters. */
 void dns_name_lower(uint8_t *dst, const uint8_t *src, size_t len);
 
-/* Lower-cases the eight bytes of x at once: a byte is an upper-case
- * letter when its low seven bits are at least 'A' and at most 'Z' and its
- * high bit is clear; adding 0x20 (a bit the letter lacks) lowers it. The
- * additions cannot carry from one byte into the next. */
+/* Lower-cases the eight bytes of x at once. With each byte's high bit
+ * set first (so no subtraction borrows from the next byte), subtracting
+ * 'A' leaves the high bit set where the low seven bits are at least 'A',
+ * subtracting 'Z' + 1 where they are above 'Z'; a letter is the first but
+ * not the second, in a byte whose own high bit is clear. Its 0x20 bit
+ * (clear in an upper-case letter) is then set. */
 static inline uint64_t dns_lower8(uint64_t x)
 {
     const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
-    uint64_t low7 = x & ~high;
-    uint64_t ge_a = low7 + (0x80 - 'A') * ones;
-    uint64_t gt_z = low7 + (0x80 - 'Z' - 1) * ones;
-    uint64_t upper = ge_a & ~gt_z & ~x & high;
+    uint64_t xh = x | high;
+    uint64_t upper = (xh - 'A' * ones) & ~(xh - ('Z' + 1) * ones) & ~x & high;
     return x | (upper >> 2);
 }
 

@@ -79,26 +79,29 @@ static int parse_qname(const uint8_t *pkt, size_t len, size_t *pos, dns_query_t 
     size_t room = avail < DNS_NAME_MAX ? avail : DNS_NAME_MAX;
     size_t o = 0;
     unsigned n = 0;
+    uint8_t *offs = q->qname_offs;
     for (;;) {
         if (o >= room)
             return -1;
         unsigned l = name[o];
         if (l > DNS_LABEL_MAX)
             goto general; /* a pointer, or a label type dns_name_unpack refuses */
-        q->qname_offs[n++] = (uint8_t)o;
+        offs[n++] = (uint8_t)o;
         o += l + 1;
         if (l == 0)
             break;
     }
     *pos += o;
     q->qname_labels = (uint8_t)(n - 1);
+    /* Stores through these may alias q as far as C knows: keep them local. */
+    uint8_t *out = q->qname, *lc = q->qname_lc;
     if (avail < ((o + 7) & ~(size_t)7)) {
         /* The packet ends less than a word after the name: a byte at a time. */
         for (size_t k = 0; k < o; k++) {
-            q->qname[k] = name[k];
-            q->qname_lc[k] = dns_lower(name[k]);
+            out[k] = name[k];
+            lc[k] = dns_lower(name[k]);
         }
-        q->qname_hash = dns_name_hash(q->qname_lc, o);
+        q->qname_hash = dns_name_hash(lc, o);
         return (int)o;
     }
     /* Copied, lower-cased and hashed for the zone lookup (dns_name_hash())
@@ -108,9 +111,9 @@ static int parse_qname(const uint8_t *pkt, size_t len, size_t *pos, dns_query_t 
     size_t i = 0;
     for (;; i += 8) {
         memcpy(&x, name + i, 8);
-        memcpy(q->qname + i, &x, 8);
+        memcpy(out + i, &x, 8);
         x = dns_lower8(x);
-        memcpy(q->qname_lc + i, &x, 8);
+        memcpy(lc + i, &x, 8);
         if (o - i <= 8)
             break;
         h = dns_hash_step(h, le64toh(x));

@@ -256,7 +256,8 @@ static inline int put_pool(answer_t *a, const service_t *svc, const service_choi
         all = service_addr_served(svc, choice, targets[k]);
     if (all && !owner && ttl == svc->ttl) {
         /* Every record is served as rendered: two copies, rotated. */
-        size_t total = (size_t)count * rr_len, head = (size_t)(first % count) * rr_len;
+        size_t total = (size_t)count * rr_len;
+        size_t head = count > 1 ? (size_t)(first % count) * rr_len : 0;
         if (w->len + total > w->cap) {
             a->truncated = true;
             return -1;
@@ -581,7 +582,7 @@ static void put_opt(dns_writer_t *w, const dns_query_t *q, const query_config_t 
         dns_put16(o + 4, cs->family);
         o[6] = cs->source_prefix;
         o[7] = ecs_scope;
-        memcpy(o + 8, cs->addr, alen);
+        dns_copy(o + 8, cs->addr, alen);
         rdlen += 8 + alen;
     }
     dns_put16(p + 9, (uint16_t)rdlen);
@@ -591,14 +592,13 @@ static void put_opt(dns_writer_t *w, const dns_query_t *q, const query_config_t 
 
 size_t query_answer(const zone_db_t *db, const query_config_t *cfg, const uint8_t *pkt,
                     size_t len, uint8_t *resp, size_t cap, bool tcp,
-                    const struct sockaddr *client, stats_query_t *sq)
+                    const struct sockaddr *client, unsigned slot)
 {
     dns_query_t q;
     /* The name as sent goes straight to where the answer repeats it. */
     enum dns_parse_status st = dns_query_parse_to(pkt, len, &q, resp + DNS_HEADER_SIZE);
     if (st == DNS_PARSE_DROP) {
-        if (sq)
-            sq->answered = false;
+        stats_count(slot, &(stats_query_t){.answered = false});
         return 0;
     }
 
@@ -619,7 +619,7 @@ size_t query_answer(const zone_db_t *db, const query_config_t *cfg, const uint8_
     a.cfg = cfg;
     a.client = client;
     a.ecs_scope = 0;
-    a.slot = sq ? sq->slot : STATS_SLOTS - 1;
+    a.slot = slot;
     a.truncated = false;
     a.n_additional = 0;
     dns_writer_start(&a.w, resp, limit - reserve, &q);
@@ -655,12 +655,12 @@ size_t query_answer(const zone_db_t *db, const query_config_t *cfg, const uint8_
         a.w.cap = limit;
         put_opt(&a.w, &q, cfg, rcode, a.ecs_scope);
     }
-    if (sq) {
-        sq->answered = true;
-        sq->truncated = a.truncated;
-        sq->ecs = q.ecs;
-        sq->rcode = rcode == DNS_RCODE_NOERROR ? (uint8_t)(resp[3] & 0xF) : (uint8_t)rcode;
-        sq->qtype = q.has_question ? q.qtype : 0;
-    }
+    stats_count(slot, &(stats_query_t){
+                          .answered = true,
+                          .truncated = a.truncated,
+                          .ecs = q.ecs,
+                          .rcode = rcode ? (uint8_t)rcode : (uint8_t)(resp[3] & 0xF),
+                          .qtype = q.has_question ? q.qtype : 0,
+                      });
     return a.w.len;
 }

@@ -50,10 +50,10 @@ typedef struct query_config {
  * response length, or 0 when nothing must be sent (not a query). db may be
  * NULL (no zones: everything is REFUSED). tcp lifts the UDP size limit.
  * client is the packet's source address (geo services locate it when the
- * query carries no client subnet); NULL counts as unknown. sq, when not
- * NULL, says what the query was for the caller's counters. */
+ * query carries no client subnet); NULL counts as unknown. The query is
+ * counted in stats slot slot (the calling worker's own; see stats.h). */
 size_t query_answer(const zone_db_t *db, const query_config_t *cfg, const uint8_t *pkt,
                     size_t len, uint8_t *resp, size_t cap, bool tcp,
-                    const struct sockaddr *client, stats_query_t *sq);
+                    const struct sockaddr *client, unsigned slot);
 
 #endif

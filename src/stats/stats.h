@@ -45,7 +45,6 @@ typedef struct stats_totals {
 
 /* What one query was, for counting (filled by query_answer). */
 typedef struct stats_query {
-    uint16_t slot; /* in: the caller's slot, for per-thread counters elsewhere */
     bool answered;
     bool truncated;
     bool ecs;

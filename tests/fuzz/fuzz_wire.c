@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         zone_source_t *src = fixture_source("example.com.", records);
         db = fixture_db(&src, 1);
     }
-    query_answer(db, &cfg, data, size, resp, 512, false, NULL, NULL);
-    query_answer(db, &cfg, data, size, resp, sizeof(resp), true, NULL, NULL);
+    query_answer(db, &cfg, data, size, resp, 512, false, NULL, STATS_SLOTS - 1);
+    query_answer(db, &cfg, data, size, resp, sizeof(resp), true, NULL, STATS_SLOTS - 1);
     return 0;
 }

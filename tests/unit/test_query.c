@@ -121,7 +121,8 @@ static ldns_pkt *ask_opts(const char *name, ldns_rr_type type, const qopts_t *o)
     assert_int_equal(ldns_pkt2wire(&wire, qp, &wlen), LDNS_STATUS_OK);
     ldns_pkt_free(qp);
     uint8_t resp[65535];
-    size_t n = query_answer(db, &cfg, wire, wlen, resp, sizeof(resp), o->tcp, NULL, NULL);
+    size_t n =
+        query_answer(db, &cfg, wire, wlen, resp, sizeof(resp), o->tcp, NULL, STATS_SLOTS - 1);
     free(wire);
     assert_true(n >= 12);
     ldns_pkt *rp;
@@ -493,19 +494,21 @@ static void test_malformed(void **state)
     uint8_t resp[512];
     uint8_t pkt[64] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'w', 'w'};
     /* truncated question: FORMERR without a question */
-    size_t n = query_answer(db, &cfg, pkt, 15, resp, sizeof(resp), false, NULL, NULL);
+    size_t n = query_answer(db, &cfg, pkt, 15, resp, sizeof(resp), false, NULL, STATS_SLOTS - 1);
     assert_int_equal(n, 12);
     assert_int_equal(resp[3] & 0xF, DNS_RCODE_FORMERR);
     assert_int_equal(resp[2] & 0x80, 0x80);
     /* a response is dropped */
     pkt[2] = 0x80;
-    assert_int_equal(query_answer(db, &cfg, pkt, 15, resp, sizeof(resp), false, NULL, NULL), 0);
+    assert_int_equal(
+        query_answer(db, &cfg, pkt, 15, resp, sizeof(resp), false, NULL, STATS_SLOTS - 1), 0);
     /* short packets are dropped */
-    assert_int_equal(query_answer(db, &cfg, pkt, 5, resp, sizeof(resp), false, NULL, NULL), 0);
+    assert_int_equal(
+        query_answer(db, &cfg, pkt, 5, resp, sizeof(resp), false, NULL, STATS_SLOTS - 1), 0);
     /* no zones at all: REFUSED */
     ldns_pkt *p;
     const uint8_t q[] = {0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'a', 0, 0, 1, 0, 1};
-    n = query_answer(NULL, &cfg, q, sizeof(q), resp, sizeof(resp), false, NULL, NULL);
+    n = query_answer(NULL, &cfg, q, sizeof(q), resp, sizeof(resp), false, NULL, STATS_SLOTS - 1);
     assert_int_equal(ldns_wire2pkt(&p, resp, n), LDNS_STATUS_OK);
     assert_int_equal(ldns_pkt_get_rcode(p), LDNS_RCODE_REFUSED);
     ldns_pkt_free(p);

@@ -235,8 +235,8 @@ static void test_writer_full(void **state)
     assert_int_equal(dns_writer_name(&w, (const uint8_t *)"\3foo\3net"), 0);
     assert_int_equal(dns_writer_name(&w, (const uint8_t *)"\3bar\3org"), -1);
     assert_int_equal(w.len, before + 9);
-    uint8_t big[20] = {0};
-    assert_int_equal(dns_writer_bytes(&w, big, sizeof(big)), -1);
+    uint8_t big[128] = {0}; /* room for any copy GCC imagines: only 20 bytes are asked */
+    assert_int_equal(dns_writer_bytes(&w, big, 20), -1);
     assert_int_equal(dns_writer_bytes(&w, big, 48 - w.len), 0);
     assert_int_equal(w.len, 48);
 }
