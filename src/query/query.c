@@ -417,36 +417,19 @@ static enum chain_step answer_cut(answer_t *a, zone_lookup_t *r, const uint8_t *
     return r->zone ? STEP_FOLLOW : STEP_DONE;
 }
 
-static void answer_in(answer_t *a)
+/* Answers from r, the lookup of owner (NULL: the query name), following
+ * CNAMEs, DNAMEs and CNAME pools inside our zones; seen, when not NULL,
+ * is the service node that answered the query name with a CNAME to owner
+ * (the chain's first step). */
+static void answer_chain(answer_t *a, zone_lookup_t r, const uint8_t *owner,
+                         const zone_node_t *seen)
 {
-    const dns_query_t *q = a->q;
-    uint16_t qtype = q->qtype;
-    zone_lookup_t r;
+    uint16_t qtype = a->q->qtype;
     uint8_t names[2][DNS_NAME_MAX]; /* the current name of a chain, case kept */
-    const uint8_t *owner = NULL;    /* NULL: the query name */
-    const zone_node_t *visited[QUERY_MAX_CHAIN];
-    unsigned n_visited = 0;
+    const zone_node_t *visited[QUERY_MAX_CHAIN] = {seen};
+    unsigned n_visited = seen != NULL;
 
-    if (qtype == DNS_TYPE_AXFR || qtype == DNS_TYPE_IXFR) {
-        dns_writer_set_rcode(&a->w, DNS_RCODE_REFUSED);
-        return;
-    }
-    zone_lookup_labels(a->db, q->qname_lc, q->qname_len, q->qname_hash, q->qname_offs,
-                       q->qname_labels, &r);
-    if (!r.zone) {
-        dns_writer_set_rcode(&a->w, DNS_RCODE_REFUSED);
-        return;
-    }
-    /* A DS record lives in the parent, also when we serve the child zone. */
-    if (qtype == DNS_TYPE_DS && r.node && (r.node->flags & ZONE_NODE_APEX) &&
-        r.zone->parent_deleg) {
-        r.node = r.encloser = r.zone->parent_deleg;
-        r.zone = r.node->zone;
-        r.cut = r.node->cut;
-    }
-    dns_writer_set_flag(&a->w, DNS_FLAG_AA);
-
-    for (unsigned step = 0; step < QUERY_MAX_CHAIN; step++) {
+    for (unsigned step = n_visited; step < QUERY_MAX_CHAIN; step++) {
         if (r.cut) {
             uint8_t *next = names[step & 1];
             enum chain_step how = answer_cut(a, &r, owner, step, next);
@@ -505,6 +488,58 @@ static void answer_in(answer_t *a)
             return; /* the chain leaves our zones: the resolver follows it */
         owner = cname->rdata + 2;
     }
+}
+
+static void answer_in(answer_t *a)
+{
+    const dns_query_t *q = a->q;
+    uint16_t qtype = q->qtype;
+    zone_lookup_t r;
+
+    if (qtype == DNS_TYPE_AXFR || qtype == DNS_TYPE_IXFR) {
+        dns_writer_set_rcode(&a->w, DNS_RCODE_REFUSED);
+        return;
+    }
+    zone_lookup_labels(a->db, q->qname_lc, q->qname_len, q->qname_hash, q->qname_offs,
+                       q->qname_labels, &r);
+    if (!r.zone) {
+        dns_writer_set_rcode(&a->w, DNS_RCODE_REFUSED);
+        return;
+    }
+    dns_writer_set_flag(&a->w, DNS_FLAG_AA);
+    /* Most queries name a node of static data with an RRset of their type,
+     * or a service: answered here, before the general walk of
+     * answer_chain(). */
+    const zone_node_t *node = r.node;
+    if (node && !r.cut && qtype != DNS_TYPE_ANY && qtype != DNS_TYPE_DS) {
+        if (node->flags & ZONE_NODE_DYNAMIC) {
+            const uint8_t *target = answer_service(a, node, NULL, r.zone);
+            if (target) { /* a CNAME pool: its target is followed */
+                uint8_t name[DNS_NAME_MAX], lc[DNS_NAME_MAX + 8];
+                size_t tlen = dns_name_len(target);
+                memcpy(name, target, tlen);
+                dns_name_lower(lc, name, tlen);
+                zone_lookup(a->db, lc, tlen, &r);
+                if (r.zone)
+                    answer_chain(a, r, name, node);
+            }
+            return;
+        }
+        const zone_rrset_t *set = zone_node_rrset(node, qtype);
+        if (set) {
+            if (put_required(a, SECTION_ANSWER, NULL, set))
+                note_additional(a, set, NULL);
+            return;
+        }
+    }
+    /* A DS record lives in the parent, also when we serve the child zone. */
+    if (qtype == DNS_TYPE_DS && node && (node->flags & ZONE_NODE_APEX) &&
+        r.zone->parent_deleg) {
+        r.node = r.encloser = r.zone->parent_deleg;
+        r.zone = r.node->zone;
+        r.cut = r.node->cut;
+    }
+    answer_chain(a, r, NULL, NULL);
 }
 
 static bool chaos_answer(answer_t *a, const query_config_t *cfg)
