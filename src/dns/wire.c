@@ -140,7 +140,18 @@ static enum dns_parse_status parse_edns(const uint8_t *rr, uint16_t rdlen, dns_q
     q->edns_udp_size = size < 512 ? 512 : size;
     q->edns_version = rr[5];
     q->edns_flags = dns_get16(rr + 6);
-    return rdlen ? parse_opt(rr + 10, rdlen, q) : DNS_PARSE_OK;
+    if (rdlen == 0)
+        return DNS_PARSE_OK;
+    /* A resolver's one option, a client subnet, without the loop. */
+    const uint8_t *opt = rr + 10;
+    if (rdlen >= 4 && dns_get16(opt) == DNS_EDNS_CLIENT_SUBNET &&
+        dns_get16(opt + 2) == rdlen - 4u) {
+        if (subnet_parse(opt + 4, rdlen - 4u, &q->client_subnet) < 0)
+            return DNS_PARSE_FORMERR;
+        q->ecs = true;
+        return DNS_PARSE_OK;
+    }
+    return parse_opt(opt, rdlen, q);
 }
 
 enum dns_parse_status dns_query_parse(const uint8_t *pkt, size_t len, dns_query_t *q)
