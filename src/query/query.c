@@ -426,8 +426,10 @@ static void answer_chain(answer_t *a, zone_lookup_t r, const uint8_t *owner,
 {
     uint16_t qtype = a->q->qtype;
     uint8_t names[2][DNS_NAME_MAX]; /* the current name of a chain, case kept */
-    const zone_node_t *visited[QUERY_MAX_CHAIN] = {seen};
-    unsigned n_visited = seen != NULL;
+    const zone_node_t *visited[QUERY_MAX_CHAIN];
+    unsigned n_visited = 0;
+    if (seen)
+        visited[n_visited++] = seen;
 
     for (unsigned step = n_visited; step < QUERY_MAX_CHAIN; step++) {
         if (r.cut) {

@@ -81,10 +81,8 @@ static void arena_free(arena_t *a)
 /* Every table here is keyed on dns_name_hash() of the lower-cased name. */
 static uint32_t hash_name(const uint8_t *key) { return dns_name_hash(key, dns_name_len(key)); }
 
-typedef struct name_table {
-    zone_node_t **buckets;
-    uint32_t mask;
-} name_table_t;
+/* The name index: zone_index_t (zonedb.h), chained through hnext. */
+typedef zone_index_t name_table_t;
 
 static void table_init(name_table_t *t, size_t expected)
 {
@@ -106,33 +104,14 @@ static inline zone_node_t *table_find(const name_table_t *t, uint32_t hash,
     return NULL;
 }
 
-/* table_find() for lookups: key has 8 readable bytes past len, and so has
- * every node's (see local_add()), so the last word is compared whole,
- * masked to the name's bytes. */
-static inline const zone_node_t *table_lookup(const name_table_t *t, uint32_t hash,
-                                              const uint8_t *key, size_t len)
-{
-    for (const zone_node_t *n = t->buckets[hash & t->mask]; n; n = n->hnext) {
-        if (n->hash != hash || n->name_len != len)
-            continue;
-        size_t i = 0;
-        while (len - i > 8 && dns_load_le64(n->key + i) == dns_load_le64(key + i))
-            i += 8;
-        if (len - i <= 8 && ((dns_load_le64(n->key + i) ^ dns_load_le64(key + i)) &
-                             dns_word_mask((unsigned)(len - i))) == 0)
-            return n;
-    }
-    return NULL;
-}
-
 /* Insertion links through hnext, so a node can be in one table only. The
  * per-zone build tables use a separate chain (build_next) for that. */
 
 /* ------------------------------------------------------------------ build */
 
 struct zone_db {
+    name_table_t table; /* every reachable node of every zone; first, see zonedb.h */
     arena_t arena;
-    name_table_t table; /* every reachable node of every zone */
     zone_t **zones;
     size_t n_zones;
 };
@@ -199,7 +178,7 @@ static zone_node_t *local_add(zone_db_t *db, zone_build_t *zb, const uint8_t *na
     local_reserve(zb, zb->n_nodes + 1);
     zone_node_t *n = arena_calloc(&db->arena, sizeof(*n));
     /* Keys are followed by 8 zero bytes, so lookups compare them a whole
-     * word at a time (table_lookup()). */
+     * word at a time (zone_index_find()). */
     uint8_t *k = arena_bytes(&db->arena, len + 8);
     memcpy(k, key, len);
     memset(k + len, 0, 8);
@@ -506,7 +485,7 @@ static bool zone_compute_cuts(zone_build_t *zb, diag_t *d)
 
 static void table_insert(name_table_t *t, zone_node_t *n)
 {
-    zone_node_t **b = &t->buckets[n->hash & t->mask];
+    const zone_node_t **b = &t->buckets[n->hash & t->mask];
     n->hnext = *b;
     *b = n;
 }
@@ -734,7 +713,7 @@ void zone_db_free(zone_db_t *db)
     if (!db)
         return;
     arena_free(&db->arena);
-    free(db->table.buckets);
+    free((void *)db->table.buckets);
     free(db->zones);
     free(db);
 }
@@ -751,29 +730,17 @@ void zone_lookup(const zone_db_t *db, const uint8_t *name_lc, size_t len, zone_l
     zone_lookup_labels(db, name_lc, len, dns_name_hash(name_lc, len), offs, n, r);
 }
 
-void zone_lookup_labels(const zone_db_t *db, const uint8_t *name_lc, size_t len, uint32_t hash,
-                        const uint8_t *offs, unsigned n, zone_lookup_t *r)
+void zone_lookup_miss(const zone_db_t *db, const uint8_t *name_lc, size_t len,
+                      const uint8_t *offs, unsigned n, zone_lookup_t *r)
 {
-    if (!db->table.buckets) {
-        memset(r, 0, sizeof(*r));
-        return;
-    }
-    /* Most queries name a node that exists: one hash of the whole name and
-     * one probe. Only a miss hashes the suffixes, longest first, to find
-     * the closest encloser. */
-    const zone_node_t *e = table_lookup(&db->table, hash, name_lc, len);
-    if (e) {
-        r->zone = e->zone;
-        r->node = r->encloser = e;
-        r->cut = e->cut;
-        r->wild = NULL;
-        return;
-    }
     memset(r, 0, sizeof(*r));
+    if (!db->table.buckets)
+        return;
     for (unsigned i = 1; i <= n; i++) {
         const uint8_t *suffix = name_lc + offs[i];
         size_t slen = len - offs[i];
-        e = table_lookup(&db->table, dns_name_hash(suffix, slen), suffix, slen);
+        const zone_node_t *e =
+            zone_index_find(&db->table, dns_name_hash(suffix, slen), suffix, slen);
         if (!e)
             continue;
         r->zone = e->zone;

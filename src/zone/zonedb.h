@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dns/name.h"
 #include "util/diag.h"
 #include "zone/zone_source.h"
 
@@ -128,11 +129,57 @@ const zone_t *zone_db_zone(const zone_db_t *db, size_t i);
  * readable bytes after it: names are compared a word at a time). Never
  * allocates. */
 void zone_lookup(const zone_db_t *db, const uint8_t *name_lc, size_t len, zone_lookup_t *r);
-/* The same when the caller knows the name's dns_name_hash() and where its
- * n labels start (offs[0..n], offs[n] being the root's), as a parsed query
- * does. */
-void zone_lookup_labels(const zone_db_t *db, const uint8_t *name_lc, size_t len, uint32_t hash,
-                        const uint8_t *offs, unsigned n, zone_lookup_t *r);
+/* The index of every name, chained through zone_node_t.hnext; the first
+ * member of a zone_db_t. Public only so that the probe for a whole name,
+ * which nearly every query makes, can be inline. */
+typedef struct zone_index {
+    const zone_node_t **buckets; /* NULL: no zones */
+    uint32_t mask;
+} zone_index_t;
+
+/* The node keyed (name, len bytes, lower-cased, with 8 more readable bytes
+ * after it) with that dns_name_hash(), or NULL. Every key is followed by
+ * 8 zero bytes, so names are compared a whole word at a time, the last
+ * word masked to the name's bytes. */
+static inline const zone_node_t *zone_index_find(const zone_index_t *ix, uint32_t hash,
+                                                 const uint8_t *name, size_t len)
+{
+    for (const zone_node_t *n = ix->buckets[hash & ix->mask]; n; n = n->hnext) {
+        if (n->hash != hash || n->name_len != len)
+            continue;
+        size_t i = 0;
+        while (len - i > 8 && dns_load_le64(n->key + i) == dns_load_le64(name + i))
+            i += 8;
+        if (len - i <= 8 && ((dns_load_le64(n->key + i) ^ dns_load_le64(name + i)) &
+                             dns_word_mask((unsigned)(len - i))) == 0)
+            return n;
+    }
+    return NULL;
+}
+
+/* zone_lookup_labels() when the whole name is not a node: the closest
+ * encloser, its zone cut or wildcard. */
+void zone_lookup_miss(const zone_db_t *db, const uint8_t *name_lc, size_t len,
+                      const uint8_t *offs, unsigned n, zone_lookup_t *r);
+
+/* zone_lookup() when the caller knows the name's dns_name_hash() and where
+ * its n labels start (offs[0..n], offs[n] being the root's), as a parsed
+ * query does. Most queries name a node that exists: one probe, inline. */
+static inline void zone_lookup_labels(const zone_db_t *db, const uint8_t *name_lc, size_t len,
+                                      uint32_t hash, const uint8_t *offs, unsigned n,
+                                      zone_lookup_t *r)
+{
+    const zone_index_t *ix = (const zone_index_t *)db; /* its first member */
+    const zone_node_t *e = ix->buckets ? zone_index_find(ix, hash, name_lc, len) : NULL;
+    if (!e) {
+        zone_lookup_miss(db, name_lc, len, offs, n, r);
+        return;
+    }
+    r->zone = e->zone;
+    r->node = r->encloser = e;
+    r->cut = e->cut;
+    r->wild = NULL;
+}
 
 /* The node's RRset of that type, or NULL. */
 static inline const zone_rrset_t *zone_node_rrset(const zone_node_t *node, uint16_t type)
