@@ -298,7 +298,8 @@ static json_t *ctl_stats_transport(FILE *out, const char *name, const stats_tota
         ctl_set(rcodes, stats_rcode_name(i), json_integer((json_int_t)n));
     }
     fprintf(out, "\n  types: ");
-    for (unsigned i = 0; i < STATS_QT_N; i++) {
+    for (unsigned k = 1; k <= STATS_QT_N; k++) {
+        unsigned i = k % STATS_QT_N; /* "other" (0) last */
         uint64_t n = t->qtype[i];
         if (!n)
             continue;

@@ -9,27 +9,26 @@
 
 stats_slot_t stats_slots[STATS_SLOTS];
 
-/* Each named type's index + 1; 0 is "other". */
 const uint8_t stats_qtype_small[256] = {
-    [DNS_TYPE_A] = STATS_QT_A + 1,
-    [DNS_TYPE_AAAA] = STATS_QT_AAAA + 1,
-    [DNS_TYPE_NS] = STATS_QT_NS + 1,
-    [DNS_TYPE_CNAME] = STATS_QT_CNAME + 1,
-    [DNS_TYPE_SOA] = STATS_QT_SOA + 1,
-    [DNS_TYPE_PTR] = STATS_QT_PTR + 1,
-    [DNS_TYPE_MX] = STATS_QT_MX + 1,
-    [DNS_TYPE_TXT] = STATS_QT_TXT + 1,
-    [DNS_TYPE_SRV] = STATS_QT_SRV + 1,
-    [DNS_TYPE_HTTPS] = STATS_QT_HTTPS + 1,
-    [DNS_TYPE_ANY] = STATS_QT_ANY + 1,
+    [DNS_TYPE_A] = STATS_QT_A,
+    [DNS_TYPE_AAAA] = STATS_QT_AAAA,
+    [DNS_TYPE_NS] = STATS_QT_NS,
+    [DNS_TYPE_CNAME] = STATS_QT_CNAME,
+    [DNS_TYPE_SOA] = STATS_QT_SOA,
+    [DNS_TYPE_PTR] = STATS_QT_PTR,
+    [DNS_TYPE_MX] = STATS_QT_MX,
+    [DNS_TYPE_TXT] = STATS_QT_TXT,
+    [DNS_TYPE_SRV] = STATS_QT_SRV,
+    [DNS_TYPE_HTTPS] = STATS_QT_HTTPS,
+    [DNS_TYPE_ANY] = STATS_QT_ANY,
 };
 _Atomic uint64_t stats_reloads, stats_reload_failures;
 
 const char *stats_qtype_name(enum stats_qtype t)
 {
-    static const char *const names[STATS_QT_N] = {"A",   "AAAA", "NS",  "CNAME", "SOA",
-                                                  "PTR", "MX",   "TXT", "SRV",   "CAA",
-                                                  "HTTPS", "ANY", "other"};
+    static const char *const names[STATS_QT_N] = {"other", "A",   "AAAA", "NS",  "CNAME",
+                                                  "SOA",   "PTR", "MX",   "TXT", "SRV",
+                                                  "CAA",   "HTTPS", "ANY"};
     return t < STATS_QT_N ? names[t] : "?";
 }
 

@@ -19,11 +19,12 @@
 #define STATS_SLOTS 257 /* up to 256 UDP workers, then TCP */
 #define STATS_RCODES 17 /* 0..15 and BADVERS (16) */
 
-/* Query types counted by name; everything else is "other". */
+/* Query types counted by name; everything else is "other" (0, so that a
+ * zero-filled table maps every type not named to it). */
 enum stats_qtype {
-    STATS_QT_A = 0, STATS_QT_AAAA, STATS_QT_NS, STATS_QT_CNAME, STATS_QT_SOA, STATS_QT_PTR,
-    STATS_QT_MX, STATS_QT_TXT, STATS_QT_SRV, STATS_QT_CAA, STATS_QT_HTTPS, STATS_QT_ANY,
-    STATS_QT_OTHER, STATS_QT_N
+    STATS_QT_OTHER = 0, STATS_QT_A, STATS_QT_AAAA, STATS_QT_NS, STATS_QT_CNAME, STATS_QT_SOA,
+    STATS_QT_PTR, STATS_QT_MX, STATS_QT_TXT, STATS_QT_SRV, STATS_QT_CAA, STATS_QT_HTTPS,
+    STATS_QT_ANY, STATS_QT_N
 };
 
 /* One worker's counters: each answered query bumps one cell, that of its
@@ -62,13 +63,14 @@ static inline void stats_bump(_Atomic uint64_t *c)
                           memory_order_relaxed);
 }
 
-/* For types below 256: the index + 1 of those counted by name, else 0. */
+/* stats_qtype_of() for types below 256. */
 extern const uint8_t stats_qtype_small[256];
 
 static inline enum stats_qtype stats_qtype_of(uint16_t type)
 {
-    unsigned i = type < 256 ? stats_qtype_small[type] : type == 257 ? STATS_QT_CAA + 1 : 0;
-    return i ? (enum stats_qtype)(i - 1) : STATS_QT_OTHER;
+    if (type < 256)
+        return (enum stats_qtype)stats_qtype_small[type];
+    return type == 257 ? STATS_QT_CAA : STATS_QT_OTHER;
 }
 
 /* Counts one query in slot (a worker's own; out of range: the last). */
