@@ -128,9 +128,11 @@ static int parse_qname(const uint8_t *pkt, size_t len, size_t *pos, dns_query_t 
     q->qname_hash = dns_hash_final(h, le64toh(x) & dns_word_mask((unsigned)(o - i)));
     return (int)o;
 general:;
-    int nlen = dns_name_unpack(pkt, len, pos, q->qname);
+    size_t at = *pos; /* its address escapes: not that of the caller's */
+    int nlen = dns_name_unpack(pkt, len, &at, q->qname);
     if (nlen < 0)
         return -1;
+    *pos = at;
     n = dns_name_label_offsets(q->qname, q->qname_offs);
     q->qname_labels = (uint8_t)(n - 1);
     dns_name_lower(q->qname_lc, q->qname, (size_t)nlen);
@@ -166,12 +168,14 @@ enum dns_parse_status dns_query_parse_to(const uint8_t *pkt, size_t len, dns_que
     q->flags = flags;
     if (flags & DNS_FLAG_QR)
         return DNS_PARSE_DROP;
-    q->opcode = (uint8_t)((flags >> 11) & 0xF);
+    unsigned opcode = (flags >> 11) & 0xF;
+    q->opcode = (uint8_t)opcode;
     q->has_question = q->edns = q->nsid = q->ecs = q->cookie = false;
 
     /* The counts are read where they are needed: fewer values live across
      * the name's loops. */
     size_t pos = DNS_HEADER_SIZE;
+    bool question = false;
     if (dns_get16(pkt + 4) >= 1) {
         int n = parse_qname(pkt, len, &pos, q);
         if (n > 0 && len - pos >= 4) {
@@ -179,20 +183,21 @@ enum dns_parse_status dns_query_parse_to(const uint8_t *pkt, size_t len, dns_que
             q->qtype = dns_get16(pkt + pos);
             q->qclass = dns_get16(pkt + pos + 2);
             pos += 4;
-            q->has_question = true;
+            q->has_question = question = true;
         }
     }
-    if (q->opcode != DNS_OPCODE_QUERY)
+    if (opcode != DNS_OPCODE_QUERY)
         return DNS_PARSE_NOTIMP;
-    if (dns_get16(pkt + 4) != 1 || !q->has_question) {
-        q->has_question = q->has_question && dns_get16(pkt + 4) == 1;
+    if (dns_get16(pkt + 4) != 1 || !question) {
+        q->has_question = question && dns_get16(pkt + 4) == 1;
         return DNS_PARSE_FORMERR;
     }
 
-    /* Most queries end with one OPT record and nothing else. */
-    uint16_t ancount = dns_get16(pkt + 6), nscount = dns_get16(pkt + 8),
-             arcount = dns_get16(pkt + 10);
-    if ((ancount | nscount) == 0 && arcount == 1 && len - pos >= 11 && pkt[pos] == 0 &&
+    /* Most queries end with one OPT record and nothing else: no answer or
+     * authority records (four zero bytes), one additional. */
+    uint32_t an_ns;
+    memcpy(&an_ns, pkt + 6, 4);
+    if (an_ns == 0 && dns_get16(pkt + 10) == 1 && len - pos >= 11 && pkt[pos] == 0 &&
         dns_get16(pkt + pos + 1) == DNS_TYPE_OPT) {
         uint16_t rdlen = dns_get16(pkt + pos + 9);
         if (rdlen > len - pos - 11)
@@ -205,6 +210,8 @@ enum dns_parse_status dns_query_parse_to(const uint8_t *pkt, size_t len, dns_que
 
     /* Walk every record after the question; only OPT matters, but counts
      * that claim more records than the packet holds are a format error. */
+    uint16_t ancount = dns_get16(pkt + 6), nscount = dns_get16(pkt + 8),
+             arcount = dns_get16(pkt + 10);
     uint32_t records = (uint32_t)ancount + nscount + arcount;
     uint8_t scratch[DNS_NAME_MAX];
     for (uint32_t i = 0; i < records; i++) {
@@ -213,7 +220,9 @@ enum dns_parse_status dns_query_parse_to(const uint8_t *pkt, size_t len, dns_que
             n = 1;
             pos++;
         } else {
-            n = dns_name_unpack(pkt, len, &pos, scratch);
+            size_t at = pos;
+            n = dns_name_unpack(pkt, len, &at, scratch);
+            pos = at;
         }
         if (n < 0 || len - pos < 10)
             return DNS_PARSE_FORMERR;
