@@ -60,10 +60,17 @@ struct geo_db {
      * node carry on down the tree. */
     uint32_t *v4_l1;
     uint32_t *v4_l2;
-    /* The same as v4_l1 for the first 16 bits of IPv6 addresses (IPv6
-     * trees only, else NULL). */
-    uint32_t *v6_l1;
     uint32_t *walk;
+    /* IPv6 lookups (IPv6 trees only, else NULL; see "IPv6 strides"
+     * below): v6_l1 by the first 16 bits, then stride nodes (v6_next,
+     * v6_bits) four bits at a time and skips over chains of nodes. */
+    uint32_t *v6_l1;
+    uint8_t *v6_l1_bits;
+    uint32_t *v6_next;
+    uint8_t *v6_bits;
+    struct geo_v6_skip *v6_skips;
+    size_t v6_strides, v6_n_skips;
+    uint32_t v6_plain; /* node codes below are stride nodes, from here skips */
     /* The tree as lookups walk it: two children per node, each a node
      * index, GEO_LEAF | a record index, GEO_EMPTY or GEO_BAD. walk holds
      * values of the same kind. */
@@ -345,6 +352,7 @@ static inline uint32_t geo_be24(const uint8_t *p)
 /* The left (bit 0) or right (bit 1) record of a node. */
 static void geo_db_build_kids(geo_db_t *db);
 static void geo_db_build_v4(geo_db_t *db);
+static void geo_db_build_v6(geo_db_t *db);
 
 static inline uint32_t geo_db_child(const geo_db_t *db, uint32_t node, unsigned bit)
 {
@@ -640,6 +648,8 @@ bool geo_db_open(const char *path, const conf_geo_fields_t *fields,
             db->v4_start = geo_db_child(db, db->v4_start, 0);
     geo_db_build_kids(db);
     geo_db_build_v4(db);
+    if (db->ip_bits == 128)
+        geo_db_build_v6(db);
 
     geo_fields_t f = {
         geo_field_pick("continent", fields ? fields->continent : NULL,
@@ -682,6 +692,10 @@ void geo_db_free(geo_db_t *db)
     free(db->v4_l1);
     free(db->v4_l2);
     free(db->v6_l1);
+    free(db->v6_l1_bits);
+    free(db->v6_next);
+    free(db->v6_bits);
+    free(db->v6_skips);
     free(db->walk);
     free(db->kids);
     free(db->slot_key);
@@ -783,8 +797,6 @@ static void geo_db_build_kids(geo_db_t *db)
  * GEO_V4_WALK: the walk goes on from walk[code] at depth bits, for the
  * networks longer than /24 (and the /16s past GEO_V4_TABLES_MAX). So an
  * address in a /24 or shorter network costs two reads and no tree walk.
- * IPv6 addresses start from v6_l1, entries of the same kind for their
- * first 16 bits (no second level: they mostly walk on).
  */
 #define GEO_V4_DEPTH 0x1fu
 #define GEO_V4_TABLE 0x20u
@@ -832,33 +844,16 @@ static void geo_db_build_v4(geo_db_t *db)
     size_t tables = 0, cap = 0, n_walk = 0, cap_walk = 256;
     uint32_t start = geo_db_encode(db, db->v4_start);
     db->v4_l1 = malloc(((size_t)1 << 16) * sizeof(*db->v4_l1));
-    if (db->ip_bits == 128)
-        db->v6_l1 = malloc(((size_t)1 << 16) * sizeof(*db->v6_l1));
     db->walk = malloc(cap_walk * sizeof(*db->walk));
-    if (!db->v4_l1 || (db->ip_bits == 128 && !db->v6_l1) || !db->walk)
+    if (!db->v4_l1 || !db->walk)
         abort(); /* load time */
     if (db->n_records + 2 > GEO_V4_CODE_MAX) {
         /* far more records than any real database: walk every lookup from
-         * where it starts (walk[0] for IPv4, walk[1], the root, for IPv6) */
+         * where it starts, walk[0] */
         db->walk[n_walk++] = start;
-        db->walk[n_walk++] = 0;
-        for (size_t p = 0; p < (size_t)1 << 16; p++) {
+        for (size_t p = 0; p < (size_t)1 << 16; p++)
             db->v4_l1[p] = GEO_V4_WALK;
-            if (db->v6_l1)
-                db->v6_l1[p] = 1u << GEO_V4_SHIFT | GEO_V4_WALK;
-        }
         return;
-    }
-    for (uint32_t p = 0; db->v6_l1 && p < (uint32_t)1 << 16; p++) {
-        unsigned depth = 0;
-        uint32_t v = geo_v4_descend(db, 0, p << 16, &depth, 16);
-        if (n_walk + 1 > cap_walk) {
-            cap_walk *= 2;
-            db->walk = realloc(db->walk, cap_walk * sizeof(*db->walk));
-            if (!db->walk)
-                abort();
-        }
-        db->v6_l1[p] = geo_v4_entry(db, v, depth, &n_walk);
     }
     for (uint32_t p = 0; p < (uint32_t)1 << 16; p++) {
         unsigned depth = 0;
@@ -887,6 +882,192 @@ static void geo_db_build_v4(geo_db_t *db)
         }
         db->v4_l1[p] = (uint32_t)tables++ << GEO_V4_SHIFT | GEO_V4_TABLE;
     }
+}
+
+/* ------------------------------------------------------------ IPv6 strides */
+
+/*
+ * An IPv6 lookup (not embedded IPv4) reads v6_l1[first 16 bits]: a kids
+ * value, a leaf after v6_l1_bits of the same index, or the code of the tree
+ * node reached at 16 bits. From there it goes on by node codes, each
+ * standing for a tree node reached after a multiple of four bits:
+ *   - below v6_plain, a stride node: GEO_V6_FANOUT entries of v6_next, one
+ *     for each value of the next four bits, each a leaf reached after
+ *     v6_bits of the same index (1 to 4) of the four, or the node code four
+ *     bits on;
+ *   - from v6_plain up (to GEO_LEAF), a skip, v6_skips[GEO_LEAF - 1 - code]:
+ *     a chain of nodes that each have one node child, the other child being
+ *     the same leaf all along (in sparse parts of a tree, the empty record
+ *     around a network). An address that follows the chain's len bits goes
+ *     on at the node code past it, or gets the leaf past it (a chain that
+ *     ends on a node of two leaves, one the same as the others); one that
+ *     leaves it gets that leaf, at the prefix where it left. len is at least
+ *     GEO_V6_SKIP_MIN (shorter chains are strides), at most GEO_V6_SKIP_MAX
+ *     (a longer chain is several skips), and a multiple of four unless a
+ *     leaf follows, so strides stay on nibbles.
+ * The IPv4 subtree (under ::/96, and 2001::/32 too in MaxMind files) is a
+ * skip of no bits, code GEO_LEAF - 1: the lookup goes on by the IPv4
+ * tables. Any other tree node reached more than once has one code, which is
+ * why stride entries hold the bits they used of their stride and not prefix
+ * lengths. So there are never more stride nodes and skips together than
+ * tree nodes: a stride node (80 bytes) for every 15 nodes of a full subtree,
+ * at most one for every fourth node of a short chain, and a skip (24 bytes)
+ * for up to 60 bits of a longer one.
+ */
+#define GEO_V6_STRIDE 4
+#define GEO_V6_FANOUT (1u << GEO_V6_STRIDE)
+#define GEO_V6_SKIP_MIN 12 /* a skip costs about what two or three strides do */
+#define GEO_V6_SKIP_MAX 60 /* shifts by len stay below 64 */
+
+typedef struct geo_v6_skip {
+    uint64_t path; /* the len bits to follow, from the top; the rest 0 */
+    uint32_t miss; /* the leaf of an address that leaves the path */
+    uint32_t next; /* the node code len bits on */
+    uint8_t len;
+    uint8_t shift; /* 64 - len: what is left of 64 bits once they are past */
+} geo_v6_skip_t;
+
+/* The codes given so far, and the stride nodes still to fill. */
+typedef struct geo_v6_build {
+    uint32_t *code_of; /* tree node -> its code + 1, 0 when none yet */
+    uint32_t *node_of; /* stride node -> its tree node */
+    size_t cap, cap_skips;
+} geo_v6_build_t;
+
+/* A new skip, zeroed: its index. */
+static size_t geo_v6_skip_add(geo_db_t *db, geo_v6_build_t *b)
+{
+    if (db->v6_n_skips == b->cap_skips) {
+        b->cap_skips = b->cap_skips ? b->cap_skips * 2 : 256;
+        db->v6_skips = realloc(db->v6_skips, b->cap_skips * sizeof(*db->v6_skips));
+        if (!db->v6_skips)
+            abort(); /* load time */
+    }
+    memset(&db->v6_skips[db->v6_n_skips], 0, sizeof(*db->v6_skips));
+    return db->v6_n_skips++;
+}
+
+/* The code of a tree node reached after a multiple of four bits, made when
+ * new: a skip when a long enough chain starts there, else a stride node,
+ * filled later by geo_db_build_v6(). */
+static uint32_t geo_v6_code(geo_db_t *db, geo_v6_build_t *b, uint32_t node)
+{
+    if (b->code_of[node])
+        return b->code_of[node] - 1;
+    if (node == db->v4_start) {
+        /* the IPv4 subtree, which the IPv4 tables already have: a skip of
+         * no bits, made first, is the way there */
+        geo_v6_skip_add(db, b);
+        b->code_of[node] = GEO_LEAF;
+        return GEO_LEAF - 1;
+    }
+
+    /* the chain from node, up to GEO_V6_SKIP_MAX bits, cut after the last
+     * whole stride: len bits of path lead to the node end */
+    uint64_t path = 0, len_path = 0;
+    uint32_t v = node, miss = GEO_EMPTY, end = node;
+    unsigned len = 0;
+    for (unsigned c = 0; c < GEO_V6_SKIP_MAX;) {
+        uint32_t left = db->kids[2 * (size_t)v], right = db->kids[2 * (size_t)v + 1];
+        if (left < GEO_LEAF && right < GEO_LEAF)
+            break;
+        if (left >= GEO_LEAF && right >= GEO_LEAF) {
+            /* a node of two leaves, one the chain's: the chain can end on the
+             * other, at any length since no stride follows */
+            if (c > 0 && (left == miss || right == miss)) {
+                len = c + 1;
+                len_path = left == miss ? path | (uint64_t)1 << (63 - c) : path;
+                end = left == miss ? right : left;
+            }
+            break;
+        }
+        uint32_t leaf = left < GEO_LEAF ? right : left;
+        if (c > 0 && leaf != miss)
+            break;
+        miss = leaf;
+        if (right < GEO_LEAF)
+            path |= (uint64_t)1 << (63 - c);
+        v = left < GEO_LEAF ? left : right;
+        if (++c % GEO_V6_STRIDE == 0) {
+            len = c;
+            len_path = path;
+            end = v;
+        }
+    }
+
+    uint32_t code;
+    if (len >= GEO_V6_SKIP_MIN) {
+        size_t k = geo_v6_skip_add(db, b);
+        /* every tree node has one code at most: skips and stride nodes
+         * together stay below node_count, so these never meet */
+        code = GEO_LEAF - 1 - (uint32_t)k;
+        b->code_of[node] = code + 1;
+        /* a leaf, or a node: a chain at most 128 / 12 deep */
+        uint32_t next = end >= GEO_LEAF ? end : geo_v6_code(db, b, end);
+        db->v6_skips[k] = (geo_v6_skip_t){len_path, miss, next, (uint8_t)len, (uint8_t)(64 - len)};
+        return code;
+    }
+    if (db->v6_strides == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 1024;
+        b->node_of = realloc(b->node_of, b->cap * sizeof(*b->node_of));
+        db->v6_next = realloc(db->v6_next, b->cap * GEO_V6_FANOUT * sizeof(*db->v6_next));
+        db->v6_bits = realloc(db->v6_bits, b->cap * GEO_V6_FANOUT * sizeof(*db->v6_bits));
+        if (!b->node_of || !db->v6_next || !db->v6_bits)
+            abort(); /* load time */
+    }
+    code = (uint32_t)db->v6_strides++;
+    b->node_of[code] = node;
+    b->code_of[node] = code + 1;
+    return code;
+}
+
+/* Gives back what doubling left unused of an array of n elements. */
+static void *geo_shrink(void *p, size_t n, size_t size)
+{
+    void *q = n ? realloc(p, n * size) : NULL;
+    return q ? q : p;
+}
+
+/* The tree was checked at open (no cycles, nothing deeper than 128 bits),
+ * so the loops end. */
+static void geo_db_build_v6(geo_db_t *db)
+{
+    geo_v6_build_t b = {calloc(db->node_count, sizeof(*b.code_of)), NULL, 0, 0};
+    db->v6_l1 = malloc(((size_t)1 << 16) * sizeof(*db->v6_l1));
+    db->v6_l1_bits = malloc((size_t)1 << 16);
+    if (!b.code_of || !db->v6_l1 || !db->v6_l1_bits)
+        abort(); /* load time */
+    /* the IPv4 subtree first: skip 0, code GEO_LEAF - 1 */
+    if (db->v4_start < db->node_count)
+        geo_v6_code(db, &b, db->v4_start);
+    for (uint32_t p = 0; p < (uint32_t)1 << 16; p++) {
+        unsigned depth = 0;
+        uint32_t v = geo_v4_descend(db, 0, p << 16, &depth, 16);
+        db->v6_l1[p] = v < GEO_LEAF ? geo_v6_code(db, &b, v) : v;
+        db->v6_l1_bits[p] = (uint8_t)depth;
+    }
+    /* v6_strides grows as stride nodes find new nodes under them */
+    for (size_t s = 0; s < db->v6_strides; s++) {
+        uint32_t node = b.node_of[s];
+        for (uint32_t bits = 0; bits < GEO_V6_FANOUT; bits++) {
+            uint32_t v = node;
+            unsigned used = 0;
+            while (v < GEO_LEAF && used < GEO_V6_STRIDE) {
+                v = db->kids[2 * (size_t)v + (bits >> (GEO_V6_STRIDE - 1 - used) & 1)];
+                used++;
+            }
+            if (v < GEO_LEAF)
+                v = geo_v6_code(db, &b, v); /* may move v6_next */
+            db->v6_next[s * GEO_V6_FANOUT + bits] = v;
+            db->v6_bits[s * GEO_V6_FANOUT + bits] = (uint8_t)used;
+        }
+    }
+    db->v6_plain = GEO_LEAF - (uint32_t)db->v6_n_skips;
+    db->v6_next = geo_shrink(db->v6_next, db->v6_strides * GEO_V6_FANOUT, sizeof(*db->v6_next));
+    db->v6_bits = geo_shrink(db->v6_bits, db->v6_strides * GEO_V6_FANOUT, sizeof(*db->v6_bits));
+    db->v6_skips = geo_shrink(db->v6_skips, db->v6_n_skips, sizeof(*db->v6_skips));
+    free(b.code_of);
+    free(b.node_of);
 }
 
 /* A final entry, as geo_db_lookup() returns it. */
@@ -931,35 +1112,97 @@ static inline uint32_t geo_load_be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* IPv6 (not embedded IPv4) in an IPv6 tree: the first 16 bits from
- * v6_l1, then the tree. */
-static int geo_db_lookup6(const geo_db_t *db, const uint8_t addr[16], uint32_t *record,
-                          uint8_t *prefix)
+static inline uint64_t geo_load_be64(const uint8_t *p)
 {
-    uint32_t e = db->v6_l1[(uint32_t)addr[0] << 8 | addr[1]];
-    if (!(e & GEO_V4_WALK))
-        return geo_v4_final(db, e, record, prefix);
-    unsigned i = e & GEO_V4_DEPTH;
-    uint32_t v = db->walk[e >> GEO_V4_SHIFT];
-    /* a bit at a time, shifted out of a 64-bit half of the address */
-    while (v < GEO_LEAF && i < 128) {
-        uint64_t half = 0;
-        for (unsigned k = 0; k < 8; k++)
-            half = half << 8 | addr[(i & 64) / 8 + k];
-        half <<= i & 63;
-        for (unsigned end = (i & 64) + 64;;) {
-            v = db->kids[2 * (size_t)v + (half >> 63)];
-            half <<= 1;
-            if (++i == end || v >= GEO_LEAF)
+    return (uint64_t)geo_load_be32(p) << 32 | geo_load_be32(p + 4);
+}
+
+/* The rest of an IPv6 lookup that reached the IPv4 subtree after depth
+ * bits (at most 96, the subtree being no more than 32 deep), through the
+ * IPv4 tables, which give the same as walking it. */
+static int geo_db_lookup6_v4(const geo_db_t *db, uint32_t a, unsigned depth, uint32_t *record,
+                             uint8_t *prefix)
+{
+    int r = geo_db_lookup_v4(db, a, record, prefix);
+    if (r >= 0)
+        *prefix = (uint8_t)(*prefix + depth);
+    return r;
+}
+
+/* IPv6 (not embedded IPv4) in an IPv6 tree: v6_l1, then stride nodes
+ * through each 64-bit half of the address in turn, and skips. Out of line,
+ * so that the IPv4 path through geo_db_lookup() saves no registers. */
+static __attribute__((noinline)) int geo_db_lookup6(const geo_db_t *db, const uint8_t addr[16],
+                                                    uint32_t *record, uint8_t *prefix)
+{
+    size_t at = (size_t)addr[0] << 8 | addr[1];
+    uint32_t v = db->v6_l1[at];
+    if (v >= GEO_LEAF)
+        return geo_db_result(db, v, db->v6_l1_bits[at], record, prefix);
+    const uint64_t hi = geo_load_be64(addr), lo = geo_load_be64(addr + 8);
+    const uint32_t plain = db->v6_plain, *next = db->v6_next;
+    uint64_t half = hi << 16; /* the bits from i on, in this half */
+    unsigned i = 16;
+    for (;;) {
+        if (v >= plain) {
+            if (v >= GEO_LEAF)
+                return geo_db_result(db, v, i - GEO_V6_STRIDE + db->v6_bits[at], record, prefix);
+            const geo_v6_skip_t *k = &db->v6_skips[v ^ (GEO_LEAF - 1)]; /* GEO_LEAF - 1 - v */
+            /* the 64 bits from i on, zeros past the end */
+            uint64_t from = i < 64 ? half | lo >> (64 - i) : half;
+            if (!k->len)
+                return geo_db_lookup6_v4(db, (uint32_t)(from >> 32), i, record, prefix);
+            uint64_t off = from ^ k->path;
+            if (off >> k->shift)
+                return geo_db_result(db, k->miss, i + (unsigned)__builtin_clzll(off) + 1, record,
+                                     prefix);
+            unsigned to = i + k->len;
+            v = k->next;
+            if (v >= GEO_LEAF)
+                return geo_db_result(db, v, to, record, prefix);
+            half = from << k->len;
+            if ((i ^ to) & ~63u) {
+                /* into the second half: from has too few of its bits */
+                if (to >= 128) /* out of bits: cannot happen after the checks at open */
+                    break;
+                half = lo << (to - 64);
+            }
+            i = to;
+            continue;
+        }
+        at = (size_t)v * GEO_V6_FANOUT + (size_t)(half >> (64 - GEO_V6_STRIDE));
+        v = next[at];
+        half <<= GEO_V6_STRIDE;
+        i += GEO_V6_STRIDE;
+        if (i % 64 == 0) {
+            if (i == 128 && v < GEO_LEAF) /* as above */
                 break;
+            half = lo;
         }
     }
-    if (v < GEO_LEAF) /* out of bits: cannot happen after the checks at open */
-        v = GEO_BAD;
-    return geo_db_result(db, v, i, record, prefix);
+    return geo_db_result(db, GEO_BAD, i, record, prefix);
 }
 
 static const uint8_t geo_v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+/* ::ffff:0:0/96 and 2002::/16: embedded IPv4 addresses are found through
+ * the IPv4 tree whether or not the database aliases these ranges
+ * (ip-location-db does not); the prefix is given back in IPv6 bits. Out of
+ * line, so that geo_db_lookup() only ever jumps on. */
+static __attribute__((noinline)) int geo_db_lookup_embedded(const geo_db_t *db,
+                                                            const uint8_t addr[16],
+                                                            uint32_t *record, uint8_t *prefix)
+{
+    if (addr[0] == 0) {
+        int r = geo_db_lookup_v4(db, geo_load_be32(addr + 12), record, prefix);
+        *prefix = (uint8_t)(*prefix + 96);
+        return r;
+    }
+    int r = geo_db_lookup_v4(db, geo_load_be32(addr + 2), record, prefix);
+    /* a 6to4 site is a /48; longer prefixes say nothing more */
+    *prefix = (uint8_t)(*prefix + 16 > 48 ? 48 : *prefix + 16);
+    return r;
+}
 
 int geo_db_lookup(const geo_db_t *db, int family, const uint8_t addr[16], uint32_t *record,
                   uint8_t *prefix)
@@ -969,20 +1212,9 @@ int geo_db_lookup(const geo_db_t *db, int family, const uint8_t addr[16], uint32
     *prefix = 0;
     if (family != AF_INET6)
         return -EINVAL;
-    /* Embedded IPv4 addresses are found through the IPv4 tree whether or not
-     * the database aliases these ranges (ip-location-db does not); the
-     * prefix is given back in IPv6 bits. */
-    if (memcmp(addr, geo_v4mapped, sizeof(geo_v4mapped)) == 0) {
-        int r = geo_db_lookup_v4(db, geo_load_be32(addr + 12), record, prefix);
-        *prefix = (uint8_t)(*prefix + 96);
-        return r;
-    }
-    if (addr[0] == 0x20 && addr[1] == 0x02) {
-        int r = geo_db_lookup_v4(db, geo_load_be32(addr + 2), record, prefix);
-        /* a 6to4 site is a /48; longer prefixes say nothing more */
-        *prefix = (uint8_t)(*prefix + 16 > 48 ? 48 : *prefix + 16);
-        return r;
-    }
+    if (memcmp(addr, geo_v4mapped, sizeof(geo_v4mapped)) == 0 ||
+        (addr[0] == 0x20 && addr[1] == 0x02))
+        return geo_db_lookup_embedded(db, addr, record, prefix);
     if (db->ip_bits == 32)
         return 0;
     return geo_db_lookup6(db, addr, record, prefix);

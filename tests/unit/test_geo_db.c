@@ -969,6 +969,275 @@ static void test_v4_tables(void **state)
     assert_true(compared > 6 * 65536 * 4);
 }
 
+/* ------------------------------------------------------------ IPv6 strides */
+
+/* One database's IPv6 lookups against libmaxminddb's. */
+typedef struct v6_check {
+    const char *name;
+    geo_db_t *db;
+    MMDB_s mmdb;
+    uint32_t *offset_of; /* our record -> its data offset + 1, 0 when not seen yet */
+    uint32_t *record_of; /* data offset -> our record + 1, the same way */
+    size_t n_records;
+    unsigned compared, embedded;
+} v6_check_t;
+
+static uint32_t load_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* addr through geo_db_lookup(): the same found and prefix as libmaxminddb,
+ * and records that stand for data offsets one to one; in ::ffff:0:0/96 and
+ * 2002::/16, the same as the embedded IPv4 address through the IPv4 way. */
+static void check_v6_address(v6_check_t *c, const uint8_t addr[16])
+{
+    static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
+    uint32_t rec = UINT32_MAX, want_rec = UINT32_MAX;
+    uint8_t prefix = 0xee;
+    int r = geo_db_lookup(c->db, AF_INET6, addr, &rec, &prefix), want;
+    unsigned want_prefix;
+    bool is_mapped = memcmp(addr, mapped, 12) == 0;
+    if (is_mapped || (addr[0] == 0x20 && addr[1] == 0x02)) {
+        uint8_t p4;
+        want = geo_db_lookup_v4(c->db, load_be32(addr + (is_mapped ? 12 : 2)), &want_rec, &p4);
+        want_prefix = is_mapped ? p4 + 96u : (p4 + 16u > 48 ? 48 : p4 + 16u);
+        c->embedded++;
+    } else {
+        struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6};
+        memcpy(&sin6.sin6_addr, addr, 16);
+        int err;
+        MMDB_lookup_result_s m = MMDB_lookup_sockaddr(&c->mmdb, (struct sockaddr *)&sin6, &err);
+        if (err == MMDB_IPV6_LOOKUP_IN_IPV4_DATABASE_ERROR) {
+            want = 0;
+            want_prefix = 0;
+        } else {
+            assert_int_equal(err, MMDB_SUCCESS);
+            want = m.found_entry;
+            want_prefix = m.netmask;
+        }
+        if (want && r == 1 && rec < c->n_records) {
+            /* the record the data offset got first, and the offset of that
+             * record: one to one */
+            uint32_t off = m.entry.offset;
+            assert_true(off < c->mmdb.data_section_size);
+            if (!c->record_of[off])
+                c->record_of[off] = rec + 1;
+            if (!c->offset_of[rec])
+                c->offset_of[rec] = off + 1;
+            want_rec = c->offset_of[rec] == off + 1 ? c->record_of[off] - 1 : UINT32_MAX;
+        }
+    }
+    if (r != want || prefix != want_prefix || (want == 1 && rec != want_rec)) {
+        char text[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, addr, text, sizeof(text));
+        print_message("  %s %s: expected %d /%u record %u, geo_db_lookup %d /%u record %u "
+                      "(UINT32_MAX: a record already seen for another data offset)\n",
+                      c->name, text, want, want_prefix, want_rec, r, prefix, rec);
+    }
+    assert_int_equal(r, want);
+    assert_int_equal(prefix, want_prefix);
+    if (want == 1)
+        assert_int_equal(rec, want_rec);
+    c->compared++;
+}
+
+/* a = the network's first address (len bits kept) with every bit past len
+ * set to fill, or to pseudo-random bits when fill is 2. */
+static void v6_fill(uint8_t a[16], unsigned len, unsigned fill, uint64_t *x)
+{
+    for (unsigned b = len; b < 128; b++) {
+        unsigned bit = fill;
+        if (fill == 2) {
+            *x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+            bit = *x & 1;
+        }
+        uint8_t m = (uint8_t)(0x80 >> (b % 8));
+        a[b / 8] = (uint8_t)(bit ? a[b / 8] | m : a[b / 8] & ~m);
+    }
+}
+
+/* Adds delta (+1 or -1) to a 128-bit address; false when it wraps. */
+static bool v6_step(uint8_t a[16], int delta)
+{
+    for (int i = 15; i >= 0; i--) {
+        unsigned v = a[i];
+        a[i] = (uint8_t)(v + (unsigned)delta);
+        if ((delta > 0 && v != 0xff) || (delta < 0 && v != 0))
+            return true;
+    }
+    return false;
+}
+
+/* Every network of the tree (aliases too): its first and last address,
+ * the addresses either side, one inside at random. */
+static void walk_v6(v6_check_t *c, uint32_t node, unsigned depth, uint8_t prefix[16], uint64_t *x)
+{
+    MMDB_search_node_s n;
+    assert_int_equal(MMDB_read_node(&c->mmdb, node, &n), MMDB_SUCCESS);
+    for (unsigned side = 0; side < 2; side++) {
+        uint8_t m = (uint8_t)(0x80 >> (depth % 8));
+        prefix[depth / 8] = (uint8_t)(side ? prefix[depth / 8] | m : prefix[depth / 8] & ~m);
+        uint8_t type = side ? n.right_record_type : n.left_record_type;
+        uint64_t record = side ? n.right_record : n.left_record;
+        if (type == MMDB_RECORD_TYPE_SEARCH_NODE && depth + 1 < 128) {
+            walk_v6(c, (uint32_t)record, depth + 1, prefix, x);
+            continue;
+        }
+        uint8_t a[16];
+        memcpy(a, prefix, 16);
+        v6_fill(a, depth + 1, 0, x);
+        check_v6_address(c, a);
+        if (v6_step(a, -1))
+            check_v6_address(c, a);
+        memcpy(a, prefix, 16);
+        v6_fill(a, depth + 1, 1, x);
+        check_v6_address(c, a);
+        if (v6_step(a, 1))
+            check_v6_address(c, a);
+        memcpy(a, prefix, 16);
+        v6_fill(a, depth + 1, 2, x);
+        check_v6_address(c, a);
+    }
+    prefix[depth / 8] = (uint8_t)(prefix[depth / 8] & ~(0x80 >> (depth % 8)));
+}
+
+static unsigned check_v6_db(const char *name, const char *path, unsigned *embedded)
+{
+    v6_check_t c = {.name = name};
+    c.db = open_ok(path, NULL);
+    assert_int_equal(MMDB_open(path, MMDB_MODE_MMAP, &c.mmdb), MMDB_SUCCESS);
+    c.n_records = geo_db_record_count(c.db);
+    c.offset_of = calloc(c.n_records + 1, sizeof(*c.offset_of));
+    c.record_of = calloc(c.mmdb.data_section_size + 1, sizeof(*c.record_of));
+    assert_non_null(c.offset_of);
+    assert_non_null(c.record_of);
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    uint8_t prefix[16] = {0};
+    if (c.mmdb.metadata.ip_version == 6) {
+        walk_v6(&c, 0, 0, prefix, &x);
+    } else {
+        for (unsigned i = 0; i < 64; i++) { /* never found: an IPv4 tree */
+            v6_fill(prefix, 0, 2, &x);
+            check_v6_address(&c, prefix);
+        }
+    }
+    /* the IPv4 subtree seen through ::/96 and 2001::/32 (which MaxMind's
+     * files alias to it) as well as through the IPv4 way */
+    static const uint8_t heads[][4] = {{0, 0, 0, 0}, {0x20, 0x01, 0, 0}};
+    for (unsigned h = 0; h < 2; h++) {
+        for (unsigned i = 0; i < 1024; i++) {
+            uint8_t a[16] = {0};
+            v6_fill(a, 0, 2, &x);
+            if (h == 0)
+                memset(a, 0, 12);
+            else
+                memcpy(a, heads[h], 4);
+            check_v6_address(&c, a);
+        }
+    }
+    MMDB_close(&c.mmdb);
+    geo_db_free(c.db);
+    free(c.offset_of);
+    free(c.record_of);
+    *embedded += c.embedded;
+    return c.compared;
+}
+
+/* IPv6 lookups (v6_l1, stride nodes, skips over chains, the jump to the
+ * IPv4 tables) against libmaxminddb on every good test database and on one
+ * built with networks of every length from /1 to /128, nested, and alone
+ * in their /16 past /64: the edges of every network in the tree. */
+static void test_v6_strides(void **state)
+{
+    (void)state;
+    static const char *const dbs[] = {
+        "GeoIP2-City-Test.mmdb",
+        "GeoIP2-Country-Test.mmdb",
+        "GeoLite2-City-Test.mmdb",
+        "GeoLite2-Country-Test.mmdb",
+        "GeoIP2-ISP-Test.mmdb",
+        "GeoIP2-Anonymous-IP-Test.mmdb",
+        "GeoIP2-City-Shield-Test.mmdb",
+        "GeoIP2-Country-Shield-Test.mmdb",
+        "GeoIP2-Connection-Type-Test.mmdb",
+        "GeoIP2-Domain-Test.mmdb",
+        "GeoLite2-ASN-Test.mmdb",
+        "GeoIP2-Enterprise-Test.mmdb",
+        "MaxMind-DB-test-ipv4-24.mmdb",
+        "MaxMind-DB-test-ipv4-28.mmdb",
+        "MaxMind-DB-test-ipv4-32.mmdb",
+        "MaxMind-DB-test-ipv6-24.mmdb",
+        "MaxMind-DB-test-ipv6-28.mmdb",
+        "MaxMind-DB-test-ipv6-32.mmdb",
+        "MaxMind-DB-test-mixed-24.mmdb",
+        "MaxMind-DB-test-mixed-28.mmdb",
+        "MaxMind-DB-test-mixed-32.mmdb",
+        "MaxMind-DB-no-ipv4-search-tree.mmdb",
+        "MaxMind-DB-test-decoder.mmdb",
+        "MaxMind-DB-string-value-entries.mmdb",
+        "MaxMind-DB-test-nested.mmdb",
+        "MaxMind-DB-test-metadata-pointers.mmdb",
+        "MaxMind-DB-test-pointer-decoder.mmdb",
+    };
+    char path[PATHBUF];
+    unsigned compared = 0, embedded = 0;
+    for (size_t k = 0; k < sizeof(dbs) / sizeof(dbs[0]); k++)
+        compared += check_v6_db(dbs[k], testdata(path, sizeof(path), dbs[k]), &embedded);
+
+    static const char *const countries[] = {"GB", "US", "SG", "DE", "FR", "JP"};
+    size_t size = 64 * 1024, n;
+    char *csv = malloc(size);
+    assert_non_null(csv);
+    n = (size_t)snprintf(csv, size, CSV_HEADER "192.0.2.0/24,EU,GB,,,\n10.0.0.0/8,,US,,,\n");
+    uint64_t x = 0x0123456789abcdefull;
+    for (unsigned len = 1; len <= 128; len++) {
+        /* alone in a /16 of its own (long chains, skips across bit 64),
+         * or for the shortest, in an otherwise empty top of the space */
+        uint8_t a[16] = {0x24, (uint8_t)len};
+        v6_fill(a, 16, 2, &x);
+        if (len <= 16)
+            a[0] = 0x80, a[1] = 0;
+        if (len <= 16 && len > 1)
+            continue; /* one short network is enough: they would nest */
+        v6_fill(a, len, 0, &x);
+        char text[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, a, text, sizeof(text));
+        n += (size_t)snprintf(csv + n, size - n, "%s/%u,,%s,,,\n", text, len, countries[len % 6]);
+    }
+    /* nested: chains whose other side is a record, not empty, and networks
+     * side by side at every depth past 64 */
+    static const char *const nested[] = {
+        "2a00::/12",
+        "2a00:1234::/32",
+        "2a00:1234:5678::/48",
+        "2a00:1234:5678:9abc::/64",
+        "2a00:1234:5678:9abc:def0::/80",
+        "2a00:1234:5678:9abc:def0::1/128",
+        "2a00:1234:5678:9abc:8000::/65",
+        "2a00:1234:5678:9abc:def0:1::/96",
+        "2a00:1234:5678:9abc:def0:1:0:0/127",
+        "2a00:1234:5678:9abe::/63",
+        "2a00:1234:5679::/49",
+        "2a00:1234:567a::/47",
+        "2c0f:f000::/20",
+        "2c0f:f000::/36",
+        "2c0f:f000:1000::/36",
+        "2c0f:f000:2000::/37",
+        "2c0f:f000:2800::/38",
+        "2c0f:f000:2c00::/39",
+    };
+    for (size_t i = 0; i < sizeof(nested) / sizeof(nested[0]); i++)
+        n += (size_t)snprintf(csv + n, size - n, "%s,,%s,,,\n", nested[i], countries[i % 6]);
+    for (unsigned i = 0; i < 256; i++) /* a dense /16: full strides */
+        n += (size_t)snprintf(csv + n, size - n, "2600:%x00::/24,,%s,,,\n", i, countries[i % 5]);
+    /* one record size: MaxMind's files above have all three */
+    compared += check_v6_db("v6nets", build_db("v6nets", csv, NULL, path, sizeof(path)), &embedded);
+    free(csv);
+    assert_true(compared > 100000);
+    assert_true(embedded > 1000);
+}
+
 /* Coordinates stored as float and int32 decode too. */
 static void test_coordinate_types(void **state)
 {
@@ -1191,6 +1460,7 @@ int main(void)
         cmocka_unit_test(test_csv2mmdb),
         cmocka_unit_test(test_dense_v4),
         cmocka_unit_test(test_v4_tables),
+        cmocka_unit_test(test_v6_strides),
         cmocka_unit_test(test_coordinate_types),
         cmocka_unit_test(test_flat_layout),
         cmocka_unit_test(test_csv2mmdb_errors),
