@@ -85,10 +85,47 @@ int geo_db_locate(const geo_db_t *db, int family, const uint8_t addr[16], geo_lo
  * is set in every case, as loc->prefix would be. Never allocates. */
 int geo_db_lookup(const geo_db_t *db, int family, const uint8_t addr[16], uint32_t *record,
                   uint8_t *prefix);
+/* The IPv4 tables, the first member of a geo_db_t; public only so that
+ * the lookup below can be inline. A lookup is l1[first 16 bits], and when
+ * that /16 is split further, l2[table * 256 + third byte]. An entry is
+ *     code << GEO_V4_SHIFT | flags | depth (5 bits)
+ * and is either final: the address's network is depth bits long and code
+ * is 0 (not in the database), 1 (a record that points nowhere) or 2 + a
+ * record index; or GEO_V4_TABLE (l1 only): code is the table; or
+ * GEO_V4_WALK: the lookup goes on down the tree (networks longer than
+ * /24). */
+typedef struct geo_v4_index {
+    const uint32_t *l1;
+    const uint32_t *l2;
+} geo_v4_index_t;
+#define GEO_V4_DEPTH 0x1fu
+#define GEO_V4_TABLE 0x20u
+#define GEO_V4_WALK 0x40u
+#define GEO_V4_SHIFT 7
+
+/* geo_db_lookup_v4() for entry e when it is not a record or "none". */
+int geo_db_lookup_v4_rest(const geo_db_t *db, uint32_t addr, uint32_t e, uint32_t *record,
+                          uint8_t *prefix);
+
 /* geo_db_lookup() for an IPv4 address given as a number (host order:
  * 192.0.2.1 is 0xC0000201); *prefix in IPv4 bits. One or two table reads
- * for a network of /24 or shorter. */
-int geo_db_lookup_v4(const geo_db_t *db, uint32_t addr, uint32_t *record, uint8_t *prefix);
+ * for a network of /24 or shorter, inline. */
+static inline int geo_db_lookup_v4(const geo_db_t *db, uint32_t addr, uint32_t *record,
+                                   uint8_t *prefix)
+{
+    const geo_v4_index_t *ix = (const geo_v4_index_t *)db; /* its first member */
+    uint32_t e = ix->l1[addr >> 16];
+    if (e & GEO_V4_TABLE)
+        e = ix->l2[(size_t)(e >> GEO_V4_SHIFT) << 8 | (addr >> 8 & 0xff)];
+    uint32_t code = e >> GEO_V4_SHIFT;
+    if ((e & GEO_V4_WALK) || code == 1)
+        return geo_db_lookup_v4_rest(db, addr, e, record, prefix);
+    *prefix = (uint8_t)(e & GEO_V4_DEPTH);
+    if (code == 0)
+        return 0;
+    *record = code - 2;
+    return 1;
+}
 /* Every distinct record of the database was decoded at open; these are
  * their indices' bounds and their contents. */
 size_t geo_db_record_count(const geo_db_t *db);

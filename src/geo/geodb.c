@@ -45,6 +45,7 @@ typedef struct geo_db_record {
 } geo_db_record_t;
 
 struct geo_db {
+    geo_v4_index_t v4; /* first: see geo_db_lookup_v4() in geo.h */
     MMDB_s mmdb;
     const uint8_t *tree; /* the search tree: node_count nodes of node_bytes */
     uint32_t node_count;
@@ -788,6 +789,7 @@ static void geo_db_build_kids(geo_db_t *db)
 /* ------------------------------------------------------------ IPv4 tables */
 
 /*
+ * (The same as geo_v4_index_t in geo.h, whose l1 and l2 are these.)
  * An IPv4 lookup is v4_l1[first 16 bits], and when that /16 is split
  * further, v4_l2[table * 256 + third byte]. An entry is
  *     code << GEO_V4_SHIFT | flags | depth (5 bits)
@@ -798,10 +800,6 @@ static void geo_db_build_kids(geo_db_t *db)
  * networks longer than /24 (and the /16s past GEO_V4_TABLES_MAX). So an
  * address in a /24 or shorter network costs two reads and no tree walk.
  */
-#define GEO_V4_DEPTH 0x1fu
-#define GEO_V4_TABLE 0x20u
-#define GEO_V4_WALK 0x40u
-#define GEO_V4_SHIFT 7
 #define GEO_V4_CODE_MAX (UINT32_MAX >> GEO_V4_SHIFT)
 /* Tables cost 1 KiB each: 40 MiB at most, as much as the lists and tables
  * they replace could take. */
@@ -853,6 +851,7 @@ static void geo_db_build_v4(geo_db_t *db)
         db->walk[n_walk++] = start;
         for (size_t p = 0; p < (size_t)1 << 16; p++)
             db->v4_l1[p] = GEO_V4_WALK;
+        db->v4 = (geo_v4_index_t){.l1 = db->v4_l1, .l2 = db->v4_l2};
         return;
     }
     for (uint32_t p = 0; p < (uint32_t)1 << 16; p++) {
@@ -882,6 +881,7 @@ static void geo_db_build_v4(geo_db_t *db)
         }
         db->v4_l1[p] = (uint32_t)tables++ << GEO_V4_SHIFT | GEO_V4_TABLE;
     }
+    db->v4 = (geo_v4_index_t){.l1 = db->v4_l1, .l2 = db->v4_l2};
 }
 
 /* ------------------------------------------------------------ IPv6 strides */
@@ -1097,11 +1097,9 @@ static int geo_db_lookup4_walk(const geo_db_t *db, uint32_t a, uint32_t e, uint3
     return geo_db_result(db, v, depth, record, prefix);
 }
 
-int geo_db_lookup_v4(const geo_db_t *db, uint32_t a, uint32_t *record, uint8_t *prefix)
+int geo_db_lookup_v4_rest(const geo_db_t *db, uint32_t a, uint32_t e, uint32_t *record,
+                          uint8_t *prefix)
 {
-    uint32_t e = db->v4_l1[a >> 16];
-    if (e & GEO_V4_TABLE)
-        e = db->v4_l2[(size_t)(e >> GEO_V4_SHIFT) << 8 | (a >> 8 & 0xff)];
     if (e & GEO_V4_WALK)
         return geo_db_lookup4_walk(db, a, e, record, prefix);
     return geo_v4_final(db, e, record, prefix);

@@ -177,17 +177,10 @@ static inline bool pool_up(const service_t *s, const service_pool_t *pool)
 
 bool service_pool_up(const service_t *s, const service_pool_t *pool) { return pool_up(s, pool); }
 
-static _Atomic uint64_t *pick_counts(const service_t *s, unsigned slot)
+void service_pick_further(service_t *s, const uint8_t *order, unsigned n, unsigned slot,
+                          service_choice_t *out)
 {
-    return s->counts + (size_t)(slot < STATS_SLOTS ? slot : STATS_SLOTS - 1) * s->counts_stride;
-}
-
-/* service_pick() past its first choice: failover and failing open. */
-static __attribute__((noinline)) void pick_further(service_t *s, const uint8_t *order,
-                                                   unsigned n, unsigned slot,
-                                                   service_choice_t *out)
-{
-    _Atomic uint64_t *c = pick_counts(s, slot);
+    _Atomic uint64_t *c = service_slot_counts(s, slot);
     out->fail_open = false;
     for (unsigned i = 0; i < n; i++) {
         int16_t p = s->pool_of_dc[order[i]];
@@ -210,25 +203,6 @@ static __attribute__((noinline)) void pick_further(service_t *s, const uint8_t *
     out->fail_open = true;
     stats_bump(&c[SERVICE_COUNT_FAIL_OPEN]);
     stats_bump(&c[SERVICE_COUNT_ANSWERS + (size_t)first]);
-}
-
-void service_pick(service_t *s, const uint8_t *order, unsigned n, unsigned slot,
-                  service_choice_t *out)
-{
-    /* Almost always the first choice is up, and with the default min_up
-     * its first address says so: no loop, no stack frame. */
-    int16_t p = n ? s->pool_of_dc[order[0]] : -1;
-    if (p >= 0) {
-        const service_pool_t *pool = &s->pools[p];
-        if (!pool->need || (pool->need == 1 && health_state_up(s->health, pool->targets[0]))) {
-            out->pool = pool;
-            out->failover = false;
-            out->fail_open = false;
-            stats_bump(&pick_counts(s, slot)[SERVICE_COUNT_ANSWERS + (size_t)p]);
-            return;
-        }
-    }
-    pick_further(s, order, n, slot, out);
 }
 
 uint64_t service_count(const service_t *s, size_t which)

@@ -18,6 +18,7 @@
 #include "dns/name.h"
 #include "geo/geo.h"
 #include "health/health.h"
+#include "stats/stats.h"
 #include "util/diag.h"
 
 #define SERVICE_A_RR_LEN 16    /* C0 0C, type, class, TTL, RDLENGTH, 4 bytes */
@@ -84,11 +85,37 @@ typedef struct service_choice {
     bool fail_open; /* every data center is down: the first one's whole pool */
 } service_choice_t;
 
+/* The counters of stats slot slot. */
+static inline _Atomic uint64_t *service_slot_counts(const service_t *s, unsigned slot)
+{
+    return s->counts + (size_t)(slot < STATS_SLOTS ? slot : STATS_SLOTS - 1) * s->counts_stride;
+}
+
+/* service_pick() past its first choice: failover and failing open. */
+void service_pick_further(service_t *s, const uint8_t *order, unsigned n, unsigned slot,
+                          service_choice_t *out);
+
 /* The first data center in order (n data centers, best first) that is
  * up; when none is, the first (fail open). Counts the answer in stats slot
- * slot (see stats.h: each thread its own). Never allocates. */
-void service_pick(service_t *s, const uint8_t *order, unsigned n, unsigned slot,
-                  service_choice_t *out);
+ * slot (see stats.h: each thread its own). Never allocates. Almost always
+ * the first choice is up, and with the default min_up its first address
+ * says so: that case is inline. */
+static inline void service_pick(service_t *s, const uint8_t *order, unsigned n, unsigned slot,
+                                service_choice_t *out)
+{
+    int16_t p = n ? s->pool_of_dc[order[0]] : -1;
+    if (p >= 0) {
+        const service_pool_t *pool = &s->pools[p];
+        if (!pool->need || (pool->need == 1 && health_state_up(s->health, pool->targets[0]))) {
+            out->pool = pool;
+            out->failover = false;
+            out->fail_open = false;
+            stats_bump(&service_slot_counts(s, slot)[SERVICE_COUNT_ANSWERS + (size_t)p]);
+            return;
+        }
+    }
+    service_pick_further(s, order, n, slot, out);
+}
 
 /* Counter sums over every slot, for operators: which is SERVICE_COUNT_*
  * (SERVICE_COUNT_ANSWERS + p for pool p's answers). */

@@ -504,6 +504,18 @@ ratio() { # A B -> A/B with two decimals, or "-"
 }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN {
         if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.1f", 100 * a / b; else print "-" }'; }
+# paired_pct SERVER MIX: the median, over the turns, of the server's run as
+# a share of the echo run of the same turn (they ran seconds apart, so a
+# slow minute of the shared machine falls on both).
+paired_pct() {
+    local -a s e
+    read -r -a s <<<"${RUNQ[$1/$2]:-}"
+    read -r -a e <<<"${RUNQ[echo/$2]:-}"
+    [ "${#s[@]}" -gt 0 ] && [ "${#s[@]}" -eq "${#e[@]}" ] || { echo -; return; }
+    local i r=""
+    for i in "${!s[@]}"; do r+=" $(pct "${s[$i]}" "${e[$i]}")"; done
+    echo "$r" | median
+}
 tsv=$work/results.tsv
 printf 'server\tmix\tworkers\tqps_median\tqps_runs\tloss_pct\techo_qps\techo_pct\tcpu_s_per_1M\tinstr_per_query\tmeridian_qps_ratio\tmeridian_cpu_ratio\tmeridian_instr_ratio\n' >"$tsv"
 fmt='%-9s %-7s %11s %6s %7s %11s %9s   %6s %6s %6s\n'
@@ -526,7 +538,7 @@ fmt='%-9s %-7s %11s %6s %7s %11s %9s   %6s %6s %6s\n'
                 continue
             fi
             q=${QPS[$key]:--} c=${CPU[$key]:--} n=${INSTR[$key]:--} e=${ECHOQ[$mix]:-}
-            ep=$(pct "$q" "$e")
+            ep=$(paired_pct "$server" "$mix")
             rq=$(ratio "${QPS[meridian/$mix]:-}" "$q")
             mc=${CPU[meridian/$mix]:-}
             rc=$(ratio "${c%\*}" "${mc%\*}")
