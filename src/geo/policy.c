@@ -94,8 +94,8 @@ struct geo_policy {
     struct policy_route *routes;
     struct policy_route default_route;
     const geo_db_t *picks_db;
-    /* picks_db when IPv4 clients may take route_v4() (no overrides), else
-     * NULL. */
+    /* picks_db when clients may take route_v4() or route_v6() (no
+     * overrides), else NULL. */
     const geo_db_t *v4_db;
 
     geo_nets_t *nets; /* value: index into overrides */
@@ -1026,15 +1026,10 @@ static inline void route_set(geo_route_t *out, const policy_route_t *r)
 /* The common case, an IPv4 client of a policy without overrides bound to
  * db: the address masked to its source prefix, one lookup, one table
  * read. Decides exactly as the general path below. */
-static void route_v4(const geo_policy_t *p, const geo_db_t *db, const uint8_t addr[16],
-                     unsigned source_prefix, geo_route_t *out)
+/* The end of route_v4() and route_v6(): the lookup's result r for an
+ * address of bits bits. */
+static inline void route_bound(const geo_policy_t *p, int r, unsigned bits, geo_route_t *out)
 {
-    uint32_t a = (uint32_t)addr[0] << 24 | (uint32_t)addr[1] << 16 | (uint32_t)addr[2] << 8 |
-                 addr[3];
-    unsigned bits = source_prefix < 32 ? source_prefix : 32;
-    a &= UINT32_MAX << (32 - bits); /* bits > 0 */
-    out->db_error = false;
-    int r = geo_db_lookup_v4(db, a, &out->record, &out->prefix);
     out->scope = out->prefix;
     out->found = r > 0;
     if (r > 0) {
@@ -1046,6 +1041,31 @@ static void route_v4(const geo_policy_t *p, const geo_db_t *db, const uint8_t ad
         out->db_error = true;
         out->scope = (uint8_t)bits;
     }
+}
+
+static void route_v4(const geo_policy_t *p, const geo_db_t *db, const uint8_t addr[16],
+                     unsigned source_prefix, geo_route_t *out)
+{
+    uint32_t a = (uint32_t)addr[0] << 24 | (uint32_t)addr[1] << 16 | (uint32_t)addr[2] << 8 |
+                 addr[3];
+    unsigned bits = source_prefix < 32 ? source_prefix : 32;
+    a &= UINT32_MAX << (32 - bits); /* bits > 0 */
+    out->db_error = false;
+    route_bound(p, geo_db_lookup_v4(db, a, &out->record, &out->prefix), bits, out);
+}
+
+/* The same for an IPv6 client. */
+static void route_v6(const geo_policy_t *p, const geo_db_t *db, const uint8_t addr[16],
+                     unsigned source_prefix, geo_route_t *out)
+{
+    unsigned bits = source_prefix < 128 ? source_prefix : 128;
+    uint8_t a[16];
+    memcpy(a, addr, 16);
+    a[bits / 8 < 16 ? bits / 8 : 15] &= bits < 128 ? (uint8_t)(0xff00 >> (bits % 8)) : 0xff;
+    for (unsigned i = bits / 8 + 1; i < 16; i++)
+        a[i] = 0;
+    out->db_error = false;
+    route_bound(p, geo_db_lookup(db, AF_INET6, a, &out->record, &out->prefix), bits, out);
 }
 
 /* Every other case: overrides, IPv6, no database, nothing bound. Kept out
@@ -1121,8 +1141,10 @@ static __attribute__((noinline)) void route_general(const geo_policy_t *p, const
 void geo_policy_route(const geo_policy_t *p, const geo_db_t *db, int family,
                       const uint8_t addr[16], unsigned source_prefix, geo_route_t *out)
 {
-    if (db == p->v4_db && db && family == AF_INET && source_prefix)
+    if (db == p->v4_db && db && source_prefix && family == AF_INET)
         route_v4(p, db, addr, source_prefix, out);
+    else if (db == p->v4_db && db && source_prefix && family == AF_INET6)
+        route_v6(p, db, addr, source_prefix, out);
     else
         route_general(p, db, family, addr, source_prefix, out);
 }

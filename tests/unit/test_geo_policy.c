@@ -1440,7 +1440,7 @@ static void test_decide_database(void **state)
         }
         int family = AF_INET;
         /* the usual /24 to /32, and every IPv4 prefix, 0 and past 32 too */
-        unsigned prefix = i % 8 == 4 ? (unsigned)(i / 8 % 41) : 32 - (i % 9);
+        unsigned prefix = i % 8 == 4 ? (unsigned)(i / 8 % 41) : 32u - (unsigned)(i % 9);
         switch (i % 4) {
         case 0: /* 81.2.69.x, 216.160.83.x, 175.16.199.x and random */
             if (i % 3 == 0)
