@@ -34,16 +34,11 @@ int dns_client_subnet_parse(const uint8_t *data, size_t len, dns_client_subnet_t
     return subnet_parse(data, len, out);
 }
 
-/* Reads the OPT record's RDATA (its options). */
-static enum dns_parse_status parse_opt(const uint8_t *p, size_t rdlen, dns_query_t *q)
+/* Reads the OPT record's RDATA (its options), one after the other. */
+static __attribute__((noinline)) enum dns_parse_status parse_opt_list(const uint8_t *p,
+                                                                      size_t rdlen,
+                                                                      dns_query_t *q)
 {
-    /* A resolver's one option, a client subnet, without the loop. */
-    if (rdlen >= 4 && dns_get16(p) == DNS_EDNS_CLIENT_SUBNET && dns_get16(p + 2) == rdlen - 4) {
-        if (subnet_parse(p + 4, rdlen - 4, &q->client_subnet) < 0)
-            return DNS_PARSE_FORMERR;
-        q->ecs = true;
-        return DNS_PARSE_OK;
-    }
     const uint8_t *end = p + rdlen;
     while (p < end) {
         if (end - p < 4)
@@ -142,14 +137,25 @@ general:;
 
 /* Reads the OPT record whose fixed part (after the owner) is at rr, its
  * RDATA rdlen bytes after that (RFC 6891 6.1.2). */
-static enum dns_parse_status parse_edns(const uint8_t *rr, uint16_t rdlen, dns_query_t *q)
+static inline __attribute__((always_inline)) enum dns_parse_status
+parse_edns(const uint8_t *rr, uint16_t rdlen, dns_query_t *q)
 {
     uint16_t size = dns_get16(rr + 2);
     q->edns = true;
     q->edns_udp_size = size < 512 ? 512 : size;
     q->edns_version = rr[5];
     q->edns_flags = dns_get16(rr + 6);
-    return rdlen ? parse_opt(rr + 10, rdlen, q) : DNS_PARSE_OK;
+    if (rdlen == 0)
+        return DNS_PARSE_OK;
+    /* A resolver's one option, a client subnet, without the loop. */
+    const uint8_t *p = rr + 10;
+    if (rdlen >= 4 && dns_get16(p) == DNS_EDNS_CLIENT_SUBNET && dns_get16(p + 2) == rdlen - 4u) {
+        if (subnet_parse(p + 4, rdlen - 4u, &q->client_subnet) < 0)
+            return DNS_PARSE_FORMERR;
+        q->ecs = true;
+        return DNS_PARSE_OK;
+    }
+    return parse_opt_list(p, rdlen, q);
 }
 
 enum dns_parse_status dns_query_parse(const uint8_t *pkt, size_t len, dns_query_t *q)
