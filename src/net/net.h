@@ -57,7 +57,7 @@ typedef struct net_peer {
  * returns its length, or 0 to send nothing (drop the query; over TCP the
  * connection is then closed once the answers before it are written).
  * resp_cap is NET_MAX_MESSAGE on both transports: the handler picks the UDP
- * size. Called concurrently from every worker thread and the TCP loop;
+ * size. resp never overlaps query. Called concurrently from every worker thread and the TCP loop;
  * peer and its addresses are valid only during the call. */
 typedef size_t (*net_handler_fn)(void *arg, const uint8_t *query, size_t qlen, uint8_t *resp,
                                  size_t resp_cap, const net_peer_t *peer);

@@ -46,7 +46,8 @@ typedef struct query_config {
     const geo_db_t *geo;  /* GeoIP database for services, or NULL */
 } query_config_t;
 
-/* Answers pkt (len bytes) into resp (cap bytes, at least 512). Returns the
+/* Answers pkt (len bytes) into resp (cap bytes, at least 512, not
+ * overlapping pkt: the question name is parsed straight into it). Returns the
  * response length, or 0 when nothing must be sent (not a query). db may be
  * NULL (no zones: everything is REFUSED). tcp lifts the UDP size limit.
  * client is the packet's source address (geo services locate it when the
