@@ -85,7 +85,7 @@ struct net__udp_worker {
      * a source address leaves tx_moved for the next to undo. */
     bool tx_moved;
     /* rx entries the last recvmmsg() filled, and from which listener: only
-     * those need their lengths reset. */
+     * those can need their lengths reset (see udp_batch()). */
     unsigned rx_used;
     size_t rx_li;
 };
@@ -438,7 +438,12 @@ static int udp_batch(struct net__udp_worker *w, size_t li, int flags)
     int fd = w->fds[li];
     size_t ctl_len = w->srv->wildcard[li] ? sizeof(w->rx_ctl[0].buf) : 0;
 
-    unsigned reset = li == w->rx_li ? w->rx_used : NET_UDP_BATCH;
+    /* The kernel writes back the lengths it used. A socket's peers all have
+     * addresses of one length (an IPv6 socket gives IPv4 peers as mapped
+     * addresses), so a name length it left is enough for the next
+     * datagram on the same socket; control data (wildcard listeners) needs
+     * its full room back every time. */
+    unsigned reset = li != w->rx_li ? NET_UDP_BATCH : ctl_len ? w->rx_used : 0;
     for (unsigned i = 0; i < reset; i++) {
         w->rx[i].msg_hdr.msg_namelen = sizeof(w->from[i]);
         w->rx[i].msg_hdr.msg_controllen = ctl_len;
