@@ -28,6 +28,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "conf/conf.h"
 #include "util/diag.h"
@@ -87,25 +90,51 @@ int geo_db_lookup(const geo_db_t *db, int family, const uint8_t addr[16], uint32
                   uint8_t *prefix);
 /* The IPv4 tables, the first member of a geo_db_t; public only so that
  * the lookup below can be inline. A lookup is l1[first 16 bits], and when
- * that /16 is split further, l2[table * 256 + third byte]. An entry is
+ * that /16 is split further, a read of its block in l2 by the third byte.
+ * An entry is
  *     code << GEO_V4_SHIFT | flags | depth (5 bits)
  * and is either final: the address's network is depth bits long and code
  * is 0 (not in the database), 1 (a record that points nowhere) or 2 + a
- * record index; or GEO_V4_TABLE (l1 only): code is the table; or
- * GEO_V4_WALK: the lookup goes on down the tree (networks longer than
- * /24). */
+ * record index; or GEO_V4_TABLE (l1 only): the /16's block starts at
+ * l2 + code * GEO_V4_BLOCK; or GEO_V4_WALK: the lookup goes on down the
+ * tree (networks longer than /24).
+ * A block is the /16's 256 entries by third byte, or, with GEO_V4_RUNS in
+ * the l1 entry, its runs of equal entries: 16 bytes holding the last third
+ * byte of each run in order (the last run's is 255, unused ones 255 too),
+ * then one entry per run. Most split /16s hold one or two networks, which
+ * is at most 16 runs, so their block is one cache line instead of 1 KiB. */
 typedef struct geo_v4_index {
     const uint32_t *l1;
-    const uint32_t *l2;
+    const uint32_t *l2; /* 64-byte aligned */
 } geo_v4_index_t;
 #define GEO_V4_DEPTH 0x1fu
+#define GEO_V4_RUNS 0x01u /* in a GEO_V4_TABLE entry, whose depth bits are free */
 #define GEO_V4_TABLE 0x20u
 #define GEO_V4_WALK 0x40u
 #define GEO_V4_SHIFT 7
+#define GEO_V4_BLOCK 16u /* uint32_t: blocks are 64-byte aligned */
+#define GEO_V4_RUNS_MAX 16u
 
 /* geo_db_lookup_v4() for entry e when it is not a record or "none". */
 int geo_db_lookup_v4_rest(const geo_db_t *db, uint32_t addr, uint32_t e, uint32_t *record,
                           uint8_t *prefix);
+
+/* The run of a runs block holding third byte b: the first whose last byte
+ * is b or more. One 16-byte compare where SSE2 is there. */
+static inline unsigned geo_v4_run(const uint32_t *block, unsigned b)
+{
+#if defined(__SSE2__)
+    __m128i last = _mm_load_si128((const __m128i *)(const void *)block);
+    __m128i ge = _mm_cmpeq_epi8(_mm_max_epu8(last, _mm_set1_epi8((char)b)), last);
+    return (unsigned)__builtin_ctz((unsigned)_mm_movemask_epi8(ge));
+#else
+    const uint8_t *last = (const uint8_t *)block;
+    unsigned i = 0;
+    while (last[i] < b) /* ends: the last run's is 255 */
+        i++;
+    return i;
+#endif
+}
 
 /* geo_db_lookup() for an IPv4 address given as a number (host order:
  * 192.0.2.1 is 0xC0000201); *prefix in IPv4 bits. One or two table reads
@@ -115,8 +144,13 @@ static inline int geo_db_lookup_v4(const geo_db_t *db, uint32_t addr, uint32_t *
 {
     const geo_v4_index_t *ix = (const geo_v4_index_t *)db; /* its first member */
     uint32_t e = ix->l1[addr >> 16];
-    if (e & GEO_V4_TABLE)
-        e = ix->l2[(size_t)(e >> GEO_V4_SHIFT) << 8 | (addr >> 8 & 0xff)];
+    if (e & GEO_V4_TABLE) {
+        const uint32_t *block = ix->l2 + (size_t)(e >> GEO_V4_SHIFT) * GEO_V4_BLOCK;
+        if (e & GEO_V4_RUNS) /* the entries follow the 16 bytes of ends */
+            e = (block + 16 / sizeof(uint32_t))[geo_v4_run(block, addr >> 8 & 0xff)];
+        else
+            e = block[addr >> 8 & 0xff];
+    }
     uint32_t code = e >> GEO_V4_SHIFT;
     if ((e & GEO_V4_WALK) || code == 1)
         return geo_db_lookup_v4_rest(db, addr, e, record, prefix);

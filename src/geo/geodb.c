@@ -56,9 +56,9 @@ struct geo_db {
      * in an IPv6 tree, the root in an IPv4 tree. */
     uint32_t v4_start;
     /* IPv4 lookups as one or two table reads (see "IPv4 tables" below):
-     * v4_l1 by the first 16 bits, then for a /16 split further, v4_l2 by
-     * the third byte; walk holds where the rare entries that end on a
-     * node carry on down the tree. */
+     * v4_l1 by the first 16 bits, then for a /16 split further, its
+     * block in v4_l2 by the third byte; walk holds where the rare entries
+     * that end on a node carry on down the tree. */
     uint32_t *v4_l1;
     uint32_t *v4_l2;
     uint32_t *walk;
@@ -791,19 +791,28 @@ static void geo_db_build_kids(geo_db_t *db)
 /*
  * (The same as geo_v4_index_t in geo.h, whose l1 and l2 are these.)
  * An IPv4 lookup is v4_l1[first 16 bits], and when that /16 is split
- * further, v4_l2[table * 256 + third byte]. An entry is
+ * further, a read of its block in v4_l2 by the third byte. An entry is
  *     code << GEO_V4_SHIFT | flags | depth (5 bits)
  * and is either final: the address's network is depth bits long and code
  * is 0 (not in the database), 1 (a record that points nowhere) or 2 + a
- * record index; or GEO_V4_TABLE (v4_l1 only): code is the table; or
+ * record index; or GEO_V4_TABLE (v4_l1 only): code is the block; or
  * GEO_V4_WALK: the walk goes on from walk[code] at depth bits, for the
- * networks longer than /24 (and the /16s past GEO_V4_TABLES_MAX). So an
+ * networks longer than /24 (and the /16s past GEO_V4_L2_MAX). So an
  * address in a /24 or shorter network costs two reads and no tree walk.
+ *
+ * A block is the 256 entries, or (GEO_V4_RUNS) the runs of equal entries
+ * when there are at most GEO_V4_RUNS_MAX: 16 bytes of last third bytes,
+ * then the runs' entries, 64 bytes for up to 12 runs. Even a /16 holding
+ * a single /24 has 9 runs (the /24, and the "none" beside it at /17 to
+ * /24, each its own depth), and a database of networks spread over the
+ * world splits a /16 for nearly each of them: 1 KiB tables made v4_l2
+ * about 13 MB for 13,000 networks, read at random, where runs blocks make
+ * it under 1 MB for a few more instructions per lookup.
  */
 #define GEO_V4_CODE_MAX (UINT32_MAX >> GEO_V4_SHIFT)
-/* Tables cost 1 KiB each: 40 MiB at most, as much as the lists and tables
- * they replace could take. */
-#define GEO_V4_TABLES_MAX 40960u
+/* 40 MiB of blocks at most, as much as the lists and tables they replace
+ * could take. */
+#define GEO_V4_L2_MAX ((size_t)40 << 20)
 
 /* v (a kids value) reached after depth bits, as a v4 table entry. */
 static uint32_t geo_v4_entry(geo_db_t *db, uint32_t v, unsigned depth, size_t *n_walk)
@@ -835,11 +844,51 @@ static uint32_t geo_v4_descend(const geo_db_t *db, uint32_t v, uint32_t a, unsig
     return v;
 }
 
+/* Appends the block of a /16 whose 256 entries are t to l2 (*used of *cap
+ * uint32_t, blocks GEO_V4_BLOCK-aligned). Returns its v4_l1 entry. */
+static uint32_t geo_v4_block(uint32_t **l2, size_t *used, size_t *cap, const uint32_t t[256])
+{
+    uint8_t last[16];
+    uint32_t runs[GEO_V4_RUNS_MAX];
+    size_t n = 0;
+    for (unsigned b = 0; b < 256 && n <= GEO_V4_RUNS_MAX; b++) {
+        if (b == 255 || t[b + 1] != t[b]) {
+            if (n < GEO_V4_RUNS_MAX) {
+                last[n] = (uint8_t)b;
+                runs[n] = t[b];
+            }
+            n++;
+        }
+    }
+    size_t size = n <= GEO_V4_RUNS_MAX ? sizeof(last) / sizeof(uint32_t) + n : 256;
+    size = (size + GEO_V4_BLOCK - 1) / GEO_V4_BLOCK * GEO_V4_BLOCK;
+    if (*used + size > *cap) {
+        *cap = *cap ? *cap * 2 : 64 * 256;
+        *l2 = realloc(*l2, *cap * sizeof(**l2));
+        if (!*l2)
+            abort(); /* load time */
+    }
+    uint32_t *block = *l2 + *used;
+    uint32_t e = (uint32_t)(*used / GEO_V4_BLOCK) << GEO_V4_SHIFT | GEO_V4_TABLE;
+    *used += size;
+    if (n > GEO_V4_RUNS_MAX) {
+        memcpy(block, t, 256 * sizeof(*t));
+        return e;
+    }
+    memset(last + n, 255, sizeof(last) - n);
+    memcpy(block, last, sizeof(last));
+    memcpy(block + sizeof(last) / sizeof(uint32_t), runs, n * sizeof(*runs));
+    memset(block + sizeof(last) / sizeof(uint32_t) + n, 0,
+           (size - sizeof(last) / sizeof(uint32_t) - n) * sizeof(*block));
+    return e | GEO_V4_RUNS;
+}
+
 /* The tree was checked at open (no cycles, nothing deeper than the address
  * length), so these walks end. */
 static void geo_db_build_v4(geo_db_t *db)
 {
-    size_t tables = 0, cap = 0, n_walk = 0, cap_walk = 256;
+    size_t used = 0, cap = 0, n_walk = 0, cap_walk = 256;
+    uint32_t *l2 = NULL, t[256];
     uint32_t start = geo_db_encode(db, db->v4_start);
     db->v4_l1 = malloc(((size_t)1 << 16) * sizeof(*db->v4_l1));
     db->walk = malloc(cap_walk * sizeof(*db->walk));
@@ -863,24 +912,25 @@ static void geo_db_build_v4(geo_db_t *db)
             if (!db->walk)
                 abort();
         }
-        if (v >= GEO_LEAF || tables == GEO_V4_TABLES_MAX) {
+        if (v >= GEO_LEAF || (used + 256) * sizeof(*l2) > GEO_V4_L2_MAX) {
             db->v4_l1[p] = geo_v4_entry(db, v, depth, &n_walk);
             continue;
         }
-        if (tables == cap) {
-            cap = cap ? cap * 2 : 64;
-            db->v4_l2 = realloc(db->v4_l2, cap * 256 * sizeof(*db->v4_l2));
-            if (!db->v4_l2)
-                abort();
-        }
-        uint32_t *t = db->v4_l2 + tables * 256;
         for (uint32_t b = 0; b < 256; b++) {
             unsigned d = 16;
             uint32_t w = geo_v4_descend(db, v, p << 16 | b << 8, &d, 24);
             t[b] = geo_v4_entry(db, w, d, &n_walk);
         }
-        db->v4_l1[p] = (uint32_t)tables++ << GEO_V4_SHIFT | GEO_V4_TABLE;
+        db->v4_l1[p] = geo_v4_block(&l2, &used, &cap, t);
     }
+    if (used) {
+        /* 64-byte aligned, so that a runs block is one cache line */
+        db->v4_l2 = aligned_alloc(GEO_V4_BLOCK * sizeof(*l2), used * sizeof(*l2));
+        if (!db->v4_l2)
+            abort();
+        memcpy(db->v4_l2, l2, used * sizeof(*l2));
+    }
+    free(l2);
     db->v4 = (geo_v4_index_t){.l1 = db->v4_l1, .l2 = db->v4_l2};
 }
 

@@ -908,10 +908,105 @@ static unsigned check_v4_address(const geo_db_t *db, MMDB_s *mmdb, uint32_t a)
     return 1;
 }
 
-/* The direct IPv4 tables (a /16 table, then a table per split /16 by the
+/* A CSV of /16s 20.k.0.0 (k = 2 to 24) tiled by k aligned networks of
+ * alternate countries, so k runs of third bytes from byte 0 to 255, and of
+ * sparse /16s whose "none" beside their networks makes the runs: one /24
+ * at byte 0 or 255 (9 runs), one /32 at the /16's end, two /24s (16 runs,
+ * the most a runs block holds) and three (22). */
+static char *runs_csv(void)
+{
+    size_t cap = 64 * 1024, n = 0;
+    char *csv = malloc(cap);
+    assert_non_null(csv);
+    n += (size_t)snprintf(csv + n, cap - n, CSV_HEADER);
+    for (unsigned k = 2; k <= 24; k++) {
+        /* split the first of the largest blocks until there are k */
+        unsigned start[256], bits[256], count = 1;
+        start[0] = 0;
+        bits[0] = 16;
+        while (count < k) {
+            unsigned big = 0;
+            for (unsigned i = 1; i < count; i++)
+                if (bits[i] < bits[big])
+                    big = i;
+            memmove(start + big + 1, start + big, (count - big) * sizeof(*start));
+            memmove(bits + big + 1, bits + big, (count - big) * sizeof(*bits));
+            bits[big]++;
+            bits[big + 1] = bits[big];
+            start[big + 1] = start[big] + (1u << (24 - bits[big]));
+            count++;
+        }
+        for (unsigned i = 0; i < count; i++)
+            n += (size_t)snprintf(csv + n, cap - n, "20.%u.%u.0/%u,%s,,,\n", k, start[i], bits[i],
+                                  i % 2 ? "NA,US" : "EU,GB");
+    }
+    n += (size_t)snprintf(csv + n, cap - n,
+                          "40.1.0.0/24,EU,GB,,,\n40.2.255.0/24,EU,GB,,,\n"
+                          "40.3.255.255/32,EU,GB,,,\n"
+                          "40.4.0.0/24,EU,GB,,,\n40.4.128.0/24,NA,US,,,\n"
+                          "40.5.0.0/24,EU,GB,,,\n40.5.64.0/24,NA,US,,,\n"
+                          "40.5.128.0/24,EU,GB,,,\n");
+    return csv;
+}
+
+/* Writes an IPv4 database (24-bit records) whose only networks are
+ * 20.1.0.0/17 and 20.1.128.0/17, both pointing at one record: a split /16
+ * of a single run, which csv2mmdb cannot make (its writer merges them). */
+static void write_one_run_db(const char *path)
+{
+    /* MMDB data: a map of n pairs is "\xe0" + n, a string of n bytes "\x40" + n */
+    static const char record[] = "\xe1" "\x47" "country" "\xe1" "\x48" "iso_code" "\x42" "GB";
+    static const char metadata[] = "\xab\xcd\xef" "MaxMind.com" "\xe9"
+                                   "\x49" "languages" "\x00\x04" /* [] */
+                                   "\x4b" "description" "\xe0" /* {} */
+                                   "\x4a" "node_count" "\xc1\x11" /* uint32 17 */
+                                   "\x4b" "record_size" "\xa1\x18" /* uint16 24 */
+                                   "\x4a" "ip_version" "\xa1\x04"
+                                   "\x4d" "database_type" "\x44" "Test"
+                                   "\x5b" "binary_format_major_version" "\xa1\x02"
+                                   "\x5b" "binary_format_minor_version" "\xa0" /* 0 */
+                                   "\x4b" "build_epoch" "\x01\x02\x01"; /* uint64 1 */
+    enum { NODES = 17, EMPTY = NODES, DATA = NODES + 16 };
+    uint8_t tree[NODES * 6 + 16] = {0};
+    for (unsigned i = 0; i < NODES; i++) {
+        unsigned want = i < 16 ? 0x1401u >> (15 - i) & 1 : 2; /* the bits of 20.1 */
+        for (unsigned side = 0; side < 2; side++) {
+            uint32_t v = i == 16 ? DATA : side == want ? i + 1 : EMPTY;
+            tree[i * 6 + side * 3] = (uint8_t)(v >> 16);
+            tree[i * 6 + side * 3 + 1] = (uint8_t)(v >> 8);
+            tree[i * 6 + side * 3 + 2] = (uint8_t)v;
+        }
+    }
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(tree, 1, sizeof(tree), f), sizeof(tree)); /* + separator */
+    assert_int_equal(fwrite(record, 1, sizeof(record) - 1, f), sizeof(record) - 1);
+    assert_int_equal(fwrite(metadata, 1, sizeof(metadata) - 1, f), sizeof(metadata) - 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* The form of /16 a.b's block: its runs in a runs block, 256 when it has
+ * every entry, 0 when the /16 is not split. */
+static unsigned v4_block_runs(const geo_db_t *db, unsigned a, unsigned b)
+{
+    const geo_v4_index_t *ix = (const geo_v4_index_t *)db;
+    uint32_t e = ix->l1[a << 8 | b];
+    if (!(e & GEO_V4_TABLE))
+        return 0;
+    if (!(e & GEO_V4_RUNS))
+        return 256;
+    const uint8_t *last = (const uint8_t *)(ix->l2 + (size_t)(e >> GEO_V4_SHIFT) * GEO_V4_BLOCK);
+    unsigned n = 1;
+    while (last[n - 1] != 255)
+        n++;
+    return n;
+}
+
+/* The direct IPv4 tables (a /16 table, then a block per split /16 by the
  * third byte, the tree only past /24) against libmaxminddb: every /16 at
  * its edges and middle, every /24 edge of the /16s the databases split, in
- * IPv4 and IPv6 trees, and the networks longer than /24 of a built one. */
+ * IPv4 and IPv6 trees, the networks longer than /24 of a built one, and
+ * runs blocks of 1 to 16 runs beside 256-entry ones of a built one. */
 static void test_v4_tables(void **state)
 {
     (void)state;
@@ -922,9 +1017,16 @@ static void test_v4_tables(void **state)
     };
     char path[PATHBUF];
     unsigned compared = 0;
-    for (size_t k = 0; k <= sizeof(dbs) / sizeof(dbs[0]); k++) {
-        if (k < sizeof(dbs) / sizeof(dbs[0])) {
+    const size_t n_dbs = sizeof(dbs) / sizeof(dbs[0]);
+    for (size_t k = 0; k <= n_dbs + 2; k++) {
+        if (k < n_dbs) {
             testdata(path, sizeof(path), dbs[k]);
+        } else if (k == n_dbs + 2) {
+            write_one_run_db(tmp_path(path, sizeof(path), "v4onerun.mmdb"));
+        } else if (k == n_dbs + 1) {
+            char *csv = runs_csv();
+            build_db("v4runs", csv, NULL, path, sizeof(path));
+            free(csv);
         } else {
             /* split /16s with /17 to /32 networks, back to back at edges */
             char csv[4096];
@@ -940,6 +1042,19 @@ static void test_v4_tables(void **state)
             build_db("v4tables", csv, NULL, path, sizeof(path));
         }
         geo_db_t *db = open_ok(path, NULL);
+        if (k == n_dbs + 1) {
+            /* the cases are there: runs blocks up to 16 runs, then 256 entries */
+            for (unsigned r = 2; r <= 24; r++)
+                assert_int_equal(v4_block_runs(db, 20, r), r <= GEO_V4_RUNS_MAX ? r : 256);
+            assert_int_equal(v4_block_runs(db, 40, 1), 9);
+            assert_int_equal(v4_block_runs(db, 40, 2), 9);
+            assert_int_equal(v4_block_runs(db, 40, 3), 9);
+            assert_int_equal(v4_block_runs(db, 40, 4), 16);
+            assert_int_equal(v4_block_runs(db, 40, 5), 256);
+            assert_int_equal(v4_block_runs(db, 40, 6), 0);
+        }
+        if (k == n_dbs + 2)
+            assert_int_equal(v4_block_runs(db, 20, 1), 1);
         MMDB_s mmdb;
         assert_int_equal(MMDB_open(path, MMDB_MODE_MMAP, &mmdb), MMDB_SUCCESS);
         for (uint32_t p = 0; p < 65536; p++) {
@@ -966,7 +1081,7 @@ static void test_v4_tables(void **state)
         MMDB_close(&mmdb);
         geo_db_free(db);
     }
-    assert_true(compared > 6 * 65536 * 4);
+    assert_true(compared > 7 * 65536 * 4);
 }
 
 /* ------------------------------------------------------------ IPv6 strides */
