@@ -264,17 +264,20 @@ CONF
 
 median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
-declare -A secs mb
-for server in meridiand nsd knot; do
-    ts=() ks=()
-    for _ in $(seq "$RUNS"); do
+# The servers take turns, run after run, so that a slow minute of a shared
+# machine falls on all of them alike.
+declare -A secs mb ts ks
+for _ in $(seq "$RUNS"); do
+    for server in meridiand nsd knot; do
         read -r t k < <("run_$server")
-        ts+=("$t")
-        ks+=("$k")
+        ts[$server]+=" $t"
+        ks[$server]+=" $k"
     done
-    secs[$server]=$(printf '%s\n' "${ts[@]}" | median)
-    mb[$server]=$(printf '%s\n' "${ks[@]}" | median | awk '{printf "%.0f", $1 / 1024}')
-    echo "# $server: load s ${ts[*]}; peak RSS kB ${ks[*]}" >&2
+done
+for server in meridiand nsd knot; do
+    secs[$server]=$(printf '%s\n' ${ts[$server]} | median)
+    mb[$server]=$(printf '%s\n' ${ks[$server]} | median | awk '{printf "%.0f", $1 / 1024}')
+    echo "# $server: load s${ts[$server]}; peak RSS kB${ks[$server]}" >&2
 done
 
 # ---------------------------------------------------------------- reload gap
