@@ -6,11 +6,13 @@
  * inside the data section, that the tree has no cycle and is no deeper than
  * the address, and collects the distinct data offsets. Each distinct record
  * is then decoded once, fully (so a corrupt byte anywhere in it is found at
- * load, not by a query) and through the configured field paths. A lookup
- * walks the mmap'ed tree bytes itself and maps the data offset to the
- * decoded record through an open-addressing hash: no libmaxminddb call, no
- * decoding and no allocation per query, and nothing it reads can be out of
- * bounds because the walk at load visited every node a lookup can reach.
+ * load, not by a query) and through the configured field paths. The tree
+ * is then converted into the structures lookups read (see "IPv4 tables"
+ * and "IPv6 strides" below): an IPv4 address is one or two table reads, an
+ * IPv6 one a 16-bit table and four bits a step with skips, each ending on
+ * the index of a decoded record: no libmaxminddb call, no decoding and no
+ * allocation per query, and nothing a lookup reads can be out of bounds
+ * because the walk at load visited every node a lookup can reach.
  */
 #include "config.h"
 

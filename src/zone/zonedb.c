@@ -280,8 +280,8 @@ static bool zone_add_dynamic(zone_db_t *db, zone_build_t *zb, const zone_dynamic
     size_t len = dns_name_len(key);
     dns_name_to_text(dyn->name, text, sizeof(text));
     if (key[0] == 1 && key[1] == '*') {
-        diag_error(d, dyn->conf_file, dyn->conf_line, 0, "service %s: a wildcard cannot be a service",
-                   text);
+        diag_error(d, dyn->conf_file, dyn->conf_line, 0,
+                   "service %s: a wildcard cannot be a service", text);
         return false;
     }
     uint32_t h = hash_name(key);

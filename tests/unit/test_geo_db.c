@@ -840,13 +840,15 @@ static void test_dense_v4(void **state)
                 struct sockaddr_in sin = {.sin_family = AF_INET};
                 memcpy(&sin.sin_addr, addr, 4);
                 int err;
-                MMDB_lookup_result_s r = MMDB_lookup_sockaddr(&mmdb, (struct sockaddr *)&sin, &err);
+                MMDB_lookup_result_s r =
+                    MMDB_lookup_sockaddr(&mmdb, (struct sockaddr *)&sin, &err);
                 assert_int_equal(err, MMDB_SUCCESS);
                 geo_location_t loc;
                 assert_int_equal(geo_db_locate(db, AF_INET, addr, &loc), 0);
                 unsigned want = r.netmask >= 96 ? r.netmask - 96 : 0;
                 if (loc.found != r.found_entry || loc.prefix != want)
-                    print_message("  %u.%u.%u.%u: libmaxminddb found=%d /%u, geo_db found=%d /%u\n",
+                    print_message("  %u.%u.%u.%u: libmaxminddb found=%d /%u, "
+                                  "geo_db found=%d /%u\n",
                                   addr[0], addr[1], b, c, r.found_entry, want, loc.found,
                                   loc.prefix);
                 assert_int_equal(loc.found, r.found_entry);
@@ -1347,7 +1349,8 @@ static void test_v6_strides(void **state)
     for (unsigned i = 0; i < 256; i++) /* a dense /16: full strides */
         n += (size_t)snprintf(csv + n, size - n, "2600:%x00::/24,,%s,,,\n", i, countries[i % 5]);
     /* one record size: MaxMind's files above have all three */
-    compared += check_v6_db("v6nets", build_db("v6nets", csv, NULL, path, sizeof(path)), &embedded);
+    compared +=
+        check_v6_db("v6nets", build_db("v6nets", csv, NULL, path, sizeof(path)), &embedded);
     free(csv);
     assert_true(compared > 100000);
     assert_true(embedded > 1000);
