@@ -51,38 +51,6 @@ static inline uint64_t dns_lower8(uint64_t x)
     return x | (upper >> 2);
 }
 
-/* n (1..8) bytes at p as one word, reading no byte outside them: two
- * overlapping loads, which together hold every byte once n is known. */
-static inline uint64_t dns_read_small(const uint8_t *p, unsigned n)
-{
-    if (n >= 4) {
-        uint32_t a, b;
-        memcpy(&a, p, 4);
-        memcpy(&b, p + n - 4, 4);
-        return (uint64_t)a << 32 | b;
-    }
-    if (n >= 2) {
-        uint16_t a, b;
-        memcpy(&a, p, 2);
-        memcpy(&b, p + n - 2, 2);
-        return (uint64_t)a << 16 | b;
-    }
-    return p[0];
-}
-
-/* Are the n bytes at a and b the same? A word at a time. */
-static inline bool dns_bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
-{
-    for (; n >= 8; n -= 8, a += 8, b += 8) {
-        uint64_t x, y;
-        memcpy(&x, a, 8);
-        memcpy(&y, b, 8);
-        if (x != y)
-            return false;
-    }
-    return n == 0 || dns_read_small(a, (unsigned)n) == dns_read_small(b, (unsigned)n);
-}
-
 /* The hash the zone database keys names on, over the bytes of a
  * lower-cased name taken as little-endian words (the length is mixed in
  * first, so a name's words cannot collide with a longer name's). Its
@@ -133,6 +101,15 @@ static inline uint64_t dns_load_le_partial(const uint8_t *p, unsigned n)
         return (uint64_t)le16toh(a) | (uint64_t)le16toh(b) << (8 * (n - 2));
     }
     return p[0];
+}
+
+/* Are the n bytes at a and b the same? A word at a time. */
+static inline bool dns_bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    for (; n >= 8; n -= 8, a += 8, b += 8)
+        if (dns_load_le64(a) != dns_load_le64(b))
+            return false;
+    return n == 0 || dns_load_le_partial(a, (unsigned)n) == dns_load_le_partial(b, (unsigned)n);
 }
 
 static inline uint32_t dns_name_hash(const uint8_t *p, size_t len)

@@ -95,15 +95,6 @@ static void table_init(name_table_t *t, size_t expected)
     t->mask = (uint32_t)(size - 1);
 }
 
-static inline zone_node_t *table_find(const name_table_t *t, uint32_t hash,
-                                      const uint8_t *key, size_t len)
-{
-    for (const zone_node_t *n = t->buckets[hash & t->mask]; n; n = n->hnext)
-        if (n->hash == hash && n->name_len == len && dns_bytes_equal(n->key, key, len))
-            return (zone_node_t *)n;
-    return NULL;
-}
-
 /* Insertion links through hnext, so a node can be in one table only. The
  * per-zone build tables use a separate chain (build_next) for that. */
 
@@ -498,7 +489,8 @@ static const zone_node_t *node_inside_child_zone(const name_table_t *t, const zo
     size_t len = node->name_len;
     unsigned apex_labels = node->zone->apex->labels;
     for (unsigned labels = node->labels; labels > apex_labels; labels--) {
-        const zone_node_t *hit = table_find(t, hash_name(key), key, len);
+        /* key is a suffix of a node's key, padded as zone_index_find() needs */
+        const zone_node_t *hit = zone_index_find(t, hash_name(key), key, len);
         if (hit && (hit->flags & ZONE_NODE_APEX) && hit->zone != node->zone)
             return hit;
         len -= (size_t)key[0] + 1;
@@ -511,7 +503,7 @@ static const zone_node_t *node_inside_child_zone(const name_table_t *t, const zo
 static const zone_node_t *address_node(const zone_db_t *db, const zone_build_t *zb,
                                        const uint8_t *target, bool glue)
 {
-    uint8_t key[DNS_NAME_MAX];
+    uint8_t key[DNS_NAME_MAX + 8]; /* zone_index_find() reads past the name */
     size_t len = dns_name_len(target);
     dns_name_lower(key, target, len);
     uint32_t h = hash_name(key);
@@ -519,7 +511,7 @@ static const zone_node_t *address_node(const zone_db_t *db, const zone_build_t *
     if (glue)
         n = local_find(zb, key, len, h);
     if (!n) {
-        n = table_find(&db->table, h, key, len);
+        n = zone_index_find(&db->table, h, key, len);
         if (n && n->cut)
             n = NULL; /* below someone else's cut: not ours to vouch for */
     }
@@ -641,7 +633,7 @@ static bool db_build(zone_source_t **sources, size_t n, bool consume, const zone
     table_init(&db->table, total_nodes);
     for (size_t i = 0; i < n; i++) {
         zone_node_t *apex = (zone_node_t *)zbs[i].zone->apex;
-        if (table_find(&db->table, apex->hash, apex->key, apex->name_len)) {
+        if (zone_index_find(&db->table, apex->hash, apex->key, apex->name_len)) {
             char text[DNS_NAME_MAX * 4];
             dns_name_to_text(apex->name, text, sizeof(text));
             diag_error(d, zbs[i].zone->file, 0, 0, "zone %s is already loaded from another file",
