@@ -151,3 +151,14 @@ void dns_name_to_text(const uint8_t *name, char *out, size_t outlen)
     }
     out[o] = 0;
 }
+
+size_t dns_name_wire_len(const uint8_t *p, size_t max)
+{
+    size_t pos = 0;
+    while (pos < max && p[pos] != 0) {
+        if (p[pos] > DNS_LABEL_MAX)
+            return 0;
+        pos += (size_t)p[pos] + 1;
+    }
+    return pos < max && pos < DNS_NAME_MAX ? pos + 1 : 0;
+}

@@ -31,6 +31,11 @@ int dns_name_unpack(const uint8_t *pkt, size_t pktlen, size_t *pos, uint8_t *out
 /* Length in bytes of a valid uncompressed name (including the root). */
 size_t dns_name_len(const uint8_t *name);
 
+/* The length of the valid uncompressed name at the start of p[0, max)
+ * (labels of at most 63 bytes, no pointer, at most DNS_NAME_MAX bytes in
+ * all), or 0 when there is none. */
+size_t dns_name_wire_len(const uint8_t *p, size_t max);
+
 /* Number of labels, not counting the root. */
 unsigned dns_name_labels(const uint8_t *name);
 

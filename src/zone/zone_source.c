@@ -1436,19 +1436,6 @@ void zone_source_sort(zone_source_t *src)
     free(lower);
 }
 
-/* The length of the valid uncompressed name at the start of p[0, max), or
- * 0. */
-static size_t wire_name_len(const uint8_t *p, size_t max)
-{
-    size_t pos = 0;
-    while (pos < max && p[pos] != 0) {
-        if (p[pos] > 63)
-            return 0;
-        pos += (size_t)p[pos] + 1;
-    }
-    return pos < max && pos + 1 <= NAME_WIRE_MAX ? pos + 1 : 0;
-}
-
 /* Is the lower-cased wire name n at or below z? */
 static bool name_in_zone(const uint8_t *n, size_t nlen, const uint8_t *z, size_t zlen)
 {
@@ -1751,7 +1738,7 @@ static void check_glue(validator_t *v)
         if (r->type != LDNS_RR_TYPE_NS || (r->flags & (REC_REMOVED | REC_OUTSIDE)))
             continue;
         const uint8_t *t = zone_record_rdata(v->src, r);
-        size_t len = wire_name_len(t, r->rdlen);
+        size_t len = dns_name_wire_len(t, r->rdlen);
         if (len == 0)
             continue;
         lower_copy(target, t, len);
@@ -1775,8 +1762,8 @@ static bool is_apex_soa(const validator_t *v, const rec_key_t *k)
         memcmp(k->owner, v->origin, v->origin_len) != 0)
         return false;
     const uint8_t *rd = zone_record_rdata(v->src, r);
-    size_t m = wire_name_len(rd, r->rdlen);
-    size_t n = m ? wire_name_len(rd + m, r->rdlen - m) : 0;
+    size_t m = dns_name_wire_len(rd, r->rdlen);
+    size_t n = m ? dns_name_wire_len(rd + m, r->rdlen - m) : 0;
     return n && m + n + 20 == r->rdlen;
 }
 

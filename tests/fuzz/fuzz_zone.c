@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dns/name.h"
 #include "zone/zone_source.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -26,18 +27,6 @@ static bool too_many_generates(const uint8_t *data, size_t size)
         if (data[i] == '$' && strncasecmp((const char *)data + i, word, sizeof(word) - 1) == 0)
             n++;
     return n > 1;
-}
-
-/* The length of the valid wire name at p (at most max bytes), or 0. */
-static size_t name_len(const uint8_t *p, size_t max)
-{
-    size_t pos = 0;
-    while (pos < max && p[pos] != 0) {
-        if (p[pos] > 63)
-            return 0;
-        pos += (size_t)p[pos] + 1;
-    }
-    return pos < max && pos < 255 ? pos + 1 : 0;
 }
 
 /* Is name (len bytes) at or below the origin, ignoring case? */
@@ -62,8 +51,8 @@ static bool in_zone(const uint8_t *name, size_t len, const zone_source_t *z)
 static void check_zone(const zone_source_t *z)
 {
     size_t soa = 0;
-    if (name_len(z->origin, z->origin_len) != z->origin_len || z->count == 0 || !z->records ||
-        !z->order || z->n_files != 1)
+    if (dns_name_wire_len(z->origin, z->origin_len) != z->origin_len || z->count == 0 ||
+        !z->records || !z->order || z->n_files != 1)
         abort();
     uint8_t *seen = calloc(z->count, 1);
     if (!seen)
@@ -77,7 +66,8 @@ static void check_zone(const zone_source_t *z)
             (r->rdata >> ZONE_SOURCE_CHUNK_BITS) >= z->n_chunks)
             abort();
         const uint8_t *owner = zone_record_owner(z, r);
-        if (name_len(owner, r->owner_len) != r->owner_len || !in_zone(owner, r->owner_len, z))
+        if (dns_name_wire_len(owner, r->owner_len) != r->owner_len ||
+            !in_zone(owner, r->owner_len, z))
             abort();
         if ((r->rdata & (ZONE_SOURCE_CHUNK_SIZE - 1)) + r->rdlen > ZONE_SOURCE_CHUNK_SIZE)
             abort();
