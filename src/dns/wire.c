@@ -98,11 +98,9 @@ static int parse_qname(const uint8_t *pkt, size_t len, size_t *pos, dns_query_t 
     /* Stores through these may alias q as far as C knows: keep them local. */
     uint8_t *out = q->qname, *lc = q->qname_lc;
     if (avail < ((o + 7) & ~(size_t)7)) {
-        /* The packet ends less than a word after the name: a byte at a time. */
-        for (size_t k = 0; k < o; k++) {
-            out[k] = name[k];
-            lc[k] = dns_lower(name[k]);
-        }
+        /* The packet ends less than a word after the name. */
+        memcpy(out, name, o);
+        dns_name_lower(lc, name, o);
         q->qname_hash = dns_name_hash(lc, o);
         return (int)o;
     }
