@@ -1026,6 +1026,16 @@ static inline void route_set(geo_route_t *out, const policy_route_t *r)
 /* The common case, an IPv4 client of a policy without overrides bound to
  * db: the address masked to its source prefix, one lookup, one table
  * read. Decides exactly as the general path below. */
+/* Clears the bits of the address a (max bits long) past prefix. */
+static inline void clear_past_prefix(uint8_t *a, unsigned prefix, unsigned max)
+{
+    if (prefix >= max)
+        return;
+    a[prefix / 8] &= (uint8_t)(0xff00 >> (prefix % 8));
+    for (unsigned i = prefix / 8 + 1; i < max / 8; i++)
+        a[i] = 0;
+}
+
 /* The end of route_v4() and route_v6(): the lookup's result r for an
  * address of bits bits. */
 static inline void route_bound(const geo_policy_t *p, int r, unsigned bits, geo_route_t *out)
@@ -1061,9 +1071,7 @@ static void route_v6(const geo_policy_t *p, const geo_db_t *db, const uint8_t ad
     unsigned bits = source_prefix < 128 ? source_prefix : 128;
     uint8_t a[16];
     memcpy(a, addr, 16);
-    a[bits / 8 < 16 ? bits / 8 : 15] &= bits < 128 ? (uint8_t)(0xff00 >> (bits % 8)) : 0xff;
-    for (unsigned i = bits / 8 + 1; i < 16; i++)
-        a[i] = 0;
+    clear_past_prefix(a, bits, 128);
     out->db_error = false;
     route_bound(p, geo_db_lookup(db, AF_INET6, a, &out->record, &out->prefix), bits, out);
 }
@@ -1096,11 +1104,7 @@ static __attribute__((noinline)) void route_general(const geo_policy_t *p, const
     memcpy(a, addr, 16);
     if (max == 32)
         memset(a + 4, 0, 12);
-    if (source_prefix < max) {
-        a[source_prefix / 8] &= (uint8_t)(0xff00 >> (source_prefix % 8));
-        for (unsigned i = source_prefix / 8 + 1; i < max / 8; i++)
-            a[i] = 0;
-    }
+    clear_past_prefix(a, source_prefix, max);
 
     /* The scope of an override, or on a miss the widest prefix of the
      * address that no override reaches into: a resolver that caches the
