@@ -373,6 +373,16 @@ static const uint8_t *answer_service(answer_t *a, const zone_node_t *node, const
     return NULL;
 }
 
+/* Looks name (len bytes, any case) up into r; true when it is in our
+ * zones. */
+static bool lookup_name(const answer_t *a, const uint8_t *name, size_t len, zone_lookup_t *r)
+{
+    uint8_t lc[DNS_NAME_MAX + 8]; /* zone_lookup() reads past the name */
+    dns_name_lower(lc, name, len);
+    zone_lookup(a->db, lc, len, r);
+    return r->zone != NULL;
+}
+
 enum chain_step { STEP_DONE, STEP_FOLLOW, STEP_NODE };
 
 /* The zone cut r->cut, above the name or at it, answers: a delegation
@@ -411,10 +421,7 @@ static enum chain_step answer_cut(answer_t *a, zone_lookup_t *r, const uint8_t *
                           .rdata = rd, .rdata_len = (uint32_t)nlen + 2};
     if (!put_required(a, SECTION_ANSWER, owner, &cname) || q->qtype == DNS_TYPE_CNAME)
         return STEP_DONE;
-    uint8_t lc[DNS_NAME_MAX + 8]; /* zone_lookup() reads past the name */
-    dns_name_lower(lc, next, (size_t)nlen);
-    zone_lookup(a->db, lc, (size_t)nlen, r);
-    return r->zone ? STEP_FOLLOW : STEP_DONE;
+    return lookup_name(a, next, (size_t)nlen, r) ? STEP_FOLLOW : STEP_DONE;
 }
 
 /* Answers from r, the lookup of owner (NULL: the query name), following
@@ -454,17 +461,9 @@ static void answer_chain(answer_t *a, zone_lookup_t r, const uint8_t *owner,
                     return;
             visited[n_visited++] = node;
             const uint8_t *target = answer_service(a, node, owner, r.zone);
-            if (!target)
+            if (!target || !lookup_name(a, target, dns_name_len(target), &r))
                 return;
-            uint8_t *next = names[step & 1];
-            uint8_t lc[DNS_NAME_MAX + 8]; /* zone_lookup() reads past the name */
-            size_t tlen = dns_name_len(target);
-            memcpy(next, target, tlen);
-            owner = next;
-            dns_name_lower(lc, next, tlen);
-            zone_lookup(a->db, lc, tlen, &r);
-            if (!r.zone)
-                return;
+            owner = target; /* the pool's, as stable as the snapshot */
             continue;
         }
         const zone_rrset_t *set = qtype == DNS_TYPE_ANY ? any_choice(node)
@@ -516,15 +515,9 @@ static void answer_in(answer_t *a)
     if (node && !r.cut && qtype != DNS_TYPE_ANY && qtype != DNS_TYPE_DS) {
         if (node->flags & ZONE_NODE_DYNAMIC) {
             const uint8_t *target = answer_service(a, node, NULL, r.zone);
-            if (target) { /* a CNAME pool: its target is followed */
-                uint8_t name[DNS_NAME_MAX], lc[DNS_NAME_MAX + 8];
-                size_t tlen = dns_name_len(target);
-                memcpy(name, target, tlen);
-                dns_name_lower(lc, name, tlen);
-                zone_lookup(a->db, lc, tlen, &r);
-                if (r.zone)
-                    answer_chain(a, r, name, node);
-            }
+            /* a CNAME pool: its target is followed */
+            if (target && lookup_name(a, target, dns_name_len(target), &r))
+                answer_chain(a, r, target, node);
             return;
         }
         const zone_rrset_t *set = zone_node_rrset(node, qtype);
