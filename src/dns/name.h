@@ -56,24 +56,27 @@ static inline uint64_t dns_lower8(uint64_t x)
     return x | (upper >> 2);
 }
 
-/* The hash the zone database keys names on, over the bytes of a
- * lower-cased name taken as little-endian words (the length is mixed in
- * first, so a name's words cannot collide with a longer name's). Its
- * steps are separate so that the parser can hash the words it copies:
+/* The hash the zone database keys names on, over the bytes of a name
+ * taken as little-endian words (the length is mixed in first, so a name's
+ * words cannot collide with a longer name's). Every byte's 0x20 bit is set
+ * before it is mixed in, which is all lower-casing changes: a name hashes
+ * the same in any case, so a parser hashes it as sent. The steps are
+ * separate so that the parser can hash the words it copies:
  *   h = DNS_HASH_SEED ^ len; h = dns_hash_step(h, word) for every word
  *   but the last; dns_hash_final(h, the last 1..8 bytes, zero-padded). */
 #define DNS_HASH_SEED 0xCBF29CE484222325u
 #define DNS_HASH_MUL 0x9E3779B97F4A7C15u
+#define DNS_HASH_CASE 0x2020202020202020u
 
 static inline uint64_t dns_hash_step(uint64_t h, uint64_t word)
 {
-    h = (h ^ word) * DNS_HASH_MUL;
+    h = (h ^ (word | DNS_HASH_CASE)) * DNS_HASH_MUL;
     return h ^ (h >> 32);
 }
 
 static inline uint32_t dns_hash_final(uint64_t h, uint64_t last)
 {
-    h = (h ^ last) * DNS_HASH_MUL;
+    h = (h ^ (last | DNS_HASH_CASE)) * DNS_HASH_MUL;
     h ^= h >> 29;
     return (uint32_t)(h >> 32);
 }
@@ -117,12 +120,105 @@ static inline bool dns_bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
     return n == 0 || dns_load_le_partial(a, (unsigned)n) == dns_load_le_partial(b, (unsigned)n);
 }
 
+/* Are the n (at least 1) bytes at any, lower-cased, those at lc? Both
+ * must have 8 more readable bytes after them: the last word is loaded
+ * whole and masked. The bytes are compared as they are first (names are
+ * nearly always sent in lower case), and lower-cased only when they
+ * differ. */
+static inline bool dns_words_equal_lower(const uint8_t *any, const uint8_t *lc, size_t n)
+{
+    size_t i = 0;
+    while (n - i > 8 && dns_load_le64(lc + i) == dns_load_le64(any + i))
+        i += 8;
+    if (n - i <= 8 &&
+        ((dns_load_le64(lc + i) ^ dns_load_le64(any + i)) & dns_word_mask((unsigned)(n - i))) == 0)
+        return true;
+    for (;; i += 8) {
+        uint64_t d = dns_load_le64(lc + i) ^ dns_lower8(dns_load_le64(any + i));
+        if (n - i <= 8)
+            return (d & dns_word_mask((unsigned)(n - i))) == 0;
+        if (d)
+            return false;
+    }
+}
+
 static inline uint32_t dns_name_hash(const uint8_t *p, size_t len)
 {
     uint64_t h = DNS_HASH_SEED ^ len;
     for (; len > 8; len -= 8, p += 8)
         h = dns_hash_step(h, dns_load_le64(p));
     return dns_hash_final(h, dns_load_le_partial(p, (unsigned)len));
+}
+
+/* Reads the uncompressed name at the start of p[0, room), room at most
+ * DNS_NAME_MAX, noting in offs where each label starts (the root's last).
+ * Returns its length, with *labels set (the root excluded); 0 at a pointer
+ * or a label type other than a plain label, which the caller may unpack;
+ * -1 when the name does not end inside room. Every label but the root
+ * takes two bytes or more, so there are at most DNS_LABELS_MAX offsets. */
+static inline __attribute__((always_inline)) int
+dns_name_scan(const uint8_t *p, size_t room, uint8_t *offs, unsigned *labels)
+{
+    size_t o = 0;
+    uint8_t *next = offs;
+    for (;;) {
+        if (o >= room)
+            return -1;
+        unsigned l = p[o];
+        if (l > DNS_LABEL_MAX)
+            return 0;
+        *next++ = (uint8_t)o;
+        o += l + 1;
+        if (l == 0)
+            break;
+    }
+    *labels = (unsigned)(next - offs) - 1;
+    return (int)o;
+}
+
+/* Lower-cases a name of len bytes a word at a time: src and dst have room
+ * for the bytes of the last word past the name (what dst gets there is
+ * undefined). */
+static inline void dns_name_lower_words(uint8_t *dst, const uint8_t *src, size_t len)
+{
+    for (size_t i = 0; i < len; i += 8) {
+        uint64_t x;
+        memcpy(&x, src + i, 8);
+        x = dns_lower8(x);
+        memcpy(dst + i, &x, 8);
+    }
+}
+
+/* Copies the len-byte name at src, with avail bytes readable from there
+ * (at least len), to out (with room for 8 bytes past the name) and returns
+ * its dns_name_hash(): one pass a word at a time. */
+static inline __attribute__((always_inline)) uint32_t
+dns_name_copy_hash(uint8_t *out, const uint8_t *src, size_t len, size_t avail)
+{
+    if (avail < ((len + 7) & ~(size_t)7)) {
+        memcpy(out, src, len); /* the packet ends less than a word after it */
+        return dns_name_hash(src, len);
+    }
+    uint64_t h = DNS_HASH_SEED ^ len, x;
+    size_t i = 0;
+    for (;; i += 8) {
+        memcpy(&x, src + i, 8);
+        memcpy(out + i, &x, 8);
+        if (len - i <= 8)
+            break;
+        h = dns_hash_step(h, le64toh(x));
+    }
+    return dns_hash_final(h, le64toh(x) & dns_word_mask((unsigned)(len - i)));
+}
+
+/* dns_name_copy_hash(), and a lower-cased copy to lc (with room for 8
+ * bytes past the name): the query parser's work on its name. */
+static inline __attribute__((always_inline)) uint32_t
+dns_name_take(uint8_t *out, uint8_t *lc, const uint8_t *src, size_t len, size_t avail)
+{
+    uint32_t hash = dns_name_copy_hash(out, src, len, avail);
+    dns_name_lower_words(lc, out, len);
+    return hash;
 }
 
 static inline uint8_t dns_lower(uint8_t c)

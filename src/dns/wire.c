@@ -4,36 +4,6 @@
 
 #include <string.h>
 
-/* dns_client_subnet_parse(), inline where a query's options are read. */
-static inline int subnet_parse(const uint8_t *data, size_t len, dns_client_subnet_t *out)
-{
-    if (len < 4)
-        return -1;
-    unsigned family = dns_get16(data), source = data[2], scope = data[3];
-    unsigned maxbits = family == 1 ? 32 : family == 2 ? 128 : 0;
-    size_t addrlen = (source + 7u) / 8u;
-    /* RFC 7871 6: ADDRESS is exactly as long as SOURCE PREFIX-LENGTH needs. */
-    if (source > maxbits || scope > maxbits || len - 4 != addrlen || maxbits == 0)
-        return -1;
-    uint64_t zero = 0;
-    memcpy(out->addr, &zero, 8);
-    memcpy(out->addr + 8, &zero, 8);
-    if (addrlen)
-        dns_copy(out->addr, data + 4, addrlen);
-    /* Bits past the prefix must be zero. */
-    if (source % 8 && (out->addr[addrlen - 1] & (0xFFu >> (source % 8))))
-        return -1;
-    out->family = (uint16_t)family;
-    out->source_prefix = (uint8_t)source;
-    out->scope_prefix = (uint8_t)scope;
-    return 0;
-}
-
-int dns_client_subnet_parse(const uint8_t *data, size_t len, dns_client_subnet_t *out)
-{
-    return subnet_parse(data, len, out);
-}
-
 /* Reads the OPT record's RDATA (its options), one after the other. */
 static __attribute__((noinline)) enum dns_parse_status parse_opt_list(const uint8_t *p,
                                                                       size_t rdlen,
@@ -48,7 +18,7 @@ static __attribute__((noinline)) enum dns_parse_status parse_opt_list(const uint
         if (olen > (size_t)(end - p))
             return DNS_PARSE_FORMERR;
         if (code == DNS_EDNS_CLIENT_SUBNET) {
-            if (q->ecs || subnet_parse(p, olen, &q->client_subnet) < 0)
+            if (q->ecs || dns_client_subnet_parse(p, olen, &q->client_subnet) < 0)
                 return DNS_PARSE_FORMERR;
             q->ecs = true;
         } else if (code == DNS_EDNS_NSID) {
@@ -75,59 +45,24 @@ static int parse_qname(const uint8_t *pkt, size_t len, size_t *pos, dns_query_t 
 {
     const uint8_t *name = pkt + *pos;
     size_t avail = len - *pos;
-    /* The name must end inside the packet and within 255 bytes. Every
-     * label but the root takes at least two of them, so there are at most
-     * DNS_LABELS_MAX offsets. */
-    size_t room = avail < DNS_NAME_MAX ? avail : DNS_NAME_MAX;
-    size_t o = 0;
-    unsigned n = 0;
-    uint8_t *offs = q->qname_offs;
-    for (;;) {
-        if (o >= room)
-            return -1;
-        unsigned l = name[o];
-        if (l > DNS_LABEL_MAX)
-            goto general; /* a pointer, or a label type dns_name_unpack refuses */
-        offs[n++] = (uint8_t)o;
-        o += l + 1;
-        if (l == 0)
-            break;
-    }
-    *pos += o;
-    q->qname_labels = (uint8_t)(n - 1);
-    /* Stores through these may alias q as far as C knows: keep them local. */
-    uint8_t *out = q->qname, *lc = q->qname_lc;
-    if (avail < ((o + 7) & ~(size_t)7)) {
-        /* The packet ends less than a word after the name. */
-        memcpy(out, name, o);
-        dns_name_lower(lc, name, o);
-        q->qname_hash = dns_name_hash(lc, o);
-        return (int)o;
-    }
-    /* Copied, lower-cased and hashed for the zone lookup (dns_name_hash())
-     * a word at a time; the arrays have room for the bytes the last word
-     * writes past the name. */
-    uint64_t h = DNS_HASH_SEED ^ o, x;
-    size_t i = 0;
-    for (;; i += 8) {
-        memcpy(&x, name + i, 8);
-        memcpy(out + i, &x, 8);
-        x = dns_lower8(x);
-        memcpy(lc + i, &x, 8);
-        if (o - i <= 8)
-            break;
-        h = dns_hash_step(h, le64toh(x));
-    }
-    q->qname_hash = dns_hash_final(h, le64toh(x) & dns_word_mask((unsigned)(o - i)));
-    return (int)o;
+    unsigned labels;
+    int o = dns_name_scan(name, avail < DNS_NAME_MAX ? avail : DNS_NAME_MAX, q->qname_offs,
+                          &labels);
+    if (o < 0)
+        return -1;
+    if (o == 0)
+        goto general; /* a pointer, or a label type dns_name_unpack refuses */
+    *pos += (size_t)o;
+    q->qname_labels = (uint8_t)labels;
+    q->qname_hash = dns_name_take(q->qname, q->qname_lc, name, (size_t)o, avail);
+    return o;
 general:;
     size_t at = *pos; /* its address escapes: not that of the caller's */
     int nlen = dns_name_unpack(pkt, len, &at, q->qname);
     if (nlen < 0)
         return -1;
     *pos = at;
-    n = dns_name_label_offsets(q->qname, q->qname_offs);
-    q->qname_labels = (uint8_t)(n - 1);
+    q->qname_labels = (uint8_t)(dns_name_label_offsets(q->qname, q->qname_offs) - 1);
     dns_name_lower(q->qname_lc, q->qname, (size_t)nlen);
     q->qname_hash = dns_name_hash(q->qname_lc, (size_t)nlen);
     return nlen;
@@ -138,17 +73,13 @@ general:;
 static inline __attribute__((always_inline)) enum dns_parse_status
 parse_edns(const uint8_t *rr, uint16_t rdlen, dns_query_t *q)
 {
-    uint16_t size = dns_get16(rr + 2);
-    q->edns = true;
-    q->edns_udp_size = size < 512 ? 512 : size;
-    q->edns_version = rr[5];
-    q->edns_flags = dns_get16(rr + 6);
+    dns_edns_read(rr, q);
     if (rdlen == 0)
         return DNS_PARSE_OK;
     /* A resolver's one option, a client subnet, without the loop. */
     const uint8_t *p = rr + 10;
-    if (rdlen >= 4 && dns_get16(p) == DNS_EDNS_CLIENT_SUBNET && dns_get16(p + 2) == rdlen - 4u) {
-        if (subnet_parse(p + 4, rdlen - 4u, &q->client_subnet) < 0)
+    if (dns_opt_lone_subnet(p, rdlen)) {
+        if (dns_client_subnet_parse(p + 4, rdlen - 4u, &q->client_subnet) < 0)
             return DNS_PARSE_FORMERR;
         q->ecs = true;
         return DNS_PARSE_OK;

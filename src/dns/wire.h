@@ -5,7 +5,9 @@
  * packet into a dns_query_t on the caller's stack: header, the one question
  * (name kept in the case it was sent, plus a lower-cased copy), and the
  * EDNS OPT record with the options we act on (NSID, client subnet, cookie).
- * It never reads past len and allocates nothing.
+ * It never reads past len and allocates nothing. dns_query_parse_common()
+ * reads the shape nearly every query has, inline, for the answer path's
+ * fused fast path.
  *
  * dns_writer_t builds a response in a caller-provided buffer: names are
  * compressed against every name already written, records that do not fit
@@ -109,9 +111,8 @@ enum dns_parse_status dns_query_parse(const uint8_t *pkt, size_t len, dns_query_
 enum dns_parse_status dns_query_parse_to(const uint8_t *pkt, size_t len, dns_query_t *q,
                                          uint8_t *name);
 
-/* Validates an EDNS client subnet option body (RFC 7871 section 6).
- * Returns 0 or -1 when malformed. */
-int dns_client_subnet_parse(const uint8_t *data, size_t len, dns_client_subnet_t *out);
+/* (dns_client_subnet_parse() and dns_query_parse_common(), inline, are
+ * below the byte helpers they use.) */
 
 /* ------------------------------------------------------------------ writer */
 
@@ -157,7 +158,8 @@ static inline uint32_t dns_get32(const uint8_t *p)
 
 /* Copies n bytes; a short copy (most records are a few words) inline,
  * touching no byte outside either range. */
-static inline void dns_copy(uint8_t *dst, const uint8_t *src, size_t n)
+static inline __attribute__((always_inline)) void
+dns_copy(uint8_t *dst, const uint8_t *src, size_t n)
 {
     if (n > 64) {
         memcpy(dst, src, n);
@@ -180,6 +182,110 @@ static inline void dns_copy(uint8_t *dst, const uint8_t *src, size_t n)
         dst[n / 2] = src[n / 2];
         dst[n - 1] = src[n - 1];
     }
+}
+
+/* Validates an EDNS client subnet option body (RFC 7871 section 6) into
+ * out. Returns 0 or -1 when malformed. Inline: a query's one option. */
+static inline __attribute__((always_inline)) int
+dns_client_subnet_parse(const uint8_t *data, size_t len, dns_client_subnet_t *out)
+{
+    if (len < 4)
+        return -1;
+    unsigned family = dns_get16(data), source = data[2], scope = data[3];
+    unsigned maxbits = family == 1 ? 32 : family == 2 ? 128 : 0;
+    size_t addrlen = (source + 7u) / 8u;
+    /* RFC 7871 6: ADDRESS is exactly as long as SOURCE PREFIX-LENGTH needs. */
+    if (source > maxbits || scope > maxbits || len - 4 != addrlen || maxbits == 0)
+        return -1;
+    uint64_t zero = 0;
+    memcpy(out->addr, &zero, 8);
+    memcpy(out->addr + 8, &zero, 8);
+    if (addrlen)
+        dns_copy(out->addr, data + 4, addrlen);
+    /* Bits past the prefix must be zero. */
+    if (source % 8 && (out->addr[addrlen - 1] & (0xFFu >> (source % 8))))
+        return -1;
+    out->family = (uint16_t)family;
+    out->source_prefix = (uint8_t)source;
+    out->scope_prefix = (uint8_t)scope;
+    return 0;
+}
+
+/* Reads the fixed part of an OPT record (rr: right after its owner) into
+ * q: the sender's UDP size (512 at least, RFC 6891 6.2.3), version, flags. */
+static inline void dns_edns_read(const uint8_t *rr, dns_query_t *q)
+{
+    uint16_t size = dns_get16(rr + 2);
+    q->edns = true;
+    q->edns_udp_size = size < 512 ? 512 : size;
+    q->edns_version = rr[5];
+    q->edns_flags = dns_get16(rr + 6);
+}
+
+/* Is the OPT RDATA at p (rdlen bytes, at least one) a single client subnet
+ * option, as resolvers send? */
+static inline bool dns_opt_lone_subnet(const uint8_t *p, uint16_t rdlen)
+{
+    return rdlen >= 4 && dns_get16(p) == DNS_EDNS_CLIENT_SUBNET && dns_get16(p + 2) == rdlen - 4u;
+}
+
+/* dns_query_parse_to() for the shape of nearly every query, inline so that
+ * the answer path can fuse it with its own work: opcode QUERY with QR, AA
+ * and TC clear, one question whose name has no pointer, no answer or
+ * authority record, and no additional one but an EDNS version 0 OPT owned
+ * by the root with no option or one valid client subnet. It fills q as
+ * dns_query_parse_to() would, but for qname_lc, which it leaves unset:
+ * lookups and answers can read the name as sent, in any case, from name
+ * (zone_index_find_any_case(), dns_words_equal_lower()). It returns true;
+ * for any other packet it returns false, having written only to q and
+ * name (the caller then calls dns_query_parse_to(), which reads every
+ * shape). */
+static inline __attribute__((always_inline)) bool
+dns_query_parse_common(const uint8_t *pkt, size_t len, dns_query_t *q, uint8_t *name)
+{
+    if (len < DNS_HEADER_SIZE + 5 || (pkt[2] & 0xFE) != 0) /* QR, opcode, AA, TC */
+        return false;
+    /* QDCOUNT 1, ANCOUNT and NSCOUNT 0, ARCOUNT 0 or 1, in one word. */
+    uint64_t counts;
+    memcpy(&counts, pkt + 4, 8);
+    counts = be64toh(counts);
+    if ((counts | 1) != 0x0001000000000001u)
+        return false;
+    const uint8_t *qn = pkt + DNS_HEADER_SIZE;
+    size_t avail = len - DNS_HEADER_SIZE;
+    unsigned labels;
+    int o = dns_name_scan(qn, avail < DNS_NAME_MAX ? avail : DNS_NAME_MAX, q->qname_offs,
+                          &labels);
+    if (o <= 0 || avail - (size_t)o < 4)
+        return false;
+    size_t pos = DNS_HEADER_SIZE + (size_t)o + 4;
+    const uint8_t *rr = pkt + pos + 1;
+    q->has_question = true;
+    q->edns = q->nsid = q->ecs = q->cookie = false;
+    if (counts & 1) {
+        if (len - pos < 11 || pkt[pos] != 0 || dns_get16(rr) != DNS_TYPE_OPT)
+            return false;
+        uint16_t rdlen = dns_get16(rr + 8);
+        if (rdlen > len - pos - 11 || rr[5] != 0) /* FORMERR, BADVERS */
+            return false;
+        if (rdlen) {
+            if (!dns_opt_lone_subnet(rr + 10, rdlen) ||
+                dns_client_subnet_parse(rr + 14, rdlen - 4u, &q->client_subnet) < 0)
+                return false;
+            q->ecs = true;
+        }
+        dns_edns_read(rr, q);
+    }
+    q->id = dns_get16(pkt);
+    q->flags = dns_get16(pkt + 2);
+    q->opcode = DNS_OPCODE_QUERY;
+    q->qname = name;
+    q->qname_len = (uint8_t)o;
+    q->qname_labels = (uint8_t)labels;
+    q->qtype = dns_get16(qn + o);
+    q->qclass = dns_get16(qn + o + 2);
+    q->qname_hash = dns_name_copy_hash(name, qn, (size_t)o, avail);
+    return true;
 }
 
 /* Returns 0 or -1 when n bytes do not fit. */
@@ -213,19 +319,25 @@ static inline void dns_writer_rewind(dns_writer_t *w, size_t len, unsigned ncomp
         w->question = w->query; /* offered again with the next name */
 }
 
+/* The header flags of an answer to q: QR, and opcode, RD and CD copied. */
+static inline uint16_t dns_answer_flags(const dns_query_t *q)
+{
+    return (uint16_t)(DNS_FLAG_QR | (q->flags & (0x7800u | DNS_FLAG_RD | DNS_FLAG_CD)));
+}
+
 /* Starts a response: the header (id, QR, opcode, RD and CD copied from q,
  * all counts 0) and, when q has a question, the question as received.
  * Whatever cap says, buf must have room for DNS_HEADER_SIZE + DNS_NAME_MAX
  * + 8 bytes: the name is copied a word at a time. */
-static inline void dns_writer_start(dns_writer_t *w, uint8_t *buf, size_t cap,
-                                    const dns_query_t *q)
+static inline __attribute__((always_inline)) void
+dns_writer_start(dns_writer_t *w, uint8_t *buf, size_t cap, const dns_query_t *q)
 {
     w->buf = buf;
     w->cap = cap;
     w->ncomp = 0;
     w->question = w->query = NULL;
     dns_put16(buf, q->id);
-    dns_put16(buf + 2, (uint16_t)(DNS_FLAG_QR | (q->flags & (0x7800u | DNS_FLAG_RD | DNS_FLAG_CD))));
+    dns_put16(buf + 2, dns_answer_flags(q));
     memset(buf + 4, 0, 8);
     w->len = DNS_HEADER_SIZE;
     if (!q->has_question)

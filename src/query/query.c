@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 
 #include "dns/wire.h"
+#include "query/query_internal.h"
 #include "query/service.h"
 
 #define ADDITIONAL_MAX 32
@@ -162,8 +163,9 @@ static unsigned question_apex(const answer_t *a, const zone_t *zone)
     if (apex->labels > q->qname_labels)
         return 0;
     unsigned off = q->qname_offs[q->qname_labels - apex->labels];
+    /* The name as sent, as the fused path has no lower-cased copy. */
     if ((size_t)q->qname_len - off != apex->name_len ||
-        !dns_bytes_equal(q->qname_lc + off, apex->key, apex->name_len))
+        !dns_words_equal_lower(q->qname + off, apex->key, apex->name_len))
         return 0;
     return DNS_HEADER_SIZE + off;
 }
@@ -491,6 +493,17 @@ static void answer_chain(answer_t *a, zone_lookup_t r, const uint8_t *owner,
     }
 }
 
+/* Answers the query name, the service at node. */
+static inline __attribute__((always_inline)) void
+answer_dynamic(answer_t *a, const zone_node_t *node, const zone_t *zone)
+{
+    const uint8_t *target = answer_service(a, node, NULL, zone);
+    zone_lookup_t r;
+    /* a CNAME pool: its target is followed */
+    if (target && lookup_name(a, target, dns_name_len(target), &r))
+        answer_chain(a, r, target, node);
+}
+
 static void answer_in(answer_t *a)
 {
     const dns_query_t *q = a->q;
@@ -514,10 +527,7 @@ static void answer_in(answer_t *a)
     const zone_node_t *node = r.node;
     if (node && !r.cut && qtype != DNS_TYPE_ANY && qtype != DNS_TYPE_DS) {
         if (node->flags & ZONE_NODE_DYNAMIC) {
-            const uint8_t *target = answer_service(a, node, NULL, r.zone);
-            /* a CNAME pool: its target is followed */
-            if (target && lookup_name(a, target, dns_name_len(target), &r))
-                answer_chain(a, r, target, node);
+            answer_dynamic(a, node, r.zone);
             return;
         }
         const zone_rrset_t *set = zone_node_rrset(node, qtype);
@@ -574,7 +584,8 @@ static bool chaos_answer(answer_t *a, const query_config_t *cfg)
 }
 
 /* Size of the OPT record we will add, so the sections leave room for it. */
-static size_t opt_size(const dns_query_t *q, const query_config_t *cfg)
+static inline __attribute__((always_inline)) size_t
+opt_size(const dns_query_t *q, const query_config_t *cfg)
 {
     size_t n = 11;
     if (q->nsid && cfg->nsid)
@@ -584,10 +595,12 @@ static size_t opt_size(const dns_query_t *q, const query_config_t *cfg)
     return n;
 }
 
-static void put_opt(dns_writer_t *w, const dns_query_t *q, const query_config_t *cfg,
-                    unsigned rcode, uint8_t ecs_scope)
+/* Writes our OPT record at p (the room opt_size() reserved) and returns
+ * its size; the caller counts it. */
+static inline __attribute__((always_inline)) size_t
+put_opt(uint8_t *p, const dns_query_t *q, const query_config_t *cfg, unsigned rcode,
+        uint8_t ecs_scope)
 {
-    uint8_t *p = w->buf + w->len;
     size_t rdlen = 0;
     p[0] = 0;
     dns_put16(p + 1, DNS_TYPE_OPT);
@@ -616,13 +629,65 @@ static void put_opt(dns_writer_t *w, const dns_query_t *q, const query_config_t 
         rdlen += 8 + alen;
     }
     dns_put16(p + 9, (uint16_t)rdlen);
-    w->len += 11 + rdlen;
-    dns_writer_add_count(w, SECTION_ADDITIONAL, 1);
+    return 11 + rdlen;
 }
 
-size_t query_answer(const zone_db_t *db, const query_config_t *cfg, const uint8_t *pkt,
-                    size_t len, uint8_t *resp, size_t cap, bool tcp,
-                    const struct sockaddr *client, unsigned slot)
+/* How long the answer may grow: 512 bytes without EDNS, the smaller of
+ * the client's and our UDP size with it, 65535 over TCP; never past cap. */
+static inline size_t answer_limit(const dns_query_t *q, const query_config_t *cfg, bool edns,
+                                  size_t cap, bool tcp)
+{
+    size_t limit = 512;
+    if (tcp)
+        limit = 65535;
+    else if (edns)
+        limit = q->edns_udp_size < cfg->max_udp_size ? q->edns_udp_size : cfg->max_udp_size;
+    return limit < cap ? limit : cap;
+}
+
+/* Starts an answer to q in resp, cap bytes at most. */
+static inline void answer_start(answer_t *a, const dns_query_t *q, const zone_db_t *db,
+                                const query_config_t *cfg, const struct sockaddr *client,
+                                unsigned slot, uint8_t *resp, size_t cap)
+{
+    a->q = q;
+    a->db = db;
+    a->cfg = cfg;
+    a->client = client;
+    a->ecs_scope = 0;
+    a->slot = slot;
+    a->truncated = false;
+    a->n_additional = 0;
+    dns_writer_start(&a->w, resp, cap, q);
+}
+
+/* Sets the RCODE and TC, adds our OPT when edns, counts the query and
+ * returns the answer's length. */
+static inline __attribute__((always_inline)) size_t
+answer_finish(answer_t *a, const query_config_t *cfg, unsigned rcode, bool edns)
+{
+    const dns_query_t *q = a->q;
+    if (rcode != DNS_RCODE_NOERROR)
+        dns_writer_set_rcode(&a->w, rcode & 0xF);
+    if (a->truncated)
+        dns_writer_set_flag(&a->w, DNS_FLAG_TC);
+    if (edns) {
+        a->w.len += put_opt(a->w.buf + a->w.len, q, cfg, rcode, a->ecs_scope);
+        dns_writer_add_count(&a->w, SECTION_ADDITIONAL, 1);
+    }
+    stats_count(a->slot, &(stats_query_t){
+                             .answered = true,
+                             .truncated = a->truncated,
+                             .ecs = q->ecs,
+                             .rcode = rcode ? (uint8_t)rcode : (uint8_t)(a->w.buf[3] & 0xF),
+                             .qtype = q->has_question ? q->qtype : 0,
+                         });
+    return a->w.len;
+}
+
+size_t query_answer_general(const zone_db_t *db, const query_config_t *cfg, const uint8_t *pkt,
+                            size_t len, uint8_t *resp, size_t cap, bool tcp,
+                            const struct sockaddr *client, unsigned slot)
 {
     dns_query_t q;
     /* The name as sent goes straight to where the answer repeats it. */
@@ -631,28 +696,11 @@ size_t query_answer(const zone_db_t *db, const query_config_t *cfg, const uint8_
         stats_count(slot, &(stats_query_t){.answered = false});
         return 0;
     }
-
-    size_t limit = 512;
-    if (tcp)
-        limit = 65535;
-    else if (q.edns && st != DNS_PARSE_FORMERR)
-        limit = q.edns_udp_size < cfg->max_udp_size ? q.edns_udp_size : cfg->max_udp_size;
-    if (limit > cap)
-        limit = cap;
     /* An error answer echoes OPT only when the query's OPT itself was sound. */
     bool edns = q.edns && st != DNS_PARSE_FORMERR;
-    size_t reserve = edns ? opt_size(&q, cfg) : 0;
-
+    size_t limit = answer_limit(&q, cfg, edns, cap, tcp);
     answer_t a;
-    a.q = &q;
-    a.db = db;
-    a.cfg = cfg;
-    a.client = client;
-    a.ecs_scope = 0;
-    a.slot = slot;
-    a.truncated = false;
-    a.n_additional = 0;
-    dns_writer_start(&a.w, resp, limit - reserve, &q);
+    answer_start(&a, &q, db, cfg, client, slot, resp, limit - (edns ? opt_size(&q, cfg) : 0));
 
     unsigned rcode = DNS_RCODE_NOERROR;
     switch (st) {
@@ -677,20 +725,140 @@ size_t query_answer(const zone_db_t *db, const query_config_t *cfg, const uint8_
         put_additional(&a);
         break;
     }
-    if (rcode != DNS_RCODE_NOERROR)
-        dns_writer_set_rcode(&a.w, rcode & 0xF);
-    if (a.truncated)
-        dns_writer_set_flag(&a.w, DNS_FLAG_TC);
-    if (edns) {
-        a.w.cap = limit;
-        put_opt(&a.w, &q, cfg, rcode, a.ecs_scope);
+    return answer_finish(&a, cfg, rcode, edns);
+}
+
+/* The common answer to the common query: a node's RRset as rendered at
+ * load, written straight after the question. Returns its length, or 0
+ * (nothing written) when it does not fit: the general path sets TC. */
+static inline __attribute__((always_inline)) size_t
+answer_rendered(const dns_query_t *q, const query_config_t *cfg, const zone_rrset_t *set,
+                uint8_t *resp, size_t limit, unsigned slot)
+{
+    size_t at = DNS_HEADER_SIZE + q->qname_len + 4u;
+    size_t reserve = q->edns ? opt_size(q, cfg) : 0;
+    if (at + set->wire_len + reserve > limit)
+        return 0;
+    dns_put16(resp, q->id);
+    dns_put16(resp + 2, (uint16_t)(dns_answer_flags(q) | DNS_FLAG_AA));
+    /* QDCOUNT 1, ANCOUNT, NSCOUNT 0, ARCOUNT 1 with our OPT */
+    dns_put32(resp + 4, 0x10000u | set->count);
+    dns_put32(resp + 8, q->edns);
+    dns_put16(resp + at - 4, q->qtype);
+    dns_put16(resp + at - 2, DNS_CLASS_IN);
+    dns_copy(resp + at, set->wire, set->wire_len);
+    at += set->wire_len;
+    if (q->edns)
+        at += put_opt(resp + at, q, cfg, DNS_RCODE_NOERROR, 0);
+    stats_count(slot, &(stats_query_t){.answered = true, .ecs = q->ecs, .qtype = q->qtype});
+    return at;
+}
+
+/* The fused path's answer at a service (node, dynamic), or its negative
+ * answer: no data at node, or, node NULL, a name that is not in the index,
+ * which it declines (0, nothing written but the question name) when it is
+ * below a cut, matches a wildcard or is in no zone of ours. */
+static inline __attribute__((always_inline)) size_t
+answer_common_rest(const dns_query_t *q, const zone_db_t *db, const query_config_t *cfg,
+                   const zone_node_t *node, uint8_t *resp, size_t limit,
+                   const struct sockaddr *client, unsigned slot)
+{
+    const zone_t *zone;
+    if (node) {
+        zone = node->zone;
+    } else {
+        zone_lookup_t r;
+        zone_lookup_miss(db, q->qname, q->qname_len, q->qname_offs, q->qname_labels, &r);
+        if (!r.zone || r.cut || r.wild)
+            return 0;
+        zone = r.zone;
     }
-    stats_count(slot, &(stats_query_t){
-                          .answered = true,
-                          .truncated = a.truncated,
-                          .ecs = q.ecs,
-                          .rcode = rcode ? (uint8_t)rcode : (uint8_t)(resp[3] & 0xF),
-                          .qtype = q.has_question ? q.qtype : 0,
-                      });
-    return a.w.len;
+    answer_t a;
+    answer_start(&a, q, db, cfg, client, slot, resp, limit - (q->edns ? opt_size(q, cfg) : 0));
+    dns_writer_set_flag(&a.w, DNS_FLAG_AA);
+    if (!node) {
+        dns_writer_set_rcode(&a.w, DNS_RCODE_NXDOMAIN);
+        put_negative(&a, zone);
+    } else if (node->flags & ZONE_NODE_DYNAMIC) {
+        answer_dynamic(&a, node, zone);
+        put_additional(&a);
+    } else {
+        put_negative(&a, zone); /* no data */
+    }
+    return answer_finish(&a, cfg, DNS_RCODE_NOERROR, q->edns);
+}
+
+/* answer_common_rest() for negative answers, out of line: the common
+ * path keeps a smaller frame. */
+static __attribute__((noinline)) size_t
+answer_common_negative(const dns_query_t *q, const zone_db_t *db, const query_config_t *cfg,
+                       const zone_node_t *node, uint8_t *resp, size_t limit, unsigned slot)
+{
+    return answer_common_rest(q, db, cfg, node, resp, limit, NULL, slot);
+}
+
+/* The fused path: the common query (dns_query_parse_common()) of class IN
+ * whose name is below no zone cut, answered with a node's rendered RRset,
+ * a service, or a name error or no data without a wildcard. It decides
+ * before it writes more than the question name (which the general path
+ * writes the same), so declining leaves nothing behind: then it answers
+ * with query_answer_general() when fall_back, else returns 0. What it
+ * answers, it answers as the general path would, through the same
+ * functions but for the rendered RRset. */
+static inline __attribute__((always_inline)) size_t
+answer_common(const zone_db_t *db, const query_config_t *cfg, const uint8_t *pkt, size_t len,
+              uint8_t *resp, size_t cap, bool tcp, const struct sockaddr *client, unsigned slot,
+              bool fall_back)
+{
+    dns_query_t q;
+    /* The hints keep the common answer's values in registers. */
+    if (__builtin_expect(!db || !dns_query_parse_common(pkt, len, &q, resp + DNS_HEADER_SIZE),
+                         0))
+        goto decline;
+    uint16_t qtype = q.qtype;
+    /* ANY, DS and zone transfers have answers of their own (MAILA and MAILB,
+     * between them, go along). */
+    if (__builtin_expect(q.qclass != DNS_CLASS_IN || qtype == DNS_TYPE_DS ||
+                             (unsigned)(qtype - DNS_TYPE_IXFR) <= DNS_TYPE_ANY - DNS_TYPE_IXFR,
+                         0))
+        goto decline;
+    const zone_index_t *ix = (const zone_index_t *)db; /* see zone_lookup_labels() */
+    const zone_node_t *node =
+        ix->buckets ? zone_index_find_any_case(ix, q.qname_hash, q.qname, q.qname_len) : NULL;
+    size_t limit = answer_limit(&q, cfg, q.edns, cap, tcp);
+    if (node) {
+        if (node->cut)
+            goto decline;
+        if (!(node->flags & ZONE_NODE_DYNAMIC)) {
+            const zone_rrset_t *set = zone_node_rrset(node, qtype);
+            size_t n = 0;
+            if (__builtin_expect(set && set->wire && !set->targets, 1))
+                n = answer_rendered(&q, cfg, set, resp, limit, slot);
+            if (__builtin_expect(n != 0, 1))
+                return n;
+            if (set || (node->flags & ZONE_NODE_CNAME))
+                goto decline;
+        }
+    }
+    size_t n = node && (node->flags & ZONE_NODE_DYNAMIC)
+                   ? answer_common_rest(&q, db, cfg, node, resp, limit, client, slot)
+                   : answer_common_negative(&q, db, cfg, node, resp, limit, slot);
+    if (n)
+        return n;
+decline:
+    return fall_back ? query_answer_general(db, cfg, pkt, len, resp, cap, tcp, client, slot) : 0;
+}
+
+size_t query_answer_common(const zone_db_t *db, const query_config_t *cfg, const uint8_t *pkt,
+                           size_t len, uint8_t *resp, size_t cap, bool tcp,
+                           const struct sockaddr *client, unsigned slot)
+{
+    return answer_common(db, cfg, pkt, len, resp, cap, tcp, client, slot, false);
+}
+
+size_t query_answer(const zone_db_t *db, const query_config_t *cfg, const uint8_t *pkt,
+                    size_t len, uint8_t *resp, size_t cap, bool tcp,
+                    const struct sockaddr *client, unsigned slot)
+{
+    return answer_common(db, cfg, pkt, len, resp, cap, tcp, client, slot, true);
 }

@@ -56,7 +56,7 @@ typedef struct stats_query {
 extern stats_slot_t stats_slots[STATS_SLOTS];
 extern _Atomic uint64_t stats_reloads, stats_reload_failures;
 
-static inline void stats_bump(_Atomic uint64_t *c)
+static inline __attribute__((always_inline)) void stats_bump(_Atomic uint64_t *c)
 {
     /* Only the slot's owner writes: a plain read-modify-write is enough. */
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
@@ -74,7 +74,8 @@ static inline enum stats_qtype stats_qtype_of(uint16_t type)
 }
 
 /* Counts one query in slot (a worker's own; out of range: the last). */
-static inline void stats_count(unsigned slot, const stats_query_t *q)
+static inline __attribute__((always_inline)) void
+stats_count(unsigned slot, const stats_query_t *q)
 {
     stats_slot_t *s = &stats_slots[slot < STATS_SLOTS ? slot : STATS_SLOTS - 1];
     if (!q->answered) {

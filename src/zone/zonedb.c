@@ -722,17 +722,17 @@ void zone_lookup(const zone_db_t *db, const uint8_t *name_lc, size_t len, zone_l
     zone_lookup_labels(db, name_lc, len, dns_name_hash(name_lc, len), offs, n, r);
 }
 
-void zone_lookup_miss(const zone_db_t *db, const uint8_t *name_lc, size_t len,
+void zone_lookup_miss(const zone_db_t *db, const uint8_t *name, size_t len,
                       const uint8_t *offs, unsigned n, zone_lookup_t *r)
 {
     memset(r, 0, sizeof(*r));
     if (!db->table.buckets)
         return;
     for (unsigned i = 1; i <= n; i++) {
-        const uint8_t *suffix = name_lc + offs[i];
+        const uint8_t *suffix = name + offs[i];
         size_t slen = len - offs[i];
         const zone_node_t *e =
-            zone_index_find(&db->table, dns_name_hash(suffix, slen), suffix, slen);
+            zone_index_find_any_case(&db->table, dns_name_hash(suffix, slen), suffix, slen);
         if (!e)
             continue;
         r->zone = e->zone;

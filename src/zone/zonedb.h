@@ -157,9 +157,22 @@ static inline const zone_node_t *zone_index_find(const zone_index_t *ix, uint32_
     return NULL;
 }
 
+/* zone_index_find() for a name in any case (with 8 more readable bytes
+ * after it), as a query sends it: compared with each key (lower case) a
+ * word at a time as it is, and lower-cased only where that differs. */
+static inline const zone_node_t *zone_index_find_any_case(const zone_index_t *ix, uint32_t hash,
+                                                          const uint8_t *name, size_t len)
+{
+    for (const zone_node_t *n = ix->buckets[hash & ix->mask]; n; n = n->hnext) {
+        if (n->hash == hash && n->name_len == len && dns_words_equal_lower(name, n->key, len))
+            return n;
+    }
+    return NULL;
+}
+
 /* zone_lookup_labels() when the whole name is not a node: the closest
- * encloser, its zone cut or wildcard. */
-void zone_lookup_miss(const zone_db_t *db, const uint8_t *name_lc, size_t len,
+ * encloser, its zone cut or wildcard. The name may be in any case. */
+void zone_lookup_miss(const zone_db_t *db, const uint8_t *name, size_t len,
                       const uint8_t *offs, unsigned n, zone_lookup_t *r);
 
 /* zone_lookup() when the caller knows the name's dns_name_hash() and where

@@ -20,6 +20,7 @@
 
 #include "dns/wire.h"
 #include "fixture.h"
+#include "fixture_service.h"
 #include "query/query.h"
 #include "query/service.h"
 
@@ -69,6 +70,7 @@ static const char *const zone_net[] = {
     NULL,
 };
 
+static fixture_services_t fixture;
 static zone_db_t *db;
 static service_t *svcs[4];
 static health_t *health; /* no loop: only overrides change states */
@@ -120,34 +122,19 @@ static int setup(void **state)
 {
     (void)state;
     build_conf();
-    health = health_new(NULL, NULL, NULL, NULL);
-    diag_t d;
-    diag_init(&d);
-    zone_dynamic_t dyn[4];
-    for (size_t i = 0; i < 4; i++) {
-        if (!service_build(&conf, i, health, &svcs[i], &d))
-            return -1;
-        dyn[i] = (zone_dynamic_t){.name = svcs[i]->name, .data = svcs[i],
-                                  .conf_file = "test.yaml", .conf_line = 1};
-    }
-    zone_source_t *srcs[2] = {fixture_source("example.com.", zone_com),
-                              fixture_source("example.net.", zone_net)};
-    bool ok = zone_db_build(srcs, 2, dyn, 4, &db, &d);
-    zone_source_free(srcs[0]);
-    zone_source_free(srcs[1]);
-    diag_free(&d);
-    health_commit(health, &conf);
-    return ok ? 0 : -1;
+    if (fixture_services(&fixture, &conf, zone_com, zone_net) < 0)
+        return -1;
+    db = fixture.db;
+    for (size_t i = 0; i < 4; i++)
+        svcs[i] = fixture.svcs[i];
+    health = fixture.health;
+    return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    zone_db_free(db);
-    for (size_t i = 0; i < 4; i++)
-        service_free(svcs[i]);
-    health_stop(health);
-    health_free(health);
+    fixture_services_free(&fixture);
     return 0;
 }
 
