@@ -197,10 +197,11 @@ static inline void zone_lookup_labels(const zone_db_t *db, const uint8_t *name_l
 /* The node's RRset of that type, or NULL. */
 static inline const zone_rrset_t *zone_node_rrset(const zone_node_t *node, uint16_t type)
 {
-    const zone_rrset_t *set = node->rrsets, *end = set + node->n_rrsets;
-    for (; set < end; set++)
-        if (set->type == type)
-            return set;
+    /* By index: an empty non-terminal's rrsets is NULL, and NULL + 0 is
+     * undefined. */
+    for (unsigned i = 0; i < node->n_rrsets; i++)
+        if (node->rrsets[i].type == type)
+            return &node->rrsets[i];
     return NULL;
 }
 
