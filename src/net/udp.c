@@ -130,6 +130,18 @@ static void udp_setopt_quiet(int fd, int level, int name, int value)
     (void)setsockopt(fd, level, name, &value, sizeof(value));
 }
 
+/* How IPv4 answers leave. PROBE sets DF and sizes by the interface's MTU,
+ * never by a path MTU learnt from ICMP "too big", which an attacker can
+ * forge to force fragments open to spoofing: an answer is never fragmented
+ * in the network (RFC 9715), and the kernel gives it IP ID 0 where an
+ * answer without DF costs a hashed ID from a shared table, about 0.1 us a
+ * packet here. An answer longer than the interface's MTU (only when
+ * max_udp_size is raised past it) fails with EMSGSIZE, and goes again
+ * with UDP_V4_PMTU_LARGE: fragmented here, as before. IPv6 packets carry
+ * no ID, so IPv6 keeps OMIT, which fragments at the local MTU. */
+#define UDP_V4_PMTU IP_PMTUDISC_PROBE
+#define UDP_V4_PMTU_LARGE IP_PMTUDISC_OMIT
+
 /* 0.0.0.0 or ::: the kernel picks the source of an answer unless told. */
 static bool udp_is_wildcard(const struct sockaddr *sa)
 {
@@ -164,7 +176,7 @@ static int udp_socket(const struct sockaddr *sa, socklen_t len, int *fd_out)
     } else {
         if (pktinfo && setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on)) < 0)
             goto fail;
-        udp_setopt_quiet(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_OMIT);
+        udp_setopt_quiet(fd, IPPROTO_IP, IP_MTU_DISCOVER, UDP_V4_PMTU);
     }
     /* The FORCE variants pass rmem_max/wmem_max when we still run as root;
      * otherwise the kernel caps the plain request. */
@@ -404,7 +416,22 @@ static bool udp_wait_writable(struct net__udp_worker *w, int fd)
     }
 }
 
-static void udp_send(struct net__udp_worker *w, int fd, unsigned k)
+/* Sends m, an IPv4 answer longer than the interface's MTU, fragmented
+ * (see UDP_V4_PMTU). True when it went. */
+static bool udp_send_fragmented(int fd, const struct msghdr *m)
+{
+    int large = UDP_V4_PMTU_LARGE, usual = UDP_V4_PMTU;
+    if (setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &large, sizeof(large)) < 0)
+        return false;
+    ssize_t r;
+    do
+        r = sendmsg(fd, m, MSG_DONTWAIT);
+    while (r < 0 && errno == EINTR);
+    udp_setopt_quiet(fd, IPPROTO_IP, IP_MTU_DISCOVER, usual);
+    return r >= 0;
+}
+
+static void udp_send(struct net__udp_worker *w, int fd, int family, unsigned k)
 {
     unsigned sent = 0;
 
@@ -419,6 +446,11 @@ static void udp_send(struct net__udp_worker *w, int fd, unsigned k)
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             if (!udp_wait_writable(w, fd))
                 return; /* drop the rest: the client will retry */
+            continue;
+        }
+        if (r < 0 && errno == EMSGSIZE && family == AF_INET &&
+            udp_send_fragmented(fd, &w->tx[sent].msg_hdr)) {
+            sent++;
             continue;
         }
         /* The first unsent answer was refused (no route, filtered, bad
@@ -466,7 +498,7 @@ static int udp_batch(struct net__udp_worker *w, size_t li, int flags)
     unsigned k = udp_answer(w, li, (unsigned)n);
     rcu_read_unlock();
     if (k > 0)
-        udp_send(w, fd, k);
+        udp_send(w, fd, w->srv->listeners[li].addr.ss_family, k);
     return n;
 }
 
