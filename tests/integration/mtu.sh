@@ -23,10 +23,12 @@ LINK=mrdm$(($$ % 100000))
 NET=198.18.$(($$ % 200 + 20))
 SERVER=$NET.1
 CLIENT=$NET.2
+# Deleting the namespace deletes the veth pair with it; either may be gone
+# already, and under set -e a failure here would skip t_cleanup.
 mtu_cleanup() {
     local rc=$?
-    ip netns del "$NS" 2>/dev/null
-    ip link del "${LINK}a" 2>/dev/null
+    ip netns del "$NS" 2>/dev/null || true
+    ip link del "${LINK}a" 2>/dev/null || true
     (exit "$rc")
     t_cleanup
 }
