@@ -78,6 +78,13 @@ static size_t handle_query(void *arg, const uint8_t *query, size_t qlen, uint8_t
                         peer->tcp ? STATS_SLOTS - 1 : peer->worker);
 }
 
+static void prefetch_queries(void *arg, const uint8_t *const *queries, const uint16_t *lens,
+                             const struct sockaddr_storage *from, unsigned n)
+{
+    (void)arg;
+    query_prefetch(&snapshot_current()->query, queries, lens, from, n);
+}
+
 /* Watches the directory of geoip.database for that file being replaced.
  * Allocated by geoip_watch_arm, freed in its close callback. */
 typedef struct geoip_watch {
@@ -729,6 +736,7 @@ static int serve(const options_t *o)
         .tcp_idle_timeout_ms = snap->conf->tcp_idle_timeout_ms,
         .tcp_max_connections = snap->conf->tcp_max_connections,
         .tcp_max_pipeline = snap->conf->tcp_max_pipeline,
+        .udp_prefetch = prefetch_queries,
     };
     size_t n_zones = zone_db_zone_count(snap->db), n_records = snap->n_records;
 

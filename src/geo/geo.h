@@ -160,6 +160,24 @@ static inline int geo_db_lookup_v4(const geo_db_t *db, uint32_t addr, uint32_t *
     *record = code - 2;
     return 1;
 }
+/* Starts reading addr's first-level entry (see geo_db_lookup_v4()) into
+ * the cache, so that a lookup soon after does not wait for memory. */
+static inline void geo_db_prefetch_v4(const geo_db_t *db, uint32_t addr)
+{
+    const geo_v4_index_t *ix = (const geo_v4_index_t *)db;
+    __builtin_prefetch(&ix->l1[addr >> 16]);
+}
+/* The next step of the same: once that entry is in the cache, starts
+ * reading the part of its /16's block the lookup will read. */
+static inline void geo_db_prefetch_v4_block(const geo_db_t *db, uint32_t addr)
+{
+    const geo_v4_index_t *ix = (const geo_v4_index_t *)db;
+    uint32_t e = ix->l1[addr >> 16];
+    if (!(e & GEO_V4_TABLE))
+        return;
+    const uint32_t *block = ix->l2 + (size_t)(e >> GEO_V4_SHIFT) * GEO_V4_BLOCK;
+    __builtin_prefetch(e & GEO_V4_RUNS ? block : block + (addr >> 8 & 0xff));
+}
 /* Every distinct record of the database was decoded at open; these are
  * their indices' bounds and their contents. */
 size_t geo_db_record_count(const geo_db_t *db);

@@ -62,6 +62,14 @@ typedef struct net_peer {
 typedef size_t (*net_handler_fn)(void *arg, const uint8_t *query, size_t qlen, uint8_t *resp,
                                  size_t resp_cap, const net_peer_t *peer);
 
+/* Optional: called by a UDP worker with each batch it read, before the
+ * handler answers its queries one by one, so that the memory those answers
+ * will read can be fetched for all of them at once (see query_prefetch()).
+ * queries[i] is lens[i] bytes (0 for a datagram that will not be answered)
+ * from from[i]. Same threads and arg as the handler. */
+typedef void (*net_prefetch_fn)(void *arg, const uint8_t *const *queries, const uint16_t *lens,
+                                const struct sockaddr_storage *from, unsigned n);
+
 typedef struct net_listen {
     struct sockaddr_storage addr;
     socklen_t addrlen;
@@ -74,6 +82,7 @@ typedef struct net_config {
     unsigned tcp_idle_timeout_ms;
     unsigned tcp_max_connections;
     unsigned tcp_max_pipeline; /* answers waiting to be written before reading stops */
+    net_prefetch_fn udp_prefetch; /* NULL: none */
 } net_config_t;
 
 typedef struct net_server net_server_t;

@@ -38,6 +38,7 @@ struct net__tcp_conn;
 struct net_server {
     uv_loop_t *loop;
     net_handler_fn handler;
+    net_prefetch_fn udp_prefetch;
     void *arg;
 
     size_t n_listeners;

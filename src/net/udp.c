@@ -350,6 +350,18 @@ static void udp_tx_tie(struct net__udp_worker *w)
     w->tx_moved = false;
 }
 
+/* Offers the n datagrams received to the prefetch hook. */
+static void udp_prefetch(struct net__udp_worker *w, unsigned n)
+{
+    const uint8_t *queries[NET_UDP_BATCH];
+    uint16_t lens[NET_UDP_BATCH];
+    for (unsigned i = 0; i < n; i++) {
+        queries[i] = w->queries + (size_t)i * NET_UDP_MAX_QUERY;
+        lens[i] = w->rx[i].msg_hdr.msg_flags & MSG_TRUNC ? 0 : (uint16_t)w->rx[i].msg_len;
+    }
+    w->srv->udp_prefetch(w->srv->arg, queries, lens, w->from, n);
+}
+
 /* Runs the handler on the n datagrams received; returns how many answers
  * it queued in tx. */
 static unsigned udp_answer(struct net__udp_worker *w, size_t li, unsigned n)
@@ -368,6 +380,8 @@ static unsigned udp_answer(struct net__udp_worker *w, size_t li, unsigned n)
 
     if (w->tx_moved)
         udp_tx_tie(w);
+    if (srv->udp_prefetch != NULL)
+        udp_prefetch(w, n);
     for (unsigned i = 0; i < n; i++) {
         struct msghdr *in = &w->rx[i].msg_hdr;
         if (in->msg_flags & MSG_TRUNC)
@@ -725,6 +739,7 @@ int net_server_start(net_server_t **out, const net_config_t *cfg, uv_loop_t *loo
         return -ENOMEM;
     srv->loop = loop;
     srv->handler = handler;
+    srv->udp_prefetch = cfg->udp_prefetch;
     srv->arg = arg;
     srv->n_listeners = cfg->n_listeners;
     srv->udp_workers = cfg->udp_workers;

@@ -57,4 +57,20 @@ size_t query_answer(const zone_db_t *db, const query_config_t *cfg, const uint8_
                     size_t len, uint8_t *resp, size_t cap, bool tcp,
                     const struct sockaddr *client, unsigned slot);
 
+/* Starts reading into the cache what answering the n queries pkts[i]
+ * (lens[i] bytes; 0 skips one) from from[i] is likely to read from memory
+ * other queries have not touched lately: the GeoIP tables, for IPv4
+ * clients. Called with a batch before answering it, so that those reads
+ * overlap instead of each query waiting for its own. A hint: it changes
+ * no answer and may guess wrong. */
+void query_prefetch(const query_config_t *cfg, const uint8_t *const *pkts, const uint16_t *lens,
+                    const struct sockaddr_storage *from, unsigned n);
+/* query_prefetch()'s guess, without parsing pkt (len bytes), at the IPv4
+ * address a geo service would locate its sender by: the client subnet
+ * when the packet ends with an IPv4 one (a resolver's query usually does:
+ * its OPT record last, the subnet its last option), else from when that
+ * is IPv4. Sets *addr (host order) and returns true, or returns false. */
+bool query_client_v4_guess(const uint8_t *pkt, size_t len, const struct sockaddr_storage *from,
+                           uint32_t *addr);
+
 #endif

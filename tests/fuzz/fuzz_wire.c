@@ -1,5 +1,6 @@
 /* libFuzzer target: any packet through the whole answer path (query parsing,
- * lookup, CNAME/DNAME chains, response writing), over UDP and TCP sizes. */
+ * lookup, CNAME/DNAME chains, response writing), over UDP and TCP sizes,
+ * and through query_prefetch()'s guess at the client. */
 #include "config.h"
 
 #include <stdint.h>
@@ -48,5 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     query_answer(db, &cfg, data, size, resp, 512, false, NULL, STATS_SLOTS - 1);
     query_answer(db, &cfg, data, size, resp, sizeof(resp), true, NULL, STATS_SLOTS - 1);
+    struct sockaddr_storage from = {.ss_family = AF_INET6};
+    uint32_t addr;
+    query_client_v4_guess(data, size, &from, &addr);
     return 0;
 }

@@ -50,6 +50,12 @@ typedef struct stats {
     unsigned n_workers;
     pthread_mutex_t lock;
     struct sockaddr_storage last_local; /* of the last UDP query */
+    /* prefetch hook, when the test sets one */
+    bool prefetch_on;
+    uint16_t client_port;      /* where every query comes from */
+    atomic_uint prefetched;    /* datagrams offered */
+    atomic_uint prefetch_skip; /* offered with length 0 */
+    atomic_bool offered[256];  /* by the ID's low byte */
 } stats_t;
 
 typedef struct ctx {
@@ -88,6 +94,9 @@ static size_t echo_handler(void *arg, const uint8_t *q, size_t qlen, uint8_t *re
     }
     rcu_read_unlock();
 
+    /* Every UDP query must have been offered to the hook first. */
+    if (st->prefetch_on && !peer->tcp && (qlen < 2 || !atomic_load(&st->offered[q[1]])))
+        atomic_store(&st->bad_peer, true);
     if (qlen < 12 || (q[0] == (ID_DROP >> 8) && q[1] == (ID_DROP & 0xff)))
         return 0;
     size_t len = q[0] == BIG_ID_HIGH ? BIG_ANSWER : qlen;
@@ -237,6 +246,27 @@ static int count_fds(void)
         n++;
     closedir(d);
     return n;
+}
+
+/* The prefetch hook of the tests: checks what it is offered and marks
+ * each query's ID as offered. */
+static void record_prefetch(void *arg, const uint8_t *const *queries, const uint16_t *lens,
+                            const struct sockaddr_storage *from, unsigned n)
+{
+    stats_t *st = arg;
+    for (unsigned i = 0; i < n; i++) {
+        atomic_fetch_add(&st->prefetched, 1);
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)&from[i];
+        if (from[i].ss_family != AF_INET || ntohs(sin->sin_port) != st->client_port)
+            atomic_store(&st->bad_peer, true);
+        if (lens[i] == 0) {
+            atomic_fetch_add(&st->prefetch_skip, 1);
+            continue;
+        }
+        if (lens[i] != QUERY_LEN || queries[i][2] != 0x01)
+            atomic_store(&st->bad_peer, true);
+        atomic_store(&st->offered[queries[i][1]], true);
+    }
 }
 
 /* ------------------------------------------------------------ UDP client */
@@ -565,6 +595,44 @@ static void test_udp_handler_zero_sends_nothing(void **state)
     assert_int_equal(atomic_load(&c->st.calls), 4);
     close(fd);
     ctx_free(c);
+}
+
+/* The prefetch hook sees every datagram of a batch before the handler
+ * answers any of it; one too long to answer is offered with length 0. */
+static void test_udp_prefetch(void **state)
+{
+    enum { QUERIES = 40 };
+    ctx_t *c = ctx_new(1);
+    c->cfg.udp_prefetch = record_prefetch;
+    c->st.prefetch_on = true;
+    ctx_start(c);
+    socklen_t len;
+    struct sockaddr_storage to = server_addr(c, 0, &len), from, me;
+    int fd = udp_client(AF_INET, 2000);
+    socklen_t mlen = sizeof(me);
+    assert_int_equal(bind(fd, (const struct sockaddr *)&(struct sockaddr_in){
+                                  .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)},
+                          sizeof(struct sockaddr_in)),
+                     0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&me, &mlen), 0);
+    c->st.client_port = ntohs(((struct sockaddr_in *)&me)->sin_port);
+
+    static uint8_t huge[NET_UDP_MAX_QUERY + 100];
+    make_query(huge, 0xff);
+    assert_int_equal(sendto(fd, huge, sizeof(huge), 0, (struct sockaddr *)&to, len),
+                     (ssize_t)sizeof(huge));
+    for (uint16_t id = 1; id <= QUERIES; id++)
+        udp_send_query(fd, &to, len, id);
+    for (int i = 0; i < QUERIES; i++) {
+        int id = udp_recv_answer(fd, &from);
+        assert_true(id >= 1 && id <= QUERIES);
+    }
+    assert_int_equal(atomic_load(&c->st.prefetched), QUERIES + 1);
+    assert_int_equal(atomic_load(&c->st.prefetch_skip), 1);
+    assert_int_equal(atomic_load(&c->st.calls), QUERIES);
+    assert_false(atomic_load(&c->st.offered[0xff]));
+    close(fd);
+    ctx_free(c); /* fails on a bad_peer mark */
 }
 
 /* On a wildcard bind the answer must leave from the address the query was
@@ -933,6 +1001,7 @@ int main(void)
         cmocka_unit_test(test_udp_several_workers),
         cmocka_unit_test(test_udp_burst),
         cmocka_unit_test(test_udp_handler_zero_sends_nothing),
+        cmocka_unit_test(test_udp_prefetch),
         cmocka_unit_test(test_udp_answers_from_query_address),
         cmocka_unit_test(test_ipv6),
         cmocka_unit_test(test_tcp_one_query),

@@ -138,11 +138,11 @@ static int teardown(void **state)
     return 0;
 }
 
-/* A query with an optional ECS option (family 0: none) from client. */
-static ldns_pkt *ask(const char *name, ldns_rr_type type, uint16_t id, int family,
-                     const char *subnet, unsigned source, const struct sockaddr *client)
+/* Writes into pkt (512 bytes) a query with an OPT record, and an ECS
+ * option in it unless family is 0. Returns its length. */
+static size_t build_query(uint8_t *pkt, const char *name, ldns_rr_type type, uint16_t id,
+                          int family, const char *subnet, unsigned source)
 {
-    uint8_t pkt[512];
     ldns_rdf *qname = ldns_dname_new_frm_str(name);
     size_t p = 12;
     memset(pkt, 0, 12);
@@ -174,8 +174,15 @@ static ldns_pkt *ask(const char *name, ldns_rr_type type, uint16_t id, int famil
         rdlen = 8 + alen;
     }
     dns_put16(opt + 9, (uint16_t)rdlen);
-    p += 11 + rdlen;
+    return p + 11 + rdlen;
+}
 
+/* A query with an optional ECS option (family 0: none) from client. */
+static ldns_pkt *ask(const char *name, ldns_rr_type type, uint16_t id, int family,
+                     const char *subnet, unsigned source, const struct sockaddr *client)
+{
+    uint8_t pkt[512];
+    size_t p = build_query(pkt, name, type, id, family, subnet, source);
     uint8_t resp[4096];
     size_t n = query_answer(db, &cfg, pkt, p, resp, sizeof(resp), false, client, STATS_SLOTS - 1);
     assert_true(n >= 12);
@@ -217,6 +224,47 @@ static int echoed_scope(ldns_pkt *p, unsigned *source)
         i += 4u + olen;
     }
     return -1;
+}
+
+/* query_prefetch()'s guess at the client: the subnet a query ends with,
+ * else the IPv4 source. */
+static void test_client_v4_guess(void **state)
+{
+    (void)state;
+    uint8_t pkt[512];
+    struct sockaddr_storage v4 = {0}, v6 = {0};
+    struct sockaddr_in *sin = (struct sockaddr_in *)&v4;
+    sin->sin_family = AF_INET;
+    sin->sin_addr.s_addr = htonl(0xCB007105); /* 203.0.113.5 */
+    v6.ss_family = AF_INET6;
+    static const struct {
+        const char *subnet;
+        unsigned source;
+        uint32_t want;
+    } subnets[] = {
+        {"10.0.0.0", 8, 0x0A000000},      {"172.16.0.0", 12, 0xAC100000},
+        {"192.0.2.0", 24, 0xC0000200},    {"198.51.96.0", 20, 0xC6336000},
+        {"198.51.100.7", 32, 0xC6336407}, {"100.64.0.0", 10, 0x64400000},
+    };
+    uint32_t a;
+    for (size_t i = 0; i < sizeof(subnets) / sizeof(subnets[0]); i++) {
+        size_t n = build_query(pkt, "geo.example.com.", LDNS_RR_TYPE_A, 1, 1, subnets[i].subnet,
+                               subnets[i].source);
+        a = 0;
+        assert_true(query_client_v4_guess(pkt, n, &v6, &a));
+        assert_int_equal(a, subnets[i].want);
+        /* cut short: no longer a subnet at the end */
+        assert_true(query_client_v4_guess(pkt, n - 1, &v4, &a));
+        assert_int_equal(a, 0xCB007105);
+    }
+    size_t n = build_query(pkt, "geo.example.com.", LDNS_RR_TYPE_A, 1, 0, NULL, 0);
+    assert_true(query_client_v4_guess(pkt, n, &v4, &a));
+    assert_int_equal(a, 0xCB007105);
+    assert_false(query_client_v4_guess(pkt, n, &v6, &a));
+    n = build_query(pkt, "geo.example.com.", LDNS_RR_TYPE_A, 1, 2, "2001:db8::", 48);
+    assert_false(query_client_v4_guess(pkt, n, &v6, &a));
+    for (size_t len = 0; len < 24; len++) /* too short for a subnet */
+        assert_false(query_client_v4_guess(pkt, len, &v6, &a));
 }
 
 static void test_override_and_cname_pool(void **state)
@@ -453,6 +501,7 @@ static void test_misplaced_services(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_client_v4_guess),
         cmocka_unit_test(test_override_and_cname_pool),
         cmocka_unit_test(test_default_order_and_scope),
         cmocka_unit_test(test_ipv6_override),
