@@ -24,17 +24,26 @@
 #            so that neither writes anything while loading.
 # Then meridiand alone, pinned to CPU 0 with one UDP worker, answers a
 # steady stream of UDP queries from CPU 1 (RELOAD_QPS per second, below
-# what it can answer, so that the reload has idle time to use) while it is
-# sent SIGHUP twice; "max gap" is the longest time the generator waited for
-# any answer while queries were outstanding (loadgen -g), over the whole
-# window (it includes both reloads). A gap equal to the same run without
-# reloads means the reload itself costs nothing visible.
+# what it can answer, so that the reload has idle time to use) in
+# GAP_RUNS pairs of GAP_WINDOW-second windows: a quiet one, then one in
+# which it is sent SIGHUP (half a second in; the next pair waits for that
+# reload to end). A window's "max gap" is the longest time the generator
+# waited for any answer while queries were outstanding (loadgen -g); the
+# median and the maximum over the reload windows are compared with those
+# over the quiet ones. On a shared 2-CPU machine one window in several
+# can show a gap from another process alone, which is why one window
+# proves little: the report also says how much of CPU 0 other processes used
+# meanwhile (each window's gap goes to stderr). Gaps like the quiet ones mean
+# the reload costs nothing visible. PORTS=LOW-HIGH: the loopback ports to use.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$top/build}
 RUNS=${RUNS:-3}
 RECORDS=${RECORDS:-1000000}
 RELOAD_QPS=${RELOAD_QPS:-30000}
+GAP_RUNS=${GAP_RUNS:-8}
+GAP_WINDOW=${GAP_WINDOW:-3}
+PORTS=${PORTS:-20000-31999}
 MERIDIAND=$build/meridiand
 [ -x "$MERIDIAND" ] || { echo "no $MERIDIAND: run scripts/setup.sh first" >&2; exit 2; }
 need=()
@@ -100,10 +109,10 @@ with open(path.replace("bench.test.zone", "queries.txt"), "w") as q:
 PY
 zone=$work/bench.test.zone
 
-free_port() { # a loopback UDP/TCP port below 32768 nobody uses
-    local p
+free_port() { # a loopback UDP/TCP port in PORTS nobody uses
+    local p low=${PORTS%-*} high=${PORTS#*-}
     while :; do
-        p=$((20000 + RANDOM % 12000))
+        p=$((low + RANDOM % (high - low + 1)))
         ss -Hlnu "sport = :$p" 2>/dev/null | grep -q . && continue
         ss -Hlnt "sport = :$p" 2>/dev/null | grep -q . && continue
         echo "$p"
@@ -281,25 +290,59 @@ for server in meridiand nsd knot; do
 done
 
 # ---------------------------------------------------------------- reload gap
-gap() { # prints loadgen's max_gap_ms with and without two SIGHUPs
-    [ -x "$LOADGEN" ] || { echo "- -"; return; }
+# user, nice and system time: interrupts (here mostly the loopback traffic
+# itself) are counted apart from processes, and so left out.
+cpu_ticks() { awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4}' /proc/stat; }
+proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }     # the process itself
+children_ticks() { awk '{print $16 + $17}' "/proc/$1/stat"; } # its waited-for children
+reloads_logged() { grep -c 'reload: [0-9]* zones' "$1" || true; }
+window() { # PORT: loadgen's max_gap_ms over one window
+    taskset -c 1 "$LOADGEN" -s "127.0.0.1:$1" -f "$work/queries.txt" -d "$GAP_WINDOW" \
+        -r "$RELOAD_QPS" -g | sed -n 's/.*max_gap_ms=\([0-9.]*\).*/\1/p'
+}
+gap_stats() { # median and max of the arguments, "-" standing for none
+    printf '%s\n' "$@" | grep -v '^-*$' | sort -n |
+        awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)], v[NR]; else print "- -"}'
+}
+# Prints "RELOAD_MEDIAN RELOAD_MAX QUIET_MEDIAN QUIET_MAX RELOADS OTHER0 OTHER1"
+# and, on stderr, every window's gap. OTHERn: the % of CPU n that processes
+# other than meridiand (CPU 0) or this function's children, loadgen mostly
+# (CPU 1), used meanwhile: another session's load, which gaps may come from.
+gap() {
+    [ -x "$LOADGEN" ] || { echo "- - - - 0 - -"; return; }
     local port dir=$work/gap pid secs
     port=$(free_port)
     meridian_conf "$dir" "$port"
     started "$port" "$dir/log" taskset -c 0 "$MERIDIAND" -c "$dir/meridian.yaml"
-    local quiet loaded
-    quiet=$(taskset -c 1 "$LOADGEN" -s "127.0.0.1:$port" -f "$work/queries.txt" -d 5 \
-        -r "$RELOAD_QPS" -g | sed -n 's/.*max_gap_ms=\([0-9.]*\).*/\1/p')
-    (sleep 1; kill -HUP "$pid"; sleep 6; kill -HUP "$pid") &
-    loaded=$(taskset -c 1 "$LOADGEN" -s "127.0.0.1:$port" -f "$work/queries.txt" -d 16 \
-        -r "$RELOAD_QPS" -g | sed -n 's/.*max_gap_ms=\([0-9.]*\).*/\1/p')
-    wait $! 2>/dev/null || true
-    local reloads
-    reloads=$(grep -c 'reload: [0-9]* zones' "$dir/log" || true)
+    local quiet=() loaded=() n inside=0 t0 c0 c1 p0 k0 me=$BASHPID _
+    t0=$(now) c0=$(cpu_ticks 0) c1=$(cpu_ticks 1)
+    p0=$(proc_ticks "$pid") k0=$(children_ticks "$me")
+    for _ in $(seq "$GAP_RUNS"); do
+        quiet+=("$(window "$port")")
+        n=$(reloads_logged "$dir/log")
+        (sleep 0.5; kill -HUP "$pid") &
+        loaded+=("$(window "$port")")
+        wait $! 2>/dev/null || true
+        [ "$(reloads_logged "$dir/log")" -gt "$n" ] && inside=$((inside + 1))
+        # The next quiet window must not catch this reload's end.
+        for _ in $(seq 1200); do
+            [ "$(reloads_logged "$dir/log")" -gt "$n" ] && break
+            grep -q 'reload failed' "$dir/log" && break
+            sleep 0.05
+        done
+    done
+    local other
+    other=$(awk -v a="$(($(cpu_ticks 0) - c0 - ($(proc_ticks "$pid") - p0)))" \
+        -v b="$(($(cpu_ticks 1) - c1 - ($(children_ticks "$me") - k0)))" \
+        -v hz="$(getconf CLK_TCK)" -v s="$(echo "$(now) - $t0" | bc)" \
+        'BEGIN {a = a / hz / s * 100; b = b / hz / s * 100
+                printf "%.0f %.0f", a < 0 ? 0 : a, b < 0 ? 0 : b}')
     stop "$pid"
-    echo "${loaded:--} ${quiet:--} $reloads"
+    echo "# meridiand max gap ms, reload windows:$(printf ' %s' "${loaded[@]}");" \
+        "quiet:$(printf ' %s' "${quiet[@]}")" >&2
+    echo "$(gap_stats "${loaded[@]}") $(gap_stats "${quiet[@]}") $inside $other"
 }
-read -r gap_reload gap_quiet reloads_done < <(gap)
+read -r gap_reload gap_reload_max gap_quiet gap_quiet_max reloads_done other0 other1 < <(gap)
 
 echo "zone: $RECORDS records ($(du -m "$zone" | cut -f1) MB); median of $RUNS runs;" \
     "$(nproc) CPUs"
@@ -309,5 +352,9 @@ for server in meridiand nsd knot; do
         "$(awk -v a="${secs[$server]}" -v b="${secs[meridiand]}" 'BEGIN {printf "%.2f", a / b}')" \
         "$(awk -v a="${mb[$server]}" -v b="${mb[meridiand]}" 'BEGIN {printf "%.2f", a / b}')"
 done
-echo "meridiand max gap during reload, ms: $gap_reload (same load, no reload: $gap_quiet;" \
-    "$RELOAD_QPS queries/s, server on CPU 0, generator on CPU 1, $reloads_done reloads done)"
+echo "meridiand max gap, ms, $GAP_RUNS windows of $GAP_WINDOW s each: with a reload median" \
+    "$gap_reload, max $gap_reload_max;"
+echo "  without median $gap_quiet, max $gap_quiet_max ($RELOAD_QPS queries/s, server on CPU 0," \
+    "generator on CPU 1;"
+echo "  $reloads_done of $GAP_RUNS reloads done inside their window; other processes used" \
+    "${other0}% of CPU 0, ${other1}% of CPU 1)"
