@@ -50,6 +50,7 @@ need=()
 command -v nsd >/dev/null || [ -x /usr/sbin/nsd ] || need+=(nsd)
 command -v knotd >/dev/null || [ -x /usr/sbin/knotd ] || need+=(knot)
 command -v dig >/dev/null || need+=(bind9-dnsutils)
+command -v bc >/dev/null || need+=(bc)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get install -y -q "${need[@]}" >/dev/null
 fi
