@@ -685,6 +685,11 @@ answer_finish(answer_t *a, const query_config_t *cfg, unsigned rcode, bool edns)
     return a->w.len;
 }
 
+static __attribute__((noinline)) size_t
+answer_parsed(const dns_query_t *q, enum dns_parse_status st, const zone_db_t *db,
+              const query_config_t *cfg, uint8_t *resp, size_t cap, bool tcp,
+              const struct sockaddr *client, unsigned slot);
+
 size_t query_answer_general(const zone_db_t *db, const query_config_t *cfg, const uint8_t *pkt,
                             size_t len, uint8_t *resp, size_t cap, bool tcp,
                             const struct sockaddr *client, unsigned slot)
@@ -696,11 +701,21 @@ size_t query_answer_general(const zone_db_t *db, const query_config_t *cfg, cons
         stats_count(slot, &(stats_query_t){.answered = false});
         return 0;
     }
+    return answer_parsed(&q, st, db, cfg, resp, cap, tcp, client, slot);
+}
+
+/* The general path's answer to q, read from the packet with status st
+ * (not DNS_PARSE_DROP), its name already at resp + DNS_HEADER_SIZE. Out
+ * of line: the fused path, which calls it too, keeps a smaller frame. */
+static __attribute__((noinline)) size_t answer_parsed(const dns_query_t *q, enum dns_parse_status st, const zone_db_t *db,
+                            const query_config_t *cfg, uint8_t *resp, size_t cap, bool tcp,
+                            const struct sockaddr *client, unsigned slot)
+{
     /* An error answer echoes OPT only when the query's OPT itself was sound. */
-    bool edns = q.edns && st != DNS_PARSE_FORMERR;
-    size_t limit = answer_limit(&q, cfg, edns, cap, tcp);
+    bool edns = q->edns && st != DNS_PARSE_FORMERR;
+    size_t limit = answer_limit(q, cfg, edns, cap, tcp);
     answer_t a;
-    answer_start(&a, &q, db, cfg, client, slot, resp, limit - (edns ? opt_size(&q, cfg) : 0));
+    answer_start(&a, q, db, cfg, client, slot, resp, limit - (edns ? opt_size(q, cfg) : 0));
 
     unsigned rcode = DNS_RCODE_NOERROR;
     switch (st) {
@@ -714,12 +729,12 @@ size_t query_answer_general(const zone_db_t *db, const query_config_t *cfg, cons
         rcode = DNS_RCODE_BADVERS;
         break;
     default:
-        if (q.qclass == DNS_CLASS_IN) {
+        if (q->qclass == DNS_CLASS_IN) {
             if (db)
                 answer_in(&a);
             else
                 dns_writer_set_rcode(&a.w, DNS_RCODE_REFUSED);
-        } else if (!(q.qclass == DNS_CLASS_CH && chaos_answer(&a, cfg))) {
+        } else if (!(q->qclass == DNS_CLASS_CH && chaos_answer(&a, cfg))) {
             rcode = DNS_RCODE_REFUSED;
         }
         put_additional(&a);
@@ -797,6 +812,18 @@ answer_common_negative(const dns_query_t *q, const zone_db_t *db, const query_co
     return answer_common_rest(q, db, cfg, node, resp, limit, NULL, slot);
 }
 
+/* The general path's answer to q, which dns_query_parse_common() read and
+ * the fused path declined: the packet is not read again, only the name
+ * lower-cased, which is all the general path needs besides. Out of line,
+ * like answer_parsed(), to keep the fused path's frame small. */
+static __attribute__((noinline)) size_t
+answer_declined(dns_query_t *q, const zone_db_t *db, const query_config_t *cfg, uint8_t *resp,
+                size_t cap, bool tcp, const struct sockaddr *client, unsigned slot)
+{
+    dns_name_lower_words(q->qname_lc, q->qname, q->qname_len);
+    return answer_parsed(q, DNS_PARSE_OK, db, cfg, resp, cap, tcp, client, slot);
+}
+
 /* The fused path: the common query (dns_query_parse_common()) of class IN
  * whose name is below no zone cut, answered with a node's rendered RRset,
  * a service, or a name error or no data without a wildcard. It decides
@@ -821,14 +848,14 @@ answer_common(const zone_db_t *db, const query_config_t *cfg, const uint8_t *pkt
     if (__builtin_expect(q.qclass != DNS_CLASS_IN || qtype == DNS_TYPE_DS ||
                              (unsigned)(qtype - DNS_TYPE_IXFR) <= DNS_TYPE_ANY - DNS_TYPE_IXFR,
                          0))
-        goto decline;
+        goto decline_parsed;
     const zone_index_t *ix = (const zone_index_t *)db; /* see zone_lookup_labels() */
     const zone_node_t *node =
         ix->buckets ? zone_index_find_any_case(ix, q.qname_hash, q.qname, q.qname_len) : NULL;
     size_t limit = answer_limit(&q, cfg, q.edns, cap, tcp);
     if (node) {
         if (node->cut)
-            goto decline;
+            goto decline_parsed;
         if (!(node->flags & ZONE_NODE_DYNAMIC)) {
             const zone_rrset_t *set = zone_node_rrset(node, qtype);
             size_t n = 0;
@@ -837,7 +864,7 @@ answer_common(const zone_db_t *db, const query_config_t *cfg, const uint8_t *pkt
             if (__builtin_expect(n != 0, 1))
                 return n;
             if (set || (node->flags & ZONE_NODE_CNAME))
-                goto decline;
+                goto decline_parsed;
         }
     }
     size_t n = node && (node->flags & ZONE_NODE_DYNAMIC)
@@ -845,6 +872,8 @@ answer_common(const zone_db_t *db, const query_config_t *cfg, const uint8_t *pkt
                    : answer_common_negative(&q, db, cfg, node, resp, limit, slot);
     if (n)
         return n;
+decline_parsed:
+    return fall_back ? answer_declined(&q, db, cfg, resp, cap, tcp, client, slot) : 0;
 decline:
     return fall_back ? query_answer_general(db, cfg, pkt, len, resp, cap, tcp, client, slot) : 0;
 }
