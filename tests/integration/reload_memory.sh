@@ -7,7 +7,8 @@
 # loads a zone of 200,000 A records (generated here), then reloads it four
 # times (SIGHUP, each waited for); its resident memory afterwards must stay
 # under 1.5 times what it was after the first load (without the release it
-# grows to about three times).
+# grows to about three times). Under AddressSanitizer, whose allocator
+# keeps freed memory, only the reloads are checked.
 #
 # Data: generated (example.com with h0..h199999).
 . "$(dirname "$0")/lib.sh"
@@ -56,6 +57,14 @@ for i in 1 2 3 4; do
 done
 pass "four reloads of $RECORDS records finished"
 
+# AddressSanitizer's allocator keeps freed memory in quarantine and has no
+# malloc_trim(): under it only the reloads themselves are checked.
+if ldd "$MERIDIAND" 2>/dev/null | grep -q libasan; then
+    echo "# built with AddressSanitizer: resident memory not checked"
+    q "h$((RECORDS - 1)).example.com" A
+    assert_answer "h$((RECORDS - 1)).example.com. 300 IN A 10.3.13.63"
+    finish
+fi
 # The last old snapshot is freed after its reload is logged: give it time.
 limit=$((first * 3 / 2))
 for _ in $(seq 50); do
