@@ -685,31 +685,13 @@ answer_finish(answer_t *a, const query_config_t *cfg, unsigned rcode, bool edns)
     return a->w.len;
 }
 
-static __attribute__((noinline)) size_t
-answer_parsed(const dns_query_t *q, enum dns_parse_status st, const zone_db_t *db,
-              const query_config_t *cfg, uint8_t *resp, size_t cap, bool tcp,
-              const struct sockaddr *client, unsigned slot);
-
-size_t query_answer_general(const zone_db_t *db, const query_config_t *cfg, const uint8_t *pkt,
-                            size_t len, uint8_t *resp, size_t cap, bool tcp,
-                            const struct sockaddr *client, unsigned slot)
-{
-    dns_query_t q;
-    /* The name as sent goes straight to where the answer repeats it. */
-    enum dns_parse_status st = dns_query_parse_to(pkt, len, &q, resp + DNS_HEADER_SIZE);
-    if (st == DNS_PARSE_DROP) {
-        stats_count(slot, &(stats_query_t){.answered = false});
-        return 0;
-    }
-    return answer_parsed(&q, st, db, cfg, resp, cap, tcp, client, slot);
-}
-
 /* The general path's answer to q, read from the packet with status st
  * (not DNS_PARSE_DROP), its name already at resp + DNS_HEADER_SIZE. Out
  * of line: the fused path, which calls it too, keeps a smaller frame. */
-static __attribute__((noinline)) size_t answer_parsed(const dns_query_t *q, enum dns_parse_status st, const zone_db_t *db,
-                            const query_config_t *cfg, uint8_t *resp, size_t cap, bool tcp,
-                            const struct sockaddr *client, unsigned slot)
+static __attribute__((noinline)) size_t
+answer_parsed(const dns_query_t *q, enum dns_parse_status st, const zone_db_t *db,
+              const query_config_t *cfg, uint8_t *resp, size_t cap, bool tcp,
+              const struct sockaddr *client, unsigned slot)
 {
     /* An error answer echoes OPT only when the query's OPT itself was sound. */
     bool edns = q->edns && st != DNS_PARSE_FORMERR;
@@ -741,6 +723,20 @@ static __attribute__((noinline)) size_t answer_parsed(const dns_query_t *q, enum
         break;
     }
     return answer_finish(&a, cfg, rcode, edns);
+}
+
+size_t query_answer_general(const zone_db_t *db, const query_config_t *cfg, const uint8_t *pkt,
+                            size_t len, uint8_t *resp, size_t cap, bool tcp,
+                            const struct sockaddr *client, unsigned slot)
+{
+    dns_query_t q;
+    /* The name as sent goes straight to where the answer repeats it. */
+    enum dns_parse_status st = dns_query_parse_to(pkt, len, &q, resp + DNS_HEADER_SIZE);
+    if (st == DNS_PARSE_DROP) {
+        stats_count(slot, &(stats_query_t){.answered = false});
+        return 0;
+    }
+    return answer_parsed(&q, st, db, cfg, resp, cap, tcp, client, slot);
 }
 
 /* The common answer to the common query: a node's RRset as rendered at
