@@ -4,6 +4,22 @@
 
 #include "fixture.h"
 
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+conf_network_t fixture_net(const char *text, unsigned prefix)
+{
+    conf_network_t n = {.prefix = (uint8_t)prefix};
+    n.family = strchr(text, ':') ? AF_INET6 : AF_INET;
+    if (inet_pton(n.family, text, n.addr) != 1) {
+        fprintf(stderr, "fixture_net: bad address %s\n", text);
+        abort();
+    }
+    return n;
+}
+
 int fixture_services(fixture_services_t *f, const conf_t *conf, const char *const *com,
                      const char *const *net)
 {

@@ -22,4 +22,8 @@ int fixture_services(fixture_services_t *f, const conf_t *conf, const char *cons
                      const char *const *net);
 void fixture_services_free(fixture_services_t *f);
 
+/* The network text/prefix ("192.0.2.0", 24; "2001:db8::", 32); aborts on
+ * an address inet_pton() refuses. */
+conf_network_t fixture_net(const char *text, unsigned prefix);
+
 #endif

@@ -90,26 +90,20 @@ static query_config_t cfg = {.max_udp_size = 1232,
                              .version = "v1",
                              .identity = "id"};
 
-static conf_network_t net(const char *text, unsigned prefix)
-{
-    conf_network_t n = {.prefix = (uint8_t)prefix};
-    n.family = strchr(text, ':') ? AF_INET6 : AF_INET;
-    assert_int_equal(inet_pton(n.family, text, n.addr), 1);
-    return n;
-}
-
 static int setup(void **state)
 {
     (void)state;
-    eu_addrs[0] = net("192.0.2.10", 32);
-    eu_addrs[1] = net("192.0.2.11", 32);
-    eu_addrs[2] = net("2001:db8::10", 128);
-    us_addrs[0] = net("198.51.100.10", 32);
+    eu_addrs[0] = fixture_net("192.0.2.10", 32);
+    eu_addrs[1] = fixture_net("192.0.2.11", 32);
+    eu_addrs[2] = fixture_net("2001:db8::10", 128);
+    us_addrs[0] = fixture_net("198.51.100.10", 32);
     pools[0] = (conf_pool_t){.dc = DC_EU, .addrs = eu_addrs, .n_addrs = 3};
     pools[1] = (conf_pool_t){.dc = DC_US, .addrs = us_addrs, .n_addrs = 1};
     pools[2] = (conf_pool_t){.dc = DC_AP, .cname = "ap.example.net."};
-    overrides[0] = (conf_network_rule_t){.net = net("192.0.2.0", 24), .order = {order_ap, 1}};
-    overrides[1] = (conf_network_rule_t){.net = net("2001:db8::", 32), .order = {order_eu, 1}};
+    overrides[0] = (conf_network_rule_t){.net = fixture_net("192.0.2.0", 24),
+                                         .order = {order_ap, 1}};
+    overrides[1] = (conf_network_rule_t){.net = fixture_net("2001:db8::", 32),
+                                         .order = {order_eu, 1}};
     services[0] = (conf_service_t){.name = "geo.example.com.", .ttl = 120, .failover_ttl = 10,
                                    .min_up = 1, .policy = CONF_POLICY_MAP, .ecs = true,
                                    .pools = pools, .n_pools = 3,

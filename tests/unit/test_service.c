@@ -32,19 +32,6 @@ static conf_datacenter_t dcs[3] = {
     {.name = "ap-south", .has_location = true, .lat = 1.29, .lon = 103.85},
 };
 
-static conf_network_t net(const char *text, unsigned prefix)
-{
-    conf_network_t n = {.prefix = (uint8_t)prefix};
-    if (strchr(text, ':')) {
-        n.family = AF_INET6;
-        assert_int_equal(inet_pton(AF_INET6, text, n.addr), 1);
-    } else {
-        n.family = AF_INET;
-        assert_int_equal(inet_pton(AF_INET, text, n.addr), 1);
-    }
-    return n;
-}
-
 static uint8_t order_us_eu_ap[] = {DC_US, DC_EU, DC_AP};
 static uint8_t order_ap[] = {DC_AP};
 static uint8_t order_eu[] = {DC_EU};
@@ -78,20 +65,20 @@ static query_config_t cfg = {.max_udp_size = 1232, .chaos = false};
 
 static void build_conf(void)
 {
-    eu_addrs[0] = net("192.0.2.10", 32);
-    eu_addrs[1] = net("192.0.2.11", 32);
-    eu_addrs[2] = net("2001:db8::10", 128);
-    us_addrs[0] = net("198.51.100.10", 32);
-    near_ap_addrs[0] = net("203.0.113.20", 32);
+    eu_addrs[0] = fixture_net("192.0.2.10", 32);
+    eu_addrs[1] = fixture_net("192.0.2.11", 32);
+    eu_addrs[2] = fixture_net("2001:db8::10", 128);
+    us_addrs[0] = fixture_net("198.51.100.10", 32);
+    near_ap_addrs[0] = fixture_net("203.0.113.20", 32);
     geo_pools[0] = (conf_pool_t){.dc = DC_EU, .addrs = eu_addrs, .n_addrs = 3};
     geo_pools[1] = (conf_pool_t){.dc = DC_US, .addrs = us_addrs, .n_addrs = 1};
     geo_pools[2] = (conf_pool_t){.dc = DC_AP, .cname = "ap.example.net."};
     near_pools[0] = (conf_pool_t){.dc = DC_EU, .addrs = eu_addrs, .n_addrs = 1};
     near_pools[1] = (conf_pool_t){.dc = DC_US, .addrs = us_addrs, .n_addrs = 1};
     near_pools[2] = (conf_pool_t){.dc = DC_AP, .addrs = near_ap_addrs, .n_addrs = 1};
-    overrides[0] = (conf_network_rule_t){.net = net("192.0.2.0", 24),
+    overrides[0] = (conf_network_rule_t){.net = fixture_net("192.0.2.0", 24),
                                          .order = {order_ap, 1}};
-    overrides[1] = (conf_network_rule_t){.net = net("2001:db8::", 32),
+    overrides[1] = (conf_network_rule_t){.net = fixture_net("2001:db8::", 32),
                                          .order = {order_eu, 1}};
     services[0] = (conf_service_t){.name = "geo.example.com.", .ttl = 120, .failover_ttl = 10,
                                    .min_up = 1,
