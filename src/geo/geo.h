@@ -136,6 +136,12 @@ static inline unsigned geo_v4_run(const uint32_t *block, unsigned b)
 #endif
 }
 
+/* The block a GEO_V4_TABLE entry e points to. */
+static inline const uint32_t *geo_v4_block_at(const geo_v4_index_t *ix, uint32_t e)
+{
+    return ix->l2 + (size_t)(e >> GEO_V4_SHIFT) * GEO_V4_BLOCK;
+}
+
 /* geo_db_lookup() for an IPv4 address given as a number (host order:
  * 192.0.2.1 is 0xC0000201); *prefix in IPv4 bits. One or two table reads
  * for a network of /24 or shorter, inline. */
@@ -145,7 +151,7 @@ static inline int geo_db_lookup_v4(const geo_db_t *db, uint32_t addr, uint32_t *
     const geo_v4_index_t *ix = (const geo_v4_index_t *)db; /* its first member */
     uint32_t e = ix->l1[addr >> 16];
     if (e & GEO_V4_TABLE) {
-        const uint32_t *block = ix->l2 + (size_t)(e >> GEO_V4_SHIFT) * GEO_V4_BLOCK;
+        const uint32_t *block = geo_v4_block_at(ix, e);
         if (e & GEO_V4_RUNS) /* the entries follow the 16 bytes of ends */
             e = (block + 16 / sizeof(uint32_t))[geo_v4_run(block, addr >> 8 & 0xff)];
         else
@@ -175,7 +181,7 @@ static inline void geo_db_prefetch_v4_block(const geo_db_t *db, uint32_t addr)
     uint32_t e = ix->l1[addr >> 16];
     if (!(e & GEO_V4_TABLE))
         return;
-    const uint32_t *block = ix->l2 + (size_t)(e >> GEO_V4_SHIFT) * GEO_V4_BLOCK;
+    const uint32_t *block = geo_v4_block_at(ix, e);
     __builtin_prefetch(e & GEO_V4_RUNS ? block : block + (addr >> 8 & 0xff));
 }
 /* Every distinct record of the database was decoded at open; these are
