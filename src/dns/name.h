@@ -120,20 +120,26 @@ static inline bool dns_bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
     return n == 0 || dns_load_le_partial(a, (unsigned)n) == dns_load_le_partial(b, (unsigned)n);
 }
 
-/* Are the n (at least 1) bytes at any, lower-cased, those at lc? Both
- * must have 8 more readable bytes after them: the last word is loaded
- * whole and masked. The bytes are compared as they are first (names are
- * nearly always sent in lower case), and lower-cased only when they
- * differ. */
-static inline bool dns_words_equal_lower(const uint8_t *any, const uint8_t *lc, size_t n)
+/* Are the n (at least 1) bytes at a and b the same? Both must have 8 more
+ * readable bytes after them: the last word is loaded whole and masked. */
+static inline bool dns_words_equal(const uint8_t *a, const uint8_t *b, size_t n)
 {
     size_t i = 0;
-    while (n - i > 8 && dns_load_le64(lc + i) == dns_load_le64(any + i))
+    while (n - i > 8 && dns_load_le64(a + i) == dns_load_le64(b + i))
         i += 8;
-    if (n - i <= 8 &&
-        ((dns_load_le64(lc + i) ^ dns_load_le64(any + i)) & dns_word_mask((unsigned)(n - i))) == 0)
+    return n - i <= 8 &&
+           ((dns_load_le64(a + i) ^ dns_load_le64(b + i)) & dns_word_mask((unsigned)(n - i))) == 0;
+}
+
+/* Are the n (at least 1) bytes at any, lower-cased, those at lc? Both
+ * must have 8 more readable bytes after them, as for dns_words_equal().
+ * The bytes are compared as they are first (names are nearly always sent
+ * in lower case), and lower-cased only when they differ. */
+static inline bool dns_words_equal_lower(const uint8_t *any, const uint8_t *lc, size_t n)
+{
+    if (dns_words_equal(any, lc, n))
         return true;
-    for (;; i += 8) {
+    for (size_t i = 0;; i += 8) {
         uint64_t d = dns_load_le64(lc + i) ^ dns_lower8(dns_load_le64(any + i));
         if (n - i <= 8)
             return (d & dns_word_mask((unsigned)(n - i))) == 0;

@@ -145,13 +145,7 @@ static inline const zone_node_t *zone_index_find(const zone_index_t *ix, uint32_
                                                  const uint8_t *name, size_t len)
 {
     for (const zone_node_t *n = ix->buckets[hash & ix->mask]; n; n = n->hnext) {
-        if (n->hash != hash || n->name_len != len)
-            continue;
-        size_t i = 0;
-        while (len - i > 8 && dns_load_le64(n->key + i) == dns_load_le64(name + i))
-            i += 8;
-        if (len - i <= 8 && ((dns_load_le64(n->key + i) ^ dns_load_le64(name + i)) &
-                             dns_word_mask((unsigned)(len - i))) == 0)
+        if (n->hash == hash && n->name_len == len && dns_words_equal(n->key, name, len))
             return n;
     }
     return NULL;

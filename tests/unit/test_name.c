@@ -132,6 +132,31 @@ static void test_compare(void **state)
     assert_memory_equal(lc, b, 10);
 }
 
+/* dns_words_equal() and dns_words_equal_lower() for every length up to 40
+ * and a difference at every byte, whatever the padding after the bytes. */
+static void test_words_equal(void **state)
+{
+    (void)state;
+    uint8_t lc[48], any[48];
+    for (size_t n = 1; n <= 40; n++) {
+        for (size_t i = 0; i < sizeof(lc); i++) {
+            lc[i] = (uint8_t)('a' + i % 26);
+            any[i] = (uint8_t)(i < n ? lc[i] : 0xEE); /* padding that differs */
+        }
+        assert_true(dns_words_equal(any, lc, n));
+        assert_true(dns_words_equal_lower(any, lc, n));
+        for (size_t d = 0; d < n; d++) {
+            any[d] = (uint8_t)(lc[d] - 32); /* upper case: equal once lowered */
+            assert_false(dns_words_equal(any, lc, n));
+            assert_true(dns_words_equal_lower(any, lc, n));
+            any[d] = '0'; /* a different byte */
+            assert_false(dns_words_equal(any, lc, n));
+            assert_false(dns_words_equal_lower(any, lc, n));
+            any[d] = lc[d];
+        }
+    }
+}
+
 static void test_text(void **state)
 {
     (void)state;
@@ -153,6 +178,7 @@ int main(void)
         cmocka_unit_test(test_unpack_loops_and_forward_pointers),
         cmocka_unit_test(test_unpack_malformed), cmocka_unit_test(test_unpack_limits),
         cmocka_unit_test(test_compare),        cmocka_unit_test(test_text),
+        cmocka_unit_test(test_words_equal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
