@@ -327,7 +327,7 @@ assert_rcode NOERROR "still answering after the malformed options"
 echo "## MaxMind's GeoIP2-City-Test.mmdb"
 MM="$top_srcdir/../shared/geoip-testdata"
 if [ ! -f "$MM/GeoIP2-City-Test.mmdb" ]; then
-    echo "# SKIP these checks: no $MM/GeoIP2-City-Test.mmdb"
+    skip_checks 18 "no $MM/GeoIP2-City-Test.mmdb (9 cases, 2 checks each)"
 else
     ln -sf "$MM/GeoIP2-City-Test.mmdb" "$G/maxmind.mmdb"
     start_meridiand "$G/maxmind.yaml"
@@ -373,7 +373,7 @@ expect_output "bad-dc\\.yaml:$(line_of "$G/bad-dc.yaml" 'moon'):([0-9]+:)? .*moo
 for db in GeoIP2-City-Test-Invalid-Node-Count GeoIP2-City-Test-Broken-Double-Format \
     MaxMind-DB-test-broken-pointers-24; do
     if [ ! -f "$MM/$db.mmdb" ]; then
-        echo "# SKIP: no $MM/$db.mmdb"
+        skip_checks 3 "no $MM/$db.mmdb"
         continue
     fi
     ln -sf "$MM/$db.mmdb" "$G/broken.mmdb"

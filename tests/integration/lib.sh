@@ -33,29 +33,66 @@ WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/meridian-it-$T_NAME.XXXXXX")
 
 T_CHECKS=0
 T_FAILS=0
+T_SKIPS=0       # checks not run (skip_checks)
 T_PIDS=()       # every background process we started
 T_LOGS=()       # and its log, printed on failure
 T_N=0           # daemons started so far (names their logs and dirs)
 
 # ---------------------------------------------------------------- cleanup
 
-# Stops one process: TERM, then KILL after 3 s. Returns nothing useful.
+# t_kill PID: stops one process (TERM, then KILL after 3 s) and reaps it.
+# Sets T_KILL_STATUS to its exit status: a number, "gone" when this shell
+# has already reaped it (a test waited for it itself), or "killed" when it
+# needed KILL. Not to be run in $(...): only this shell can wait for it.
 t_kill() {
-    local pid=$1
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for _ in $(seq 30); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    local pid=$1 rc=0
+    T_KILL_STATUS=gone
+    if kill -TERM "$pid" 2>/dev/null; then
+        for _ in $(seq 30); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -KILL "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+            T_KILL_STATUS=killed
+            return 0
+        fi
+    fi
+    # Exited (now or before): bash keeps a child's status until it is waited for.
+    wait "$pid" 2>/dev/null || rc=$?
+    [ "$rc" = 127 ] || T_KILL_STATUS=$rc
+}
+
+# t_expect_exit0 PID NAME: at teardown PID (a daemon this script started)
+# must still be running and exit 0 on SIGTERM, or already have exited 0. A
+# crash, a LeakSanitizer report or a hang at shutdown fails the test. A
+# script that stops the daemon itself and checks the status (stop_pid, or
+# its own wait) leaves nothing for the teardown to see.
+T_CHECKED=()    # "PID NAME" of daemons whose exit status counts
+t_expect_exit0() {
+    T_CHECKED+=("$1 $2")
 }
 
 t_cleanup() {
-    local rc=$? pid log
+    local rc=$? pid log st entry name
     set +e
+    declare -A t_status=()
     for pid in "${T_PIDS[@]}"; do
         t_kill "$pid"
+        t_status[$pid]=$T_KILL_STATUS
+    done
+    for entry in "${T_CHECKED[@]}"; do
+        pid=${entry%% *}
+        name=${entry#* }
+        st=${t_status[$pid]:-gone}
+        case "$st" in
+        0 | gone) ;;
+        *)
+            echo "FAIL - $name (pid $pid) at teardown: exit status $st, expected 0"
+            if [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ]; then rc=1; fi
+            ;;
+        esac
     done
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
         for log in "${T_LOGS[@]}"; do
@@ -77,8 +114,22 @@ trap 'exit 1' INT TERM HUP
 # ---------------------------------------------------------------- verdicts
 
 skip() {
+    if [ "$T_FAILS" -gt 0 ]; then
+        # A skip must never hide a failure: automake would record SKIP.
+        echo "FAIL - asked to skip ($*) after $T_FAILS failed checks"
+        echo "$T_NAME: $((T_CHECKS - T_FAILS))/$T_CHECKS checks passed, $T_SKIPS skipped"
+        exit 1
+    fi
     echo "SKIP: $*"
     exit 77
+}
+
+# skip_checks N REASON: N checks of this script are not run (a tool or a
+# data file is missing, or a build mode makes them meaningless). They are
+# counted as skipped in the closing line, never dropped silently.
+skip_checks() {
+    T_SKIPS=$((T_SKIPS + $1))
+    echo "SKIP - $1 checks: $2"
 }
 
 hard_error() {
@@ -120,7 +171,7 @@ fail() {
 
 # Ends a test: exit 0 if every check passed, 1 otherwise.
 finish() {
-    echo "$T_NAME: $((T_CHECKS - T_FAILS))/$T_CHECKS checks passed"
+    echo "$T_NAME: $((T_CHECKS - T_FAILS))/$T_CHECKS checks passed, $T_SKIPS skipped"
     [ "$T_FAILS" -eq 0 ] || exit 1
     exit 0
 }
@@ -269,6 +320,7 @@ start_meridiand() {
     t_start_daemon "$MERIDIAND_LOG" "$MERIDIAND" -c "$conf" --listen "127.0.0.1:%PORT%" "$@"
     PORT=$T_PORT
     MERIDIAND_PID=$T_PID
+    t_expect_exit0 "$MERIDIAND_PID" "meridiand -c $conf"
     echo "# meridiand -c $conf listening on 127.0.0.1:$PORT (pid $MERIDIAND_PID)"
 }
 
@@ -353,6 +405,7 @@ EOF
         sh %PORT% "$conf"
     NSD_PORT=$T_PORT
     NSD_PID=$T_PID
+    t_expect_exit0 "$NSD_PID" nsd
     echo "# nsd listening on 127.0.0.1:$NSD_PORT (pid $NSD_PID)"
 }
 

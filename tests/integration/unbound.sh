@@ -95,6 +95,7 @@ t_start_daemon "$UB_DIR/unbound.log" sh -c \
     sh %PORT% "$UB_DIR/unbound.conf.in" "$UNBOUND"
 UB_PORT=$T_PORT
 UB_PID=$T_PID
+t_expect_exit0 "$UB_PID" unbound
 echo "# unbound listening on 127.0.0.1:$UB_PORT (pid $UB_PID)," \
     "stub example.com -> 127.0.0.1:$AUTH_PORT"
 
