@@ -49,13 +49,25 @@ start_meridiand "$C/meridian.yaml"
 grep -E ' (TXT|ANY)$' "$WORKDIR/queries.txt" | grep -v '^zz-nx' >"$WORKDIR/queries-tcp.txt"
 grep -E ' (TXT|MX|NS|ANY|A)$' "$WORKDIR/queries.txt" >"$WORKDIR/queries-512.txt"
 
-# batch PORT QUERYFILE OUTFILE [DIG-OPTIONS...]
+# batch PORT QUERYFILE OUTFILE [DIG-OPTIONS...]: one dig asks every query
+# of the file. A wedged server would cost 4 s a query: the server must
+# answer one query first, and the whole batch is bounded (BATCH_LIMIT s);
+# either failure is reported, and the comparison then fails on the output.
+BATCH_LIMIT=${BATCH_LIMIT:-240}
 batch() {
-    local port=$1 queries=$2 out=$3
+    local port=$1 queries=$2 out=$3 rc=0
     shift 3
-    dig @127.0.0.1 -p "$port" +norec +time=2 +tries=2 +nocookie +noadflag +nottlunits \
-        +nomultiline +noall +comments +question +answer +authority +additional "$@" \
-        -f "$queries" >"$out" 2>&1 || true
+    if ! dig @127.0.0.1 -p "$port" +norec +time=2 +tries=1 . SOA | grep -q -- '->>HEADER<<-'; then
+        fail "the server on port $port answers before a batch from $(basename "$queries")"
+        : >"$out"
+        return 0
+    fi
+    timeout "$BATCH_LIMIT" dig @127.0.0.1 -p "$port" +norec +time=2 +tries=2 +nocookie \
+        +noadflag +nottlunits +nomultiline +noall +comments +question +answer +authority \
+        +additional "$@" -f "$queries" >"$out" 2>&1 || rc=$?
+    if [ "$rc" = 124 ]; then
+        fail "the batch from $(basename "$queries") to port $port finished within $BATCH_LIMIT s"
+    fi
 }
 
 # ask NAME QUERYFILE [DIG-OPTIONS...]: asks both servers.
