@@ -58,6 +58,7 @@ import socket, struct, sys
 port = int(sys.argv[1])
 s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
 s.settimeout(8)
+print("listening", flush=True)
 while True:
     pkt = s.recv(65535)
     ihl = (pkt[0] & 15) * 4
@@ -69,7 +70,11 @@ while True:
     break
 PY
 SNIFF=$!
-sleep 0.5
+# The query goes once the sniffer's socket exists (bounded: 5 s).
+for _ in $(seq 100); do
+    grep -q '^listening' "$WORKDIR/sniff.out" && break
+    sleep 0.05
+done
 out=$(nsq www.example.com A)
 wait "$SNIFF" || true
 if grep -q 'status: NOERROR' <<<"$out"; then

@@ -20,7 +20,8 @@
 #
 # Then the GeoIP database is replaced on disk (atomic mv), with no reload
 # asked for: meridiand watches its directory and reloads by itself, so a
-# London client's answer moves from eu-west to us-east within 5 s; a
+# London client's answer moves from eu-west to us-east once the reload is
+# logged (the reload runs at idle priority: no deadline, the order); a
 # database of garbage swapped in after it is refused (logged) and the
 # previous one keeps answering. The query loops run through this too.
 #
@@ -240,17 +241,19 @@ t0=$(now_ms)
 swap_in "$DIR/geo-b.mmdb" "$DIR/geo.mmdb"
 got=
 # The watch debounces, and the reload runs at idle priority: on a loaded
-# machine (make -j2 check beside the query loops) it has taken 2.2 s.
-while [ $(($(now_ms) - t0)) -lt 6000 ]; do
-    got=$(london_now)
-    [ "$got" = 198.51.100.10 ] && break
+# machine it takes what the machine leaves it, so no deadline but the order
+# of events: the reload's line comes (30 s bounds a wedged daemon only), and
+# from then on the London client gets the new answer.
+while [ $(($(now_ms) - t0)) -lt 30000 ]; do
+    [ "$(grep -cE 'reload: [0-9]+ zones' "$MERIDIAND_LOG")" -gt "$reloads_before" ] && break
     sleep 0.05
 done
 took=$(($(now_ms) - t0))
-if [ "$got" = 198.51.100.10 ] && [ "$took" -le 5000 ]; then
-    pass "new database: the London client gets us-east's 198.51.100.10 after $took ms (<= 5000)"
+got=$(london_now)
+if [ "$got" = 198.51.100.10 ]; then
+    pass "new database: after the reload (${took} ms) the London client gets us-east's 198.51.100.10"
 else
-    fail "new database: the London client gets us-east's 198.51.100.10 within 5 s" \
+    fail "new database: the London client gets us-east's 198.51.100.10 once the reload is logged" \
         "got after $took ms: $got" "log:" "$(tail -n 10 "$MERIDIAND_LOG")"
 fi
 reloads_after=$(grep -cE 'reload: [0-9]+ zones' "$MERIDIAND_LOG" || true)
