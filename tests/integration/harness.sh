@@ -61,6 +61,18 @@ runscript partial
 expect_script partial 0 '^partial: 1/1 checks passed, 3 skipped$' \
     "skipped checks are counted in the closing line"
 
+echo "## absence needs a reply"
+# Nothing listens on the port these ask: every assertion of an absence
+# must fail, where before it passed against the silence.
+dead=$(free_port)
+for a in "assert_no_out NSID" "assert_noflag tc" "assert_count answer 0" "assert_answer" \
+    "assert_no_raw compressed=no x"; do
+    mkscript absent "PORT=$dead; q www.example.com A; ask_raw --q www.example.com/A; $a; finish"
+    runscript absent
+    expect_script "absent ($a)" 1 'no reply, so nothing can be said to be absent' \
+        "against a silent port, '$a' fails"
+done
+
 echo "## daemons' exit status at teardown"
 mkscript daemon_ok "start_meridiand \"$DATA/basic/meridian.yaml\"; q www.example.com A
 assert_rcode NOERROR; finish"

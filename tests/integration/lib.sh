@@ -494,6 +494,17 @@ assert_rcode() {
     fi
 }
 
+# t_replied DESCRIPTION: true when the last query got a reply. An assertion
+# that something is absent (a flag, a record, an option) calls it first, so
+# it cannot pass against a port where nothing answers.
+t_replied() {
+    [ "$Q_RCODE" != TIMEOUT ] && return 0
+    local -a show
+    mapfile -t show < <(q_show)
+    fail "$1: no reply, so nothing can be said to be absent" "${show[@]}"
+    return 1
+}
+
 t_has_flag() {
     [[ " $Q_FLAGS " == *" $1 "* ]]
 }
@@ -512,6 +523,7 @@ assert_flag() {
 
 assert_noflag() {
     local desc=${2:-$(q_desc)}
+    t_replied "$desc: flag $1 clear" || return 0
     if t_has_flag "$1"; then
         local -a show
         mapfile -t show < <(q_show)
@@ -529,6 +541,7 @@ assert_section() {
     shift
     desc="$(q_desc): $sec"
     local want got
+    t_replied "$desc" || return 0
     want=$(for r in "$@"; do printf '%s\n' "$r"; done | t_norm)
     got=$(t_norm <"$Q_DIR/$sec")
     if [ "$want" = "$got" ]; then
@@ -566,6 +579,7 @@ assert_has() {
 # assert_count SECTION N
 assert_count() {
     local sec=$1 want=$2 got
+    t_replied "$(q_desc): $sec has $want records" || return 0
     got=$(grep -c . "$Q_DIR/$sec" || true)
     if [ "$got" = "$want" ]; then
         pass "$(q_desc): $sec has $want records"
@@ -590,6 +604,7 @@ assert_out() {
 
 assert_no_out() {
     local pat=$1 desc=${2:-"output does not match /$1/"}
+    t_replied "$(q_desc): $desc" || return 0
     if grep -qE -- "$pat" <<<"$Q_OUT"; then
         local -a show
         mapfile -t show < <(q_show)
@@ -640,6 +655,12 @@ assert_raw() {
 }
 
 assert_no_raw() {
+    if grep -q '^reply none' <<<"$W_OUT" || ! grep -q '^reply ' <<<"$W_OUT"; then
+        local -a show
+        mapfile -t show <<<"$W_OUT"
+        fail "$W_CMD: $2: no reply, so nothing can be said to be absent" "got:" "${show[@]}"
+        return 0
+    fi
     if grep -qE -- "$1" <<<"$W_OUT"; then
         local -a show
         mapfile -t show <<<"$W_OUT"
