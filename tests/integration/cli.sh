@@ -26,11 +26,9 @@ expect_output '(-c|--config)' "mentions -c"
 expect_output '--check' "mentions --check"
 expect_output '--listen' "mentions --listen"
 run_meridiand --no-such-option
-if [ "$R_RC" -ne 0 ] && [ "$R_RC" -ne 124 ]; then
-    pass "$R_CMD: fails (exit $R_RC)"
-else
-    fail "$R_CMD: expected a non-zero exit" "got: $R_RC" "$R_OUT"
-fi
+expect_rc 2 # meridiand(8): 2 for a usage error
+expect_output "unrecognized option '--no-such-option'" "names the unknown option"
+expect_output '^Usage: meridiand ' "prints the usage"
 
 echo "## --check"
 run_meridiand --check -c "$DATA/basic/meridian.yaml"

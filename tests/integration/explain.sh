@@ -99,6 +99,18 @@ expect_err() {
     fi
 }
 
+# expect_stderr TEXT: stderr is exactly TEXT (one line, nothing else: a
+# sanitizer's report or a second message fails it).
+expect_stderr() {
+    if [ "$E_ERR" = "$1" ]; then
+        pass "$E_CMD: stderr is exactly: $1"
+    else
+        local -a show
+        mapfile -t show < <(e_show)
+        fail "$E_CMD: stderr" "expected exactly: $1" "${show[@]}"
+    fi
+}
+
 # decision RULE ORDER SCOPE ANSWER: the four lines of a decision, exit 0.
 decision() {
     expect_rc 0
@@ -238,7 +250,7 @@ for addr in 300.1.2.3 81.2.69.0/33 2001:db8::/129 81.2.69.0/ 81.2.69.0/x banana 
     "" 81.2.69.0/-1 1.2.3; do
     explain www.example.com "$addr"
     expect_rc 2
-    expect_err . "a message on stderr"
+    expect_stderr "meridiand: --explain: '$addr' is not an address or address/prefix"
 done
 E_CMD="meridiand -c meridian.yaml --explain www.example.com (no address)"
 E_RC=0
@@ -246,7 +258,7 @@ E_OUT=$(timeout 10 "$MERIDIAND" -c "$CONF" --explain www.example.com 2>"$WORKDIR
     E_RC=$?
 E_ERR=$(cat "$WORKDIR/explain.err")
 expect_rc 2
-expect_err 'ADDRESS' "says an address is needed"
+expect_stderr "meridiand: --explain NAME needs an ADDRESS[/PREFIX] after it"
 explain www.example.com 81.2.69.1 "$GEO_DIR/bad-dc.yaml"
 expect_rc 1
 expect_err 'bad-dc\.yaml:[0-9]+:' "the config's errors are printed as file:line"

@@ -141,13 +141,14 @@ for i in $(seq "$RELOADS"); do
         swap_in "$SRC/$file.zone" "$DIR/example.com.zone"
         ctl reload
         txt=$(txt_now)
-        if [ "$R_RC" != 0 ] && grep -qE 'example\.com\.zone:10: ' <<<"$R_OUT" &&
+        if [ "$R_RC" = 1 ] && grep -qE 'example\.com\.zone:10: ' <<<"$R_OUT" &&
             [ "$txt" = "\"$good\"" ]; then
             :
         else
             bad_broken=$((bad_broken + 1))
             fail "reload $i ($file.zone): refused, file:line shown, nothing changed" \
-                "expected: exit non-zero, 'example.com.zone:10: ...', TXT \"$good\"" \
+                "expected: exit 1 (meridianctl(8): a reload that did not load)," \
+                "          'example.com.zone:10: ...', TXT \"$good\"" \
                 "got:      exit $R_RC, TXT $txt" "output: $R_OUT"
         fi
     else
