@@ -57,7 +57,7 @@ BATCH_LIMIT=${BATCH_LIMIT:-240}
 batch() {
     local port=$1 queries=$2 out=$3 rc=0
     shift 3
-    if ! dig @127.0.0.1 -p "$port" +norec +time=2 +tries=1 . SOA | grep -q -- '->>HEADER<<-'; then
+    if [[ "$(dig @127.0.0.1 -p "$port" +norec +time=2 +tries=1 . SOA)" != *'->>HEADER<<-'* ]]; then
         fail "the server on port $port answers before a batch from $(basename "$queries")"
         : >"$out"
         return 0

@@ -265,8 +265,9 @@ wait_answering() {
         if ! kill -0 "$pid" 2>/dev/null; then
             return 1
         fi
-        if dig @127.0.0.1 -p "$port" +time=1 +tries=1 +norec . SOA 2>/dev/null |
-            grep -q -- '->>HEADER<<-'; then
+        # (not "dig | grep -q": under pipefail grep's early exit can fail it)
+        if [[ "$(dig @127.0.0.1 -p "$port" +time=1 +tries=1 +norec . SOA 2>/dev/null)" == \
+            *'->>HEADER<<-'* ]]; then
             return 0
         fi
         sleep 0.1
