@@ -16,7 +16,8 @@ one test by its automake result, and a whole script that exited 77 counts
 as one skip.
 
 Prints failing logs' tails, the skipped checks with their reasons, then one
-line "N passed, N failed, N skipped". Exits 1 when anything failed, or when
+line "N passed, N failed, N skipped" (also written to $SUMMARY_COUNTS as
+"N N N" when that is set). Exits 1 when anything failed, or when
 the number skipped is not EXPECTED_SKIPS (default 0): scripts/test.sh
 installs every tool and data file the suite needs, so a skip means the
 set-up is broken, not that a check may be left out.
@@ -115,4 +116,7 @@ if skipped != expected_skips:
           "(EXPECTED_SKIPS): the set-up is incomplete")
     failed += 1
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
+if os.environ.get("SUMMARY_COUNTS"):
+    # For scripts/test.sh, which adds up its phases.
+    pathlib.Path(os.environ["SUMMARY_COUNTS"]).write_text(f"{passed} {failed} {skipped}\n")
 sys.exit(1 if failed else 0)
