@@ -8,9 +8,9 @@
  *
  * A map rule that names only some data centers gives exactly those, in
  * that order; the others are not appended. The operator said where those
- * clients go, and when all of the listed ones are down the health layer
- * answers "fail open" by itself, so a silent tail here would only hide
- * what the rule means.
+ * clients go; when all of the listed ones are down, the service asks
+ * geo_policy_fallback() for the rest (fallback: any) or fails open
+ * (listed), so a silent tail here would only hide what the rule means.
  */
 #include "config.h"
 
