@@ -368,8 +368,9 @@ void service_explain(service_t *s, const conf_t *conf, const geo_db_t *db, int f
     fprintf(out, "\n");
     const service_pool_t *pool = choice.pool;
     if (choice.fallback)
-        fprintf(out, "fallback:  every data center of the order is down: %s, the nearest up "
-                     "outside it\n",
+        fprintf(out, "fallback:  every data center of the order is down: %s, the first up "
+                     "outside it (nearest to the client; without coordinates by the default "
+                     "order)\n",
                 conf->datacenters[pool->dc].name);
     fprintf(out, "scope:     /%u\n", route.scope);
     fprintf(out, "answer:    %s:", conf->datacenters[pool->dc].name);
@@ -391,7 +392,7 @@ void service_explain(service_t *s, const conf_t *conf, const geo_db_t *db, int f
         fprintf(out, " CNAME %s", name);
     }
     fprintf(out, " (TTL %u%s)\n", choice.failover ? s->failover_ttl : s->ttl,
-            choice.fail_open  ? ", every data center down: fail open"
+            choice.fail_open  ? ", every data center of the order down: fail open"
             : choice.fallback ? ", fallback outside the order"
             : choice.failover ? ", failover"
                               : "");
