@@ -2,7 +2,9 @@
 # docs_geo.sh: docs/geo.md's worked example works as printed. Its zone
 # (step 1) and config (step 2) are taken from the page; only the two paths
 # of files outside this tree (the GeoIP database and the country table)
-# are pointed at the test database and geoip/countries.csv. Then
+# are pointed at the test database and geoip/countries.csv, and, as the
+# page sets no server section, one for a test run as root without
+# /run/meridian (allow_root, no control socket) is added. Then
 # `meridiand --check` must pass, and `--explain` of step 4 must print what
 # the page says, line for line (the page's London address is in MaxMind's
 # GeoIP2-City-Test.mmdb with the same location; skipped when that external
@@ -47,6 +49,9 @@ if [ "$(diff "$dir/etc/meridian.yaml.page" "$dir/etc/meridian.yaml" | grep -c '^
 else
     fail "the page's config names a database and a country table" \
         "$(diff "$dir/etc/meridian.yaml.page" "$dir/etc/meridian.yaml")"
+fi
+if ! grep -q '^server:' "$dir/etc/meridian.yaml"; then
+    printf 'server:\n  allow_root: true\n  control: ""\n' >>"$dir/etc/meridian.yaml"
 fi
 for want in "health_checks:" "check: web" "check: api"; do
     if grep -qF -- "$want" "$dir/etc/meridian.yaml"; then
