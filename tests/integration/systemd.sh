@@ -42,7 +42,9 @@ fi
 
 # The default config path each binary was built with (-DSYSCONFDIR).
 default_config() {
-    "$1" --help 2>&1 | sed -n 's|.*(default \(/[^)]*\)).*|\1|p' | head -n 1
+    local help
+    help=$("$1" --help 2>&1) || true
+    sed -n 's|.*(default \(/[^)]*\)).*|\1|p' <<<"$help"
 }
 config=$(default_config "$daemon")
 ctl_config=$(default_config "$ctl")
@@ -53,7 +55,8 @@ else
         "got: meridiand '$config', meridianctl '$ctl_config'"
 fi
 # The country table the daemon looks for (-DMERIDIAN_DATADIR) is installed.
-countries=$(grep -aoE '/[ -~]*/countries\.csv' "$daemon" | head -n 1)
+countries=$(grep -aoE '/[ -~]*/countries\.csv' "$daemon" || true)
+countries=${countries%%$'\n'*}
 if [ -n "$countries" ] && [ -f "$dest$countries" ]; then
     pass "the built-in country table path $countries is installed"
 else
