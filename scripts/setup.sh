@@ -10,7 +10,7 @@ packages=(
     build-essential autoconf automake libtool pkg-config
     libldns-dev libmaxminddb-dev libuv1-dev liburcu-dev libyaml-dev libcmocka-dev
     libcurl4-openssl-dev openssl libjansson-dev libsystemd-dev
-    dnsutils ldnsutils nsd unbound python3 iproute2 procps libmaxmind-db-writer-perl
+    dnsutils ldnsutils nsd unbound python3 iproute2 procps libmaxmind-db-writer-perl systemd
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -2485,6 +2485,21 @@ static void conf_service_policy(conf_ctx_t *ctx, const char *what, const conf_no
     }
 }
 
+static void conf_service_fallback(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                                  void *target)
+{
+    static const char *expected = "any or listed";
+    conf_service_build_t *b = target;
+    const char *text = conf_scalar(ctx, what, node, expected);
+
+    if (text && strcmp(text, "any") == 0)
+        b->svc->fallback = CONF_FALLBACK_ANY;
+    else if (text && strcmp(text, "listed") == 0)
+        b->svc->fallback = CONF_FALLBACK_LISTED;
+    else if (text)
+        conf_expected(ctx, what, node, expected);
+}
+
 static void conf_service_ecs(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
                              void *target)
 {
@@ -2572,6 +2587,7 @@ static void conf_service_failover_ttl(conf_ctx_t *ctx, const char *what,
 static const conf_key_t conf_service_keys[] = {
     {"ttl", conf_service_ttl, false},
     {"policy", conf_service_policy, false},
+    {"fallback", conf_service_fallback, false},
     {"ecs", conf_service_ecs, false},
     {"pools", conf_service_pools, true},
     {"networks", conf_service_networks, false},
@@ -2718,6 +2734,7 @@ static void conf_parse_services(conf_ctx_t *ctx, const conf_node_t *node)
         svc->name = name;
         svc->ttl = 300;
         svc->policy = CONF_POLICY_NEAREST;
+        svc->fallback = CONF_FALLBACK_ANY;
         svc->ecs = true;
         svc->conf_file = conf->path;
         svc->conf_line = key->line;

@@ -146,11 +146,15 @@ typedef struct conf_network_rule {
 } conf_network_rule_t;
 
 enum conf_policy { CONF_POLICY_NEAREST = 0, CONF_POLICY_MAP };
+/* When every data center of a client's order is down: answer from the
+ * nearest healthy one outside it (any), or fail open within it (listed). */
+enum conf_fallback { CONF_FALLBACK_ANY = 0, CONF_FALLBACK_LISTED };
 
 typedef struct conf_service {
     char *name;             /* absolute owner name, lower case: "www.example.com." */
     uint32_t ttl;           /* default 300 */
     enum conf_policy policy;
+    enum conf_fallback fallback; /* default any */
     bool ecs;               /* use EDNS Client Subnet (default true) */
     conf_pool_t *pools;     /* one per data center that serves it */
     size_t n_pools;

@@ -243,8 +243,33 @@ static void ctl_cmd_status(ctl_t *c, json_t *args, ctl_reply_t *r)
             ctl_append(dcs, o);
         }
     }
+    /* Per service: whether some clients are answered from outside their
+     * order (fallback) or by a data center that is down (fail open). */
+    json_t *services = ctl_json(json_array());
+    if (s) {
+        fprintf(out, "\nservices:\n  %-32s %-9s %-8s %-20s %s\n", "NAME", "STATE", "FALLBACK",
+                "SINCE", "FALLBACK ANSWERS");
+        for (size_t i = 0; i < s->conf->n_services; i++) {
+            const service_t *svc = s->services[i];
+            uint64_t fb = service_count(svc, SERVICE_COUNT_FALLBACK);
+            char when[32] = "-";
+            if (svc->state_since)
+                strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&svc->state_since));
+            fprintf(out, "  %-32s %-9s %-8s %-20s %llu\n", svc->conf->name,
+                    service_state_name(svc->state), svc->fallback_any ? "any" : "listed", when,
+                    (unsigned long long)fb);
+            json_t *o = ctl_json(json_object());
+            ctl_set(o, "name", json_string(svc->conf->name));
+            ctl_set(o, "state", json_string(service_state_name(svc->state)));
+            ctl_set(o, "fallback", json_string(svc->fallback_any ? "any" : "listed"));
+            ctl_set(o, "since", json_integer((json_int_t)svc->state_since));
+            ctl_set(o, "fallback_answers", json_integer((json_int_t)fb));
+            ctl_append(services, o);
+        }
+    }
     rcu_read_unlock();
     ctl_set(data, "datacenters", dcs);
+    ctl_set(data, "services", services);
 
     json_t *targets = ctl_json(json_array());
     fprintf(out, "\nhealth targets:\n  %-5s %-39s %-16s %-12s %-7s %-6s %s\n", "ID", "ADDRESS",
@@ -337,9 +362,13 @@ static void ctl_cmd_stats(ctl_t *c, json_t *args, ctl_reply_t *r)
         service_t *svc = s->services[i];
         json_t *o = ctl_json(json_object()), *answers = ctl_json(json_object());
         uint64_t fo = service_count(svc, SERVICE_COUNT_FAILOVERS),
+                 fb = service_count(svc, SERVICE_COUNT_FALLBACK),
                  fopen = service_count(svc, SERVICE_COUNT_FAIL_OPEN);
-        fprintf(out, "service %s: %llu failovers, %llu fail-open answers; answers:",
-                svc->conf->name, (unsigned long long)fo, (unsigned long long)fopen);
+        fprintf(out,
+                "service %s: %llu failovers, %llu fallback answers, %llu fail-open answers; "
+                "answers:",
+                svc->conf->name, (unsigned long long)fo, (unsigned long long)fb,
+                (unsigned long long)fopen);
         for (size_t p = 0; p < svc->n_pools; p++) {
             const char *dc = s->conf->datacenters[svc->pools[p].dc].name;
             uint64_t n = service_count(svc, SERVICE_COUNT_ANSWERS + p);
@@ -349,6 +378,7 @@ static void ctl_cmd_stats(ctl_t *c, json_t *args, ctl_reply_t *r)
         fprintf(out, "\n");
         ctl_set(o, "name", json_string(svc->conf->name));
         ctl_set(o, "failovers", json_integer((json_int_t)fo));
+        ctl_set(o, "fallback", json_integer((json_int_t)fb));
         ctl_set(o, "fail_open", json_integer((json_int_t)fopen));
         ctl_set(o, "answers", answers);
         ctl_append(services, o);

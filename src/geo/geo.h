@@ -266,6 +266,11 @@ typedef struct geo_route {
     uint32_t record;
     uint8_t prefix;       /* the database network's prefix (also when not found) */
     uint8_t buf[CONF_MAX_DATACENTERS]; /* an order computed for this query */
+    /* Set only when an override decided (rule GEO_RULE_NETWORK), which
+     * locates nobody: the client for geo_policy_fallback() to locate. */
+    int family;
+    uint8_t source_prefix;
+    uint8_t addr[16];     /* masked to source_prefix */
 } geo_route_t;
 
 /* Compiles svc (its rules, inline networks and networks_file) against
@@ -309,6 +314,26 @@ void geo_policy_bind(geo_policy_t *p, const geo_db_t *db);
  * data centers it leaves out are not appended.
  * Sets rule, key, n_order, order and scope = loc->prefix; copies loc. */
 void geo_policy_apply(const geo_policy_t *p, const geo_location_t *loc, geo_decision_t *out);
+
+/* When every data center of route's order is down (a service's
+ * `fallback: any`): the data centers with a pool that the order leaves
+ * out, best first, written to dc (CONF_MAX_DATACENTERS bytes); returns how
+ * many. Best is nearest to the client's coordinates (the route's database
+ * record; for an override, a lookup of its address in db now), with the
+ * data centers that have no location after those that do; a client
+ * without coordinates gets the default order, then the other data centers
+ * in config order. When such a lookup decided, route->scope grows to the
+ * database network's prefix (or to the source prefix when the lookup
+ * failed), so the ECS scope is never wider than what decided. Never
+ * allocates. */
+unsigned geo_policy_fallback(const geo_policy_t *p, const geo_db_t *db, geo_route_t *route,
+                             uint8_t *dc);
+
+/* Is there an order the policy can give (a rule's, an override's, the
+ * default, a nearest one) that lies wholly inside dcs (bit i: data-center
+ * index i)? The loop thread asks with the data centers that are down, to
+ * know whether some clients fall back or fail open. */
+bool geo_policy_order_within(const geo_policy_t *p, uint64_t dcs);
 
 /* Great-circle distance in kilometres (haversine, mean Earth radius). */
 double geo_distance_km(double lat1, double lon1, double lat2, double lon2);

@@ -8,9 +8,9 @@
  *
  * A map rule that names only some data centers gives exactly those, in
  * that order; the others are not appended. The operator said where those
- * clients go, and when all of the listed ones are down the health layer
- * answers "fail open" by itself, so a silent tail here would only hide
- * what the rule means.
+ * clients go; when all of the listed ones are down, the service asks
+ * geo_policy_fallback() for the rest (fallback: any) or fails open
+ * (listed), so a silent tail here would only hide what the rule means.
  */
 #include "config.h"
 
@@ -74,6 +74,11 @@ struct geo_policy {
     uint8_t n_pools;
     uint8_t pool_dc[CONF_MAX_DATACENTERS];    /* in the order written */
     double pool_vec[CONF_MAX_DATACENTERS][3]; /* unit vectors (nearest) */
+    uint64_t pools;                           /* bit per data center with a pool */
+    uint64_t located;                         /* and with a location */
+    /* Every pool's data center: the default order, then the rest in config
+     * order (a fallback for clients without coordinates). */
+    uint8_t fallback_dc[CONF_MAX_DATACENTERS];
     uint32_t default_order;
 
     uint8_t *order_dc;
@@ -742,6 +747,25 @@ static void networks_file(geo_policy_t *p, policy_build_t *b)
 
 /* ------------------------------------------------------------ build */
 
+/* p->fallback_dc: the default order, then the other pools' data centers by
+ * index (the order of the datacenters section). */
+static void fallback_build(geo_policy_t *p)
+{
+    uint64_t seen = 0;
+    unsigned n = 0;
+    if (p->default_order >= p->n_orders)
+        return; /* a bad default, reported: the policy is not built */
+    const policy_order_t *o = &p->orders[p->default_order];
+    for (unsigned i = 0; i < o->n; i++) {
+        uint8_t dc = p->order_dc[o->off + i];
+        seen |= UINT64_C(1) << dc;
+        p->fallback_dc[n++] = dc;
+    }
+    for (unsigned dc = 0; dc < CONF_MAX_DATACENTERS && n < p->n_pools; dc++)
+        if ((p->pools & ~seen) & (UINT64_C(1) << dc))
+            p->fallback_dc[n++] = (uint8_t)dc;
+}
+
 bool geo_policy_build(const conf_t *conf, const conf_service_t *svc, geo_policy_t **out, diag_t *d)
 {
     policy_build_t b = {.conf = conf, .svc = svc, .d = d};
@@ -785,6 +809,9 @@ bool geo_policy_build(const conf_t *conf, const conf_service_t *svc, geo_policy_
         p->pool_vec[p->n_pools][2] = sin(lat);
         b.has_pool[dc] = true;
         p->pool_dc[p->n_pools++] = (uint8_t)dc;
+        p->pools |= UINT64_C(1) << dc;
+        if (where->has_location)
+            p->located |= UINT64_C(1) << dc;
     }
 
     if (svc->default_order.n) {
@@ -793,6 +820,8 @@ bool geo_policy_build(const conf_t *conf, const conf_service_t *svc, geo_policy_
     } else {
         p->default_order = order_intern(p, &b, p->pool_dc, p->n_pools);
     }
+
+    fallback_build(p);
 
     rules_add(p, &b, GEO_RULE_SUBDIVISION, svc->subdivisions, svc->n_subdivisions);
     rules_add(p, &b, GEO_RULE_COUNTRY, svc->countries, svc->n_countries);
@@ -1115,6 +1144,9 @@ static __attribute__((noinline)) void route_general(const geo_policy_t *p, const
         out->key = p->overrides[value].key;
         route_order(p, p->overrides[value].order, out);
         out->scope = scope;
+        out->family = family;
+        out->source_prefix = (uint8_t)source_prefix;
+        memcpy(out->addr, a, 16);
         return;
     }
     if (!db) {
@@ -1151,6 +1183,58 @@ void geo_policy_route(const geo_policy_t *p, const geo_db_t *db, int family,
         route_v6(p, db, addr, source_prefix, out);
     else
         route_general(p, db, family, addr, source_prefix, out);
+}
+
+unsigned geo_policy_fallback(const geo_policy_t *p, const geo_db_t *db, geo_route_t *route,
+                             uint8_t *dc)
+{
+    uint64_t listed = 0, near = 0;
+    for (unsigned i = 0; i < route->n_order; i++)
+        listed |= UINT64_C(1) << route->order[i];
+    geo_location_t loc = {.has_coords = false};
+    if (route->found) {
+        geo_db_record_location(db, route->record, route->prefix, &loc);
+    } else if (route->rule == GEO_RULE_NETWORK && db && route->source_prefix) {
+        /* The override chose the order; where the client is now chooses
+         * among the rest, so both networks bound the scope. */
+        uint32_t record;
+        uint8_t prefix;
+        int r = geo_db_lookup(db, route->family, route->addr, &record, &prefix);
+        uint8_t decided = r < 0 ? route->source_prefix : prefix;
+        if (decided > route->scope)
+            route->scope = decided;
+        if (r > 0)
+            geo_db_record_location(db, record, prefix, &loc);
+    }
+    unsigned n = 0;
+    if (loc.has_coords) {
+        uint8_t by_distance[CONF_MAX_DATACENTERS];
+        nearest_order(p, &loc, by_distance);
+        near = p->located & ~listed;
+        for (unsigned i = 0; i < p->n_pools; i++)
+            if (near & (UINT64_C(1) << by_distance[i]))
+                dc[n++] = by_distance[i];
+    }
+    for (unsigned i = 0; i < p->n_pools; i++)
+        if (!((listed | near) & (UINT64_C(1) << p->fallback_dc[i])))
+            dc[n++] = p->fallback_dc[i];
+    return n;
+}
+
+bool geo_policy_order_within(const geo_policy_t *p, uint64_t dcs)
+{
+    /* every order is a non-empty list of pools' data centers */
+    if (!(p->pools & ~dcs))
+        return true;
+    for (size_t i = 0; i < p->n_orders; i++) {
+        const policy_order_t *o = &p->orders[i];
+        uint64_t in = 0;
+        for (unsigned k = 0; k < o->n; k++)
+            in |= UINT64_C(1) << p->order_dc[o->off + k];
+        if (o->n && !(in & ~dcs))
+            return true;
+    }
+    return false;
 }
 
 static void decision_from_route(const geo_route_t *r, geo_decision_t *out)

@@ -302,8 +302,7 @@ static inline int put_pool(answer_t *a, const service_t *svc, const service_choi
 }
 
 /* Where the service should see the client: the query's client subnet when
- * it has one and the service uses ECS (a->ecs_scope then echoes the scope
- * of the decision), else the packet's source. */
+ * it has one and the service uses ECS, else the packet's source. */
 static void route_client(answer_t *a, const service_t *svc, geo_route_t *route)
 {
     const dns_query_t *q = a->q;
@@ -312,7 +311,6 @@ static void route_client(answer_t *a, const service_t *svc, geo_route_t *route)
         const dns_client_subnet_t *cs = &q->client_subnet;
         geo_policy_route(svc->policy, db, cs->family == 1 ? AF_INET : AF_INET6, cs->addr,
                          cs->source_prefix, route);
-        a->ecs_scope = route->scope;
         return;
     }
     uint8_t addr[16] = {0};
@@ -344,7 +342,9 @@ static const uint8_t *answer_service(answer_t *a, const zone_node_t *node, const
         return NULL;
     }
     route_client(a, svc, &route);
-    service_pick(svc, route.order, route.n_order, a->slot, &choice);
+    service_pick(svc, a->cfg->geo, &route, a->slot, &choice);
+    if (a->q->ecs && svc->ecs) /* the scope of the decision, fallback included */
+        a->ecs_scope = route.scope;
     const service_pool_t *pool = choice.pool;
     /* Not the client's first choice: a short TTL brings resolvers back soon
      * after that data center recovers. Failing open answers with the first

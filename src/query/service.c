@@ -12,6 +12,8 @@
 #include "stats/stats.h"
 #include "util/log.h"
 
+static enum service_state service_state_now(const service_t *s);
+
 static void *service_alloc(size_t n)
 {
     void *p = calloc(1, n ? n : 1);
@@ -54,6 +56,7 @@ bool service_build(const conf_t *conf, size_t i, health_t *health, service_t **o
     s->failover_ttl = cs->failover_ttl;
     s->min_up = cs->min_up ? cs->min_up : 1;
     s->ecs = cs->ecs;
+    s->fallback_any = cs->fallback == CONF_FALLBACK_ANY;
     s->health = health ? health_states(health) : NULL;
     if (!name_to_wire(cs->name, s->name, &len)) {
         diag_error(d, cs->conf_file, cs->conf_line, 0, "service %s: not a domain name", cs->name);
@@ -119,10 +122,9 @@ bool service_build(const conf_t *conf, size_t i, health_t *health, service_t **o
         goto fail;
     /* What the loop thread last logged starts as the truth now, so a reload
      * does not announce old news. */
-    bool any_up = false;
     for (size_t p = 0; p < s->n_pools; p++)
-        any_up |= s->pools[p].was_up = service_pool_up(s, &s->pools[p]);
-    s->was_fail_open = !any_up;
+        s->pools[p].was_up = service_pool_up(s, &s->pools[p]);
+    s->state = service_state_now(s);
     *out = s;
     return true;
 fail:
@@ -177,19 +179,47 @@ static inline bool pool_up(const service_t *s, const service_pool_t *pool)
 
 bool service_pool_up(const service_t *s, const service_pool_t *pool) { return pool_up(s, pool); }
 
-void service_pick_further(service_t *s, const uint8_t *order, unsigned n, unsigned slot,
+/* The first up data center of dc[0..n), or -1. */
+static int first_up(const service_t *s, const uint8_t *dc, unsigned n, unsigned *at)
+{
+    for (unsigned i = 0; i < n; i++) {
+        int16_t p = s->pool_of_dc[dc[i]];
+        if (p >= 0 && pool_up(s, &s->pools[p])) {
+            *at = i;
+            return p;
+        }
+    }
+    return -1;
+}
+
+void service_pick_further(service_t *s, const geo_db_t *db, geo_route_t *route, unsigned slot,
                           service_choice_t *out)
 {
     _Atomic uint64_t *c = service_slot_counts(s, slot);
+    const uint8_t *order = route->order;
+    unsigned n = route->n_order, at;
+    int p = first_up(s, order, n, &at);
     out->fail_open = false;
-    for (unsigned i = 0; i < n; i++) {
-        int16_t p = s->pool_of_dc[order[i]];
-        if (p >= 0 && pool_up(s, &s->pools[p])) {
+    out->fallback = false;
+    if (p >= 0) {
+        out->pool = &s->pools[p];
+        out->failover = at > 0;
+        stats_bump(&c[SERVICE_COUNT_ANSWERS + (size_t)p]);
+        if (at > 0)
+            stats_bump(&c[SERVICE_COUNT_FAILOVERS]);
+        return;
+    }
+    /* All of the client's order is down: a healthy data center elsewhere
+     * beats one that is down. */
+    if (s->fallback_any) {
+        uint8_t rest[CONF_MAX_DATACENTERS];
+        p = first_up(s, rest, geo_policy_fallback(s->policy, db, route, rest), &at);
+        if (p >= 0) {
             out->pool = &s->pools[p];
-            out->failover = i > 0;
+            out->failover = true;
+            out->fallback = true;
+            stats_bump(&c[SERVICE_COUNT_FALLBACK]);
             stats_bump(&c[SERVICE_COUNT_ANSWERS + (size_t)p]);
-            if (i > 0)
-                stats_bump(&c[SERVICE_COUNT_FAILOVERS]);
             return;
         }
     }
@@ -214,13 +244,44 @@ uint64_t service_count(const service_t *s, size_t which)
     return sum;
 }
 
-void service_log_transitions(service_t *s, const conf_t *conf)
+/* The data centers whose pools are down (bit per data-center index), and
+ * whether any pool is up. */
+static uint64_t dcs_down(const service_t *s, bool *any_up)
 {
-    bool any_up = false;
+    uint64_t down = 0;
+    *any_up = false;
+    for (size_t p = 0; p < s->n_pools; p++) {
+        if (service_pool_up(s, &s->pools[p]))
+            *any_up = true;
+        else
+            down |= UINT64_C(1) << s->pools[p].dc;
+    }
+    return down;
+}
+
+/* What the service does now for its worst-off clients: decided from the
+ * health states and the orders the policy can give, not from queries,
+ * so the loop thread can tell without the workers' help. */
+static enum service_state service_state_now(const service_t *s)
+{
+    bool any_up;
+    uint64_t down = dcs_down(s, &any_up);
+    if (!down || !geo_policy_order_within(s->policy, down))
+        return SERVICE_NORMAL;
+    return s->fallback_any && any_up ? SERVICE_FALLBACK : SERVICE_FAIL_OPEN;
+}
+
+const char *service_state_name(enum service_state state)
+{
+    static const char *const names[] = {"normal", "fallback", "fail open"};
+    return state <= SERVICE_FAIL_OPEN ? names[state] : "?";
+}
+
+bool service_log_transitions(service_t *s, const conf_t *conf)
+{
     for (size_t p = 0; p < s->n_pools; p++) {
         service_pool_t *pool = &s->pools[p];
         bool up = service_pool_up(s, pool);
-        any_up |= up;
         if (up == pool->was_up)
             continue;
         unsigned total = pool->n_a + pool->n_aaaa, n_up = pool_up_count(s, pool);
@@ -229,15 +290,32 @@ void service_log_transitions(service_t *s, const conf_t *conf)
                  up ? "up" : "down", n_up, total, s->min_up);
         pool->was_up = up;
     }
-    if (any_up == !s->was_fail_open)
-        return;
-    s->was_fail_open = !any_up;
-    if (s->was_fail_open)
+    enum service_state was = s->state, now = service_state_now(s);
+    if (now == was)
+        return false;
+    s->state = now;
+    s->state_since = time(NULL);
+    bool any_up;
+    dcs_down(s, &any_up);
+    if (now == SERVICE_FALLBACK)
+        log_warnx("service %s: every data center of some clients' order is down: answering "
+                  "them from the nearest healthy data center outside it (fallback)",
+                  s->conf->name);
+    else if (now == SERVICE_FAIL_OPEN && !any_up)
         log_warnx("service %s: every data center is down: answering with the client's first "
                   "choice anyway (fail open)",
                   s->conf->name);
+    else if (now == SERVICE_FAIL_OPEN)
+        log_warnx("service %s: every data center of some clients' order is down: answering "
+                  "with their first choice anyway (fallback: listed, fail open)",
+                  s->conf->name);
+    else if (was == SERVICE_FALLBACK)
+        log_info("service %s: every client's order has a data center up again: fallback is "
+                 "over",
+                 s->conf->name);
     else
         log_info("service %s: a data center is up again: fail open is over", s->conf->name);
+    return true;
 }
 
 static const char *rule_name(enum geo_rule rule)
@@ -252,11 +330,17 @@ void service_explain(service_t *s, const conf_t *conf, const geo_db_t *db, int f
 {
     char text[INET6_ADDRSTRLEN];
     geo_decision_t dec;
+    geo_route_t route;
     inet_ntop(family, addr, text, sizeof(text));
     geo_policy_decide(s->policy, db, family, addr, prefix, &dec);
+    /* the query path's own route and pick, so the answer shown is the one served */
+    geo_policy_route(s->policy, db, family, addr, prefix, &route);
+    service_choice_t choice;
+    service_pick(s, db, &route, STATS_SLOTS - 1, &choice);
 
-    fprintf(out, "service:   %s (policy %s, ECS %s)\n", s->conf->name,
-            s->conf->policy == CONF_POLICY_MAP ? "map" : "nearest", s->ecs ? "used" : "ignored");
+    fprintf(out, "service:   %s (policy %s, ECS %s, fallback %s)\n", s->conf->name,
+            s->conf->policy == CONF_POLICY_MAP ? "map" : "nearest", s->ecs ? "used" : "ignored",
+            s->fallback_any ? "any" : "listed");
     fprintf(out, "client:    %s/%u\n", text, prefix);
     if (dec.rule == GEO_RULE_NETWORK) {
         fprintf(out, "location:  not looked up (override %s)\n", dec.key ? dec.key : "?");
@@ -281,10 +365,14 @@ void service_explain(service_t *s, const conf_t *conf, const geo_db_t *db, int f
     fprintf(out, "order:    ");
     for (unsigned i = 0; i < dec.n_order; i++)
         fprintf(out, " %s", conf->datacenters[dec.order[i]].name);
-    fprintf(out, "\nscope:     /%u\n", dec.scope);
-    service_choice_t choice;
-    service_pick(s, dec.order, dec.n_order, STATS_SLOTS - 1, &choice);
+    fprintf(out, "\n");
     const service_pool_t *pool = choice.pool;
+    if (choice.fallback)
+        fprintf(out, "fallback:  every data center of the order is down: %s, the first up "
+                     "outside it (nearest to the client; without coordinates by the default "
+                     "order)\n",
+                conf->datacenters[pool->dc].name);
+    fprintf(out, "scope:     /%u\n", route.scope);
     fprintf(out, "answer:    %s:", conf->datacenters[pool->dc].name);
     for (unsigned i = 0; i < pool->n_a; i++) {
         if (!service_addr_served(s, &choice, pool->a_target[i]))
@@ -304,6 +392,8 @@ void service_explain(service_t *s, const conf_t *conf, const geo_db_t *db, int f
         fprintf(out, " CNAME %s", name);
     }
     fprintf(out, " (TTL %u%s)\n", choice.failover ? s->failover_ttl : s->ttl,
-            choice.fail_open ? ", every data center down: fail open"
-                             : choice.failover ? ", failover" : "");
+            choice.fail_open  ? ", every data center of the order down: fail open"
+            : choice.fallback ? ", fallback outside the order"
+            : choice.failover ? ", failover"
+                              : "");
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "conf/conf.h"
 #include "dns/name.h"
@@ -43,7 +44,18 @@ typedef struct service_pool {
 /* Counters of a service, one block of SERVICE_COUNTS_STRIDE words per
  * stats slot (UDP worker or TCP), each on its own cache lines and written
  * only by its owner: no shared line, no locked instruction per answer. */
-enum { SERVICE_COUNT_FAIL_OPEN = 0, SERVICE_COUNT_FAILOVERS = 1, SERVICE_COUNT_ANSWERS = 2 };
+enum {
+    SERVICE_COUNT_FAIL_OPEN = 0,
+    SERVICE_COUNT_FAILOVERS = 1, /* from a later data center of the client's order */
+    SERVICE_COUNT_FALLBACK = 2,  /* from a data center outside it (fallback: any) */
+    SERVICE_COUNT_ANSWERS = 3,
+};
+
+/* What the service answers some clients with, as the loop thread last
+ * saw it: every client from its own order; some from outside their order
+ * because all of theirs is down (fallback); some from a data center that
+ * is down (fail open). */
+enum service_state { SERVICE_NORMAL = 0, SERVICE_FALLBACK, SERVICE_FAIL_OPEN };
 
 typedef struct service {
     const conf_service_t *conf;
@@ -52,12 +64,14 @@ typedef struct service {
     uint32_t failover_ttl; /* when the answer is not the client's first choice */
     unsigned min_up;
     bool ecs;
+    bool fallback_any;     /* conf fallback: any */
     const _Atomic uint8_t *health; /* health_states(), or NULL: everything is up */
-    /* Per stats slot: answers given while every data center was down,
-     * answers not from the client's first choice, then answers per pool. */
+    /* Per stats slot: SERVICE_COUNT_* (fail open, failovers, fallback),
+     * then answers per pool. */
     _Atomic uint64_t *counts;
     size_t counts_stride; /* words per slot, a multiple of a cache line */
-    bool was_fail_open;   /* loop thread only: last state logged */
+    enum service_state state; /* loop thread only: last state logged */
+    time_t state_since;       /* when it began; 0: before this snapshot */
     geo_policy_t *policy;
     service_pool_t *pools;
     size_t n_pools;
@@ -82,6 +96,7 @@ bool service_pool_up(const service_t *s, const service_pool_t *pool);
 typedef struct service_choice {
     const service_pool_t *pool;
     bool failover;  /* not the client's first choice: use failover_ttl */
+    bool fallback;  /* from outside the client's order (also failover) */
     bool fail_open; /* every data center is down: the first one's whole pool */
 } service_choice_t;
 
@@ -91,30 +106,34 @@ static inline _Atomic uint64_t *service_slot_counts(const service_t *s, unsigned
     return s->counts + (size_t)(slot < STATS_SLOTS ? slot : STATS_SLOTS - 1) * s->counts_stride;
 }
 
-/* service_pick() past its first choice: failover and failing open. */
-void service_pick_further(service_t *s, const uint8_t *order, unsigned n, unsigned slot,
+/* service_pick() past its first choice: failover, fallback, failing open. */
+void service_pick_further(service_t *s, const geo_db_t *db, geo_route_t *route, unsigned slot,
                           service_choice_t *out);
 
-/* The first data center in order (n data centers, best first) that is
- * up; when none is, the first (fail open). Counts the answer in stats slot
- * slot (see stats.h: each thread its own). Never allocates. Almost always
- * the first choice is up, and with the default min_up its first address
- * says so: that case is inline. */
-static inline void service_pick(service_t *s, const uint8_t *order, unsigned n, unsigned slot,
-                                service_choice_t *out)
+/* The first data center of route's order that is up; when none is, with
+ * fallback: any, the nearest up data center outside it (see
+ * geo_policy_fallback(): route->scope may grow, db is the one route was
+ * decided with); else the order's first (fail open). Counts the answer in
+ * stats slot slot (see stats.h: each thread its own). Never allocates.
+ * Almost always the first choice is up, and with the default min_up its
+ * first address says so: that case is inline. */
+static inline void service_pick(service_t *s, const geo_db_t *db, geo_route_t *route,
+                                unsigned slot, service_choice_t *out)
 {
-    int16_t p = n ? s->pool_of_dc[order[0]] : -1;
+    const uint8_t *order = route->order;
+    int16_t p = route->n_order ? s->pool_of_dc[order[0]] : -1;
     if (p >= 0) {
         const service_pool_t *pool = &s->pools[p];
         if (!pool->need || (pool->need == 1 && health_state_up(s->health, pool->targets[0]))) {
             out->pool = pool;
             out->failover = false;
+            out->fallback = false;
             out->fail_open = false;
             stats_bump(&service_slot_counts(s, slot)[SERVICE_COUNT_ANSWERS + (size_t)p]);
             return;
         }
     }
-    service_pick_further(s, order, n, slot, out);
+    service_pick_further(s, db, route, slot, out);
 }
 
 /* Counter sums over every slot, for operators: which is SERVICE_COUNT_*
@@ -130,8 +149,12 @@ static inline bool service_addr_served(const service_t *s, const service_choice_
 }
 
 /* Loop thread, after health changes: logs each data center that went down
- * or up for this service and the start and end of failing open. */
-void service_log_transitions(service_t *s, const conf_t *conf);
+ * or up for this service, and each change of s->state (once: the state is
+ * the service's, whatever the queries). Returns whether s->state changed. */
+bool service_log_transitions(service_t *s, const conf_t *conf);
+
+/* "normal", "fallback", "fail open". */
+const char *service_state_name(enum service_state state);
 
 /* Writes what the service answers for a client to out, for operators:
  * location, rule, order, answer. family/addr/prefix as for

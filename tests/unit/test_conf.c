@@ -1646,7 +1646,8 @@ static void test_services(void **state)
     conf = load_ok("datacenters: {a: {}}\n"
                    "services:\n"
                    "  WWW.Example.COM: {pools: {a: [192.0.2.1]}}\n"
-                   "  b.example.: {pools: {a: [192.0.2.1]}, ttl: 0, ecs: false, policy: nearest}\n"
+                   "  b.example.: {pools: {a: [192.0.2.1]}, ttl: 0, ecs: false, policy: nearest,"
+                   " fallback: listed}\n"
                    "  _svc-1.x: {pools: {a: [192.0.2.1]}, ttl: 2147483647, ecs: off}\n"
                    "  top: {pools: {a: [192.0.2.1]}}\n");
     assert_int_equal(conf->n_services, 4);
@@ -1654,6 +1655,8 @@ static void test_services(void **state)
     assert_int_equal(conf->services[0].ttl, 300);
     assert_true(conf->services[0].ecs);
     assert_int_equal(conf->services[0].policy, CONF_POLICY_NEAREST);
+    assert_int_equal(conf->services[0].fallback, CONF_FALLBACK_ANY);
+    assert_int_equal(conf->services[1].fallback, CONF_FALLBACK_LISTED);
     assert_int_equal(conf->services[0].conf_line, 3);
     assert_string_equal(conf->services[1].name, "b.example.");
     assert_int_equal(conf->services[1].ttl, 0);
@@ -1714,14 +1717,21 @@ static void test_services(void **state)
                  NAME ":16:42: services.v.example.policy: expected nearest or map, got \"Map\"",
                  NAME ":16:52: services.v.example.ecs: expected true or false, got \"maybe\"",
                  NAME ":16:59: services.v.example: unknown key \"chek\" (expected one of: ttl, "
-                      "policy, ecs, pools, networks, networks_file, map, default, check, min_up, "
-                      "failover_ttl)",
+                      "policy, fallback, ecs, pools, networks, networks_file, map, default, "
+                      "check, min_up, failover_ttl)",
                  NAME ":17:22: services.u.example.pools: expected a non-empty mapping of data "
                       "centers to addresses, got a list",
                  NAME ":17:32: services.u.example.ttl: expected an integer from 0 to 2147483647, "
                       "got \"2147483648\"",
                  NAME ":17:59: services.u.example.networks_file: expected a file name, got \"\"",
                  NAME ":18:14: services.t.example: expected a mapping, got a list");
+    check_errors("datacenters: {a: {}}\n"
+                 "services:\n"
+                 "  x.example: {pools: {a: [192.0.2.1]}, fallback: nearest}\n"
+                 "  y.example: {pools: {a: [192.0.2.1]}, fallback: [any]}\n",
+                 NAME ":3:50: services.x.example.fallback: expected any or listed, got "
+                      "\"nearest\"",
+                 NAME ":4:50: services.y.example.fallback: expected any or listed, got a list");
     check_errors("services: [a]\n",
                  NAME ":1:11: services: expected a mapping of service names to services, got a "
                       "list");

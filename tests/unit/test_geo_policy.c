@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fixture_geo.h"
 #include "geo/geo.h"
 
 #define CONF_NAME "t.yaml"
@@ -47,7 +48,7 @@ static const char *data_dir(void)
 
 static char *fixture(const char *name)
 {
-    static char path[PATH_MAX];
+    static char path[PATH_MAX + 256]; /* data_dir() and a file name */
     snprintf(path, sizeof(path), "%s/%s", data_dir(), name);
     return path;
 }
@@ -1328,27 +1329,12 @@ static void test_decide_speed(void **state)
 static void test_decide_database(void **state)
 {
     (void)state;
-    char path[PATH_MAX];
-    const char *top = getenv("top_srcdir");
-    if (top && *top)
-        snprintf(path, sizeof(path), "%s/../shared/geoip-testdata/GeoIP2-City-Test.mmdb", top);
-    else
-        snprintf(path, sizeof(path), "%s/../../../shared/geoip-testdata/GeoIP2-City-Test.mmdb",
-                 data_dir());
-    if (access(path, R_OK) != 0) {
-        print_message("    %s not there: skipped\n", path);
+    geo_db_t *db = fixture_geo_test_db();
+    if (!db) {
         skip();
         return;
     }
     conf_t *conf = make_conf();
-    diag_t d;
-    geo_db_t *db = NULL;
-    diag_init(&d);
-    d.quiet = true;
-    if (!geo_db_open(path, NULL, NULL, &db, &d))
-        print_messages(&d);
-    assert_non_null(db);
-    diag_free(&d);
 
     /* map */
     conf_map_rule_t subs[] = {{(char *)"GB-ENG", ORDER(EU_WEST), 30}};
@@ -1506,6 +1492,125 @@ static void test_decide_database(void **state)
     free_conf(conf);
 }
 
+/* The route for addr_text/source, and what geo_policy_fallback() gives
+ * it: "dc,dc,..." ("" for none), with the scope after the fallback. */
+static const char *fallback_of(const conf_t *conf, const geo_policy_t *p, const geo_db_t *db,
+                               const char *addr_text, unsigned source, int *scope_before,
+                               int *scope)
+{
+    static char buf[512];
+    uint8_t addr[16], dc[CONF_MAX_DATACENTERS];
+    int family = addr_of(addr_text, addr);
+    geo_route_t r;
+    geo_policy_route(p, db, family, addr, source, &r);
+    *scope_before = r.scope;
+    unsigned n = geo_policy_fallback(p, db, &r, dc);
+    size_t at = 0;
+    buf[0] = '\0';
+    for (unsigned i = 0; i < n; i++)
+        at += (size_t)snprintf(buf + at, sizeof(buf) - at, "%s%s", i ? "," : "",
+                               conf->datacenters[dc[i]].name);
+    *scope = r.scope;
+    return buf;
+}
+
+#define EXPECT_FALLBACK(p, db, addr, source, want, want_scope)                                    \
+    do {                                                                                           \
+        int before_, scope_;                                                                       \
+        const char *got_ = fallback_of(conf, p, db, addr, source, &before_, &scope_);              \
+        if (strcmp(got_, want) != 0 || scope_ != (want_scope))                                     \
+            fail_msg("%s/%u: expected fallback \"%s\" scope %d, got \"%s\" scope %d (before %d)", \
+                     addr, source, want, want_scope, got_, scope_, before_);                       \
+    } while (0)
+
+/* When every data center of a client's order is down, the rest, nearest
+ * to the client first; without coordinates the default order, then the
+ * others in config order; data centers without a location last. The ECS
+ * scope grows when an override's client had to be located for it. */
+static void test_fallback(void **state)
+{
+    (void)state;
+    geo_db_t *db = fixture_geo_test_db();
+    if (!db) {
+        skip();
+        return;
+    }
+    conf_t *conf = make_conf();
+    conf_pool_t pools[] = {{.dc = EU_WEST}, {.dc = US_EAST}, {.dc = AP_SOUTH},
+                           {.dc = SPARE},   {.dc = NOWHERE}};
+    conf_map_rule_t conts[] = {{(char *)"EU", ORDER(EU_WEST, US_EAST), 32}};
+    conf_network_rule_t rules[] = {{net("216.160.83.0/24"), ORDER(EU_WEST), 40}};
+    conf_service_t svc = map_service(NULL, 0, NULL, 0, conts, 1);
+    svc.pools = pools;
+    svc.n_pools = 5;
+    svc.default_order = ORDER(US_EAST, SPARE, EU_WEST);
+    svc.networks = rules;
+    svc.n_networks = 1;
+    uint8_t a[16];
+    geo_location_t milton;
+    addr_of("216.160.83.56", a);
+    assert_int_equal(geo_db_locate(db, AF_INET, a, &milton), 0);
+    assert_true(milton.found && milton.prefix > 24);
+    addr_of("216.160.83.0", a);
+    geo_location_t milton24;
+    assert_int_equal(geo_db_locate(db, AF_INET, a, &milton24), 0);
+    int scope24 = milton24.prefix > 24 ? milton24.prefix : 24;
+
+    for (int bound = 0; bound < 2; bound++) {
+        geo_policy_t *p = build_ok(conf, &svc);
+        if (bound)
+            geo_policy_bind(p, db);
+        /* London, continent EU [eu-west, us-east]: Frankfurt, then
+         * Singapore, then the one without a location; scope unchanged */
+        EXPECT_FALLBACK(p, db, "81.2.69.142", 32, "spare,ap-south,nowhere", 31);
+        /* Changchun: the default order [us-east, spare, eu-west] */
+        EXPECT_FALLBACK(p, db, "175.16.199.1", 32, "ap-south,nowhere", 24);
+        /* not in the database: no coordinates, config order */
+        EXPECT_FALLBACK(p, db, "10.0.0.1", 32, "ap-south,nowhere", 8);
+        /* SOURCE 0: nothing located, the default order, scope 0 */
+        EXPECT_FALLBACK(p, db, "81.2.69.142", 0, "ap-south,nowhere", 0);
+        /* the override [eu-west] decided (scope /24) without locating:
+         * Milton, WA is located now (its /29 bounds the scope) */
+        EXPECT_FALLBACK(p, db, "216.160.83.56", 32, "us-east,spare,ap-south,nowhere",
+                        milton.prefix);
+        /* a /24 subnet: what the database says of 216.160.83.0 */
+        EXPECT_FALLBACK(p, db, "216.160.83.56", 24, "us-east,spare,ap-south,nowhere", scope24);
+        /* no database: the default order minus the listed, then the rest */
+        EXPECT_FALLBACK(p, NULL, "216.160.83.56", 32, "us-east,spare,ap-south,nowhere", 24);
+
+        /* orders the policy can give, inside a set of data centers */
+        const uint64_t eu = UINT64_C(1) << EU_WEST, us = UINT64_C(1) << US_EAST,
+                       sp = UINT64_C(1) << SPARE, ap = UINT64_C(1) << AP_SOUTH;
+        assert_true(geo_policy_order_within(p, eu)); /* the override */
+        assert_true(geo_policy_order_within(p, eu | us));
+        assert_false(geo_policy_order_within(p, us | sp | ap));
+        assert_true(geo_policy_order_within(p, us | sp | eu));
+        assert_true(geo_policy_order_within(p, UINT64_MAX));
+        assert_false(geo_policy_order_within(p, 0));
+        geo_policy_free(p);
+    }
+
+    /* nearest: every order holds every data center; nothing falls back
+     * until all are down */
+    svc = make_service(CONF_POLICY_NEAREST);
+    geo_policy_t *p = build_ok(conf, &svc);
+    geo_policy_bind(p, db);
+    EXPECT_FALLBACK(p, db, "81.2.69.142", 32, "", 31);
+    assert_false(geo_policy_order_within(p, (UINT64_C(1) << EU_WEST) | (UINT64_C(1) << US_EAST)));
+    assert_true(geo_policy_order_within(
+        p, (UINT64_C(1) << EU_WEST) | (UINT64_C(1) << US_EAST) | (UINT64_C(1) << AP_SOUTH)));
+    /* a nearest service whose default lists fewer: clients without
+     * coordinates fall back to the others */
+    geo_policy_free(p);
+    svc.default_order = ORDER(AP_SOUTH);
+    p = build_ok(conf, &svc);
+    EXPECT_FALLBACK(p, db, "10.0.0.1", 32, "eu-west,us-east", 8);
+    assert_true(geo_policy_order_within(p, UINT64_C(1) << AP_SOUTH));
+    geo_policy_free(p);
+    geo_db_free(db);
+    free_conf(conf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1517,6 +1622,7 @@ int main(void)
         cmocka_unit_test(test_build_errors),         cmocka_unit_test(test_networks_file),
         cmocka_unit_test(test_networks_file_errors), cmocka_unit_test(test_networks_file_odd_bytes),
         cmocka_unit_test(test_networks_file_100k),   cmocka_unit_test(test_decide_database),
+        cmocka_unit_test(test_fallback),
     };
     /* Benchmarks (they print timings and assert no speed): only when asked,
      * never skipped cases inside `make check`. */

@@ -23,6 +23,7 @@
 
 #include "dns/wire.h"
 #include "fixture.h"
+#include "fixture_geo.h"
 #include "fixture_service.h"
 #include "query/query_internal.h"
 #include "query/service.h"
@@ -78,7 +79,8 @@ static uint8_t order_eu[] = {DC_EU};
 static conf_network_t eu_addrs[3], us_addrs[1];
 static conf_pool_t pools[3];
 static conf_network_rule_t overrides[2];
-static conf_service_t services[2];
+static conf_map_rule_t eu_continent[1];
+static conf_service_t services[3];
 static conf_t conf;
 
 static fixture_services_t fixture;
@@ -113,8 +115,18 @@ static int setup(void **state)
     services[1] = services[0];
     services[1].name = "noecs.example.com.";
     services[1].ecs = false;
+    /* no overrides (the bound short path), Europe and the rest to eu-west:
+     * with eu-west down, everyone falls back */
+    eu_continent[0] = (conf_map_rule_t){.key = "EU", .order = {order_eu, 1}};
+    services[2] = services[0];
+    services[2].name = "fb.example.com.";
+    services[2].networks = NULL;
+    services[2].n_networks = 0;
+    services[2].continents = eu_continent;
+    services[2].n_continents = 1;
+    services[2].default_order = (conf_dc_order_t){order_eu, 1};
     conf = (conf_t){.datacenters = dcs, .n_datacenters = 3, .services = services,
-                    .n_services = 2};
+                    .n_services = 3};
     if (fixture_services(&fixture, &conf, zone_com, zone_net) < 0)
         return -1;
     db = fixture.db;
@@ -131,7 +143,7 @@ static int teardown(void **state)
 /* ------------------------------------------------------------ packets */
 
 enum { OPT_NONE, OPT_EMPTY, OPT_ECS4, OPT_ECS4_ZERO, OPT_ECS6, OPT_ECS_BAD, OPT_NSID,
-       OPT_ECS_NSID, OPT_COOKIE, OPT_UNKNOWN };
+       OPT_ECS_NSID, OPT_COOKIE, OPT_UNKNOWN, OPT_ECS4_LONDON };
 
 typedef struct query_shape {
     const char *name; /* presentation form, or NULL: name_wire */
@@ -170,6 +182,7 @@ static size_t put_options(uint8_t *o, int kind)
     static const uint8_t nsid[] = {0, 3, 0, 0};
     static const uint8_t cookie[] = {0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8};
     static const uint8_t unknown[] = {0xfd, 0xe9, 0, 2, 9, 9};
+    static const uint8_t london[] = {0, 8, 0, 8, 0, 1, 32, 0, 81, 2, 69, 142};
     const uint8_t *src = NULL;
     size_t n = 0;
     switch (kind) {
@@ -180,6 +193,7 @@ static size_t put_options(uint8_t *o, int kind)
     case OPT_NSID: src = nsid; n = sizeof(nsid); break;
     case OPT_COOKIE: src = cookie; n = sizeof(cookie); break;
     case OPT_UNKNOWN: src = unknown; n = sizeof(unknown); break;
+    case OPT_ECS4_LONDON: src = london; n = sizeof(london); break;
     case OPT_ECS_NSID:
         memcpy(o, ecs4, sizeof(ecs4));
         memcpy(o + sizeof(ecs4), nsid, sizeof(nsid));
@@ -552,6 +566,45 @@ static void test_longest_names(void **state)
     check_shape(&s, true);
 }
 
+/* Every data center of the client's order down: the answer from outside
+ * it (fallback: any) and its ECS scope are the same on both paths, with
+ * and without a database bound to the services. */
+static void test_fallback_paths(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"geo.example.com.", "noecs.example.com.",
+                                        "fb.example.com."};
+    static const uint16_t types[] = {DNS_TYPE_A, DNS_TYPE_AAAA};
+    static const int opts[] = {OPT_NONE, OPT_ECS4, OPT_ECS6, OPT_ECS4_LONDON};
+    static const char *const drained[][2] = {{"eu-west", NULL}, {"eu-west", "us-east"}};
+    geo_db_t *gdb = fixture_geo_test_db();
+    for (int with_db = 0; with_db < (gdb ? 2 : 1); with_db++) {
+        cfg.geo = with_db ? gdb : NULL;
+        for (size_t i = 0; i < fixture.n; i++)
+            service_bind_geo(fixture.svcs[i], cfg.geo);
+        for (size_t d = 0; d < sizeof(drained) / sizeof(drained[0]); d++) {
+            for (size_t k = 0; k < 2 && drained[d][k]; k++)
+                assert_int_equal(health_force_dc(fixture.health, drained[d][k],
+                                                 HEALTH_FORCE_DOWN), 0);
+            uint64_t before = service_count(fixture.svcs[2], SERVICE_COUNT_FALLBACK);
+            for (size_t n = 0; n < sizeof(names) / sizeof(names[0]); n++)
+                for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++)
+                    for (size_t o = 0; o < sizeof(opts) / sizeof(opts[0]); o++) {
+                        query_shape_t s = {.name = names[n], .type = types[t], .opt = opts[o]};
+                        check_shape(&s, true);
+                    }
+            /* the fallback was taken, not a fail open */
+            assert_true(service_count(fixture.svcs[2], SERVICE_COUNT_FALLBACK) > before);
+            for (size_t k = 0; k < 2 && drained[d][k]; k++)
+                assert_int_equal(health_force_dc(fixture.health, drained[d][k], HEALTH_AUTO), 0);
+        }
+    }
+    cfg.geo = NULL;
+    for (size_t i = 0; i < fixture.n; i++)
+        service_bind_geo(fixture.svcs[i], NULL);
+    geo_db_free(gdb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -561,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_odd_shapes),
         cmocka_unit_test(test_truncated_packets),
         cmocka_unit_test(test_longest_names),
+        cmocka_unit_test(test_fallback_paths),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -20,6 +20,7 @@
 
 #include "dns/wire.h"
 #include "fixture.h"
+#include "fixture_geo.h"
 #include "fixture_service.h"
 #include "query/query.h"
 #include "query/service.h"
@@ -37,8 +38,10 @@ static uint8_t order_ap[] = {DC_AP};
 static uint8_t order_eu[] = {DC_EU};
 static conf_network_t eu_addrs[3], us_addrs[1], near_ap_addrs[1];
 static conf_pool_t geo_pools[3], near_pools[3];
-static conf_network_rule_t overrides[2];
-static conf_service_t services[4];
+static conf_network_rule_t overrides[2], eu_overrides[2];
+static conf_map_rule_t eu_continent[1];
+enum { N_SERVICES = 7 };
+static conf_service_t services[N_SERVICES];
 static conf_t conf;
 
 static const char *const zone_com[] = {
@@ -59,7 +62,7 @@ static const char *const zone_net[] = {
 
 static fixture_services_t fixture;
 static zone_db_t *db;
-static service_t *svcs[4];
+static service_t *svcs[N_SERVICES];
 static health_t *health; /* no loop: only overrides change states */
 static query_config_t cfg = {.max_udp_size = 1232, .chaos = false};
 
@@ -101,8 +104,30 @@ static void build_conf(void)
     services[3].name = "minup.example.com.";
     services[3].min_up = 3;
     services[3].n_networks = 0;
+    /* geo's routing, failing open within the order (today's behaviour) */
+    services[4] = services[0];
+    services[4].name = "listed.example.com.";
+    services[4].fallback = CONF_FALLBACK_LISTED;
+    /* Europe and the default to eu-west alone, address pools only: when
+     * it is down everyone falls back, to the nearer of us-east and
+     * ap-south; one without overrides (the bound short path), one with */
+    eu_continent[0] = (conf_map_rule_t){.key = "EU", .order = {order_eu, 1}};
+    eu_overrides[0] = (conf_network_rule_t){.net = fixture_net("81.2.69.0", 24),
+                                            .order = {order_eu, 1}};
+    eu_overrides[1] = (conf_network_rule_t){.net = fixture_net("192.0.2.0", 24),
+                                            .order = {order_eu, 1}};
+    services[5] = (conf_service_t){.name = "fb.example.com.", .ttl = 60, .failover_ttl = 5,
+                                   .min_up = 1, .policy = CONF_POLICY_MAP, .ecs = true,
+                                   .pools = near_pools, .n_pools = 3,
+                                   .continents = eu_continent, .n_continents = 1,
+                                   .default_order = {order_eu, 1},
+                                   .conf_file = "test.yaml", .conf_line = 30};
+    services[6] = services[5];
+    services[6].name = "fbnet.example.com.";
+    services[6].networks = eu_overrides;
+    services[6].n_networks = 2;
     conf = (conf_t){.datacenters = dcs, .n_datacenters = 3, .services = services,
-                    .n_services = 4};
+                    .n_services = N_SERVICES};
 }
 
 static int setup(void **state)
@@ -112,7 +137,7 @@ static int setup(void **state)
     if (fixture_services(&fixture, &conf, zone_com, zone_net) < 0)
         return -1;
     db = fixture.db;
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < N_SERVICES; i++)
         svcs[i] = fixture.svcs[i];
     health = fixture.health;
     return 0;
@@ -428,16 +453,29 @@ static void test_failover(void **state)
     ldns_pkt_free(p);
     assert_int_equal(health_force_dc(health, "us-east", HEALTH_AUTO), 0);
 
-    /* everything down: fail open with eu-west's whole pool (first choice) */
+    /* everything down: fail open with eu-west's whole pool (first choice);
+     * listed fails open within the order, geo's fallback takes the CNAME
+     * pool, which has nothing to check */
     assert_int_equal(health_force_dc(health, "eu-west", HEALTH_FORCE_DOWN), 0);
     assert_int_equal(health_force_dc(health, "us-east", HEALTH_FORCE_DOWN), 0);
     assert_int_equal(health_force_dc(health, "ap-south", HEALTH_FORCE_DOWN), 0);
-    uint64_t before = service_count(svcs[0], SERVICE_COUNT_FAIL_OPEN);
-    const char *want_all[] = {"geo.example.com.\t120\tIN\tA\t192.0.2.10", "192.0.2.11"};
-    p = ask("geo.example.com.", LDNS_RR_TYPE_A, 1, 2, "2001:db8:1::", 48, NULL);
+    uint64_t before = service_count(svcs[4], SERVICE_COUNT_FAIL_OPEN);
+    const char *want_all[] = {"listed.example.com.\t120\tIN\tA\t192.0.2.10", "192.0.2.11"};
+    p = ask("listed.example.com.", LDNS_RR_TYPE_A, 1, 2, "2001:db8:1::", 48, NULL);
     expect_answer(p, LDNS_RCODE_NOERROR, want_all, 2);
     ldns_pkt_free(p);
-    assert_int_equal(service_count(svcs[0], SERVICE_COUNT_FAIL_OPEN), before + 1);
+    assert_int_equal(service_count(svcs[4], SERVICE_COUNT_FAIL_OPEN), before + 1);
+    const char *want_cname[] = {"geo.example.com.\t10\tIN\tCNAME\tap.example.net.",
+                                "ap.example.net.\t300\tIN\tA\t203.0.113.10"};
+    p = ask("geo.example.com.", LDNS_RR_TYPE_A, 1, 2, "2001:db8:1::", 48, NULL);
+    expect_answer(p, LDNS_RCODE_NOERROR, want_cname, 2);
+    ldns_pkt_free(p);
+    before = service_count(svcs[1], SERVICE_COUNT_FAIL_OPEN);
+    const char *want_near_all[] = {"near.example.com.\t60\tIN\tA\t192.0.2.10"};
+    p = ask("near.example.com.", LDNS_RR_TYPE_A, 1, 1, "10.0.0.0", 8, NULL);
+    expect_answer(p, LDNS_RCODE_NOERROR, want_near_all, 1);
+    ldns_pkt_free(p);
+    assert_int_equal(service_count(svcs[1], SERVICE_COUNT_FAIL_OPEN), before + 1);
 
     /* an address forced up beats its data center forced down */
     assert_int_equal(health_force_address(health, "198.51.100.10", HEALTH_FORCE_UP), 0);
@@ -454,6 +492,103 @@ static void test_failover(void **state)
     assert_int_equal(health_force_address(health, "192.0.2.10", HEALTH_AUTO), 0);
     for (size_t i = 0; i < 3; i++)
         assert_int_equal(health_force_dc(health, dcs[i].name, HEALTH_AUTO), 0);
+}
+
+/* ask() for an IPv4 client subnet; checks the one A record, its TTL and
+ * the echoed scope. */
+static void expect_a(const char *name, const char *subnet, unsigned source, const char *addr,
+                     unsigned ttl, int scope)
+{
+    char want[128];
+    snprintf(want, sizeof(want), "%s\t%u\tIN\tA\t%s", name, ttl, addr);
+    ldns_pkt *p = ask(name, LDNS_RR_TYPE_A, 1, 1, subnet, source, NULL);
+    const char *lines[] = {want};
+    expect_answer(p, LDNS_RCODE_NOERROR, lines, 1);
+    unsigned got_source;
+    int got = echoed_scope(p, &got_source);
+    if (got != scope)
+        fail_msg("%s from %s/%u: expected scope %d, got %d", name, subnet, source, scope, got);
+    ldns_pkt_free(p);
+}
+
+/* Every data center of the client's order down: fallback: any answers
+ * from the nearest up one outside it (failover TTL, counted, the state
+ * changes once), listed fails open within the order. */
+static void test_fallback(void **state)
+{
+    (void)state;
+    service_t *fb = svcs[5], *fbnet = svcs[6], *listed = svcs[4], *near = svcs[1];
+    for (size_t i = 0; i < N_SERVICES; i++)
+        assert_int_equal(svcs[i]->state, SERVICE_NORMAL);
+    assert_int_equal(health_force_dc(health, "eu-west", HEALTH_FORCE_DOWN), 0);
+    /* no database: no coordinates, so the default order, then config order */
+    uint64_t before = service_count(fbnet, SERVICE_COUNT_FALLBACK);
+    uint64_t open_before = service_count(fbnet, SERVICE_COUNT_FAIL_OPEN);
+    expect_a("fbnet.example.com.", "192.0.2.0", 24, "198.51.100.10", 5, 24);
+    assert_int_equal(service_count(fbnet, SERVICE_COUNT_FALLBACK), before + 1);
+    assert_int_equal(service_count(fbnet, SERVICE_COUNT_FAIL_OPEN), open_before);
+    expect_a("fb.example.com.", "10.0.0.0", 8, "198.51.100.10", 5, 0);
+    /* the health loop's view: one transition each, then none */
+    assert_true(service_log_transitions(fb, &conf));
+    assert_int_equal(fb->state, SERVICE_FALLBACK);
+    assert_true(fb->state_since > 0);
+    assert_false(service_log_transitions(fb, &conf));
+    assert_true(service_log_transitions(fbnet, &conf));
+    assert_false(service_log_transitions(near, &conf)); /* its orders hold every pool */
+    assert_int_equal(near->state, SERVICE_NORMAL);
+    /* geo's override 2001:db8::/32 lists eu-west alone */
+    assert_true(service_log_transitions(svcs[0], &conf));
+    assert_int_equal(svcs[0]->state, SERVICE_FALLBACK);
+    assert_true(service_log_transitions(listed, &conf));
+    assert_int_equal(listed->state, SERVICE_FAIL_OPEN);
+    const char *want_listed[] = {"listed.example.com.\t120\tIN\tA\t192.0.2.10", "192.0.2.11"};
+    ldns_pkt *p = ask("listed.example.com.", LDNS_RR_TYPE_A, 1, 2, "2001:db8:1::", 48, NULL);
+    expect_answer(p, LDNS_RCODE_NOERROR, want_listed, 2);
+    ldns_pkt_free(p);
+
+    /* with the database: by distance from the client */
+    geo_db_t *gdb = fixture_geo_test_db();
+    if (gdb) {
+        cfg.geo = gdb;
+        service_bind_geo(fb, gdb);
+        service_bind_geo(fbnet, gdb);
+        /* London (EU: eu-west): us-east is nearer than ap-south; the
+         * database's /31 decided, as without the fallback */
+        expect_a("fb.example.com.", "81.2.69.142", 32, "198.51.100.10", 5, 31);
+        /* Changchun (the default: eu-west): ap-south */
+        expect_a("fb.example.com.", "175.16.199.1", 32, "203.0.113.20", 5, 24);
+        expect_a("fb.example.com.", "175.16.199.0", 24, "203.0.113.20", 5, 24);
+        /* the override 81.2.69.0/24 listed eu-west; London's /31 chose
+         * the fallback, so the scope is /31, not the override's /24 */
+        expect_a("fbnet.example.com.", "81.2.69.142", 32, "198.51.100.10", 5, 31);
+        expect_a("fbnet.example.com.", "175.16.199.1", 32, "203.0.113.20", 5, 24);
+        /* eu-west up again: its own answer, the override's scope */
+        assert_int_equal(health_force_dc(health, "eu-west", HEALTH_AUTO), 0);
+        expect_a("fbnet.example.com.", "81.2.69.142", 32, "192.0.2.10", 60, 24);
+        assert_int_equal(health_force_dc(health, "eu-west", HEALTH_FORCE_DOWN), 0);
+        cfg.geo = NULL;
+        service_bind_geo(fb, NULL);
+        service_bind_geo(fbnet, NULL);
+        geo_db_free(gdb);
+    }
+
+    /* nothing up anywhere: fail open for everyone */
+    assert_int_equal(health_force_dc(health, "us-east", HEALTH_FORCE_DOWN), 0);
+    assert_int_equal(health_force_dc(health, "ap-south", HEALTH_FORCE_DOWN), 0);
+    assert_true(service_log_transitions(fb, &conf));
+    assert_int_equal(fb->state, SERVICE_FAIL_OPEN);
+    assert_int_equal(svcs[0]->state, SERVICE_FALLBACK); /* until the loop looks */
+    assert_false(service_log_transitions(svcs[0], &conf)); /* the CNAME pool is up */
+    expect_a("fb.example.com.", "10.0.0.0", 8, "192.0.2.10", 60, 0);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(health_force_dc(health, dcs[i].name, HEALTH_AUTO), 0);
+    assert_true(service_log_transitions(fb, &conf));
+    assert_int_equal(fb->state, SERVICE_NORMAL);
+    for (size_t i = 0; i < N_SERVICES; i++) {
+        service_log_transitions(svcs[i], &conf);
+        assert_int_equal(svcs[i]->state, SERVICE_NORMAL);
+    }
+    expect_a("fb.example.com.", "10.0.0.0", 8, "192.0.2.10", 60, 0);
 }
 
 static void test_misplaced_services(void **state)
@@ -498,6 +633,7 @@ int main(void)
         cmocka_unit_test(test_static_name_with_ecs),
         cmocka_unit_test(test_nearest_without_database),
         cmocka_unit_test(test_failover),
+        cmocka_unit_test(test_fallback),
         cmocka_unit_test(test_misplaced_services),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
