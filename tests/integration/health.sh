@@ -29,7 +29,7 @@
 # https with verify_tls true against a self-signed certificate (made here
 # with openssl) goes down (then fail open); with verify_tls false stays up;
 # tcp to a closed port goes down (TTL then defaults to the check interval);
-# a backend that accepts and never answers (--hang) goes down on a 300 ms
+# a backend that accepts and never answers (--hang) goes down on a 900 ms
 # timeout while qloop on that service sees every query answered; HTTP 503
 # goes down; a data center with one of two addresses down answers with the
 # up one only (min_up 1) or is down (min_up 2); an address override in the
@@ -562,7 +562,7 @@ echo "# part 2: transitions done after $(secs $(($(now_ms) - t0))) s"
 answer_is "tcp check, closed port: down; TTL the check interval" tcp.example.com "$LONDON" 1 \
     127.0.0.32
 expect_log "$(health_re 127.0.0.31 eu-west tcp '[a-z]+' down)" 1 "tcp: 127.0.0.31 goes down"
-answer_is "http check, backend never answers (300 ms timeout): down" hang.example.com \
+answer_is "http check, backend never answers (900 ms timeout): down" hang.example.com \
     "$LONDON" 5 127.0.0.32
 expect_log "$(health_re 127.0.0.33 eu-west slow '[a-z]+' down)" 1 "hang: 127.0.0.33 goes down"
 answer_is "http check, status 503: down" status.example.com "$LONDON" 5 127.0.0.32
