@@ -4,7 +4,8 @@
  * dns_query_parse() reads everything the answer needs from a received
  * packet into a dns_query_t on the caller's stack: header, the one question
  * (name kept in the case it was sent, plus a lower-cased copy), and the
- * EDNS OPT record with the options we act on (NSID, client subnet, cookie).
+ * EDNS OPT record with the options we act on (NSID, client subnet, cookie),
+ * and a TSIG record (RFC 8945) as it stands, for the guard that checks it.
  * It never reads past len and allocates nothing. dns_query_parse_common()
  * reads the shape nearly every query has, inline, for the answer path's
  * fused fast path.
@@ -33,16 +34,26 @@ enum {
     DNS_TYPE_NAPTR = 35, DNS_TYPE_DNAME = 39, DNS_TYPE_OPT = 41, DNS_TYPE_DS = 43,
     DNS_TYPE_RRSIG = 46, DNS_TYPE_NSEC = 47, DNS_TYPE_DNSKEY = 48, DNS_TYPE_SVCB = 64,
     DNS_TYPE_HTTPS = 65, DNS_TYPE_IXFR = 251, DNS_TYPE_AXFR = 252, DNS_TYPE_MAILB = 253,
+    DNS_TYPE_TSIG = 250,
     DNS_TYPE_MAILA = 254, DNS_TYPE_ANY = 255,
 };
 enum { DNS_CLASS_IN = 1, DNS_CLASS_CH = 3, DNS_CLASS_NONE = 254, DNS_CLASS_ANY = 255 };
 enum {
     DNS_RCODE_NOERROR = 0, DNS_RCODE_FORMERR = 1, DNS_RCODE_SERVFAIL = 2,
     DNS_RCODE_NXDOMAIN = 3, DNS_RCODE_NOTIMP = 4, DNS_RCODE_REFUSED = 5,
-    DNS_RCODE_YXDOMAIN = 6, DNS_RCODE_BADVERS = 16,
+    DNS_RCODE_YXDOMAIN = 6, DNS_RCODE_NOTAUTH = 9, DNS_RCODE_BADVERS = 16,
 };
+/* TSIG errors (RFC 8945 4.2), in the record's Error field. */
+enum { DNS_TSIG_BADSIG = 16, DNS_TSIG_BADKEY = 17, DNS_TSIG_BADTIME = 18 };
 enum { DNS_OPCODE_QUERY = 0 };
-enum { DNS_EDNS_NSID = 3, DNS_EDNS_CLIENT_SUBNET = 8, DNS_EDNS_COOKIE = 10 };
+enum {
+    DNS_EDNS_NSID = 3, DNS_EDNS_CLIENT_SUBNET = 8, DNS_EDNS_COOKIE = 10,
+    DNS_EDNS_EXTENDED_ERROR = 15,
+};
+/* Extended DNS Error INFO-CODEs (RFC 8914 4) that we send. */
+enum {
+    DNS_EDE_PROHIBITED = 18, DNS_EDE_NOT_AUTHORITATIVE = 20, DNS_EDE_NOT_SUPPORTED = 21,
+};
 
 /* Header flag bits in the 16-bit flags word. */
 #define DNS_FLAG_QR 0x8000u
@@ -62,6 +73,30 @@ enum dns_parse_status {
     DNS_PARSE_BADVERS,  /* EDNS version > 0 */
 };
 
+/* A request's TSIG record (RFC 8945 4.2), as sent: what checking it (and
+ * signing the answer) needs. The names are uncompressed, in the case sent;
+ * mac and other point into the packet, valid as long as it is. */
+typedef struct dns_tsig {
+    size_t offset;          /* where the record starts: the MAC covers the packet
+                               before it (with ARCOUNT one less) */
+    uint8_t key_name_len;
+    uint8_t algorithm_len;
+    uint16_t fudge;         /* seconds either side of time_signed */
+    uint16_t mac_size;
+    uint16_t original_id;
+    uint16_t error;
+    uint16_t other_len;
+    uint64_t time_signed;   /* 48 bits: seconds since the epoch */
+    const uint8_t *mac;
+    const uint8_t *other;
+    uint8_t key_name[DNS_NAME_MAX];
+    uint8_t algorithm[DNS_NAME_MAX];
+} dns_tsig_t;
+
+/* The fudge we put in the TSIG records we write: the 300 s RFC 8945 10
+ * recommends (Knot and BIND send theirs, not the client's). */
+#define DNS_TSIG_FUDGE 300
+
 typedef struct dns_client_subnet {
     uint16_t family;        /* 1 = IPv4, 2 = IPv6 */
     uint8_t source_prefix;
@@ -79,6 +114,7 @@ typedef struct dns_query {
     bool nsid;        /* NSID requested */
     bool ecs;         /* client subnet option present and valid */
     bool cookie;
+    bool tsig;        /* a TSIG record, well formed and last: in tsig_rr */
     /* The question name as sent (case kept: in qname_buf, or where
      * dns_query_parse_to() was told) and lower-cased; both have room for
      * 8-byte loads and stores past the name. */
@@ -93,16 +129,23 @@ typedef struct dns_query {
     /* EDNS (RFC 6891) */
     uint8_t edns_version;
     uint16_t edns_udp_size;
-    uint16_t edns_flags;
+    uint16_t edns_flags;  /* DO (RFC 3225) and the Z bits, as sent */
     dns_client_subnet_t client_subnet;
     uint8_t cookie_len;
     uint8_t cookie_data[40];
     uint8_t qname_buf[DNS_NAME_MAX + 8];
+    dns_tsig_t tsig_rr;
 } dns_query_t;
 
 /* Parses a received packet. On any status but DNS_PARSE_DROP, q->id, flags,
- * opcode are set, and has_question says whether the question could be read
- * (so it can be echoed in an error response). */
+ * opcode are set, has_question says whether the question could be read
+ * (so it can be echoed in an error response), and edns whether the query
+ * had one sound OPT record, read into q (so that the error response
+ * carries ours, RFC 6891 7): the records are read for any opcode whose
+ * packet reads as RFC 1035 sections, and after any error that leaves the
+ * records' framing intact. A TSIG record that is not the last one of the
+ * additional section, or cannot be read, is a format error (RFC 8945
+ * 5.1). */
 enum dns_parse_status dns_query_parse(const uint8_t *pkt, size_t len, dns_query_t *q);
 
 /* The same, with the question name as sent written to name (room for
@@ -110,6 +153,12 @@ enum dns_parse_status dns_query_parse(const uint8_t *pkt, size_t len, dns_query_
  * DNS_HEADER_SIZE, where dns_writer_start() then finds it in place. */
 enum dns_parse_status dns_query_parse_to(const uint8_t *pkt, size_t len, dns_query_t *q,
                                          uint8_t *name);
+
+/* Reads the TSIG record that starts (with its owner, the key name) at
+ * offset at of pkt (len bytes) into t: CLASS ANY, TTL 0, RDATA exactly as
+ * long as its fields (RFC 8945 4.2). Returns 0, or -1 when it is not such
+ * a record. */
+int dns_tsig_parse(const uint8_t *pkt, size_t len, size_t at, dns_tsig_t *t);
 
 /* (dns_client_subnet_parse() and dns_query_parse_common(), inline, are
  * below the byte helpers they use.) */
@@ -261,7 +310,7 @@ dns_query_parse_common(const uint8_t *pkt, size_t len, dns_query_t *q, uint8_t *
     size_t pos = DNS_HEADER_SIZE + (size_t)o + 4;
     const uint8_t *rr = pkt + pos + 1;
     q->has_question = true;
-    q->edns = q->nsid = q->ecs = q->cookie = false;
+    q->edns = q->nsid = q->ecs = q->cookie = q->tsig = false;
     if (counts & 1) {
         if (len - pos < 11 || pkt[pos] != 0 || dns_get16(rr) != DNS_TYPE_OPT)
             return false;
@@ -307,6 +356,21 @@ int dns_writer_name(dns_writer_t *w, const uint8_t *name);
 /* Same, without compressing this name (RDATA of types where RFC 3597 forbids
  * it) but remembering it so later names can point into it. */
 int dns_writer_name_nocompress(dns_writer_t *w, const uint8_t *name);
+
+/* The size of the unsigned TSIG record dns_writer_tsig_unsigned() writes
+ * for the request's t. */
+static inline size_t dns_tsig_unsigned_size(const dns_tsig_t *t)
+{
+    return t->key_name_len + 10u + t->algorithm_len + 16u;
+}
+
+/* Writes the unsigned TSIG record (MAC size 0) of an answer whose request
+ * had t and failed its key or MAC check (RFC 8945 5.3.2): the request's key
+ * name, algorithm and time signed, our fudge, the answer's id as original
+ * id, error, no other data; counted in the additional section, where it
+ * must be the last record. Returns 0, or -1 when it does not fit (w->len
+ * unchanged). */
+int dns_writer_tsig_unsigned(dns_writer_t *w, const dns_tsig_t *t, uint16_t id, uint16_t error);
 
 
 /* Takes the writer back to an earlier length and number of compression

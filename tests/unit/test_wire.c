@@ -131,6 +131,217 @@ static void test_parse_edns(void **state)
     assert_int_equal(dns_query_parse(pkt, len, &q), DNS_PARSE_FORMERR);
 }
 
+/* The OPT is read, for the error answer to echo, also where the query is
+ * an error: another opcode, no question, two questions. Two OPTs or a
+ * malformed one are not echoed. */
+static void test_parse_edns_of_errors(void **state)
+{
+    (void)state;
+    uint8_t pkt[512];
+    dns_query_t q;
+    size_t len = build(pkt, 4u << 11, 1, 1, NAME, NAME_LEN, DNS_TYPE_SOA, opt_plain,
+                       sizeof(opt_plain)); /* NOTIFY */
+    assert_int_equal(dns_query_parse(pkt, len, &q), DNS_PARSE_NOTIMP);
+    assert_true(q.edns);
+    assert_true(q.edns_flags & DNS_EDNS_DO);
+    /* QDCOUNT 0: the OPT right after the header */
+    len = build(pkt, 0, 0, 1, "", 0, 0, NULL, 0) - 4;
+    memcpy(pkt + len, opt_plain, sizeof(opt_plain));
+    len += sizeof(opt_plain);
+    assert_int_equal(dns_query_parse(pkt, len, &q), DNS_PARSE_FORMERR);
+    assert_true(q.edns);
+    assert_false(q.has_question);
+    /* QDCOUNT 2: past both questions */
+    uint8_t two_q[NAME_LEN + 4 + sizeof(opt_plain)];
+    memcpy(two_q, NAME, NAME_LEN);
+    memcpy(two_q + NAME_LEN, "\0\1\0\1", 4);
+    memcpy(two_q + NAME_LEN + 4, opt_plain, sizeof(opt_plain));
+    len = build(pkt, 0, 2, 1, NAME, NAME_LEN, DNS_TYPE_A, two_q, sizeof(two_q));
+    assert_int_equal(dns_query_parse(pkt, len, &q), DNS_PARSE_FORMERR);
+    assert_true(q.edns);
+    /* a second question cut short: no OPT to be found */
+    assert_int_equal(dns_query_parse(pkt, len - sizeof(opt_plain) - 2, &q), DNS_PARSE_FORMERR);
+    assert_false(q.edns);
+    /* two OPTs: neither is echoed */
+    uint8_t two[2 * sizeof(opt_plain)];
+    memcpy(two, opt_plain, sizeof(opt_plain));
+    memcpy(two + sizeof(opt_plain), opt_plain, sizeof(opt_plain));
+    len = build(pkt, 0, 1, 2, NAME, NAME_LEN, DNS_TYPE_A, two, sizeof(two));
+    assert_int_equal(dns_query_parse(pkt, len, &q), DNS_PARSE_FORMERR);
+    assert_false(q.edns);
+    /* a malformed client subnet, alone (the common shape) and with NSID */
+    const uint8_t bad_ecs[] = {0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 11,
+                               0, 8, 0, 7, 0, 1, 23, 0, 192, 0, 3};
+    len = build(pkt, 0, 1, 1, NAME, NAME_LEN, DNS_TYPE_A, bad_ecs, sizeof(bad_ecs));
+    assert_int_equal(dns_query_parse(pkt, len, &q), DNS_PARSE_FORMERR);
+    assert_false(q.edns);
+    const uint8_t bad_ecs_nsid[] = {0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 15, 0, 3, 0, 0,
+                                    0, 8, 0, 7, 0, 1, 23, 0, 192, 0, 3};
+    len = build(pkt, 0, 1, 1, NAME, NAME_LEN, DNS_TYPE_A, bad_ecs_nsid, sizeof(bad_ecs_nsid));
+    assert_int_equal(dns_query_parse(pkt, len, &q), DNS_PARSE_FORMERR);
+    assert_false(q.edns);
+}
+
+/* A TSIG record as dig -y sends it: key "somekey.", hmac-sha256, a 32-byte
+ * MAC. */
+#define TSIG_KEY "\7somekey"
+#define TSIG_ALG "\13hmac-sha256"
+enum { TSIG_LEN = 9 + 10 + 13 + 10 + 32 + 8 };
+static size_t put_tsig(uint8_t *p, uint16_t rclass, uint32_t ttl)
+{
+    size_t n = 0;
+    memcpy(p, TSIG_KEY, sizeof(TSIG_KEY));
+    n += sizeof(TSIG_KEY);
+    dns_put16(p + n, DNS_TYPE_TSIG);
+    dns_put16(p + n + 2, rclass);
+    dns_put32(p + n + 4, ttl);
+    size_t rdlen_at = n + 8;
+    n += 10;
+    size_t rd = n;
+    memcpy(p + n, TSIG_ALG, sizeof(TSIG_ALG));
+    n += sizeof(TSIG_ALG);
+    const uint8_t fixed[] = {0, 0, 0x6a, 0x1b, 0x2c, 0x3d, 0x01, 0x2c, 0, 32};
+    memcpy(p + n, fixed, sizeof(fixed));
+    n += sizeof(fixed);
+    memset(p + n, 0xAB, 32);
+    n += 32;
+    const uint8_t tail[] = {0x12, 0x34, 0, 0, 0, 2, 0xEE, 0xFF};
+    memcpy(p + n, tail, sizeof(tail));
+    n += sizeof(tail);
+    dns_put16(p + rdlen_at, (uint16_t)(n - rd));
+    assert_int_equal(n, TSIG_LEN);
+    return TSIG_LEN;
+}
+
+static void test_parse_tsig(void **state)
+{
+    (void)state;
+    uint8_t pkt[512], extra[256];
+    dns_query_t q;
+    put_tsig(extra, DNS_CLASS_ANY, 0);
+    const size_t n = TSIG_LEN;
+    size_t len = build(pkt, 0, 1, 1, NAME, NAME_LEN, DNS_TYPE_A, extra, n);
+    assert_int_equal(dns_query_parse(pkt, len, &q), DNS_PARSE_OK);
+    assert_true(q.tsig);
+    assert_false(q.edns);
+    const dns_tsig_t *t = &q.tsig_rr;
+    assert_int_equal(t->offset, 12 + NAME_LEN + 4);
+    assert_int_equal(t->key_name_len, sizeof(TSIG_KEY));
+    assert_memory_equal(t->key_name, TSIG_KEY, sizeof(TSIG_KEY));
+    assert_int_equal(t->algorithm_len, sizeof(TSIG_ALG));
+    assert_memory_equal(t->algorithm, TSIG_ALG, sizeof(TSIG_ALG));
+    assert_int_equal(t->time_signed, 0x6a1b2c3d);
+    assert_int_equal(t->fudge, 300);
+    assert_int_equal(t->mac_size, 32);
+    assert_ptr_equal(t->mac, pkt + t->offset + sizeof(TSIG_KEY) + 10 + sizeof(TSIG_ALG) + 10);
+    assert_int_equal(t->mac[31], 0xAB);
+    assert_int_equal(t->original_id, 0x1234);
+    assert_int_equal(t->error, 0);
+    assert_int_equal(t->other_len, 2);
+    assert_memory_equal(t->other, "\xEE\xFF", 2);
+
+    /* after an OPT: both read */
+    uint8_t both[sizeof(opt_plain) + 256];
+    memcpy(both, opt_plain, sizeof(opt_plain));
+    memcpy(both + sizeof(opt_plain), extra, n);
+    len = build(pkt, 0, 1, 2, NAME, NAME_LEN, DNS_TYPE_A, both, sizeof(opt_plain) + n);
+    assert_int_equal(dns_query_parse(pkt, len, &q), DNS_PARSE_OK);
+    assert_true(q.tsig);
+    assert_true(q.edns);
+    assert_int_equal(q.tsig_rr.offset, 12 + NAME_LEN + 4 + sizeof(opt_plain));
+
+    /* before the OPT: not last, FORMERR (RFC 8945 5.1), the OPT still read */
+    memcpy(both, extra, n);
+    memcpy(both + n, opt_plain, sizeof(opt_plain));
+    len = build(pkt, 0, 1, 2, NAME, NAME_LEN, DNS_TYPE_A, both, sizeof(opt_plain) + n);
+    assert_int_equal(dns_query_parse(pkt, len, &q), DNS_PARSE_FORMERR);
+    assert_true(q.edns);
+
+    /* two TSIG records */
+    uint8_t two[512];
+    memcpy(two, extra, n);
+    memcpy(two + n, extra, n);
+    len = build(pkt, 0, 1, 2, NAME, NAME_LEN, DNS_TYPE_A, two, 2 * n);
+    assert_int_equal(dns_query_parse(pkt, len, &q), DNS_PARSE_FORMERR);
+
+    /* in the answer section (ANCOUNT 1, ARCOUNT 0) */
+    len = build(pkt, 0, 1, 0, NAME, NAME_LEN, DNS_TYPE_A, extra, n);
+    dns_put16(pkt + 6, 1);
+    assert_int_equal(dns_query_parse(pkt, len, &q), DNS_PARSE_FORMERR);
+
+    /* class IN, TTL 1 */
+    uint8_t bad[256];
+    size_t bn = put_tsig(bad, DNS_CLASS_IN, 0);
+    len = build(pkt, 0, 1, 1, NAME, NAME_LEN, DNS_TYPE_A, bad, bn);
+    assert_int_equal(dns_query_parse(pkt, len, &q), DNS_PARSE_FORMERR);
+    bn = put_tsig(bad, DNS_CLASS_ANY, 1);
+    len = build(pkt, 0, 1, 1, NAME, NAME_LEN, DNS_TYPE_A, bad, bn);
+    assert_int_equal(dns_query_parse(pkt, len, &q), DNS_PARSE_FORMERR);
+
+    /* RDATA that ends inside the fields, or goes on past them */
+    size_t rdlen_at = sizeof(TSIG_KEY) + 8;
+    for (int delta = -30; delta <= 2; delta++) {
+        if (delta == 0)
+            continue;
+        bn = put_tsig(bad, DNS_CLASS_ANY, 0);
+        dns_put16(bad + rdlen_at, (uint16_t)(dns_get16(bad + rdlen_at) + delta));
+        if (delta > 0)
+            memset(bad + bn, 0, (size_t)delta), bn += (size_t)delta;
+        len = build(pkt, 0, 1, 1, NAME, NAME_LEN, DNS_TYPE_A, bad, bn);
+        if (dns_query_parse(pkt, len, &q) != DNS_PARSE_FORMERR)
+            fail_msg("TSIG RDLENGTH off by %d: expected FORMERR", delta);
+    }
+    /* a MAC size past the RDATA, and an algorithm name cut by it */
+    bn = put_tsig(bad, DNS_CLASS_ANY, 0);
+    dns_put16(bad + rdlen_at + 2 + sizeof(TSIG_ALG) + 8, 200);
+    len = build(pkt, 0, 1, 1, NAME, NAME_LEN, DNS_TYPE_A, bad, bn);
+    assert_int_equal(dns_query_parse(pkt, len, &q), DNS_PARSE_FORMERR);
+    bn = put_tsig(bad, DNS_CLASS_ANY, 0);
+    dns_put16(bad + rdlen_at, 5);
+    len = build(pkt, 0, 1, 1, NAME, NAME_LEN, DNS_TYPE_A, bad, rdlen_at + 2 + 5);
+    assert_int_equal(dns_query_parse(pkt, len, &q), DNS_PARSE_FORMERR);
+    /* the packet cut anywhere inside the record */
+    len = build(pkt, 0, 1, 1, NAME, NAME_LEN, DNS_TYPE_A, extra, n);
+    for (size_t cut = len - n; cut < len; cut++)
+        if (dns_query_parse(pkt, cut, &q) != DNS_PARSE_FORMERR)
+            fail_msg("TSIG cut to %zu of %zu bytes: expected FORMERR", cut, len);
+
+    /* a key name compressed against the question */
+    uint8_t ptr[256];
+    memcpy(ptr, "\xC0\x0C", 2);
+    memcpy(ptr + 2, extra + sizeof(TSIG_KEY), n - sizeof(TSIG_KEY));
+    len = build(pkt, 0, 1, 1, NAME, NAME_LEN, DNS_TYPE_A, ptr, 2 + n - sizeof(TSIG_KEY));
+    assert_int_equal(dns_query_parse(pkt, len, &q), DNS_PARSE_OK);
+    assert_true(q.tsig);
+    assert_memory_equal(q.tsig_rr.key_name, NAME, NAME_LEN);
+}
+
+static void test_writer_tsig(void **state)
+{
+    (void)state;
+    uint8_t pkt[512], extra[256], resp[512];
+    dns_query_t q;
+    size_t n = put_tsig(extra, DNS_CLASS_ANY, 0);
+    size_t len = build(pkt, 0, 1, 1, NAME, NAME_LEN, DNS_TYPE_A, extra, n);
+    assert_int_equal(dns_query_parse(pkt, len, &q), DNS_PARSE_OK);
+    dns_writer_t w;
+    dns_writer_start(&w, resp, sizeof(resp), &q);
+    size_t at = w.len;
+    assert_int_equal(dns_writer_tsig_unsigned(&w, &q.tsig_rr, 0x4321, DNS_TSIG_BADKEY), 0);
+    /* (the literal's own NUL is the last byte of OTHER LEN) */
+    static const uint8_t want[] = TSIG_KEY "\0\0\xFA\0\xFF\0\0\0\0\0\x1D" TSIG_ALG
+                                  "\0\0\0\x6a\x1b\x2c\x3d\x01\x2c\0\0\x43\x21\0\x11\0";
+    assert_int_equal(w.len - at, sizeof(want));
+    assert_int_equal(dns_tsig_unsigned_size(&q.tsig_rr), sizeof(want));
+    assert_memory_equal(resp + at, want, sizeof(want));
+    assert_int_equal(dns_get16(resp + 10), 1);
+    /* one byte short: nothing written */
+    dns_writer_start(&w, resp, at + sizeof(want) - 1, &q);
+    assert_int_equal(dns_writer_tsig_unsigned(&w, &q.tsig_rr, 1, DNS_TSIG_BADKEY), -1);
+    assert_int_equal(w.len, at);
+    assert_int_equal(dns_get16(resp + 10), 0);
+}
+
 static void test_parse_options(void **state)
 {
     (void)state;
@@ -247,7 +458,8 @@ int main(void)
         cmocka_unit_test(test_parse_simple),     cmocka_unit_test(test_parse_header_rules),
         cmocka_unit_test(test_parse_edns),       cmocka_unit_test(test_parse_options),
         cmocka_unit_test(test_client_subnet),    cmocka_unit_test(test_writer_compression),
-        cmocka_unit_test(test_writer_full),
+        cmocka_unit_test(test_writer_full),      cmocka_unit_test(test_parse_edns_of_errors),
+        cmocka_unit_test(test_parse_tsig),       cmocka_unit_test(test_writer_tsig),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
