@@ -14,6 +14,7 @@
 
 typedef struct answer {
     dns_writer_t w;
+    int ede;           /* Extended DNS Error INFO-CODE for the OPT, or EDE_NONE */
     const dns_query_t *q;
     const zone_db_t *db;
     const query_config_t *cfg;
@@ -27,6 +28,14 @@ typedef struct answer {
 } answer_t;
 
 enum { SECTION_ANSWER = 0, SECTION_AUTHORITY = 1, SECTION_ADDITIONAL = 2 };
+enum { EDE_NONE = -1 };
+
+/* REFUSED, with the Extended DNS Error that says why (RFC 8914). */
+static void refuse(answer_t *a, int ede)
+{
+    dns_writer_set_rcode(&a->w, DNS_RCODE_REFUSED);
+    a->ede = ede;
+}
 
 /* Writes the RDATA of one record, compressing names where RFC 1035 allows. */
 static int put_rdata(dns_writer_t *w, uint16_t type, const uint8_t *rd, uint16_t rdlen)
@@ -511,13 +520,13 @@ static void answer_in(answer_t *a)
     zone_lookup_t r;
 
     if (qtype == DNS_TYPE_AXFR || qtype == DNS_TYPE_IXFR) {
-        dns_writer_set_rcode(&a->w, DNS_RCODE_REFUSED);
+        refuse(a, DNS_EDE_PROHIBITED);
         return;
     }
     zone_lookup_labels(a->db, q->qname_lc, q->qname_len, q->qname_hash, q->qname_offs,
                        q->qname_labels, &r);
     if (!r.zone) {
-        dns_writer_set_rcode(&a->w, DNS_RCODE_REFUSED);
+        refuse(a, DNS_EDE_NOT_AUTHORITATIVE);
         return;
     }
     dns_writer_set_flag(&a->w, DNS_FLAG_AA);
@@ -583,7 +592,8 @@ static bool chaos_answer(answer_t *a, const query_config_t *cfg)
     return true;
 }
 
-/* Size of the OPT record we will add, so the sections leave room for it. */
+/* Size of the OPT record we will add, so the sections leave room for it
+ * (an Extended DNS Error, added to error answers only, is not counted). */
 static inline __attribute__((always_inline)) size_t
 opt_size(const dns_query_t *q, const query_config_t *cfg)
 {
@@ -595,19 +605,20 @@ opt_size(const dns_query_t *q, const query_config_t *cfg)
     return n;
 }
 
-/* Writes our OPT record at p (the room opt_size() reserved) and returns
- * its size; the caller counts it. */
+/* Writes our OPT record at p (the room opt_size() reserved, and 6 bytes
+ * more when ede is not EDE_NONE) and returns its size; the caller counts
+ * it. */
 static inline __attribute__((always_inline)) size_t
 put_opt(uint8_t *p, const dns_query_t *q, const query_config_t *cfg, unsigned rcode,
-        uint8_t ecs_scope)
+        uint8_t ecs_scope, int ede)
 {
     size_t rdlen = 0;
     p[0] = 0;
     dns_put16(p + 1, DNS_TYPE_OPT);
     dns_put16(p + 3, (uint16_t)cfg->max_udp_size);
-    /* extended RCODE (upper 8 bits), version 0, no flags (DO is not echoed
-     * while we serve no DNSSEC) */
-    dns_put32(p + 5, (uint32_t)(rcode >> 4) << 24);
+    /* Extended RCODE (upper 8 bits), version 0, and of the flags DO, which
+     * RFC 3225 3 has us copy; the other (Z) bits are zero (RFC 6891 6.1.4). */
+    dns_put32(p + 5, (uint32_t)(rcode >> 4) << 24 | (q->edns_flags & DNS_EDNS_DO));
     if (q->nsid && cfg->nsid) {
         dns_put16(p + 11, DNS_EDNS_NSID);
         dns_put16(p + 13, (uint16_t)cfg->nsid_len);
@@ -627,6 +638,13 @@ put_opt(uint8_t *p, const dns_query_t *q, const query_config_t *cfg, unsigned rc
         o[7] = ecs_scope;
         dns_copy(o + 8, cs->addr, alen);
         rdlen += 8 + alen;
+    }
+    if (ede != EDE_NONE) {
+        uint8_t *o = p + 11 + rdlen;
+        dns_put16(o, DNS_EDNS_EXTENDED_ERROR);
+        dns_put16(o + 2, 2); /* INFO-CODE, no EXTRA-TEXT */
+        dns_put16(o + 4, (uint16_t)ede);
+        rdlen += 6;
     }
     dns_put16(p + 9, (uint16_t)rdlen);
     return 11 + rdlen;
@@ -661,10 +679,11 @@ static inline void answer_start(answer_t *a, const dns_query_t *q, const zone_db
     dns_writer_start(&a->w, resp, cap, q);
 }
 
-/* Sets the RCODE and TC, adds our OPT when edns, counts the query and
- * returns the answer's length. */
+/* Sets the RCODE and TC, adds our OPT (with the Extended DNS Error ede
+ * unless EDE_NONE) when edns, counts the query and returns the answer's
+ * length. */
 static inline __attribute__((always_inline)) size_t
-answer_finish(answer_t *a, const query_config_t *cfg, unsigned rcode, bool edns)
+answer_finish(answer_t *a, const query_config_t *cfg, unsigned rcode, bool edns, int ede)
 {
     const dns_query_t *q = a->q;
     if (rcode != DNS_RCODE_NOERROR)
@@ -672,7 +691,7 @@ answer_finish(answer_t *a, const query_config_t *cfg, unsigned rcode, bool edns)
     if (a->truncated)
         dns_writer_set_flag(&a->w, DNS_FLAG_TC);
     if (edns) {
-        a->w.len += put_opt(a->w.buf + a->w.len, q, cfg, rcode, a->ecs_scope);
+        a->w.len += put_opt(a->w.buf + a->w.len, q, cfg, rcode, a->ecs_scope, ede);
         dns_writer_add_count(&a->w, SECTION_ADDITIONAL, 1);
     }
     stats_count(a->slot, &(stats_query_t){
@@ -693,11 +712,20 @@ answer_parsed(const dns_query_t *q, enum dns_parse_status st, const zone_db_t *d
               const query_config_t *cfg, uint8_t *resp, size_t cap, bool tcp,
               const struct sockaddr *client, unsigned slot)
 {
-    /* An error answer echoes OPT only when the query's OPT itself was sound. */
-    bool edns = q->edns && st != DNS_PARSE_FORMERR;
+    /* Every answer, errors too, has an OPT when the query had a sound one
+     * (RFC 6891 7; the parser says which). */
+    bool edns = q->edns;
     size_t limit = answer_limit(q, cfg, edns, cap, tcp);
+    size_t reserve = edns ? opt_size(q, cfg) : 0;
+    /* No TSIG key is known yet: a signed query's key is unknown (RFC 8945
+     * 5.2.1), whatever it asks, and its answer ends with the TSIG record
+     * that says so. */
+    bool badkey = st == DNS_PARSE_OK && q->tsig;
+    if (badkey)
+        reserve += dns_tsig_unsigned_size(&q->tsig_rr);
     answer_t a;
-    answer_start(&a, q, db, cfg, client, slot, resp, limit - (edns ? opt_size(q, cfg) : 0));
+    answer_start(&a, q, db, cfg, client, slot, resp, reserve < limit ? limit - reserve : 0);
+    a.ede = EDE_NONE;
 
     unsigned rcode = DNS_RCODE_NOERROR;
     switch (st) {
@@ -706,23 +734,39 @@ answer_parsed(const dns_query_t *q, enum dns_parse_status st, const zone_db_t *d
         break;
     case DNS_PARSE_NOTIMP:
         rcode = DNS_RCODE_NOTIMP;
+        a.ede = DNS_EDE_NOT_SUPPORTED;
         break;
     case DNS_PARSE_BADVERS:
         rcode = DNS_RCODE_BADVERS;
         break;
     default:
-        if (q->qclass == DNS_CLASS_IN) {
+        if (badkey) {
+            rcode = DNS_RCODE_NOTAUTH;
+            a.truncated = a.w.len > a.w.cap; /* a record too long for 512 bytes */
+        } else if (q->qclass == DNS_CLASS_IN) {
             if (db)
                 answer_in(&a);
             else
-                dns_writer_set_rcode(&a.w, DNS_RCODE_REFUSED);
+                refuse(&a, DNS_EDE_NOT_AUTHORITATIVE);
         } else if (!(q->qclass == DNS_CLASS_CH && chaos_answer(&a, cfg))) {
             rcode = DNS_RCODE_REFUSED;
+            a.ede = q->qclass == DNS_CLASS_CH ? DNS_EDE_NOT_AUTHORITATIVE
+                                              : DNS_EDE_NOT_SUPPORTED;
         }
         put_additional(&a);
         break;
     }
-    return answer_finish(&a, cfg, rcode, edns);
+    /* The Extended DNS Error goes only where it fits (error answers are
+     * short: it always does but with the longest names and NSID). */
+    if (a.ede != EDE_NONE && (!edns || a.w.len + reserve + 6 > limit))
+        a.ede = EDE_NONE;
+    size_t n = answer_finish(&a, cfg, rcode, edns, a.ede);
+    if (badkey && !a.truncated) {
+        a.w.cap = limit;
+        if (dns_writer_tsig_unsigned(&a.w, &q->tsig_rr, q->id, DNS_TSIG_BADKEY) == 0)
+            n = a.w.len;
+    }
+    return n;
 }
 
 size_t query_answer_general(const zone_db_t *db, const query_config_t *cfg, const uint8_t *pkt,
@@ -760,7 +804,7 @@ answer_rendered(const dns_query_t *q, const query_config_t *cfg, const zone_rrse
     dns_copy(resp + at, set->wire, set->wire_len);
     at += set->wire_len;
     if (q->edns)
-        at += put_opt(resp + at, q, cfg, DNS_RCODE_NOERROR, 0);
+        at += put_opt(resp + at, q, cfg, DNS_RCODE_NOERROR, 0, EDE_NONE);
     stats_count(slot, &(stats_query_t){.answered = true, .ecs = q->ecs, .qtype = q->qtype});
     return at;
 }
@@ -796,7 +840,7 @@ answer_common_rest(const dns_query_t *q, const zone_db_t *db, const query_config
     } else {
         put_negative(&a, zone); /* no data */
     }
-    return answer_finish(&a, cfg, DNS_RCODE_NOERROR, q->edns);
+    return answer_finish(&a, cfg, DNS_RCODE_NOERROR, q->edns, EDE_NONE);
 }
 
 /* answer_common_rest() for negative answers, out of line: the common

@@ -518,6 +518,316 @@ static void test_malformed(void **state)
     ldns_pkt_free(p);
 }
 
+/* ------------------------------------------------ EDNS bits, TSIG, EDE */
+
+/* A raw query for the tests below, which check bytes ldns hides. */
+typedef struct rawq {
+    const char *name;
+    uint16_t type;
+    uint16_t qclass;     /* 0: IN */
+    uint16_t flags;      /* header flags */
+    uint16_t qdcount;    /* 0: 1; 0xFFFF: no question */
+    bool opt;
+    uint16_t edns_flags; /* DO and Z */
+    uint8_t version;
+    const uint8_t *tail; /* records after the OPT (ARCOUNT + tail_count) */
+    size_t tail_len;
+    unsigned tail_count;
+} rawq_t;
+
+static size_t raw_build(const rawq_t *r, uint8_t *pkt)
+{
+    memset(pkt, 0, 12);
+    dns_put16(pkt, 0x5151);
+    dns_put16(pkt + 2, r->flags);
+    size_t p = 12;
+    unsigned qdcount = r->qdcount == 0xFFFF ? 0 : r->qdcount ? r->qdcount : 1;
+    dns_put16(pkt + 4, (uint16_t)qdcount);
+    for (unsigned i = 0; i < qdcount; i++) {
+        ldns_rdf *n = ldns_dname_new_frm_str(r->name);
+        assert_non_null(n);
+        memcpy(pkt + p, ldns_rdf_data(n), ldns_rdf_size(n));
+        p += ldns_rdf_size(n);
+        ldns_rdf_deep_free(n);
+        dns_put16(pkt + p, r->type);
+        dns_put16(pkt + p + 2, r->qclass ? r->qclass : DNS_CLASS_IN);
+        p += 4;
+    }
+    if (r->opt) {
+        static const uint8_t opt[] = {0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0};
+        memcpy(pkt + p, opt, sizeof(opt));
+        pkt[p + 6] = r->version;
+        dns_put16(pkt + p + 7, r->edns_flags);
+        p += sizeof(opt);
+    }
+    memcpy(pkt + p, r->tail, r->tail_len);
+    dns_put16(pkt + 10, (uint16_t)(r->opt + r->tail_count));
+    return p + r->tail_len;
+}
+
+/* Where the answer's OPT record starts, or 0 when it has none (the
+ * additional section walked by hand: ldns folds OPT and TSIG away). */
+static size_t raw_find(const uint8_t *resp, size_t n, uint16_t want, size_t *end)
+{
+    size_t pos = 12;
+    for (unsigned i = 0; i < dns_get16(resp + 4); i++) {
+        uint8_t name[DNS_NAME_MAX];
+        assert_true(dns_name_unpack(resp, n, &pos, name) > 0);
+        pos += 4;
+    }
+    unsigned records = dns_get16(resp + 6) + dns_get16(resp + 8) + dns_get16(resp + 10u);
+    size_t found = 0;
+    for (unsigned i = 0; i < records; i++) {
+        uint8_t name[DNS_NAME_MAX];
+        size_t start = pos;
+        assert_true(dns_name_unpack(resp, n, &pos, name) > 0);
+        assert_true(pos + 10 <= n);
+        if (dns_get16(resp + pos) == want) {
+            assert_int_equal(found, 0); /* at most one */
+            found = start;
+            *end = pos + 10 + dns_get16(resp + pos + 8);
+        }
+        pos += 10u + dns_get16(resp + pos + 8);
+    }
+    assert_int_equal(pos, n);
+    return found;
+}
+
+static size_t raw_ask(const rawq_t *r, uint8_t *resp, size_t cap, bool tcp)
+{
+    uint8_t pkt[1024];
+    size_t len = raw_build(r, pkt);
+    size_t n = query_answer(db, &cfg, pkt, len, resp, cap, tcp, NULL, STATS_SLOTS - 1);
+    if (n < 12)
+        fail_msg("%s type %u (%zu bytes): no answer", r->name, r->type, len);
+    assert_int_equal(dns_get16(resp), 0x5151);
+    return n;
+}
+
+/* The answer's OPT: the query's DO, no other flag, version 0, our size,
+ * and ede the Extended DNS Error it carries (-1: none). */
+static void expect_opt(const rawq_t *r, const uint8_t *resp, size_t n, int ede)
+{
+    size_t end, at = raw_find(resp, n, DNS_TYPE_OPT, &end);
+    if (!r->opt) {
+        if (at)
+            fail_msg("%s: an OPT in the answer to a query without one", r->name);
+        return;
+    }
+    if (!at)
+        fail_msg("%s type %u flags %04x: no OPT in the answer", r->name, r->type, r->flags);
+    const uint8_t *o = resp + at;
+    assert_int_equal(o[0], 0);
+    assert_int_equal(dns_get16(o + 3), 1232);
+    assert_int_equal(o[6], 0); /* version */
+    if (dns_get16(o + 7) != (r->edns_flags & DNS_EDNS_DO))
+        fail_msg("%s type %u: OPT flags %04x, expected %04x (DO copied, Z zero)", r->name,
+                 r->type, dns_get16(o + 7), r->edns_flags & DNS_EDNS_DO);
+    /* the options: an EDE (code 15) exactly when expected */
+    int got = -1;
+    for (size_t p = at + 11; p < end; p += 4u + dns_get16(resp + p + 2))
+        if (dns_get16(resp + p) == DNS_EDNS_EXTENDED_ERROR) {
+            assert_int_equal(dns_get16(resp + p + 2), 2);
+            got = dns_get16(resp + p + 4);
+        }
+    if (got != ede)
+        fail_msg("%s type %u class %u opcode %u: EDE %d, expected %d", r->name, r->type,
+                 r->qclass, (r->flags >> 11) & 0xF, got, ede);
+}
+
+/* Every kind of answer, errors included, over UDP and TCP: with an OPT in
+ * the query, one in the answer with DO copied (RFC 3225 3) and the Z bits
+ * clear; without, none. */
+static void test_edns_bits_everywhere(void **state)
+{
+    (void)state;
+    static const rawq_t kinds[] = {
+        {.name = "www.example.com.", .type = DNS_TYPE_A},      /* the fused path */
+        {.name = "web.example.com.", .type = DNS_TYPE_A},      /* a chain */
+        {.name = "nothere.example.com.", .type = DNS_TYPE_A},  /* NXDOMAIN */
+        {.name = "www.example.com.", .type = DNS_TYPE_MX},     /* NODATA */
+        {.name = "x.sub.example.com.", .type = DNS_TYPE_A},    /* referral */
+        {.name = "x.o.example.com.", .type = DNS_TYPE_A},      /* YXDOMAIN */
+        {.name = "version.bind.", .type = DNS_TYPE_TXT, .qclass = DNS_CLASS_CH},
+        {.name = "www.example.com.", .type = DNS_TYPE_A, .flags = 2u << 11}, /* NOTIMP */
+        {.name = "www.example.com.", .type = DNS_TYPE_A, .qdcount = 0xFFFF}, /* FORMERR */
+        {.name = "www.example.com.", .type = DNS_TYPE_A, .qdcount = 2},      /* FORMERR */
+        {.name = "www.example.com.", .type = DNS_TYPE_A, .version = 1},      /* BADVERS */
+    };
+    static const uint16_t edns_flags[] = {DNS_EDNS_DO, 0, 0x7FFF, 0xFFFF, 0x8001};
+    uint8_t resp[65535];
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+        for (size_t f = 0; f < sizeof(edns_flags) / sizeof(edns_flags[0]); f++)
+            for (int tcp = 0; tcp < 2; tcp++)
+                for (int opt = 0; opt < 2; opt++) {
+                    rawq_t r = kinds[k];
+                    r.opt = opt;
+                    r.edns_flags = edns_flags[f];
+                    size_t n = raw_ask(&r, resp, sizeof(resp), tcp);
+                    int ede = (r.flags >> 11) == 2 ? DNS_EDE_NOT_SUPPORTED : -1;
+                    expect_opt(&r, resp, n, ede);
+                    if (r.version == 1 && opt) /* BADVERS: extended RCODE 1 */
+                        assert_int_equal(resp[n - 11 + 5], 1);
+                }
+    /* a truncated answer too */
+    rawq_t big = {.name = "example.com.", .type = DNS_TYPE_NS, .opt = true,
+                  .edns_flags = DNS_EDNS_DO};
+    size_t n = raw_ask(&big, resp, 60, false);
+    assert_true(resp[2] & (DNS_FLAG_TC >> 8));
+    expect_opt(&big, resp, n, -1);
+}
+
+/* Extended DNS Errors (RFC 8914) where they tell a resolver's operator
+ * why: only with an OPT, never in an ordinary answer. */
+static void test_extended_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        rawq_t q;
+        int rcode, ede;
+    } cases[] = {
+        {{.name = "www.example.org.", .type = DNS_TYPE_A}, DNS_RCODE_REFUSED,
+         DNS_EDE_NOT_AUTHORITATIVE},
+        {{.name = "example.com.", .type = DNS_TYPE_AXFR}, DNS_RCODE_REFUSED, DNS_EDE_PROHIBITED},
+        {{.name = "example.com.", .type = DNS_TYPE_IXFR}, DNS_RCODE_REFUSED, DNS_EDE_PROHIBITED},
+        {{.name = "example.com.", .type = DNS_TYPE_SOA, .flags = 4u << 11}, DNS_RCODE_NOTIMP,
+         DNS_EDE_NOT_SUPPORTED},
+        {{.name = "example.com.", .type = DNS_TYPE_SOA, .flags = 15u << 11}, DNS_RCODE_NOTIMP,
+         DNS_EDE_NOT_SUPPORTED},
+        {{.name = "other.bind.", .type = DNS_TYPE_TXT, .qclass = DNS_CLASS_CH},
+         DNS_RCODE_REFUSED, DNS_EDE_NOT_AUTHORITATIVE},
+        {{.name = "www.example.com.", .type = DNS_TYPE_A, .qclass = 4 /* HS */},
+         DNS_RCODE_REFUSED, DNS_EDE_NOT_SUPPORTED},
+        {{.name = "www.example.com.", .type = DNS_TYPE_A, .qclass = DNS_CLASS_ANY},
+         DNS_RCODE_REFUSED, DNS_EDE_NOT_SUPPORTED},
+        {{.name = "www.example.com.", .type = DNS_TYPE_A}, DNS_RCODE_NOERROR, -1},
+        {{.name = "nothere.example.com.", .type = DNS_TYPE_A}, DNS_RCODE_NXDOMAIN, -1},
+        {{.name = "x.sub.example.com.", .type = DNS_TYPE_A}, DNS_RCODE_NOERROR, -1},
+        {{.name = "www.example.com.", .type = DNS_TYPE_A, .qdcount = 2}, DNS_RCODE_FORMERR, -1},
+    };
+    uint8_t resp[65535];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        for (int opt = 0; opt < 2; opt++) {
+            rawq_t r = cases[i].q;
+            r.opt = opt;
+            size_t n = raw_ask(&r, resp, sizeof(resp), false);
+            if ((resp[3] & 0xF) != cases[i].rcode)
+                fail_msg("%s type %u: rcode %u, expected %d", r.name, r.type, resp[3] & 0xF,
+                         cases[i].rcode);
+            expect_opt(&r, resp, n, cases[i].ede);
+        }
+    /* no zones at all */
+    const zone_db_t *saved = db;
+    db = NULL;
+    rawq_t r = {.name = "www.example.com.", .type = DNS_TYPE_A, .opt = true};
+    uint8_t pkt[512];
+    size_t len = raw_build(&r, pkt);
+    size_t n = query_answer(NULL, &cfg, pkt, len, resp, sizeof(resp), false, NULL, 0);
+    db = (zone_db_t *)saved;
+    assert_int_equal(resp[3] & 0xF, DNS_RCODE_REFUSED);
+    expect_opt(&r, resp, n, DNS_EDE_NOT_AUTHORITATIVE);
+}
+
+/* A TSIG record as dig -y sends it (key somekey., hmac-sha256, 32-byte
+ * MAC), with the owner key. */
+static size_t tsig_record(uint8_t *p, const uint8_t *key, size_t key_len)
+{
+    static const uint8_t alg[] = "\13hmac-sha256";
+    memcpy(p, key, key_len);
+    size_t n = key_len;
+    dns_put16(p + n, DNS_TYPE_TSIG);
+    dns_put16(p + n + 2, DNS_CLASS_ANY);
+    dns_put32(p + n + 4, 0);
+    dns_put16(p + n + 8, (uint16_t)(sizeof(alg) + 10 + 32 + 6));
+    n += 10;
+    memcpy(p + n, alg, sizeof(alg));
+    n += sizeof(alg);
+    static const uint8_t fixed[] = {0, 0, 0x6a, 0x1b, 0x2c, 0x3d, 0, 60, 0, 32};
+    memcpy(p + n, fixed, sizeof(fixed));
+    n += sizeof(fixed);
+    memset(p + n, 0x5A, 32);
+    n += 32;
+    dns_put16(p + n, 0x5151);
+    dns_put32(p + n + 2, 0);
+    return n + 6;
+}
+
+/* No key is configured: every well-formed signed query gets NOTAUTH with
+ * an unsigned TSIG record carrying BADKEY (RFC 8945 5.2.1, 5.3.2), the
+ * request's key name, algorithm and time, MAC size 0, after our OPT. */
+static void test_tsig_badkey(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"www.example.com.", "nothere.example.com.",
+                                        "www.example.org.", "x.sub.example.com."};
+    uint8_t tsig[512], resp[65535];
+    size_t tlen = tsig_record(tsig, (const uint8_t *)"\7SomeKey", 9);
+    static const uint8_t want[] = "\7SomeKey\0\0\xFA\0\xFF\0\0\0\0\0\x1D\13hmac-sha256"
+                                  "\0\0\0\x6a\x1b\x2c\x3d\x01\x2c\0\0\x51\x51\0\x11\0";
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        for (int opt = 0; opt < 2; opt++)
+            for (int tcp = 0; tcp < 2; tcp++) {
+                rawq_t r = {.name = names[i], .type = DNS_TYPE_A, .opt = opt,
+                            .edns_flags = DNS_EDNS_DO, .tail = tsig, .tail_len = tlen,
+                            .tail_count = 1};
+                size_t n = raw_ask(&r, resp, sizeof(resp), tcp);
+                if ((resp[3] & 0xF) != DNS_RCODE_NOTAUTH || (resp[2] & 0x06) != 0)
+                    fail_msg("%s: rcode %u flags %02x, expected NOTAUTH, AA and TC clear",
+                             names[i], resp[3] & 0xF, resp[2]);
+                assert_int_equal(dns_get16(resp + 4), 1);
+                assert_int_equal(dns_get16(resp + 6), 0);
+                assert_int_equal(dns_get16(resp + 8), 0);
+                assert_int_equal(dns_get16(resp + 10), 1 + opt);
+                size_t end, at = raw_find(resp, n, DNS_TYPE_TSIG, &end);
+                assert_int_equal(end, n); /* the last record */
+                assert_int_equal(n - at, sizeof(want));
+                assert_memory_equal(resp + at, want, sizeof(want));
+                expect_opt(&r, resp, n, -1);
+            }
+    /* A key name too long for 512 bytes beside the question: TC, no
+     * TSIG; over TCP it fits. */
+    uint8_t key[DNS_NAME_MAX];
+    size_t k = 0;
+    for (int l = 0; l < 4; l++) {
+        key[k++] = 62;
+        memset(key + k, 'k', 62);
+        k += 62;
+    }
+    key[k++] = 0;
+    tlen = tsig_record(tsig, key, k);
+    /* 4 labels of 55 under www.example.com.: a 241-byte name */
+#define L55 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx."
+    rawq_t r = {.name = L55 L55 L55 L55 "www.example.com.",
+                .type = DNS_TYPE_A, .tail = tsig, .tail_len = tlen, .tail_count = 1};
+    size_t n = raw_ask(&r, resp, sizeof(resp), false);
+    assert_true(n <= 512);
+    assert_int_equal(resp[3] & 0xF, DNS_RCODE_NOTAUTH);
+    assert_true(resp[2] & (DNS_FLAG_TC >> 8));
+    assert_int_equal(dns_get16(resp + 10), 0);
+    n = raw_ask(&r, resp, sizeof(resp), true);
+    assert_false(resp[2] & (DNS_FLAG_TC >> 8));
+    size_t end;
+    assert_true(raw_find(resp, n, DNS_TYPE_TSIG, &end) > 0);
+
+    /* Malformed or misplaced: FORMERR, no TSIG record in the answer. */
+    uint8_t two[1024];
+    memcpy(two, tsig, tlen);
+    memcpy(two + tlen, tsig, tlen);
+    rawq_t bad = {.name = "www.example.com.", .type = DNS_TYPE_A, .tail = two,
+                  .tail_len = 2 * tlen, .tail_count = 2};
+    n = raw_ask(&bad, resp, sizeof(resp), false);
+    assert_int_equal(resp[3] & 0xF, DNS_RCODE_FORMERR);
+    assert_int_equal(raw_find(resp, n, DNS_TYPE_TSIG, &end), 0);
+    tsig[k + 2] = 0;
+    tsig[k + 3] = 1; /* class IN */
+    bad.tail = tsig;
+    bad.tail_len = tlen;
+    bad.tail_count = 1;
+    n = raw_ask(&bad, resp, sizeof(resp), false);
+    assert_int_equal(resp[3] & 0xF, DNS_RCODE_FORMERR);
+    assert_int_equal(raw_find(resp, n, DNS_TYPE_TSIG, &end), 0);
+}
+
 static void test_duplicate_zone(void **state)
 {
     (void)state;
@@ -547,6 +857,8 @@ int main(void)
         cmocka_unit_test(test_any),               cmocka_unit_test(test_chaos),
         cmocka_unit_test(test_edns),              cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_malformed),         cmocka_unit_test(test_duplicate_zone),
+        cmocka_unit_test(test_edns_bits_everywhere), cmocka_unit_test(test_extended_errors),
+        cmocka_unit_test(test_tsig_badkey),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

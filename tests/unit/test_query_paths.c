@@ -379,6 +379,20 @@ static void test_edns_variants(void **state)
     query_shape_t v1 = {.name = "www.example.com.", .type = DNS_TYPE_A, .opt = OPT_EMPTY,
                         .version = 1};
     check_shape(&v1, false);
+    /* The OPT flags: DO copied, the Z bits cleared, on both paths. */
+    static const uint16_t edns_flags[] = {DNS_EDNS_DO, 0x7FFF, 0xFFFF, 0x0001};
+    static const char *const flag_names[] = {"www.example.com.", "geo.example.com.",
+                                             "nothere.example.com.", "mail.example.com."};
+    for (size_t f = 0; f < sizeof(edns_flags) / sizeof(edns_flags[0]); f++)
+        for (size_t n = 0; n < sizeof(flag_names) / sizeof(flag_names[0]); n++) {
+            query_shape_t s = {.name = flag_names[n], .type = DNS_TYPE_A, .opt = OPT_ECS4,
+                               .edns_flags = edns_flags[f]};
+            check_shape(&s, true);
+            s.opt = OPT_COOKIE;
+            check_shape(&s, false);
+            s.version = 1;
+            check_shape(&s, false);
+        }
 }
 
 static void test_answers_left_to_the_general_path(void **state)
@@ -415,6 +429,8 @@ static void test_answers_left_to_the_general_path(void **state)
         query_shape_t s = shapes[i];
         check_shape(&s, false);
         s.opt = OPT_ECS4;
+        check_shape(&s, false);
+        s.edns_flags = DNS_EDNS_DO | 0x0101; /* DO and two Z bits */
         check_shape(&s, false);
     }
     /* A big answer: truncated at 512 bytes by the general path, whole at
@@ -513,6 +529,25 @@ static void test_odd_shapes(void **state)
     dns_put16(pkt + len - 10, DNS_TYPE_OPT);
     dns_put16(pkt + len - 2, 1);
     check_packet("OPT RDLENGTH past the end", pkt, len, false);
+
+    /* A TSIG record (no key is known: NOTAUTH, BADKEY), alone, after the
+     * OPT and before it (FORMERR). */
+    static const uint8_t tsig[] = "\3key\0\0\xFA\0\xFF\0\0\0\0\0\x1D\13hmac-sha256"
+                                  "\0\0\0\x6a\x1b\x2c\x3d\x01\x2c\0\0\x43\x21\0\0\0";
+    for (int where = 0; where < 3; where++) {
+        len = build(&(query_shape_t){.name = "www.example.com.", .type = DNS_TYPE_A,
+                                     .opt = where ? OPT_ECS4 : OPT_NONE,
+                                     .edns_flags = DNS_EDNS_DO},
+                    6, pkt);
+        if (where == 2) { /* the TSIG first */
+            memmove(pkt + len - 22 + sizeof(tsig), pkt + len - 22, 22);
+            memcpy(pkt + len - 22, tsig, sizeof(tsig));
+        } else {
+            memcpy(pkt + len, tsig, sizeof(tsig));
+        }
+        dns_put16(pkt + 10, (uint16_t)(dns_get16(pkt + 10) + 1));
+        check_packet("a TSIG record", pkt, len + sizeof(tsig), false);
+    }
 }
 
 static void test_truncated_packets(void **state)
