@@ -6,9 +6,12 @@
 # honoured and capped by max_udp_size (1232 by default, 4096 and 512 via two
 # more configs; sizes under 512 count as 512); TC over UDP dropping whole
 # RRsets, then the full answer over TCP (dig's own retry and +tcp); BADVERS
-# for EDNS version 1; FORMERR for two OPT records; the DO bit changes
-# nothing; NSID when configured and only when asked; opcodes other than
-# QUERY -> NOTIMP; QDCOUNT 0 or 2 -> FORMERR; QR=1 packets and packets
+# for EDNS version 1; FORMERR for two OPT records; the DO bit copied into
+# the reply's OPT (RFC 3225 3) in every kind of answer, the other EDNS flag
+# bits (Z) cleared, and the answer otherwise unchanged; NSID when
+# configured and only when asked; Extended DNS Errors (RFC 8914) for
+# REFUSED and NOTIMP; opcodes other than QUERY -> NOTIMP, with an OPT when
+# the query had one; QDCOUNT 0 or 2 -> FORMERR; QR=1 packets and packets
 # shorter than a header get no reply at all, and the server still answers
 # afterwards.
 #
@@ -41,11 +44,25 @@ ask_raw --q www.example.com/A --opt udp=1232
 assert_raw '^opt owner=\. udp=(51[2-9]|5[2-9][0-9]|[6-9][0-9]{2}|1[01][0-9]{2}|12[0-2][0-9]|123[0-2]) version=0 ' \
     "OPT owner is the root and its size is within 512..1232"
 
-echo "## the DO bit is ignored"
+echo "## the DO bit is copied, the Z bits are not"
 q www.example.com A +dnssec
 assert_rcode NOERROR
 assert_flag aa
 assert_answer "www.example.com. 3600 IN A 192.0.2.10" "www.example.com. 3600 IN A 192.0.2.11"
+assert_out '^; EDNS: version: 0, flags: do; udp: 1232$' "DO copied into the OPT"
+# every kind of answer: NXDOMAIN, NODATA, referral, CHAOS, REFUSED, TC, TCP
+for args in "nothere.example.com A" "www.example.com MX" "www.deleg.example.com A" \
+    "version.bind TXT CH" "www.example.org A" "big.example.com TXT +ignore" \
+    "www.example.com A +tcp"; do
+    # shellcheck disable=SC2086 # the words are separate arguments
+    q $args +dnssec
+    assert_out '^; EDNS: version: 0, flags: do; udp: 1232$' "DO copied ($Q_RCODE)"
+done
+q www.example.com A +ednsflags=0x7fff
+assert_out '^; EDNS: version: 0, flags:; udp: 1232$' "the Z bits are not copied"
+assert_no_out 'MBZ' "dig sees no must-be-zero bit set"
+q www.example.com A +dnssec +ednsflags=0x7fff
+assert_out '^; EDNS: version: 0, flags: do; udp: 1232$' "DO copied alone"
 
 echo "## NSID (RFC 5001)"
 q www.example.com A +nsid
@@ -104,6 +121,12 @@ assert_raw '^reply id=19794 qr=1 ' "FORMERR carries the query ID"
 
 q www.example.com SOA +opcode=status
 assert_rcode NOTIMP
+if [ "$ON_NSD" = no ]; then # NSD answers other opcodes without an OPT
+    assert_out '^; EDNS: version: 0, flags:; udp: 1232$' "NOTIMP carries an OPT (RFC 6891 7)"
+    assert_no_out 'retry with' "dig does not take NOTIMP for missing EDNS"
+    q www.example.com SOA +opcode=status +dnssec
+    assert_out '^; EDNS: version: 0, flags: do; udp: 1232$' "DO copied (NOTIMP)"
+fi
 ask_raw --opcode 4 --q example.com/SOA
 assert_raw '^reply .* qr=1 opcode=4 .* rcode=NOTIMP ' "NOTIFY: NOTIMP with the opcode echoed"
 ask_raw --opcode 5 --q example.com/SOA
@@ -115,6 +138,12 @@ assert_raw '^reply .* rcode=NOTIMP ' "opcode 15: NOTIMP"
 
 ask_raw --noq
 assert_raw '^reply .* rcode=FORMERR ' "QDCOUNT 0: FORMERR"
+assert_no_raw '^opt ' "without an OPT in the query, none in the answer"
+if [ "$ON_NSD" = no ]; then # NSD answers FORMERR without an OPT
+    ask_raw --noq --opt udp=1232,do
+    assert_raw '^reply .* rcode=FORMERR ' "QDCOUNT 0 with an OPT: FORMERR"
+    assert_raw '^opt owner=\. udp=1232 version=0 do=1 ' "with our OPT, DO copied"
+fi
 ask_raw --q www.example.com/A --q www.example.net/A
 assert_raw '^reply .* rcode=FORMERR ' "QDCOUNT 2: FORMERR"
 
@@ -161,6 +190,27 @@ if [ "$ON_NSD" = no ]; then
 fi
 
 PORT=$BASE_PORT
+if [ "$ON_NSD" = no ]; then
+    echo "## Extended DNS Errors (RFC 8914)"
+    q www.example.org A
+    assert_rcode REFUSED
+    assert_out '^; EDE: 20 \(Not Authoritative\)$' "a name in no zone of ours: EDE 20"
+    q www.example.org A +noedns
+    assert_rcode REFUSED
+    assert_no_out 'EDE|OPT PSEUDOSECTION' "no EDE (no OPT) without EDNS"
+    q example.com SOA +opcode=status
+    assert_out '^; EDE: 21 \(Not Supported\)$' "an opcode we do not implement: EDE 21"
+    q www.example.com A HS
+    assert_rcode REFUSED
+    assert_out '^; EDE: 21 \(Not Supported\)$' "class HS: EDE 21"
+    q www.example.com A
+    assert_rcode NOERROR
+    assert_no_out 'EDE' "no EDE in an ordinary answer"
+    q nothere.example.com A
+    assert_rcode NXDOMAIN
+    assert_no_out 'EDE' "nor in a name error"
+fi
+
 q www.example.com A
 assert_rcode NOERROR "the first server still answers"
 finish
