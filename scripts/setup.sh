@@ -11,6 +11,7 @@ packages=(
     libldns-dev libmaxminddb-dev libuv1-dev liburcu-dev libyaml-dev libcmocka-dev
     libcurl4-openssl-dev openssl libjansson-dev libsystemd-dev
     dnsutils ldnsutils nsd unbound python3 iproute2 procps libmaxmind-db-writer-perl systemd
+    knot
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -26,10 +27,10 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends \
         "${missing[@]}"
 fi
-# The nsd and unbound packages may start system services on port 53; the
-# tests start their own instances on other ports.
+# The nsd, unbound and knot packages may start system services on port 53;
+# the tests start their own instances on other ports.
 if command -v systemctl >/dev/null 2>&1; then
-    for unit in nsd unbound; do
+    for unit in nsd unbound knot; do
         if systemctl is-active --quiet "$unit" 2>/dev/null; then
             systemctl stop "$unit" || true
         fi

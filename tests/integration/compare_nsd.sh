@@ -35,40 +35,11 @@
 # COMPARE_SHOW=N prints the first N differences (default 40).
 . "$(dirname "$0")/lib.sh"
 require_cmd dig nsd "$PYTHON"
-C="$DATA/compare"
-CMP=("$PYTHON" "$C/dnscompare.py")
-ZONES=("compare.example=$C/compare.example.zone"
-    "compare-other.example=$C/compare-other.example.zone"
-    "nested.compare.example=$C/nested.compare.example.zone")
+. "$DATA/compare/compare.sh"
 
 start_nsd "${ZONES[@]}"
 start_meridiand "$C/meridian.yaml"
-
-"${CMP[@]}" queries "${ZONES[@]}" >"$WORKDIR/queries.txt"
-# TCP and no-EDNS passes: the types whose answers can grow large
-grep -E ' (TXT|ANY)$' "$WORKDIR/queries.txt" | grep -v '^zz-nx' >"$WORKDIR/queries-tcp.txt"
-grep -E ' (TXT|MX|NS|ANY|A)$' "$WORKDIR/queries.txt" >"$WORKDIR/queries-512.txt"
-
-# batch PORT QUERYFILE OUTFILE [DIG-OPTIONS...]: one dig asks every query
-# of the file. A wedged server would cost 4 s a query: the server must
-# answer one query first, and the whole batch is bounded (BATCH_LIMIT s);
-# either failure is reported, and the comparison then fails on the output.
-BATCH_LIMIT=${BATCH_LIMIT:-240}
-batch() {
-    local port=$1 queries=$2 out=$3 rc=0
-    shift 3
-    if [[ "$(dig @127.0.0.1 -p "$port" +norec +time=2 +tries=1 . SOA)" != *'->>HEADER<<-'* ]]; then
-        fail "the server on port $port answers before a batch from $(basename "$queries")"
-        : >"$out"
-        return 0
-    fi
-    timeout "$BATCH_LIMIT" dig @127.0.0.1 -p "$port" +norec +time=2 +tries=2 +nocookie \
-        +noadflag +nottlunits +nomultiline +noall +comments +question +answer +authority \
-        +additional "$@" -f "$queries" >"$out" 2>&1 || rc=$?
-    if [ "$rc" = 124 ]; then
-        fail "the batch from $(basename "$queries") to port $port finished within $BATCH_LIMIT s"
-    fi
-}
+compare_queries
 
 # ask NAME QUERYFILE [DIG-OPTIONS...]: asks both servers.
 PASSES=()
@@ -113,16 +84,8 @@ for p in "${PASSES[@]}"; do
 done
 for p in "${PASSES[@]}"; do
     name=${p%%:*}
-    rc=0
-    out=$("${CMP[@]}" compare "${p#*:}" "$WORKDIR/nsd-$name.out" \
-        "$WORKDIR/meridiand-$name.out" "${REFS[@]}") || rc=$?
-    if [ "$rc" -eq 0 ]; then
-        pass "$name: $(grep '^compared' <<<"$out")"
-        grep '^documented' <<<"$out" || true
-    else
-        mapfile -t lines <<<"$out"
-        fail "$name: NSD and meridiand disagree" "${lines[@]}"
-    fi
+    compare_verdict nsd "$name" "${p#*:}" "$WORKDIR/nsd-$name.out" \
+        "$WORKDIR/meridiand-$name.out" "${REFS[@]}"
 done
 
 finish
