@@ -13,7 +13,7 @@
  *
  * Packet kinds: fully random bytes (mostly short), a random header in front
  * of a valid question, valid queries from a seed list (EDNS options, CHAOS,
- * odd types, several OPTs, ...) with 1-8 mutations each, and hand-made
+ * odd types, several OPTs, TSIG, ...) with 1-8 mutations each, and hand-made
  * hostile shapes (compression loops, overlong labels and names, counts
  * that lie, OPT lengths that overrun). The seed (-S) makes a run
  * repeatable; it is printed at start.
@@ -247,6 +247,24 @@ static size_t make_seeds(packet_t *seeds, const char *name)
         make_query(&seeds[n], 0x4000 + (unsigned)i, name, 6, 1);
         seeds[n].data[2] = (uint8_t)(opcodes[i] << 3);
         n++;
+    }
+
+    /* signed with TSIG (an unknown key): after an OPT, and alone */
+    for (i = 0; i < 2; i++) {
+        static const uint8_t tsig_rdata[] = "\13hmac-sha256\0\0\0\x6a\x1b\x2c\x3d\x01\x2c\0\0"
+                                            "\x60\x00\0\0\0"; /* no MAC, other len 0 */
+
+        make_query(&seeds[n], 0x6000 + (unsigned)i, name, 1, 1);
+        if (i == 0)
+            put_opt(&seeds[n], 1232, 0, 1);
+        put_name(&seeds[n], "key.example");
+        put16(&seeds[n], 250); /* TSIG */
+        put16(&seeds[n], 255); /* ANY */
+        put16(&seeds[n], 0);
+        put16(&seeds[n], 0);
+        put16(&seeds[n], sizeof(tsig_rdata));
+        put_bytes(&seeds[n], tsig_rdata, sizeof(tsig_rdata));
+        set_arcount(&seeds[n++], i == 0 ? 2 : 1);
     }
 
     /* an answer-shaped packet (QR=1) with records */

@@ -560,7 +560,8 @@ static size_t raw_build(const rawq_t *r, uint8_t *pkt)
         dns_put16(pkt + p + 7, r->edns_flags);
         p += sizeof(opt);
     }
-    memcpy(pkt + p, r->tail, r->tail_len);
+    if (r->tail_len) /* (memcpy from NULL is undefined even for 0 bytes) */
+        memcpy(pkt + p, r->tail, r->tail_len);
     dns_put16(pkt + 10, (uint16_t)(r->opt + r->tail_count));
     return p + r->tail_len;
 }
