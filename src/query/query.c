@@ -2,6 +2,7 @@
 
 #include "query/query.h"
 
+#include <assert.h>
 #include <string.h>
 
 #include <netinet/in.h>
@@ -9,8 +10,6 @@
 #include "dns/wire.h"
 #include "query/query_internal.h"
 #include "query/service.h"
-
-#define ADDITIONAL_MAX 32
 
 typedef struct answer {
     dns_writer_t w;
@@ -22,9 +21,16 @@ typedef struct answer {
     uint8_t ecs_scope; /* SCOPE PREFIX-LENGTH to echo (0 unless a service decided) */
     unsigned slot;     /* the caller's stats slot */
     bool truncated;
-    unsigned n_additional;
-    const zone_node_t *additional[ADDITIONAL_MAX];
-    bool additional_required[ADDITIONAL_MAX]; /* in-domain glue: TC if it does not fit */
+    /* The one RRset whose targets' addresses go into the additional
+     * section (an answer has at most one: its last step's, or the
+     * referral's NS), the node holding it and the owner it was written
+     * under (NULL: the question): an SVCB "." target is that name. The
+     * owner is copied: a DNAME's synthesized name lives in answer_chain()'s
+     * frame only. */
+    const zone_rrset_t *additional;
+    const zone_node_t *additional_node;
+    const uint8_t *additional_owner;
+    uint8_t additional_owner_buf[DNS_NAME_MAX];
 } answer_t;
 
 enum { SECTION_ANSWER = 0, SECTION_AUTHORITY = 1, SECTION_ADDITIONAL = 2 };
@@ -119,43 +125,40 @@ static inline bool put_required(answer_t *a, int section, const uint8_t *owner,
     return true;
 }
 
-/* Queues node's addresses for the additional section, once per node. */
-static void add_additional(answer_t *a, const zone_node_t *n, bool required)
+/* Notes that set (at node, written under owner) wants its targets'
+ * addresses in the additional section. */
+static inline void note_additional(answer_t *a, const zone_rrset_t *set, const zone_node_t *node,
+                                   const uint8_t *owner)
 {
-    for (unsigned k = 0; k < a->n_additional; k++)
-        if (a->additional[k] == n)
-            return;
-    if (a->n_additional == ADDITIONAL_MAX)
-        return;
-    a->additional_required[a->n_additional] = required;
-    a->additional[a->n_additional++] = n;
-}
-
-/* The addresses of set's targets (NS, MX, SRV); below cut (a referral's)
- * they are in-domain glue, which must fit (RFC 9471). */
-static void note_additional(answer_t *a, const zone_rrset_t *set, const zone_node_t *cut)
-{
-    if (!set->targets)
-        return;
-    for (unsigned i = 0; i < set->count; i++) {
-        const zone_node_t *n = set->targets[i];
-        if (n)
-            add_additional(a, n, cut && dns_name_is_subdomain(n->key, cut->key));
+    assert(!a->additional); /* one per answer: see answer_t */
+    if (set->n_additional) {
+        a->additional = set;
+        a->additional_node = node;
+        a->additional_owner = NULL;
+        if (owner) {
+            memcpy(a->additional_owner_buf, owner, dns_name_len(owner));
+            a->additional_owner = a->additional_owner_buf;
+        }
     }
 }
 
+/* Writes the addresses note_additional() asked for, every one when they
+ * fit: what is left out of a referral's in-domain glue sets TC (RFC 9471
+ * 3); the rest is optional (RFC 1034 4.3.2 step 6, RFC 9460 4.1) and is
+ * left out silently. */
 static void put_additional(answer_t *a)
 {
-    for (unsigned k = 0; k < a->n_additional && !a->truncated; k++) {
-        const zone_node_t *n = a->additional[k];
+    const zone_rrset_t *set = a->additional;
+    if (!set || a->truncated)
+        return;
+    for (unsigned k = 0; k < set->n_additional; k++) {
+        const zone_node_t *n = set->additional[k];
+        const uint8_t *owner = n == a->additional_node ? a->additional_owner : n->name;
         static const uint16_t types[] = {DNS_TYPE_A, DNS_TYPE_AAAA};
         for (int t = 0; t < 2; t++) {
-            const zone_rrset_t *set = zone_node_rrset(n, types[t]);
-            if (!set)
-                continue;
-            if (put_rrset(a, SECTION_ADDITIONAL, n->name, set) < 0) {
-                /* RFC 9471: missing in-domain glue must be signalled. */
-                if (a->additional_required[k])
+            const zone_rrset_t *addr = zone_node_rrset(n, types[t]);
+            if (addr && put_rrset(a, SECTION_ADDITIONAL, owner, addr) < 0) {
+                if (k < set->n_glue)
                     a->truncated = true;
                 return;
             }
@@ -222,9 +225,8 @@ static void put_negative(answer_t *a, const zone_t *zone)
 static void put_referral(answer_t *a, const zone_node_t *cut)
 {
     const zone_rrset_t *ns = zone_node_rrset(cut, DNS_TYPE_NS);
-    /* Glue below the cut is required; other addresses are a courtesy. */
     if (ns && put_required(a, SECTION_AUTHORITY, cut->name, ns))
-        note_additional(a, ns, cut);
+        note_additional(a, ns, cut, cut->name);
 }
 
 /* Replaces the suffix owned by the DNAME at cut with its target. Returns the
@@ -481,7 +483,7 @@ static void answer_chain(answer_t *a, zone_lookup_t r, const uint8_t *owner,
                                                         : zone_node_rrset(node, qtype);
         if (set) {
             if (put_required(a, SECTION_ANSWER, owner, set))
-                note_additional(a, set, NULL);
+                note_additional(a, set, node, owner);
             return;
         }
         const zone_rrset_t *cname = zone_node_rrset(node, DNS_TYPE_CNAME);
@@ -542,7 +544,7 @@ static void answer_in(answer_t *a)
         const zone_rrset_t *set = zone_node_rrset(node, qtype);
         if (set) {
             if (put_required(a, SECTION_ANSWER, NULL, set))
-                note_additional(a, set, NULL);
+                note_additional(a, set, node, NULL);
             return;
         }
     }
@@ -675,7 +677,7 @@ static inline void answer_start(answer_t *a, const dns_query_t *q, const zone_db
     a->ecs_scope = 0;
     a->slot = slot;
     a->truncated = false;
-    a->n_additional = 0;
+    a->additional = NULL;
     dns_writer_start(&a->w, resp, cap, q);
 }
 
@@ -899,7 +901,7 @@ answer_common(const zone_db_t *db, const query_config_t *cfg, const uint8_t *pkt
         if (!(node->flags & ZONE_NODE_DYNAMIC)) {
             const zone_rrset_t *set = zone_node_rrset(node, qtype);
             size_t n = 0;
-            if (__builtin_expect(set && set->wire && !set->targets, 1))
+            if (__builtin_expect(set && set->wire && !set->n_additional, 1))
                 n = answer_rendered(&q, cfg, set, resp, limit, slot);
             if (__builtin_expect(n != 0, 1))
                 return n;

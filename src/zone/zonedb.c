@@ -520,39 +520,121 @@ static const zone_node_t *address_node(const zone_db_t *db, const zone_build_t *
     return NULL;
 }
 
+/* Where the name of a host whose addresses help the reader starts in the
+ * RDATA of this type, or -1 for a type that names none. */
+static int target_offset(uint16_t type)
+{
+    switch (type) {
+    case DNS_TYPE_NS:
+        return 0;
+    case DNS_TYPE_MX:
+    case DNS_TYPE_SVCB:
+    case DNS_TYPE_HTTPS: /* after SvcPriority */
+        return 2;
+    case DNS_TYPE_SRV:
+        return 6;
+    default:
+        return -1;
+    }
+}
+
+/* The node with the addresses of the target of one record of set (rd: its
+ * RDATA, rdlen bytes) at node, or NULL. */
+static const zone_node_t *record_target(const zone_db_t *db, const zone_build_t *zb,
+                                        const zone_node_t *node, const zone_rrset_t *set,
+                                        const uint8_t *rd, uint16_t rdlen, bool glue)
+{
+    size_t off = (size_t)target_offset(set->type);
+    if (rdlen <= off)
+        return NULL;
+    bool svcb = set->type == DNS_TYPE_SVCB || set->type == DNS_TYPE_HTTPS;
+    if (svcb && rd[off] == 0) {
+        /* RFC 9460 2.5.2: "." in ServiceMode is the owner; in AliasMode
+         * (priority 0) it says there is no such service. */
+        bool addresses = zone_node_rrset(node, DNS_TYPE_A) || zone_node_rrset(node, DNS_TYPE_AAAA);
+        return dns_get16(rd) != 0 && addresses ? node : NULL;
+    }
+    return address_node(db, zb, rd + off, glue);
+}
+
+static int compare_pointers(const void *a, const void *b)
+{
+    const zone_node_t *const *pa = a, *const *pb = b;
+    uintptr_t x = (uintptr_t)*pa, y = (uintptr_t)*pb;
+    return x < y ? -1 : x > y;
+}
+
+/* Fills set->additional: the nodes with the addresses of the targets of
+ * the RRset at node, each once, in record order; a delegation's in-domain
+ * glue first, so that a referral can tell whether all of it fitted. */
+static void resolve_additional(zone_db_t *db, const zone_build_t *zb, const zone_node_t *node,
+                               zone_rrset_t *set)
+{
+    size_t count = set->count;
+    bool glue = set->type == DNS_TYPE_NS && (node->flags & ZONE_NODE_DELEG);
+    const zone_node_t **found = malloc(2 * count * sizeof(*found));
+    bool *taken = calloc(count, sizeof(*taken));
+    if (!found || !taken)
+        abort(); /* load time */
+    const zone_node_t **unique = found + count;
+    size_t n_found = 0;
+    const uint8_t *p = set->rdata;
+    for (size_t r = 0; r < count; r++) {
+        uint16_t rdlen = dns_get16(p);
+        found[r] = record_target(db, zb, node, set, p + 2, rdlen, glue);
+        if (found[r])
+            unique[n_found++] = found[r];
+        p += 2u + rdlen;
+    }
+    if (n_found == 0)
+        goto done;
+    /* A node named twice (MX 10 and MX 20 to one host) is listed once:
+     * sorted, the candidates are looked up in O(log n). */
+    qsort(unique, n_found, sizeof(*unique), compare_pointers);
+    size_t n_unique = 1;
+    for (size_t i = 1; i < n_found; i++)
+        if (unique[i] != unique[n_unique - 1])
+            unique[n_unique++] = unique[i];
+    const zone_node_t **list = arena_alloc(&db->arena, n_unique * sizeof(*list));
+    size_t n = 0;
+    for (int required = 1; required >= 0; required--) {
+        for (size_t r = 0; r < count; r++) {
+            const zone_node_t *t = found[r];
+            if (!t || (glue && dns_name_is_subdomain(t->key, node->key)) != (bool)required)
+                continue;
+            const zone_node_t **at =
+                bsearch(&t, unique, n_unique, sizeof(*unique), compare_pointers);
+            if (taken[at - unique])
+                continue;
+            taken[at - unique] = true;
+            list[n++] = t;
+        }
+        if (required)
+            set->n_glue = (uint16_t)n;
+    }
+    set->additional = list;
+    set->n_additional = (uint16_t)n;
+done:
+    free(found);
+    free(taken);
+}
+
 static void zone_resolve_targets(zone_db_t *db, zone_build_t *zb)
 {
     for (size_t i = 0; i < zb->n_nodes; i++) {
         zone_node_t *node = zb->nodes[i];
         for (size_t s = 0; s < node->n_rrsets; s++) {
             zone_rrset_t *set = (zone_rrset_t *)&node->rrsets[s];
-            size_t name_off;
-            if (set->type == DNS_TYPE_NS)
-                name_off = 0;
-            else if (set->type == DNS_TYPE_MX)
-                name_off = 2;
-            else if (set->type == DNS_TYPE_SRV)
-                name_off = 6;
-            else if (set->type == DNS_TYPE_CNAME) {
+            if (set->type == DNS_TYPE_CNAME) {
                 zone_lookup_t *r = arena_calloc(&db->arena, sizeof(*r));
                 uint8_t key[DNS_NAME_MAX + 8]; /* zone_lookup() reads past the name */
                 size_t len = dns_name_len(set->rdata + 2);
                 dns_name_lower(key, set->rdata + 2, len);
                 zone_lookup(db, key, len, r);
                 set->cname_target = r;
-                continue;
-            } else
-                continue;
-            const zone_node_t **targets = arena_calloc(&db->arena, set->count * sizeof(*targets));
-            bool glue = set->type == DNS_TYPE_NS && (node->flags & ZONE_NODE_DELEG);
-            const uint8_t *p = set->rdata;
-            for (size_t r = 0; r < set->count; r++) {
-                uint16_t rdlen = dns_get16(p);
-                if (rdlen > name_off)
-                    targets[r] = address_node(db, zb, p + 2 + name_off, glue);
-                p += 2u + rdlen;
+            } else if (target_offset(set->type) >= 0) {
+                resolve_additional(db, zb, node, set);
             }
-            set->targets = targets;
         }
     }
 }

@@ -12,9 +12,10 @@
  *     and RRsets without compressible names are also pre-rendered as whole
  *     answer records owned by the query name (a pointer to offset 12);
  *   - each node knows the zone cut above it (the highest delegation or
- *     DNAME on its path) and its wildcard child, and NS/MX/SRV records know
- *     the nodes holding their targets' addresses (glue for delegations),
- *     and a CNAME knows the lookup result of its target.
+ *     DNAME on its path) and its wildcard child, NS/MX/SRV/SVCB/HTTPS
+ *     RRsets know the nodes holding their targets' addresses (glue for
+ *     delegations, in-domain glue first), and a CNAME knows the lookup
+ *     result of its target.
  * The database and everything it points to is freed at once by
  * zone_db_free(). Nothing in it changes after zone_db_build() returns.
  */
@@ -71,8 +72,13 @@ struct zone_rrset {
      * when the type has names to compress */
     const uint8_t *wire;
     uint32_t wire_len;
-    /* NS, MX, SRV: per record the node with the target's A/AAAA, or NULL */
-    const zone_node_t *const *targets;
+    /* NS, MX, SRV, SVCB, HTTPS: how many nodes hold the A/AAAA of the
+     * records' targets (each node once), and of those the first n_glue
+     * are a delegation's in-domain glue, which a referral must carry
+     * (RFC 9471); the rest are a courtesy. A SVCB/HTTPS ServiceMode target
+     * "." is the owner itself (RFC 9460 2.5.2). */
+    uint16_t n_additional, n_glue;
+    const zone_node_t *const *additional;
     /* CNAME: where its target leads (resolved at load) */
     const zone_lookup_t *cname_target;
 };

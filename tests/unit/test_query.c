@@ -50,12 +50,24 @@ static const char *const zone_com[] = {
     "a-long-label-that-makes-the-synthesized-name-too-long-xxxxxxxx.example.net.",
     "child.example.com. 3600 IN NS ns1.example.com.",
     "srv.example.com. 3600 IN SRV 10 60 5060 mail.example.com.",
+    "svc.example.com. 3600 IN HTTPS 1 . alpn=h2",
+    "svc.example.com. 3600 IN A 192.0.2.40",
+    "svc.example.com. 3600 IN AAAA 2001:db8::40",
+    "alias-svc.example.com. 3600 IN HTTPS 0 svc.example.com.",
+    "to-svc.example.com. 3600 IN CNAME svc.example.com.",
+    "none.example.com. 3600 IN HTTPS 0 .",
+    "none.example.com. 3600 IN A 192.0.2.41",
+    "far.example.com. 3600 IN SVCB 1 www.example.org. port=8443",
+    "*.hw.example.com. 3600 IN HTTPS 1 . alpn=h2",
+    "*.hw.example.com. 3600 IN A 192.0.2.42",
     NULL,
 };
 static const char *const zone_net[] = {
     "example.net. 300 IN SOA ns1.example.com. host.example.com. 7 7200 3600 1209600 60",
     "example.net. 300 IN NS ns1.example.com.",
     "www.example.net. 300 IN A 203.0.113.10",
+    "svc.example.net. 300 IN HTTPS 1 . alpn=h2",
+    "svc.example.net. 300 IN A 203.0.113.40",
     NULL,
 };
 static const char *const zone_child[] = {
@@ -381,6 +393,73 @@ static void test_additional(void **state)
     ldns_pkt_free(p);
 }
 
+/* RFC 9460 4.1: the in-zone addresses of an SVCB/HTTPS target come along;
+ * "." in ServiceMode is the owner's (also a wildcard's synthesized name),
+ * in AliasMode nothing. */
+static void test_svcb_additional(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        ldns_rr_type type;
+        size_t an, ar;
+        const char *additional; /* one of them, or NULL */
+    } cases[] = {
+        {"svc.example.com.", LDNS_RR_TYPE_HTTPS, 1, 2,
+         "svc.example.com.\t3600\tIN\tA\t192.0.2.40"},
+        {"svc.example.com.", LDNS_RR_TYPE_HTTPS, 1, 2,
+         "svc.example.com.\t3600\tIN\tAAAA\t2001:db8::40"},
+        {"alias-svc.example.com.", LDNS_RR_TYPE_HTTPS, 1, 2,
+         "svc.example.com.\t3600\tIN\tA\t192.0.2.40"},
+        /* through a CNAME: the target's owner name, not the query's */
+        {"to-svc.example.com.", LDNS_RR_TYPE_HTTPS, 2, 2,
+         "svc.example.com.\t3600\tIN\tAAAA\t2001:db8::40"},
+        {"x.hw.example.com.", LDNS_RR_TYPE_HTTPS, 1, 1,
+         "x.hw.example.com.\t3600\tIN\tA\t192.0.2.42"},
+        /* through a DNAME: the synthesized target's name */
+        {"svc.old.example.com.", LDNS_RR_TYPE_HTTPS, 3, 1,
+         "svc.example.net.\t300\tIN\tA\t203.0.113.40"},
+        {"none.example.com.", LDNS_RR_TYPE_HTTPS, 1, 0, NULL},
+        {"far.example.com.", LDNS_RR_TYPE_SVCB, 1, 0, NULL},
+    };
+    ldns_pkt *p;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        p = ask(cases[i].name, cases[i].type);
+        expect(p, LDNS_RCODE_NOERROR, true, cases[i].an, 0, cases[i].ar);
+        if (cases[i].additional)
+            expect_contains(ldns_pkt_additional(p), cases[i].additional);
+        ldns_pkt_free(p);
+    }
+
+    /* Optional data: what does not fit is left out, without TC. */
+    const char *lines[40];
+    char store[32][80];
+    int n = 0;
+    lines[n++] = "h.test. 300 IN SOA ns.h.test. h.h.test. 1 2 3 4 5";
+    lines[n++] = "h.test. 300 IN NS ns.h.test.";
+    lines[n++] = "h.test. 300 IN HTTPS 1 . alpn=h2";
+    lines[n++] = "h.test. 300 IN A 192.0.2.1";
+    for (int i = 0; i < 20; i++) {
+        snprintf(store[i], sizeof(store[i]), "h.test. 300 IN AAAA 2001:db8::%d", i + 1);
+        lines[n++] = store[i];
+    }
+    lines[n] = NULL;
+    zone_source_t *src = fixture_source("h.test.", lines);
+    zone_db_t *saved = db, *h = fixture_db(&src, 1);
+    db = h;
+    p = ask("h.test.", LDNS_RR_TYPE_HTTPS); /* 512 bytes */
+    expect(p, LDNS_RCODE_NOERROR, true, 1, 0, 1);
+    assert_false(ldns_pkt_tc(p));
+    expect_contains(ldns_pkt_additional(p), "h.test.\t300\tIN\tA\t192.0.2.1");
+    ldns_pkt_free(p);
+    qopts_t o = {.edns_size = 1232};
+    p = ask_opts("h.test.", LDNS_RR_TYPE_HTTPS, &o);
+    expect(p, LDNS_RCODE_NOERROR, true, 1, 0, 21);
+    ldns_pkt_free(p);
+    db = saved;
+    zone_db_free(h);
+}
+
 static void test_any(void **state)
 {
     (void)state;
@@ -486,6 +565,123 @@ static void test_truncation(void **state)
     ldns_pkt_free(p);
     db = saved;
     zone_db_free(big);
+}
+
+/* ------------------------------------------------------------ referrals */
+
+/* A database for the referral tests: a delegation with 40 in-domain name
+ * servers (each with A and AAAA glue), and one whose first name server is
+ * a sibling (optional glue, 21 addresses: past 512 bytes) and second
+ * in-domain (required glue). */
+static zone_db_t *referral_db(void)
+{
+    static char store[160][160];
+    static const char *lines[180];
+    int n = 0, k = 0;
+    lines[n++] = "deleg.test. 300 IN SOA ns.deleg.test. h.deleg.test. 1 2 3 4 5";
+    lines[n++] = "deleg.test. 300 IN NS ns.deleg.test.";
+    lines[n++] = "ns.deleg.test. 300 IN A 192.0.2.1";
+    for (int i = 1; i <= 40; i++) {
+        snprintf(store[k], sizeof(store[k]), "many.deleg.test. 300 IN NS ns%02d.many.deleg.test.",
+                 i);
+        lines[n++] = store[k++];
+        snprintf(store[k], sizeof(store[k]), "ns%02d.many.deleg.test. 300 IN A 192.0.2.%d", i, i);
+        lines[n++] = store[k++];
+        snprintf(store[k], sizeof(store[k]), "ns%02d.many.deleg.test. 300 IN AAAA 2001:db8::%d", i,
+                 i);
+        lines[n++] = store[k++];
+    }
+    lines[n++] = "mixed.deleg.test. 300 IN NS a-sibling-name-server-with-a-long-name.deleg.test.";
+    lines[n++] = "mixed.deleg.test. 300 IN NS ns.mixed.deleg.test.";
+    lines[n++] = "a-sibling-name-server-with-a-long-name.deleg.test. 300 IN A 198.51.100.1";
+    for (int i = 1; i <= 20; i++) {
+        snprintf(store[k], sizeof(store[k]),
+                 "a-sibling-name-server-with-a-long-name.deleg.test. 300 IN AAAA 2001:db8:1::%d",
+                 i);
+        lines[n++] = store[k++];
+    }
+    lines[n++] = "ns.mixed.deleg.test. 300 IN A 198.51.100.2";
+    lines[n++] = "ns.mixed.deleg.test. 300 IN AAAA 2001:db8:1::2";
+    lines[n] = NULL;
+    zone_source_t *src = fixture_source("deleg.test.", lines);
+    return fixture_db(&src, 1);
+}
+
+/* Does the additional section hold an A or AAAA record owned by a name
+ * at or below cut? How many such records. */
+static size_t count_glue(ldns_pkt *p, const char *cut)
+{
+    ldns_rdf *c = ldns_dname_new_frm_str(cut);
+    const ldns_rr_list *add = ldns_pkt_additional(p);
+    size_t n = 0;
+    for (size_t i = 0; i < ldns_rr_list_rr_count(add); i++) {
+        const ldns_rr *rr = ldns_rr_list_rr(add, i);
+        ldns_rr_type t = ldns_rr_get_type(rr);
+        if ((t == LDNS_RR_TYPE_A || t == LDNS_RR_TYPE_AAAA) &&
+            ldns_dname_is_subdomain(ldns_rr_owner(rr), c))
+            n++;
+    }
+    ldns_rdf_deep_free(c);
+    return n;
+}
+
+/* RFC 9471 3: every in-domain glue record goes into a referral; where it
+ * does not fit over UDP, TC says so; over TCP it always fits. */
+static void test_referral_glue_complete(void **state)
+{
+    (void)state;
+    zone_db_t *saved = db, *deleg = referral_db();
+    db = deleg;
+    qopts_t o = {.edns_size = 1232, .tcp = true};
+    ldns_pkt *p = ask_opts("www.many.deleg.test.", LDNS_RR_TYPE_A, &o);
+    expect(p, LDNS_RCODE_NOERROR, false, 0, 40, 80);
+    assert_false(ldns_pkt_tc(p));
+    assert_int_equal(count_glue(p, "many.deleg.test."), 80);
+    expect_contains(ldns_pkt_additional(p), "ns40.many.deleg.test.\t300\tIN\tAAAA\t2001:db8::40");
+    ldns_pkt_free(p);
+    /* without EDNS over TCP too */
+    o.edns_size = 0;
+    p = ask_opts("many.deleg.test.", LDNS_RR_TYPE_NS, &o);
+    expect(p, LDNS_RCODE_NOERROR, false, 0, 40, 80);
+    ldns_pkt_free(p);
+    /* over UDP it does not fit: TC, and the NS RRset whole */
+    o.tcp = false;
+    o.edns_size = 1232;
+    p = ask_opts("www.many.deleg.test.", LDNS_RR_TYPE_A, &o);
+    assert_true(ldns_pkt_tc(p));
+    assert_int_equal(ldns_pkt_nscount(p), 40);
+    assert_true(count_glue(p, "many.deleg.test.") < 80);
+    ldns_pkt_free(p);
+    /* At every UDP size: either all in-domain glue or TC. The sibling's
+     * glue (listed first) is optional and never sets TC by itself. */
+    static const struct {
+        const char *qname, *cut;
+        size_t glue;
+    } cases[] = {{"www.many.deleg.test.", "many.deleg.test.", 80},
+                 {"www.mixed.deleg.test.", "mixed.deleg.test.", 2}};
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        for (int size = 512; size <= 1500; size++) {
+            o.edns_size = size;
+            p = ask_opts(cases[c].qname, LDNS_RR_TYPE_A, &o);
+            size_t glue = count_glue(p, cases[c].cut);
+            if (!ldns_pkt_tc(p) && glue != cases[c].glue) {
+                char *s = ldns_pkt2str(p);
+                fail_msg("%s at UDP size %d: expected TC or %zu glue records, got %zu:\n%s",
+                         cases[c].qname, size, cases[c].glue, glue, s);
+            }
+            ldns_pkt_free(p);
+        }
+    }
+    /* where everything fits: the sibling's glue too, no TC */
+    o.edns_size = 1232;
+    p = ask_opts("www.mixed.deleg.test.", LDNS_RR_TYPE_A, &o);
+    expect(p, LDNS_RCODE_NOERROR, false, 0, 2, 23);
+    assert_false(ldns_pkt_tc(p));
+    expect_contains(ldns_pkt_additional(p), "a-sibling-name-server-with-a-long-name.deleg.test."
+                                            "\t300\tIN\tA\t198.51.100.1");
+    ldns_pkt_free(p);
+    db = saved;
+    zone_db_free(deleg);
 }
 
 static void test_malformed(void **state)
@@ -860,6 +1056,7 @@ int main(void)
         cmocka_unit_test(test_malformed),         cmocka_unit_test(test_duplicate_zone),
         cmocka_unit_test(test_edns_bits_everywhere), cmocka_unit_test(test_extended_errors),
         cmocka_unit_test(test_tsig_badkey),
+        cmocka_unit_test(test_referral_glue_complete), cmocka_unit_test(test_svcb_additional),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

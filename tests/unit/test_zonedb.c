@@ -21,6 +21,8 @@ static const char *const parent[] = {
     "example.com. 3600 IN SOA ns1.example.com. h.example.com. 2026 7200 3600 1209600 300",
     "example.com. 3600 IN NS ns1.example.com.",
     "example.com. 3600 IN MX 10 mail.example.com.",
+    "example.com. 3600 IN MX 20 mail.example.com.",
+    "example.com. 3600 IN MX 30 www.example.org.",
     "ns1.example.com. 3600 IN A 192.0.2.1",
     "mail.example.com. 3600 IN AAAA 2001:db8::1",
     "www.example.com. 3600 IN CNAME host.example.com.",
@@ -31,6 +33,7 @@ static const char *const parent[] = {
     "x.w.example.com. 3600 IN A 192.0.2.5",
     "d.example.com. 3600 IN DNAME example.net.",
     "below.d.example.com. 3600 IN A 192.0.2.6",
+    "del.example.com. 3600 IN NS ns1.example.com.",
     "del.example.com. 3600 IN NS ns.del.example.com.",
     "ns.del.example.com. 3600 IN A 192.0.2.7",
     "deeper.x.del.example.com. 3600 IN NS ns.example.net.",
@@ -38,6 +41,12 @@ static const char *const parent[] = {
     "child.example.com. 3600 IN DS 1 8 2 "
     "49FD46E6C4B45C55D4AC69CBD3CD34AC1AFE51DE0C4E4A4E2D4E2F1A2B3C4D5E",
     "glue.child.example.com. 3600 IN A 192.0.2.8",
+    "svc.example.com. 3600 IN HTTPS 1 . alpn=h2",
+    "svc.example.com. 3600 IN SVCB 0 .",
+    "svc.example.com. 3600 IN A 192.0.2.9",
+    "alias.example.com. 3600 IN HTTPS 0 svc.example.com.",
+    "alias.example.com. 3600 IN SVCB 1 host.example.com. port=8443",
+    "alias.example.com. 3600 IN SVCB 2 ns1.example.com. port=8443",
     NULL,
 };
 static const char *const child[] = {
@@ -209,13 +218,37 @@ static void test_targets(void **state)
     cname = zone_node_rrset(r.node, DNS_TYPE_CNAME);
     assert_null(cname->cname_target->zone);
     look("example.com.", &r);
+    /* two MX to one host: its node once; one out of every zone: none */
     const zone_rrset_t *mx = zone_node_rrset(r.node, DNS_TYPE_MX);
-    assert_name(mx->targets[0], "mail.example.com.");
+    assert_int_equal(mx->n_additional, 1);
+    assert_int_equal(mx->n_glue, 0);
+    assert_name(mx->additional[0], "mail.example.com.");
     const zone_rrset_t *ns = zone_node_rrset(r.node, DNS_TYPE_NS);
-    assert_name(ns->targets[0], "ns1.example.com.");
+    assert_int_equal(ns->n_additional, 1);
+    assert_int_equal(ns->n_glue, 0); /* the apex's NS is no referral */
+    assert_name(ns->additional[0], "ns1.example.com.");
     look("del.example.com.", &r);
+    /* in-domain glue (below the cut) first and required, the sibling after */
     ns = zone_node_rrset(r.node, DNS_TYPE_NS);
-    assert_name(ns->targets[0], "ns.del.example.com."); /* glue below the cut */
+    assert_int_equal(ns->n_additional, 2);
+    assert_int_equal(ns->n_glue, 1);
+    assert_name(ns->additional[0], "ns.del.example.com.");
+    assert_name(ns->additional[1], "ns1.example.com.");
+    /* SVCB/HTTPS (RFC 9460): "." in ServiceMode is the owner, in AliasMode
+     * no target at all */
+    look("svc.example.com.", &r);
+    const zone_rrset_t *https = zone_node_rrset(r.node, DNS_TYPE_HTTPS);
+    assert_int_equal(https->n_additional, 1);
+    assert_ptr_equal(https->additional[0], r.node);
+    assert_int_equal(zone_node_rrset(r.node, DNS_TYPE_SVCB)->n_additional, 0);
+    look("alias.example.com.", &r);
+    https = zone_node_rrset(r.node, DNS_TYPE_HTTPS);
+    assert_int_equal(https->n_additional, 1);
+    assert_name(https->additional[0], "svc.example.com.");
+    const zone_rrset_t *svcb = zone_node_rrset(r.node, DNS_TYPE_SVCB);
+    assert_int_equal(svcb->n_additional, 2);
+    assert_name(svcb->additional[0], "host.example.com.");
+    assert_name(svcb->additional[1], "ns1.example.com.");
     look("deeper.x.del.example.com.", &r);
     /* occluded data stays in the database but is reached only as a referral */
     assert_non_null(r.node);
