@@ -145,12 +145,10 @@ static inline void note_additional(answer_t *a, const zone_rrset_t *set, const z
 /* Writes the addresses note_additional() asked for, every one when they
  * fit: what is left out of a referral's in-domain glue sets TC (RFC 9471
  * 3); the rest is optional (RFC 1034 4.3.2 step 6, RFC 9460 4.1) and is
- * left out silently. */
-static void put_additional(answer_t *a)
+ * left out silently. Out of line: most answers have none, see below. */
+static __attribute__((noinline)) void put_additional_records(answer_t *a)
 {
     const zone_rrset_t *set = a->additional;
-    if (!set || a->truncated)
-        return;
     for (unsigned k = 0; k < set->n_additional; k++) {
         const zone_node_t *n = set->additional[k];
         const uint8_t *owner = n == a->additional_node ? a->additional_owner : n->name;
@@ -164,6 +162,12 @@ static void put_additional(answer_t *a)
             }
         }
     }
+}
+
+static inline void put_additional(answer_t *a)
+{
+    if (__builtin_expect(a->additional != NULL, 0) && !a->truncated)
+        put_additional_records(a);
 }
 
 /* Where zone's apex name stands in the question (as a compression
@@ -337,8 +341,11 @@ static void route_client(answer_t *a, const service_t *svc, geo_route_t *route)
     }
 }
 
-/* Answers at a service's name. Returns the CNAME target to follow when
- * the chosen pool is a CNAME, else NULL. */
+/* Answers at a service's name: a CNAME pool with its CNAME whatever the
+ * type (RFC 1034 3.6.2, RFC 2181 10.1), an address pool with its A or
+ * AAAA records (ANY: A when it has some), or no data. Returns the CNAME
+ * target to follow, or NULL (also for CNAME and ANY, which the CNAME
+ * answers, RFC 1034 4.3.2 step 3a). */
 static const uint8_t *answer_service(answer_t *a, const zone_node_t *node, const uint8_t *owner,
                                      const zone_t *zone)
 {
@@ -347,14 +354,17 @@ static const uint8_t *answer_service(answer_t *a, const zone_node_t *node, const
     geo_route_t route;
     service_choice_t choice;
 
-    if (qtype != DNS_TYPE_A && qtype != DNS_TYPE_AAAA && qtype != DNS_TYPE_ANY &&
-        qtype != DNS_TYPE_CNAME) {
+    if (__builtin_expect(qtype != DNS_TYPE_A || !svc->has_a, 0) &&
+        service_nodata_for_all(svc, qtype)) {
         put_negative(a, zone); /* the same for every client: scope 0 */
         return NULL;
     }
     route_client(a, svc, &route);
     service_pick(svc, a->cfg->geo, &route, a->slot, &choice);
-    if (a->q->ecs && svc->ecs) /* the scope of the decision, fallback included */
+    /* The scope of the decision, fallback included; after a CNAME pool
+     * into another service the answer holds only where both decisions
+     * do: the narrower network. */
+    if (a->q->ecs && svc->ecs && route.scope > a->ecs_scope)
         a->ecs_scope = route.scope;
     const service_pool_t *pool = choice.pool;
     /* Not the client's first choice: a short TTL brings resolvers back soon
@@ -369,13 +379,14 @@ static const uint8_t *answer_service(answer_t *a, const zone_node_t *node, const
         memcpy(rd + 2, pool->cname, len);
         zone_rrset_t cname = {.type = DNS_TYPE_CNAME, .count = 1, .ttl = ttl,
                               .rdata = rd, .rdata_len = (uint32_t)len + 2};
-        if (!put_required(a, SECTION_ANSWER, owner, &cname) || qtype == DNS_TYPE_CNAME)
+        if (!put_required(a, SECTION_ANSWER, owner, &cname) || qtype == DNS_TYPE_CNAME ||
+            qtype == DNS_TYPE_ANY)
             return NULL;
         return pool->cname;
     }
-    /* ANY gets the A records when the pool has some, else the AAAA. */
     bool v4 = qtype == DNS_TYPE_A || (qtype == DNS_TYPE_ANY && pool->n_a);
-    unsigned count = v4 ? pool->n_a : qtype == DNS_TYPE_CNAME ? 0 : pool->n_aaaa;
+    unsigned count = v4 ? pool->n_a
+                        : qtype == DNS_TYPE_AAAA || qtype == DNS_TYPE_ANY ? pool->n_aaaa : 0;
     int written = 0;
     if (count) /* resolvers pick random IDs: a free rotation */
         written = put_pool(a, svc, &choice, owner, v4 ? pool->a_wire : pool->aaaa_wire,

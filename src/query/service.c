@@ -84,6 +84,9 @@ bool service_build(const conf_t *conf, size_t i, health_t *health, service_t **o
             else
                 sp->n_aaaa++;
         }
+        s->has_a |= sp->n_a != 0;
+        s->has_aaaa |= sp->n_aaaa != 0;
+        s->has_cname |= cp->cname != NULL;
         sp->a_wire = service_alloc((size_t)sp->n_a * SERVICE_A_RR_LEN);
         sp->aaaa_wire = service_alloc((size_t)sp->n_aaaa * SERVICE_AAAA_RR_LEN);
         sp->n_targets = (unsigned)sp->n_a + sp->n_aaaa;

@@ -17,6 +17,7 @@
 
 #include "conf/conf.h"
 #include "dns/name.h"
+#include "dns/wire.h"
 #include "geo/geo.h"
 #include "health/health.h"
 #include "stats/stats.h"
@@ -65,6 +66,9 @@ typedef struct service {
     unsigned min_up;
     bool ecs;
     bool fallback_any;     /* conf fallback: any */
+    /* Does some pool have A records, AAAA records, a CNAME? Without a CNAME
+     * pool, what no pool has is no data for every client alike. */
+    bool has_a, has_aaaa, has_cname;
     const _Atomic uint8_t *health; /* health_states(), or NULL: everything is up */
     /* Per stats slot: SERVICE_COUNT_* (fail open, failovers, fallback),
      * then answers per pool. */
@@ -134,6 +138,25 @@ static inline void service_pick(service_t *s, const geo_db_t *db, geo_route_t *r
         }
     }
     service_pick_further(s, db, route, slot, out);
+}
+
+/* Is the answer to qtype at the service no data, whoever asks and
+ * whatever is up? Then it needs no routing, and it holds for every client
+ * (ECS scope 0). A CNAME pool answers every type. */
+static inline bool service_nodata_for_all(const service_t *s, uint16_t qtype)
+{
+    if (s->has_cname)
+        return false;
+    switch (qtype) {
+    case DNS_TYPE_A:
+        return !s->has_a;
+    case DNS_TYPE_AAAA:
+        return !s->has_aaaa;
+    case DNS_TYPE_ANY:
+        return !s->has_a && !s->has_aaaa;
+    default:
+        return true;
+    }
 }
 
 /* Counter sums over every slot, for operators: which is SERVICE_COUNT_*

@@ -46,6 +46,12 @@ static const char *const zone_com[] = {
     "ns.sub.example.com. 3600 IN A 192.0.2.99",
     "old.example.com. 3600 IN DNAME example.net.",
     "srv.example.com. 3600 IN SRV 10 60 5060 mail.example.com.",
+    "svc.example.com. 3600 IN HTTPS 1 . alpn=h2",
+    "svc.example.com. 3600 IN A 192.0.2.40",
+    "alias-svc.example.com. 3600 IN HTTPS 0 svc.example.com.",
+    "far.example.com. 3600 IN SVCB 1 www.example.org. port=8443",
+    "*.hw.example.com. 3600 IN HTTPS 1 . alpn=h2",
+    "*.hw.example.com. 3600 IN AAAA 2001:db8::42",
     "big.example.com. 3600 IN TXT \"" /* too big for 512 bytes: TC */
     "0123456789012345678901234567890123456789012345678901234567890123456789"
     "0123456789012345678901234567890123456789012345678901234567890123456789"
@@ -62,11 +68,15 @@ static const char *const zone_net[] = {
     "example.net. 300 IN SOA ns1.example.com. host.example.com. 7 7200 3600 1209600 60",
     "example.net. 300 IN NS ns1.example.com.",
     "ap.example.net. 300 IN A 203.0.113.10",
+    "ap.example.net. 300 IN HTTPS 1 . alpn=h2",
+    "ap.example.net. 300 IN TXT \"ap\"",
+    "ap.example.net. 300 IN MX 10 mail.example.com.",
     NULL,
 };
 
-/* Two services: routed by network overrides (scope > 0 with ECS), one of
- * whose pools is a CNAME into a zone of ours. */
+/* Two services routed by network overrides (scope > 0 with ECS), one of
+ * whose pools is a CNAME into a zone of ours; one that falls back (see
+ * setup()); one with IPv4 pools only. */
 enum { DC_EU, DC_US, DC_AP };
 static conf_datacenter_t dcs[3] = {
     {.name = "eu-west", .has_location = true, .lat = 53.35, .lon = -6.26},
@@ -77,10 +87,10 @@ static uint8_t order_default[] = {DC_US, DC_EU, DC_AP};
 static uint8_t order_ap[] = {DC_AP};
 static uint8_t order_eu[] = {DC_EU};
 static conf_network_t eu_addrs[3], us_addrs[1];
-static conf_pool_t pools[3];
+static conf_pool_t pools[3], v4_pools[2];
 static conf_network_rule_t overrides[2];
 static conf_map_rule_t eu_continent[1];
-static conf_service_t services[3];
+static conf_service_t services[4];
 static conf_t conf;
 
 static fixture_services_t fixture;
@@ -125,9 +135,35 @@ static int setup(void **state)
     services[2].continents = eu_continent;
     services[2].n_continents = 1;
     services[2].default_order = (conf_dc_order_t){order_eu, 1};
+    v4_pools[0] = (conf_pool_t){.dc = DC_EU, .addrs = eu_addrs, .n_addrs = 2};
+    v4_pools[1] = (conf_pool_t){.dc = DC_US, .addrs = us_addrs, .n_addrs = 1};
+    services[3] = services[0];
+    services[3].name = "v4.example.com.";
+    services[3].pools = v4_pools;
+    services[3].n_pools = 2;
+    services[3].default_order = (conf_dc_order_t){order_default, 2};
+    services[3].n_networks = 0;
     conf = (conf_t){.datacenters = dcs, .n_datacenters = 3, .services = services,
-                    .n_services = 3};
-    if (fixture_services(&fixture, &conf, zone_com, zone_net) < 0)
+                    .n_services = 4};
+    /* zone_com and a delegation to 40 in-domain name servers, whose glue
+     * does not fit in 1232 bytes */
+    static char many[80][64];
+    static const char *com[sizeof(zone_com) / sizeof(zone_com[0]) + 80];
+    size_t n = 0;
+    while (zone_com[n]) {
+        com[n] = zone_com[n];
+        n++;
+    }
+    for (int i = 0; i < 40; i++) {
+        snprintf(many[2 * i], sizeof(many[0]), "many.example.com. 60 IN NS ns%d.%s", i,
+                 "many.example.com.");
+        snprintf(many[2 * i + 1], sizeof(many[0]), "ns%d.many.example.com. 60 IN AAAA %s%d", i,
+                 "2001:db8::", i);
+        com[n++] = many[2 * i];
+        com[n++] = many[2 * i + 1];
+    }
+    com[n] = NULL;
+    if (fixture_services(&fixture, &conf, com, zone_net) < 0)
         return -1;
     db = fixture.db;
     return 0;
@@ -461,6 +497,50 @@ static void test_answers_left_to_the_general_path(void **state)
     check_shape(&dname, true);
 }
 
+/* Every type at a service (a CNAME pool's target followed, with its
+ * additional data; NODATA at address pools), SVCB/HTTPS with and
+ * without in-zone targets, and referrals whose glue must be complete. */
+static void test_services_svcb_and_glue(void **state)
+{
+    (void)state;
+    static const char *const services_names[] = {"geo.example.com.", "noecs.example.com.",
+                                                 "v4.example.com.", "GEO.example.COM."};
+    static const uint16_t types[] = {DNS_TYPE_A,     DNS_TYPE_AAAA, DNS_TYPE_TXT,
+                                     DNS_TYPE_HTTPS, DNS_TYPE_SVCB, DNS_TYPE_MX,
+                                     DNS_TYPE_CNAME, DNS_TYPE_NS,   DNS_TYPE_SOA,
+                                     257 /* CAA */,  0x1234,        DNS_TYPE_DS,
+                                     DNS_TYPE_ANY};
+    static const int opts[] = {OPT_NONE, OPT_EMPTY, OPT_ECS4, OPT_ECS4_ZERO, OPT_ECS6};
+    for (size_t n = 0; n < sizeof(services_names) / sizeof(services_names[0]); n++)
+        for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++)
+            for (size_t o = 0; o < sizeof(opts) / sizeof(opts[0]); o++) {
+                query_shape_t s = {.name = services_names[n], .type = types[t],
+                                   .opt = opts[o]};
+                /* DS and ANY have answers of their own */
+                check_shape(&s, types[t] != DNS_TYPE_DS && types[t] != DNS_TYPE_ANY);
+            }
+    static const struct {
+        const char *name;
+        uint16_t type;
+        bool fused;
+    } cases[] = {
+        {"svc.example.com.", DNS_TYPE_HTTPS, false}, /* its own A in additional */
+        {"alias-svc.example.com.", DNS_TYPE_HTTPS, false},
+        {"x.hw.example.com.", DNS_TYPE_HTTPS, false}, /* under the query name */
+        {"far.example.com.", DNS_TYPE_SVCB, true},    /* target in no zone of ours */
+        {"ap.example.net.", DNS_TYPE_HTTPS, false},
+        {"ap.example.net.", DNS_TYPE_TXT, true},
+        {"sub.example.com.", DNS_TYPE_NS, false},
+        {"x.many.example.com.", DNS_TYPE_A, false},
+        {"many.example.com.", DNS_TYPE_NS, false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        for (size_t o = 0; o < sizeof(opts) / sizeof(opts[0]); o++) {
+            query_shape_t s = {.name = cases[i].name, .type = cases[i].type, .opt = opts[o]};
+            check_shape(&s, cases[i].fused);
+        }
+}
+
 /* Rewrites one 16-bit header field of a good query. */
 static void check_header_field(size_t at, uint16_t value, bool expect_fused)
 {
@@ -646,6 +726,7 @@ int main(void)
         cmocka_unit_test(test_common_names_and_types),
         cmocka_unit_test(test_edns_variants),
         cmocka_unit_test(test_answers_left_to_the_general_path),
+        cmocka_unit_test(test_services_svcb_and_glue),
         cmocka_unit_test(test_odd_shapes),
         cmocka_unit_test(test_truncated_packets),
         cmocka_unit_test(test_longest_names),

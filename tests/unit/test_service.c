@@ -37,10 +37,10 @@ static uint8_t order_us_eu_ap[] = {DC_US, DC_EU, DC_AP};
 static uint8_t order_ap[] = {DC_AP};
 static uint8_t order_eu[] = {DC_EU};
 static conf_network_t eu_addrs[3], us_addrs[1], near_ap_addrs[1];
-static conf_pool_t geo_pools[3], near_pools[3];
+static conf_pool_t geo_pools[3], near_pools[3], hop_pools[3];
 static conf_network_rule_t overrides[2], eu_overrides[2];
 static conf_map_rule_t eu_continent[1];
-enum { N_SERVICES = 7 };
+enum { N_SERVICES = 8 };
 static conf_service_t services[N_SERVICES];
 static conf_t conf;
 
@@ -57,6 +57,10 @@ static const char *const zone_net[] = {
     "example.net. 300 IN SOA ns1.example.com. h.example.com. 1 7200 3600 1209600 60",
     "example.net. 300 IN NS ns1.example.com.",
     "ap.example.net. 300 IN A 203.0.113.10",
+    "ap.example.net. 300 IN HTTPS 1 . alpn=h2",
+    "ap.example.net. 300 IN TXT \"ap\"",
+    "ap.example.net. 300 IN MX 10 mx.example.net.",
+    "mx.example.net. 300 IN A 203.0.113.25",
     NULL,
 };
 
@@ -126,6 +130,13 @@ static void build_conf(void)
     services[6].name = "fbnet.example.com.";
     services[6].networks = eu_overrides;
     services[6].n_networks = 2;
+    /* geo's routing, its ap-south pool a CNAME to another service */
+    hop_pools[0] = geo_pools[0];
+    hop_pools[1] = geo_pools[1];
+    hop_pools[2] = (conf_pool_t){.dc = DC_AP, .cname = "near.example.com."};
+    services[7] = services[0];
+    services[7].name = "hop.example.com.";
+    services[7].pools = hop_pools;
     conf = (conf_t){.datacenters = dcs, .n_datacenters = 3, .services = services,
                     .n_services = N_SERVICES};
 }
@@ -341,7 +352,9 @@ static void test_other_types_nodata(void **state)
     expect_answer(p, LDNS_RCODE_NOERROR, NULL, 0);
     assert_int_equal(ldns_pkt_nscount(p), 1);
     unsigned source;
-    assert_int_equal(echoed_scope(p, &source), 0); /* the same for everyone */
+    /* not the same for everyone (ap-south's clients get a CNAME): the
+     * scope of the route, as for A (test_address_pool_nodata) */
+    assert_int_equal(echoed_scope(p, &source), 1);
     ldns_pkt_free(p);
     /* us-east has no AAAA: NODATA for AAAA there */
     p = ask("geo.example.com.", LDNS_RR_TYPE_AAAA, 1, 1, "10.0.0.0", 8, NULL);
@@ -351,6 +364,110 @@ static void test_other_types_nodata(void **state)
     /* below a service name: NXDOMAIN, never a service answer */
     p = ask("x.geo.example.com.", LDNS_RR_TYPE_A, 1, 0, NULL, 0, NULL);
     expect_answer(p, LDNS_RCODE_NXDOMAIN, NULL, 0);
+    ldns_pkt_free(p);
+}
+
+/* A client whose pool is a CNAME gets it for every type (RFC 1034 3.6.2,
+ * RFC 2181 10.1), followed in our zones but for CNAME and ANY (which the
+ * CNAME answers), with the scope that decided it. */
+static void test_cname_pool_every_type(void **state)
+{
+    (void)state;
+    static const struct {
+        ldns_rr_type type;
+        size_t an, ns, ar;
+        const char *answer, *additional; /* one of each, or NULL */
+    } cases[] = {
+        {LDNS_RR_TYPE_HTTPS, 2, 0, 1, "ap.example.net.\t300\tIN\tHTTPS\t1 . alpn=h2",
+         "ap.example.net.\t300\tIN\tA\t203.0.113.10"},
+        {LDNS_RR_TYPE_TXT, 2, 0, 0, "ap.example.net.\t300\tIN\tTXT\t\"ap\"", NULL},
+        {LDNS_RR_TYPE_MX, 2, 0, 1, "ap.example.net.\t300\tIN\tMX\t10 mx.example.net.",
+         "mx.example.net.\t300\tIN\tA\t203.0.113.25"},
+        {LDNS_RR_TYPE_A, 2, 0, 0, "ap.example.net.\t300\tIN\tA\t203.0.113.10", NULL},
+        /* no such data at the target: the CNAME and the target zone's SOA */
+        {LDNS_RR_TYPE_AAAA, 1, 1, 0, NULL, NULL},
+        {LDNS_RR_TYPE_CAA, 1, 1, 0, NULL, NULL},
+        {LDNS_RR_TYPE_DS, 1, 1, 0, NULL, NULL},
+        {(ldns_rr_type)0x1234, 1, 1, 0, NULL, NULL},
+        /* the CNAME is the answer */
+        {LDNS_RR_TYPE_CNAME, 1, 0, 0, NULL, NULL},
+        {LDNS_RR_TYPE_ANY, 1, 0, 0, NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ldns_pkt *p = ask("geo.example.com.", cases[i].type, 1, 1, "192.0.2.0", 24, NULL);
+        char *text = ldns_pkt2str(p);
+        char *an = ldns_rr_list2str(ldns_pkt_answer(p));
+        char *ar = ldns_rr_list2str(ldns_pkt_additional(p));
+        unsigned source;
+        if (ldns_pkt_get_rcode(p) != LDNS_RCODE_NOERROR || !ldns_pkt_aa(p) ||
+            ldns_pkt_ancount(p) != cases[i].an || ldns_pkt_nscount(p) != cases[i].ns ||
+            ldns_pkt_arcount(p) != cases[i].ar ||
+            !strstr(an, "geo.example.com.\t120\tIN\tCNAME\tap.example.net.") ||
+            (cases[i].answer && !strstr(an, cases[i].answer)) ||
+            (cases[i].additional && !strstr(ar, cases[i].additional)) ||
+            (cases[i].ns && !strstr(text, "example.net.\t60\tIN\tSOA")) ||
+            echoed_scope(p, &source) != 24)
+            fail_msg("type %d: expected NOERROR AA, counts %zu/%zu/%zu, the CNAME, \"%s\" "
+                     "and \"%s\", scope 24; got:\n%s",
+                     cases[i].type, cases[i].an, cases[i].ns, cases[i].ar,
+                     cases[i].answer ? cases[i].answer : "",
+                     cases[i].additional ? cases[i].additional : "",
+                     text);
+        free(text);
+        free(an);
+        free(ar);
+        ldns_pkt_free(p);
+    }
+}
+
+/* NODATA at a service is the SOA; it holds for every client (scope 0)
+ * only when no pool could answer that type, none being a CNAME. */
+static void test_address_pool_nodata(void **state)
+{
+    (void)state;
+    unsigned source;
+    /* geo: a client routed to us-east (IPv4 only) gets NODATA for AAAA and
+     * HTTPS, with the scope of its route, as a client of ap-south would
+     * get the CNAME */
+    ldns_pkt *p = ask("geo.example.com.", LDNS_RR_TYPE_A, 1, 1, "10.0.0.0", 8, NULL);
+    int scope = echoed_scope(p, &source);
+    ldns_pkt_free(p);
+    static const ldns_rr_type geo_types[] = {LDNS_RR_TYPE_AAAA, LDNS_RR_TYPE_HTTPS,
+                                             LDNS_RR_TYPE_TXT, LDNS_RR_TYPE_CNAME};
+    for (size_t i = 0; i < sizeof(geo_types) / sizeof(geo_types[0]); i++) {
+        p = ask("geo.example.com.", geo_types[i], 1, 1, "10.0.0.0", 8, NULL);
+        expect_answer(p, LDNS_RCODE_NOERROR, NULL, 0);
+        assert_int_equal(ldns_pkt_nscount(p), 1);
+        assert_int_equal(echoed_scope(p, &source), scope);
+        ldns_pkt_free(p);
+    }
+    /* near: IPv4 pools only, no CNAME: NODATA but for A, scope 0 */
+    static const ldns_rr_type near_types[] = {LDNS_RR_TYPE_AAAA, LDNS_RR_TYPE_HTTPS,
+                                              LDNS_RR_TYPE_TXT, LDNS_RR_TYPE_CNAME,
+                                              LDNS_RR_TYPE_MX};
+    for (size_t i = 0; i < sizeof(near_types) / sizeof(near_types[0]); i++) {
+        p = ask("near.example.com.", near_types[i], 1, 1, "192.0.2.0", 24, NULL);
+        expect_answer(p, LDNS_RCODE_NOERROR, NULL, 0);
+        assert_int_equal(ldns_pkt_nscount(p), 1);
+        char *soa = ldns_rr2str(ldns_rr_list_rr(ldns_pkt_authority(p), 0));
+        assert_non_null(strstr(soa, "example.com.\t60\tIN\tSOA"));
+        free(soa);
+        assert_int_equal(echoed_scope(p, &source), 0);
+        ldns_pkt_free(p);
+    }
+}
+
+/* A CNAME pool into another service: the answer depends on both routes,
+ * so the scope echoed is the narrower network of the two. */
+static void test_scope_through_services(void **state)
+{
+    (void)state;
+    ldns_pkt *p = ask("hop.example.com.", LDNS_RR_TYPE_A, 1, 1, "192.0.2.0", 24, NULL);
+    const char *want[] = {"hop.example.com.\t120\tIN\tCNAME\tnear.example.com.",
+                          "near.example.com.\t60\tIN\tA\t192.0.2.10"};
+    expect_answer(p, LDNS_RCODE_NOERROR, want, 2);
+    unsigned source;
+    assert_int_equal(echoed_scope(p, &source), 24);
     ldns_pkt_free(p);
 }
 
@@ -628,6 +745,9 @@ int main(void)
         cmocka_unit_test(test_default_order_and_scope),
         cmocka_unit_test(test_ipv6_override),
         cmocka_unit_test(test_other_types_nodata),
+        cmocka_unit_test(test_cname_pool_every_type),
+        cmocka_unit_test(test_address_pool_nodata),
+        cmocka_unit_test(test_scope_through_services),
         cmocka_unit_test(test_source_address),
         cmocka_unit_test(test_chain_into_service),
         cmocka_unit_test(test_static_name_with_ecs),
