@@ -26,6 +26,7 @@
 
 #include "dns/name.h"
 #include "util/file.h"
+#include "util/mem.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -719,7 +720,7 @@ static bool store_record(zone_source_t *src, const uint8_t *owner, size_t owner_
         r.rdata += (uint32_t)owner_len;
         p += owner_len;
     }
-    memcpy(p, rdata, rdlen);
+    mem_copy(p, rdata, rdlen); /* zone_source_add() may pass NULL, 0 */
     if (src->count == src->cap) {
         src->cap = src->cap ? src->cap * 2 : 64;
         src->records = xrealloc(src->records, src->cap * sizeof(*src->records));
@@ -930,7 +931,8 @@ static long slow_rdata(loader_t *ld, file_ctx_t *fc, unsigned line, const rr_hea
         const ldns_rdf *rdf = ldns_rr_rdf(rr, f);
         if (ldns_rdf_get_type(rdf) == LDNS_RDF_TYPE_DNAME && *n_names < RDATA_NAMES_MAX)
             names[(*n_names)++] = (uint16_t)len;
-        memcpy(ld->rdata + len, ldns_rdf_data(rdf), ldns_rdf_size(rdf));
+        /* an empty field (CAA 0 issue "") has no data at all */
+        mem_copy(ld->rdata + len, ldns_rdf_data(rdf), ldns_rdf_size(rdf));
         len += ldns_rdf_size(rdf);
     }
     if ((h->type == LDNS_RR_TYPE_SVCB || h->type == LDNS_RR_TYPE_HTTPS) &&

@@ -434,6 +434,50 @@ static void test_svcb_errors(void **state)
     assert_null(z);
 }
 
+/* One record's RDATA, loaded from line (after HEAD), as hex. */
+static void check_rdata(const char *line, const char *hex)
+{
+    char text[2048];
+    snprintf(text, sizeof(text), HEAD "%s\n", line);
+    zone_source_t *z = LOAD_OK(text, NULL);
+    assert_int_equal(z->count, 4);
+    print_message("%s\n", line);
+    assert_rdata_hex(rr_of(z, &z->records[3]), hex);
+    free_zone(z);
+}
+
+/* Empty fields: ldns gives an empty rdf no data at all (NULL), which was
+ * handed to memcpy (undefined; the sanitizer build aborted). */
+static void test_empty_fields(void **state)
+{
+    (void)state;
+    check_rdata("a CAA 0 issue \"\"", "000569737375" "65");
+    check_rdata("a CAA 128 tbs \"\"", "8003746273");
+    check_rdata("a TXT \"\"", "00");
+    check_rdata("a TXT \"\" \"\"", "0000");
+    check_rdata("a HINFO \"\" \"\"", "0000");
+    check_rdata("a NAPTR 0 0 \"\" \"\" \"\" .", "00000000000000" "00");
+    check_rdata("a TYPE65534 \\# 0", "");
+    check_rdata("a NSEC a.example.com.", "0161076578616d706c6503636f6d00");
+    check_rdata("a APL", "");
+}
+
+/* zone_source_add() with no RDATA at all (NULL, 0), as a caller holding
+ * an empty ldns rdf passes it. */
+static void test_add_empty_rdata(void **state)
+{
+    (void)state;
+    static const uint8_t origin[] = "\007example\003com";
+    zone_source_t *z = zone_source_new(origin, sizeof(origin), "t.zone");
+    zone_source_add(z, origin, sizeof(origin), 65534, 60, NULL, 0, 1);
+    zone_source_add(z, origin, sizeof(origin), 65533, 60, NULL, 0, 2);
+    zone_source_sort(z);
+    assert_int_equal(z->count, 2);
+    assert_int_equal(z->records[0].rdlen, 0);
+    assert_int_equal(z->records[1].rdlen, 0);
+    zone_source_free(z);
+}
+
 /* ------------------------------------------------------------ TTLs */
 
 static void test_ttl_default_is_soa_minimum(void **state)
@@ -1046,6 +1090,8 @@ int main(void)
         cmocka_unit_test(test_types),
         cmocka_unit_test(test_soa_soa_and_soa_forms),
         cmocka_unit_test(test_svcb_errors),
+        cmocka_unit_test(test_empty_fields),
+        cmocka_unit_test(test_add_empty_rdata),
         cmocka_unit_test(test_ttl_default_is_soa_minimum),
         cmocka_unit_test(test_ttl_limits),
         cmocka_unit_test(test_ttl_lowest_in_rrset),
