@@ -11,6 +11,7 @@ packages=(
     libldns-dev libmaxminddb-dev libuv1-dev liburcu-dev libyaml-dev libcmocka-dev
     libcurl4-openssl-dev openssl libjansson-dev libsystemd-dev
     dnsutils ldnsutils nsd unbound python3 iproute2 procps libmaxmind-db-writer-perl systemd
+    clang libclang-rt-14-dev # the fuzz targets: scripts/fuzz.sh
 )
 missing=()
 for p in "${packages[@]}"; do
