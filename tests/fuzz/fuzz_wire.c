@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +49,29 @@ static const query_config_t cfg = {.max_udp_size = 1232,
                                    .version = "v",
                                    .identity = "id"};
 
+/* The world must answer a geo service from ECS, or the fuzzing of that
+ * path would be fuzzing of REFUSED: geo.example.com A with ECS
+ * 81.2.69.0/24 (GB) gets one answer and a non-zero scope. */
+static void check_world(void)
+{
+    static const uint8_t q[] = {0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1,
+                                3, 'g', 'e', 'o', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e',
+                                3, 'c', 'o', 'm', 0, 0, 1, 0, 1,
+                                0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 11,
+                                0, 8, 0, 7, 0, 1, 24, 0, 81, 2, 69};
+    uint8_t resp[1232];
+    struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+    size_t n = query_answer(world->db, &world->query, q, sizeof(q), resp, sizeof(resp), false,
+                            (const struct sockaddr *)&v4, STATS_SLOTS - 1);
+    /* ANCOUNT 1, and the ECS option's SCOPE PREFIX-LENGTH (the last
+     * address byte's predecessor) above 0 */
+    if (n < sizeof(q) || (resp[3] & 0xf) != 0 || resp[6] != 0 || resp[7] != 1 ||
+        resp[n - 4] == 0) {
+        fprintf(stderr, "fuzz_wire: the geo world does not answer geo.example.com\n");
+        abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t resp[65535];
@@ -56,6 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         zone_source_t *src = fixture_source("example.com.", records);
         db = fixture_db(&src, 1);
         world = fuzz_world(NULL);
+        check_world();
     }
     query_answer(db, &cfg, data, size, resp, 512, false, NULL, STATS_SLOTS - 1);
     query_answer(db, &cfg, data, size, resp, sizeof(resp), true, NULL, STATS_SLOTS - 1);
