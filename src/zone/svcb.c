@@ -312,8 +312,20 @@ too_long:
 long zone_svcb_params(const zone_svcb_param_t *params, size_t n, uint8_t *out, size_t cap,
                       char *why, size_t why_size)
 {
+    /* Buffers sized by the text, not by the 64 KiB a value may reach: a
+     * zone of a million HTTPS records must not cost a million large
+     * allocations. Decoding never lengthens a value's text, and its wire
+     * form is at most 8 times as long ("::" is 16 octets) plus a port's 2. */
+    size_t longest = 0, bound = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (params[i].value_len > longest)
+            longest = params[i].value_len;
+        bound += 8 * params[i].value_len + 2;
+    }
+    if (bound > cap)
+        bound = cap;
     param_out_t *po = calloc(n ? n : 1, sizeof(*po));
-    uint8_t *scratch = malloc(SVCB_VALUE_MAX), *values = malloc(cap ? cap : 1);
+    uint8_t *scratch = malloc(longest + 1), *values = malloc(bound + 1);
     size_t used = 0, len = 0;
     long rc = -1;
     if (!po || !scratch || !values)
@@ -331,9 +343,9 @@ long zone_svcb_params(const zone_svcb_param_t *params, size_t n, uint8_t *out, s
         }
         size_t vlen = 0;
         if (p->value &&
-            !decode_chars(p->value, p->value_len, scratch, SVCB_VALUE_MAX, &vlen, why, why_size))
+            !decode_chars(p->value, p->value_len, scratch, longest, &vlen, why, why_size))
             goto done;
-        long w = value_wire(key, p->value != NULL, scratch, vlen, values + used, cap - used, why,
+        long w = value_wire(key, p->value != NULL, scratch, vlen, values + used, bound - used, why,
                             why_size);
         if (w < 0)
             goto done;
@@ -351,7 +363,7 @@ long zone_svcb_params(const zone_svcb_param_t *params, size_t n, uint8_t *out, s
             goto done;
         }
         if (len + 4 + po[i].len > cap || po[i].len > SVCB_VALUE_MAX) {
-            say(why, why_size, "SvcParams longer than %zu octets", cap);
+            say(why, why_size, "SvcParams longer than the %zu octets left in the RDATA", cap);
             goto done;
         }
         out[len] = (uint8_t)(po[i].key >> 8);

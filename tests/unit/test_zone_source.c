@@ -693,6 +693,28 @@ static char *repeat(const char *unit, size_t n)
     return s;
 }
 
+/* The longest RDATA there is (65535 octets: priority, root, one key of
+ * 65528 octets), and one octet more. */
+static void test_svcb_max_length(void **state)
+{
+    (void)state;
+    char *value = repeat("a", 65529);
+    size_t room = strlen(HEAD) + 65600;
+    char *text = malloc(room);
+    assert_non_null(text);
+    snprintf(text, room, HEAD "a SVCB 1 . key9=%.*s\n", 65528, value);
+    zone_source_t *z = LOAD_OK(text, NULL);
+    assert_int_equal(z->records[3].rdlen, 65535);
+    free_zone(z);
+    snprintf(text, room, HEAD "a SVCB 1 . key9=%s\n", value);
+    z = LOAD_FAIL(text,
+                  "t.zone:6: invalid SVCB record: SvcParams longer than the 65532 octets left "
+                  "in the RDATA",
+                  NULL);
+    free(text);
+    free(value);
+}
+
 /* Loads "t TXT <rdata>" and checks the sizes of its character-strings. */
 static void check_txt_split(const char *rdata, ldns_rr_type type, const size_t *sizes, size_t n)
 {
@@ -1229,6 +1251,7 @@ int main(void)
         cmocka_unit_test(test_svcb_rfc9460_vectors),
         cmocka_unit_test(test_svcb_forms),
         cmocka_unit_test(test_svcb_errors),
+        cmocka_unit_test(test_svcb_max_length),
         cmocka_unit_test(test_empty_fields),
         cmocka_unit_test(test_add_empty_rdata),
         cmocka_unit_test(test_ttl_default_is_soa_minimum),
