@@ -12,6 +12,7 @@ packages=(
     libcurl4-openssl-dev openssl libjansson-dev libsystemd-dev
     dnsutils ldnsutils nsd unbound python3 iproute2 procps libmaxmind-db-writer-perl systemd
     knot
+    clang libclang-rt-14-dev # the fuzz targets: scripts/fuzz.sh
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -26,6 +26,8 @@
 
 #include "dns/name.h"
 #include "util/file.h"
+#include "util/mem.h"
+#include "zone/svcb.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -156,6 +158,7 @@ typedef struct token {
     size_t off;    /* into lexed_t.text while lexing */
     size_t len;
     bool quoted;
+    bool glued; /* no blank between it and the token before: alpn="h2,h3" */
 } token_t;
 
 /* One logical record: the tokens of one line, or of several joined by
@@ -205,7 +208,7 @@ typedef struct loader {
     strbuf_t rr_text; /* the presentation line handed to ldns */
 } loader_t;
 
-static void lex_begin_token(lexed_t *r, bool quoted)
+static void lex_begin_token(lexed_t *r, bool quoted, bool glued)
 {
     if (r->ntok == r->cap) {
         r->cap = r->cap ? r->cap * 2 : 16;
@@ -216,6 +219,7 @@ static void lex_begin_token(lexed_t *r, bool quoted)
     t->off = r->text.len;
     t->len = 0;
     t->quoted = quoted;
+    t->glued = glued;
 }
 
 static void lex_end_token(lexed_t *r)
@@ -252,9 +256,9 @@ static const bool lex_special[256] = {
     ['('] = true,  [')'] = true, ['"'] = true,  ['\\'] = true,
 };
 
-static void lex_plain(loader_t *ld, file_ctx_t *fc, lexed_t *r)
+static void lex_plain(loader_t *ld, file_ctx_t *fc, lexed_t *r, bool glued)
 {
-    lex_begin_token(r, false);
+    lex_begin_token(r, false, glued);
     while (fc->p < fc->end) {
         char c = *fc->p;
         if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ';' || c == '(' ||
@@ -283,11 +287,11 @@ static void lex_plain(loader_t *ld, file_ctx_t *fc, lexed_t *r)
     lex_end_token(r);
 }
 
-static void lex_quoted(loader_t *ld, file_ctx_t *fc, lexed_t *r)
+static void lex_quoted(loader_t *ld, file_ctx_t *fc, lexed_t *r, bool glued)
 {
     unsigned start = fc->line;
     fc->p++; /* the opening quote */
-    lex_begin_token(r, true);
+    lex_begin_token(r, true, glued);
     for (;;) {
         if (fc->p >= fc->end || *fc->p == '\n') {
             /* The newline is left for the caller: it may end the record. */
@@ -329,6 +333,7 @@ static bool lex_record(loader_t *ld, file_ctx_t *fc, lexed_t *r)
         r->blank_owner = (*fc->p == ' ' || *fc->p == '\t');
 
         unsigned depth = 0, paren_line = 0;
+        const char *token_end = NULL; /* where the last token ended */
         while (fc->p < fc->end) {
             char c = *fc->p;
             if (c == '\n') {
@@ -354,10 +359,12 @@ static bool lex_record(loader_t *ld, file_ctx_t *fc, lexed_t *r)
             } else {
                 if (r->ntok == 0)
                     r->line = fc->line;
+                bool glued = r->ntok > 0 && token_end == fc->p;
                 if (c == '"')
-                    lex_quoted(ld, fc, r);
+                    lex_quoted(ld, fc, r, glued);
                 else
-                    lex_plain(ld, fc, r);
+                    lex_plain(ld, fc, r, glued);
+                token_end = fc->p;
             }
         }
         if (depth > 0)
@@ -719,7 +726,7 @@ static bool store_record(zone_source_t *src, const uint8_t *owner, size_t owner_
         r.rdata += (uint32_t)owner_len;
         p += owner_len;
     }
-    memcpy(p, rdata, rdlen);
+    mem_copy(p, rdata, rdlen); /* zone_source_add() may pass NULL, 0 */
     if (src->count == src->cap) {
         src->cap = src->cap ? src->cap * 2 : 64;
         src->records = xrealloc(src->records, src->cap * sizeof(*src->records));
@@ -756,53 +763,67 @@ static uint8_t canon_rdata(loader_t *ld, const uint8_t *rdata, size_t rdlen,
     return REC_CANON;
 }
 
-/* RFC 9460 rules that ldns 1.8.3 does not check: no key twice, the reserved
- * key 65535 unused, every key listed in "mandatory" present. ldns sorts the
- * keys, so a repeated key is adjacent. */
-static bool svcb_check(const ldns_rr *rr, char *why, size_t size)
+/* The SvcParams of an SVCB or HTTPS record: "key", "key=value" or
+ * key="value" (the quoted value a token glued to "key="), each read by
+ * svcb.c. Returns the RDATA length (priority, target, params) or -1
+ * having reported why. */
+static long svcb_rdata(loader_t *ld, file_ctx_t *fc, unsigned line, const char *tname,
+                       const token_t *rd, size_t nrd, uint16_t *names, size_t *n_names)
 {
-    for (size_t f = 0; f < ldns_rr_rd_count(rr); f++) {
-        const ldns_rdf *rdf = ldns_rr_rdf(rr, f);
-        if (ldns_rdf_get_type(rdf) != LDNS_RDF_TYPE_SVCPARAMS)
-            continue;
-        const uint8_t *p = ldns_rdf_data(rdf);
-        size_t size_p = ldns_rdf_size(rdf), pos = 0;
-        const uint8_t *mandatory = NULL;
-        size_t mandatory_len = 0;
-        long prev = -1;
-        uint8_t present[65536 / 8] = {0};
-        while (pos + 4 <= size_p) {
-            unsigned key = (unsigned)(p[pos] << 8 | p[pos + 1]);
-            size_t vlen = (size_t)(p[pos + 2] << 8 | p[pos + 3]);
-            if ((long)key == prev) {
-                snprintf(why, size, "SvcParamKey key%u appears more than once", key);
-                return false;
-            }
-            if (key == 65535) {
-                snprintf(why, size, "SvcParamKey key65535 is reserved");
-                return false;
-            }
-            if (key == LDNS_SVCPARAM_KEY_MANDATORY) {
-                mandatory = p + pos + 4;
-                mandatory_len = vlen;
-            }
-            present[key / 8] |= (uint8_t)(1u << (key % 8));
-            prev = key;
-            pos += 4 + vlen;
+    char why[192];
+    uint32_t prio;
+    wname_t target;
+    if (nrd < 2 || rd[0].quoted || rd[1].quoted || !parse_uint(rd[0].s, rd[0].len, 65535, &prio) ||
+        !resolve_name(rd[1].s, &fc->origin, &target)) {
+        diag_error(ld->d, fc->name, line, 0,
+                   "invalid %s record: expected priority (0-65535), target name, SvcParams",
+                   tname);
+        return -1;
+    }
+    ld->rdata[0] = (uint8_t)(prio >> 8);
+    ld->rdata[1] = (uint8_t)prio;
+    memcpy(ld->rdata + 2, target.b, target.len);
+    names[0] = 2;
+    *n_names = 1;
+    size_t len = 2 + target.len, n = 0;
+    zone_svcb_param_t *params = xrealloc(NULL, (nrd - 2 ? nrd - 2 : 1) * sizeof(*params));
+    for (size_t i = 2; i < nrd; i++) {
+        const token_t *t = &rd[i];
+        /* "alpn=h2", the whole param quoted, is read as NSD reads it */
+        const char *eq = memchr(t->s, '=', t->len);
+        zone_svcb_param_t *p = &params[n++];
+        if (t->glued || (eq && eq == t->s) || (t->quoted && !eq)) {
+            snprintf(why, sizeof(why), "SvcParam %s%s%s does not start with a key",
+                     t->quoted ? "\"" : "", t->s, t->quoted ? "\"" : "");
+            goto fail;
         }
-        for (size_t m = 0; mandatory && m + 2 <= mandatory_len; m += 2) {
-            unsigned want = (unsigned)(mandatory[m] << 8 | mandatory[m + 1]);
-            if (want == LDNS_SVCPARAM_KEY_MANDATORY) {
-                snprintf(why, size, "mandatory lists itself");
-                return false;
+        *p = (zone_svcb_param_t){.key = t->s, .key_len = eq ? (size_t)(eq - t->s) : t->len};
+        if (eq) {
+            p->value = eq + 1;
+            p->value_len = t->len - p->key_len - 1;
+        }
+        /* key="value": the quoted token right after "key=" is the value */
+        if (i + 1 < nrd && rd[i + 1].glued) {
+            if (!eq || p->value_len > 0 || t->quoted || !rd[i + 1].quoted ||
+                (i + 2 < nrd && rd[i + 2].glued)) {
+                snprintf(why, sizeof(why), "SvcParam %.*s: text glued to it (key=value or "
+                         "key=\"value\")", (int)p->key_len, p->key);
+                goto fail;
             }
-            if (!(present[want / 8] & (1u << (want % 8)))) {
-                snprintf(why, size, "mandatory SvcParamKey key%u is missing", want);
-                return false;
-            }
+            i++;
+            p->value = rd[i].s;
+            p->value_len = rd[i].len;
         }
     }
-    return true;
+    long w = zone_svcb_params(params, n, ld->rdata + len, RDATA_MAX - len, why, sizeof(why));
+    if (w < 0)
+        goto fail;
+    free(params);
+    return (long)len + w;
+fail:
+    diag_error(ld->d, fc->name, line, 0, "invalid %s record: %s", tname, why);
+    free(params);
+    return -1;
 }
 
 /* Most names in RDATA: at most this many per record are tracked for
@@ -886,7 +907,7 @@ static long fast_rdata(loader_t *ld, const rr_head_t *h, const token_t *rd, size
 static long slow_rdata(loader_t *ld, file_ctx_t *fc, unsigned line, const rr_head_t *h,
                        const token_t *rd, size_t nrd, uint16_t *names, size_t *n_names)
 {
-    char why[128], tname[32];
+    char tname[32];
     type_str(h->type, tname, sizeof(tname));
     /* The owner is not ours: "." keeps ldns from reading the real one,
      * which may come from the previous record or a $GENERATE. */
@@ -930,13 +951,9 @@ static long slow_rdata(loader_t *ld, file_ctx_t *fc, unsigned line, const rr_hea
         const ldns_rdf *rdf = ldns_rr_rdf(rr, f);
         if (ldns_rdf_get_type(rdf) == LDNS_RDF_TYPE_DNAME && *n_names < RDATA_NAMES_MAX)
             names[(*n_names)++] = (uint16_t)len;
-        memcpy(ld->rdata + len, ldns_rdf_data(rdf), ldns_rdf_size(rdf));
+        /* an empty field (CAA 0 issue "") has no data at all */
+        mem_copy(ld->rdata + len, ldns_rdf_data(rdf), ldns_rdf_size(rdf));
         len += ldns_rdf_size(rdf);
-    }
-    if ((h->type == LDNS_RR_TYPE_SVCB || h->type == LDNS_RR_TYPE_HTTPS) &&
-        !svcb_check(rr, why, sizeof(why))) {
-        diag_error(ld->d, fc->name, line, 0, "invalid %s record: %s", tname, why);
-        goto fail;
     }
     ldns_rr_free(rr);
     return (long)len;
@@ -963,11 +980,34 @@ static void finish_rr(loader_t *ld, file_ctx_t *fc, unsigned line, const wname_t
 
     uint16_t names[RDATA_NAMES_MAX];
     size_t n_names = 0;
-    long len = fast_rdata(ld, h, rd, nrd, &fc->origin, names, &n_names);
-    if (len < 0)
-        len = slow_rdata(ld, fc, line, h, rd, nrd, names, &n_names);
+    long len;
+    bool svcb = h->type == LDNS_RR_TYPE_SVCB || h->type == LDNS_RR_TYPE_HTTPS;
+    bool generic = nrd > 0 && !rd[0].quoted && strcmp(rd[0].s, "\\#") == 0;
+    char tname[32];
+    type_str(h->type, tname, sizeof(tname));
+    if (svcb && !generic) {
+        len = svcb_rdata(ld, fc, line, tname, rd, nrd, names, &n_names);
+    } else {
+        len = fast_rdata(ld, h, rd, nrd, &fc->origin, names, &n_names);
+        if (len < 0)
+            len = slow_rdata(ld, fc, line, h, rd, nrd, names, &n_names);
+    }
     if (len < 0)
         return;
+    if (svcb && generic) {
+        /* RFC 3597 form: the same rules as the presentation form */
+        char why[192];
+        size_t nlen = len >= 2 ? dns_name_wire_len(ld->rdata + 2, (size_t)len - 2) : 0;
+        if (nlen == 0) {
+            diag_error(ld->d, fc->name, line, 0, "invalid %s record: no valid target name",
+                       tname);
+            return;
+        }
+        if (!zone_svcb_check(ld->rdata + 2 + nlen, (size_t)len - 2 - nlen, why, sizeof(why))) {
+            diag_error(ld->d, fc->name, line, 0, "invalid %s record: %s", tname, why);
+            return;
+        }
+    }
 
     uint8_t fl = canon_rdata(ld, ld->rdata, (size_t)len, names, n_names);
     uint32_t ttl = 0;

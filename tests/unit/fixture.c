@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/mem.h"
+
 zone_source_t *fixture_source(const char *origin, const char *const *records)
 {
     ldns_rdf *apex = NULL;
@@ -26,7 +28,7 @@ zone_source_t *fixture_source(const char *origin, const char *const *records)
         size_t len = 0;
         for (size_t f = 0; f < ldns_rr_rd_count(rr); f++) {
             const ldns_rdf *rdf = ldns_rr_rdf(rr, f);
-            memcpy(rdata + len, ldns_rdf_data(rdf), ldns_rdf_size(rdf));
+            mem_copy(rdata + len, ldns_rdf_data(rdf), ldns_rdf_size(rdf)); /* may be empty */
             len += ldns_rdf_size(rdf);
         }
         const ldns_rdf *owner = ldns_rr_owner(rr);

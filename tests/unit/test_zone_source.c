@@ -414,24 +414,205 @@ static void test_soa_soa_and_soa_forms(void **state)
     free_zone(z);
 }
 
+/* One record's RDATA, loaded from line (after HEAD), as hex. */
+static void check_rdata(const char *line, const char *hex)
+{
+    char text[2048];
+    snprintf(text, sizeof(text), HEAD "%s\n", line);
+    zone_source_t *z = LOAD_OK(text, NULL);
+    assert_int_equal(z->count, 4);
+    print_message("%s\n", line);
+    assert_rdata_hex(rr_of(z, &z->records[3]), hex);
+    free_zone(z);
+}
+
+#define FOO_COM "03666f6f076578616d706c6503636f6d00"
+#define FOO_ORG "03666f6f076578616d706c65036f726700"
+
+/* RFC 9460 appendix D.1 and D.2, byte for byte. */
+static void test_svcb_rfc9460_vectors(void **state)
+{
+    (void)state;
+    check_rdata("a HTTPS 0 foo.example.com.", "0000" FOO_COM);
+    check_rdata("a SVCB 1 .", "000100");
+    check_rdata("a SVCB 16 foo.example.com. port=53", "0010" FOO_COM "000300020035");
+    check_rdata("a SVCB 1 foo.example.com. key667=hello",
+                "0001" FOO_COM "029b000568656c6c6f");
+    check_rdata("a SVCB 1 foo.example.com. key667=\"hello\\210qoo\"",
+                "0001" FOO_COM "029b000968656c6c6fd2716f6f");
+    check_rdata("a SVCB 1 foo.example.com. ipv6hint=\"2001:db8::1,2001:db8::53:1\"",
+                "0001" FOO_COM "00060020"
+                "20010db8000000000000000000000001"
+                "20010db8000000000000000000530001");
+    check_rdata("a SVCB 1 example.com. ipv6hint=\"2001:db8:ffff:ffff:ffff:ffff:198.51.100.100\"",
+                "0001076578616d706c6503636f6d00"
+                "0006001020010db8ffffffffffffffffc6336464");
+    check_rdata("a SVCB 16 foo.example.org. (alpn=h2,h3-19 mandatory=ipv4hint,alpn\n"
+                "    ipv4hint=192.0.2.1)",
+                "0010" FOO_ORG "0000000400010004"
+                "000100090268320568332d3139"
+                "00040004c0000201");
+    check_rdata("a SVCB 16 foo.example.org. alpn=\"f\\\\\\\\oo\\\\,bar,h2\"",
+                "0010" FOO_ORG "0001000c08665c6f6f2c626172026832");
+    check_rdata("a SVCB 16 foo.example.org. alpn=f\\\\\\092oo\\092,bar,h2",
+                "0010" FOO_ORG "0001000c08665c6f6f2c626172026832");
+}
+
+/* Every key, quoted and not (as dig prints them), in any order. */
+static void test_svcb_forms(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *line, *hex;
+    } cases[] = {
+        {"a HTTPS 1 . alpn=\"h2,h3\"", "0001000001000602683202683" "3"},
+        {"a HTTPS 1 . alpn=h2,h3", "0001000001000602683202683" "3"},
+        {"a HTTPS 1 . \"alpn=h2,h3\"", "0001000001000602683202683" "3"},
+        {"a HTTPS 1 . mandatory=\"alpn\" alpn=\"h2\"", "00010000000002000100010003026832"},
+        {"a HTTPS 1 . mandatory=port,alpn port=1 alpn=h2",
+         "0001000000000400010003000100030268320003000200" "01"},
+        {"a HTTPS 1 . alpn=h2 no-default-alpn", "0001000001000302683200020000"},
+        {"a HTTPS 1 . alpn=h2 no-default-alpn=\"\"", "0001000001000302683200020000"},
+        {"a HTTPS 1 . port=\"443\"", "0001000003000201bb"},
+        {"a HTTPS 1 . port=65535", "0001000003000" "2ffff"},
+        {"a HTTPS 1 . ipv4hint=\"192.0.2.1,192.0.2.2\"", "00010000040008c0000201c0000202"},
+        {"a HTTPS 1 . ipv4hint=192.0.2.1,192.0.2.2", "00010000040008c0000201c0000202"},
+        {"a HTTPS 1 . ech=\"AAEC\"", "00010000050003000102"},
+        {"a HTTPS 1 . ech=AAEC", "00010000050003000102"},
+        {"a HTTPS 1 . ipv6hint=\"::1\"", "00010000060010000000000000000000000000000000" "01"},
+        {"a SVCB 1 . dohpath=\"/q{?dns}\"", "00010000070008" "2f717b3f646e737d"},
+        {"a SVCB 1 . dohpath=/q{?dns}", "00010000070008" "2f717b3f646e737d"},
+        {"a SVCB 1 . ohttp", "00010000080000"},
+        {"a SVCB 1 . key8", "00010000080000"},
+        {"a SVCB 1 . key65534=\"\"", "000100fffe0000"},
+        {"a SVCB 1 . key1=h2", "0001000001000302683" "2"},
+        {"a SVCB 1 . key0001=h2", "0001000001000302683" "2"},
+        /* list escapes (after the char-string's): "a\\,b" is the one id "a,b" */
+        {"a HTTPS 1 . alpn=\"a\\\\,b\\\\\\\\c,d\"", "0001000001000805612c625c630164"},
+        {"a HTTPS 1 . alpn=a\\\\,b", "00010000010004036" "12c62"},
+        {"a HTTPS 1 . alpn=a\\,b", "000100000100040161016" "2"},
+        {"a HTTPS 1 . alpn=\"x y\"", "0001000001000403782079"},
+        /* sorted in wire form, whatever the order written */
+        {"a HTTPS 2 svc.example.com. port=443 ipv4hint=192.0.2.7 alpn=h3 mandatory=port",
+         "0002037376630" "76578616d706c6503636f6d00"
+         "000000020003"
+         "00010003026833"
+         "0003000201bb"
+         "00040004c0000207"},
+        {"a HTTPS 1 svc alpn=h2", "000103737663076578616d706c6503636f6d00000100030268" "32"},
+        {"a HTTPS 1 . ( alpn=\"h2\"\n  port=853 )", "00010000010003026832000300020355"},
+        {"a HTTPS \\# 7 00010000080000", "00010000080000"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        check_rdata(cases[i].line, cases[i].hex);
+}
+
 static void test_svcb_errors(void **state)
 {
     (void)state;
-    zone_source_t *z = LOAD_FAIL(HEAD "a SVCB 1 . alpn=h2 alpn=h3\n"
-                                      "b HTTPS 1 . mandatory=port alpn=h2\n"
-                                      "c HTTPS 1 . key65535\n"
-                                      "d SVCB 1 . nonsense=1\n"
-                                      "e SVCB 1 . mandatory=mandatory\n",
-                                 "t.zone:6: invalid SVCB record: SvcParamKey key1 appears more "
-                                 "than once",
-                                 "t.zone:7: invalid HTTPS record: mandatory SvcParamKey key3 is "
-                                 "missing",
-                                 "t.zone:8: invalid HTTPS record: SvcParamKey key65535 is "
-                                 "reserved",
-                                 "t.zone:9: invalid SVCB record: Syntax error, could not parse "
-                                 "the RR's rdata",
-                                 "t.zone:10: invalid SVCB record: mandatory lists itself", NULL);
-    assert_null(z);
+    static const struct {
+        const char *line, *msg;
+    } cases[] = {
+        /* RFC 9460 appendix D.3 */
+        {"a SVCB 1 foo.example.com. (key123=abc key123=def)",
+         "SvcParamKey key123 appears more than once"},
+        {"a SVCB 1 foo.example.com. mandatory", "mandatory needs a value"},
+        {"a SVCB 1 foo.example.com. alpn", "alpn needs a value"},
+        {"a SVCB 1 foo.example.com. port", "port needs a value"},
+        {"a SVCB 1 foo.example.com. ipv4hint", "ipv4hint needs a value"},
+        {"a SVCB 1 foo.example.com. ipv6hint", "ipv6hint needs a value"},
+        {"a SVCB 1 foo.example.com. no-default-alpn=abc", "no-default-alpn takes no value"},
+        {"a SVCB 1 foo.example.com. mandatory=key123", "mandatory SvcParamKey key123 is missing"},
+        {"a SVCB 1 foo.example.com. mandatory=mandatory", "mandatory lists itself"},
+        {"a SVCB 1 foo.example.com. (mandatory=key123,key123 key123=abc)",
+         "mandatory lists key123 more than once"},
+        /* and the rest of the rules */
+        {"a SVCB 1 . alpn=h2 alpn=h3", "SvcParamKey alpn appears more than once"},
+        {"a SVCB 1 . alpn=h2 key1=h3", "SvcParamKey alpn appears more than once"},
+        {"a HTTPS 1 . mandatory=port alpn=h2", "mandatory SvcParamKey port is missing"},
+        {"a HTTPS 1 . no-default-alpn", "no-default-alpn without alpn"},
+        {"a HTTPS 1 . ohttp=1", "ohttp takes no value"},
+        {"a HTTPS 1 . key65535", "SvcParamKey key65535 is reserved"},
+        {"a HTTPS 1 . key65536=1", "unknown SvcParamKey 'key65536'"},
+        {"a SVCB 1 . nonsense=1", "unknown SvcParamKey 'nonsense'"},
+        {"a SVCB 1 . ALPN=h2", "unknown SvcParamKey 'ALPN'"},
+        {"a SVCB 1 . mandatory=alpn,bogus alpn=h2", "mandatory: unknown SvcParamKey 'bogus'"},
+        {"a SVCB 1 . alpn=", "alpn needs a value"},
+        {"a SVCB 1 . alpn=\"\"", "alpn needs a value"},
+        {"a SVCB 1 . alpn=h2,,h3", "alpn: empty item in a value list"},
+        {"a SVCB 1 . alpn=h2,", "alpn: empty item in a value list"},
+        {"a SVCB 1 . alpn=a\\\\b", "alpn: in a value list a backslash must come before ',' "
+                                      "or '\\'"},
+        {"a SVCB 1 . alpn=\\300", "bad \\DDD escape in a value (above 255)"},
+        {"a SVCB 1 . alpn=\\30", "bad \\DDD escape in a value"},
+        {"a SVCB 1 . port=65536", "port must be a number from 0 to 65535"},
+        {"a SVCB 1 . port=4x", "port must be a number from 0 to 65535"},
+        {"a SVCB 1 . port=1,2", "port must be a number from 0 to 65535"},
+        {"a SVCB 1 . ipv4hint=192.0.2", "ipv4hint: '192.0.2' is not an IPv4 address"},
+        {"a SVCB 1 . ipv4hint=2001:db8::1", "ipv4hint: '2001:db8::1' is not an IPv4 address"},
+        {"a SVCB 1 . ipv6hint=192.0.2.1", "ipv6hint: '192.0.2.1' is not an IPv6 address"},
+        {"a SVCB 1 . ech=AAA", "ech must be base64 (RFC 4648, with padding)"},
+        {"a SVCB 1 . ech=\"!!!!\"", "ech must be base64 (RFC 4648, with padding)"},
+        {"a SVCB 1 . ech", "ech needs a value"},
+        {"a SVCB 1 . dohpath", "dohpath needs a value"},
+        {"a SVCB 1 . alpn=h2\"x\"", "SvcParam alpn: text glued to it (key=value or "
+                                    "key=\"value\")"},
+        {"a SVCB 1 . alpn\"h2\"", "SvcParam alpn: text glued to it (key=value or "
+                                  "key=\"value\")"},
+        {"a SVCB 1 . alpn=\"h2\"\"h3\"", "SvcParam alpn: text glued to it (key=value or "
+                                         "key=\"value\")"},
+        {"a SVCB 1 . \"h2\"", "SvcParam \"h2\" does not start with a key"},
+        {"a SVCB 1 . =h2", "SvcParam =h2 does not start with a key"},
+        {"a SVCB 1 . alpn= \"h2\"", "SvcParam \"h2\" does not start with a key"},
+        /* the RFC 3597 form is held to the same rules */
+        {"a SVCB \\# 13 00010000030002000100010000", "SvcParamKeys not in ascending order "
+                                                         "(at alpn)"},
+        {"a SVCB \\# 11 0001000001000000010000", "SvcParamKey alpn appears more than "
+                                                         "once"},
+        {"a SVCB \\# 7 00010000030001", "SvcParam port longer than the RDATA"},
+        {"a SVCB \\# 6 000100000300", "truncated SvcParam"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[1024], want[512];
+        snprintf(text, sizeof(text), HEAD "%s\n", cases[i].line);
+        snprintf(want, sizeof(want), "t.zone:6: invalid %s record: %s",
+                 strstr(cases[i].line, "HTTPS") ? "HTTPS" : "SVCB", cases[i].msg);
+        print_message("%s\n", cases[i].line);
+        zone_source_t *z = LOAD_FAIL(text, want, NULL);
+        assert_null(z);
+    }
+}
+
+/* Empty fields: ldns gives an empty rdf no data at all (NULL), which was
+ * handed to memcpy (undefined; the sanitizer build aborted). */
+static void test_empty_fields(void **state)
+{
+    (void)state;
+    check_rdata("a CAA 0 issue \"\"", "000569737375" "65");
+    check_rdata("a CAA 128 tbs \"\"", "8003746273");
+    check_rdata("a TXT \"\"", "00");
+    check_rdata("a TXT \"\" \"\"", "0000");
+    check_rdata("a HINFO \"\" \"\"", "0000");
+    check_rdata("a NAPTR 0 0 \"\" \"\" \"\" .", "00000000000000" "00");
+    check_rdata("a TYPE65534 \\# 0", "");
+    check_rdata("a NSEC a.example.com.", "0161076578616d706c6503636f6d00");
+    check_rdata("a APL", "");
+}
+
+/* zone_source_add() with no RDATA at all (NULL, 0), as a caller holding
+ * an empty ldns rdf passes it. */
+static void test_add_empty_rdata(void **state)
+{
+    (void)state;
+    static const uint8_t origin[] = "\007example\003com";
+    zone_source_t *z = zone_source_new(origin, sizeof(origin), "t.zone");
+    zone_source_add(z, origin, sizeof(origin), 65534, 60, NULL, 0, 1);
+    zone_source_add(z, origin, sizeof(origin), 65533, 60, NULL, 0, 2);
+    zone_source_sort(z);
+    assert_int_equal(z->count, 2);
+    assert_int_equal(z->records[0].rdlen, 0);
+    assert_int_equal(z->records[1].rdlen, 0);
+    zone_source_free(z);
 }
 
 /* ------------------------------------------------------------ TTLs */
@@ -510,6 +691,28 @@ static char *repeat(const char *unit, size_t n)
         memcpy(s + i * len, unit, len);
     s[len * n] = '\0';
     return s;
+}
+
+/* The longest RDATA there is (65535 octets: priority, root, one key of
+ * 65528 octets), and one octet more. */
+static void test_svcb_max_length(void **state)
+{
+    (void)state;
+    char *value = repeat("a", 65529);
+    size_t room = strlen(HEAD) + 65600;
+    char *text = malloc(room);
+    assert_non_null(text);
+    snprintf(text, room, HEAD "a SVCB 1 . key9=%.*s\n", 65528, value);
+    zone_source_t *z = LOAD_OK(text, NULL);
+    assert_int_equal(z->records[3].rdlen, 65535);
+    free_zone(z);
+    snprintf(text, room, HEAD "a SVCB 1 . key9=%s\n", value);
+    z = LOAD_FAIL(text,
+                  "t.zone:6: invalid SVCB record: SvcParams longer than the 65532 octets left "
+                  "in the RDATA",
+                  NULL);
+    free(text);
+    free(value);
 }
 
 /* Loads "t TXT <rdata>" and checks the sizes of its character-strings. */
@@ -1045,7 +1248,12 @@ int main(void)
         cmocka_unit_test(test_escapes),
         cmocka_unit_test(test_types),
         cmocka_unit_test(test_soa_soa_and_soa_forms),
+        cmocka_unit_test(test_svcb_rfc9460_vectors),
+        cmocka_unit_test(test_svcb_forms),
         cmocka_unit_test(test_svcb_errors),
+        cmocka_unit_test(test_svcb_max_length),
+        cmocka_unit_test(test_empty_fields),
+        cmocka_unit_test(test_add_empty_rdata),
         cmocka_unit_test(test_ttl_default_is_soa_minimum),
         cmocka_unit_test(test_ttl_limits),
         cmocka_unit_test(test_ttl_lowest_in_rrset),
