@@ -7,8 +7,10 @@
 # executions per second, new corpus size) and exits 1 when any target found
 # a crash, a leak, a timeout or a sanitizer report.
 #
-# Usage: scripts/fuzz.sh [-t SECONDS] [-j JOBS] [TARGET...]
+# Usage: scripts/fuzz.sh [-r] [-t SECONDS] [-j JOBS] [TARGET...]
 #   TARGET: wire zone conf ctl state health_file nets countries mmdb (all by default)
+#   -r: replay only: each target runs every seed of its corpus once, no
+#       fuzzing (scripts/test.sh's fuzz phase); ends "N passed, N failed"
 #   -j: make jobs for the build (default: the number of cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,8 +18,10 @@ top=$PWD
 
 seconds=60
 jobs=$(nproc)
-while getopts "t:j:h" opt; do
+replay=0
+while getopts "rt:j:h" opt; do
     case $opt in
+    r) replay=1 ;;
     t) seconds=$OPTARG ;;
     j) jobs=$OPTARG ;;
     *)
@@ -52,6 +56,30 @@ done
 
 failed=0
 mkdir -p "$build/fuzz-artifacts"
+if [ "$replay" = 1 ]; then
+    # Every seed once (-runs=0: the corpus is read and run, nothing more).
+    n_ok=0 n_bad=0
+    for t in "${targets[@]}"; do
+        log="$build/fuzz-artifacts/$t.replay.log"
+        rc=0
+        "$build/tests/fuzz/fuzz_$t" -runs=0 -timeout=10 -rss_limit_mb=2048 \
+            -artifact_prefix="$build/fuzz-artifacts/$t-" "$top/tests/fuzz/corpus/$t" >"$log" 2>&1 ||
+            rc=$?
+        seeds=$(find "$top/tests/fuzz/corpus/$t" -type f | wc -l)
+        if [ "$rc" -eq 0 ] && [ "$seeds" -gt 0 ] &&
+            ! grep -qE 'runtime error|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)' "$log"; then
+            echo "ok   - fuzz_$t: its $seeds seeds replayed clean"
+            n_ok=$((n_ok + 1))
+        else
+            echo "FAIL - fuzz_$t: replay of $seeds seeds (exit $rc); see $log"
+            grep -E 'runtime error|ERROR:|SUMMARY|Test unit written' "$log" | head -5 | sed 's/^/  /'
+            n_bad=$((n_bad + 1))
+        fi
+    done
+    echo "$n_ok passed, $n_bad failed"
+    [ "$n_bad" -eq 0 ]
+    exit
+fi
 for t in "${targets[@]}"; do
     seeds="$top/tests/fuzz/corpus/$t"
     work="$build/fuzz-corpus/$t"

@@ -5,8 +5,10 @@
 # phases. A skip fails the run unless EXPECTED_SKIPS says how many are
 # expected.
 #
-# Phases, in order (TEST_PHASES="build asan" picks some):
+# Phases, in order (TEST_PHASES="build fuzz" picks some):
 #   build  make check in build/ (or $BUILD_DIR)
+#   fuzz   the libFuzzer targets built with clang in build-fuzz/, each
+#          replaying its seed corpus (scripts/fuzz.sh -r); one test a target
 #   asan   make check again under AddressSanitizer and UBSan in build-asan/
 # SANITIZE=1 runs the asan phase alone.
 set -uo pipefail
@@ -15,7 +17,7 @@ top=$PWD
 if [ "${SANITIZE:-0}" = 1 ]; then
     phases=${TEST_PHASES:-asan}
 else
-    phases=${TEST_PHASES:-build asan}
+    phases=${TEST_PHASES:-build fuzz asan}
 fi
 
 total_p=0 total_f=0 total_s=0
@@ -59,15 +61,27 @@ for phase in $phases; do
     build)
         check_phase build "${BUILD_DIR:-$top/build}" "${CONFIGURE_FLAGS:-}" 0 300
         ;;
+    fuzz)
+        out=$(scripts/fuzz.sh -r 2>&1)
+        printf '%s\n' "$out" | grep -E '^(ok|FAIL|  )'
+        if [[ "$(tail -n 1 <<<"$out")" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+            count fuzz "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" 0
+        else
+            printf '%s\n' "$out" | tail -n 20
+            count fuzz 0 1 0
+        fi
+        ;;
     asan)
         # Slower under the sanitizers; and reload_memory.sh cannot measure
         # resident memory there (quarantine, no malloc_trim): one expected
         # skip.
+        # A pointer into a returned frame is caught, not read by luck.
+        export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_stack_use_after_return=1}
         check_phase asan "${ASAN_BUILD_DIR:-$top/build-asan}" \
             "${CONFIGURE_FLAGS:-} --enable-sanitizers" 1 900
         ;;
     *)
-        echo "test.sh: unknown phase '$phase' (build, asan)"
+        echo "test.sh: unknown phase '$phase' (build, fuzz, asan)"
         count "$phase" 0 1 0
         ;;
     esac
