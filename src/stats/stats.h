@@ -56,6 +56,21 @@ typedef struct stats_query {
 extern stats_slot_t stats_slots[STATS_SLOTS];
 extern _Atomic uint64_t stats_reloads, stats_reload_failures;
 
+/* The TCP server's limits and the descriptor budget. Written on the loop
+ * thread only (stats_bump, plain stores for the gauges), read by the
+ * control socket on the same thread. */
+typedef struct stats_net {
+    _Atomic uint64_t tcp_open;            /* gauge: connections open */
+    _Atomic uint64_t tcp_queued_bytes;    /* gauge: answer bytes waiting in memory */
+    _Atomic uint64_t tcp_refused_full;    /* closed at once: tcp_max_connections */
+    _Atomic uint64_t tcp_refused_source;  /* the address or its /64 at its share */
+    _Atomic uint64_t tcp_refused_reserve; /* its descriptor lay in the reserve */
+    _Atomic uint64_t tcp_write_timeouts;  /* reset: an answer waited too long */
+    _Atomic uint64_t emfile;              /* EMFILE or ENFILE, wherever it was met */
+} stats_net_t;
+
+extern stats_net_t stats_net;
+
 static inline __attribute__((always_inline)) void stats_bump(_Atomic uint64_t *c)
 {
     /* Only the slot's owner writes: a plain read-modify-write is enough. */
