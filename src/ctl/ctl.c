@@ -898,6 +898,7 @@ static void ctl_on_connection(uv_stream_t *server, int status)
 {
     ctl_t *c = server->data;
     if (status < 0) {
+        stats_count_emfile(status);
         log_warnx("control socket: %s", uv_strerror(status));
         return;
     }

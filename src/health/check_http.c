@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "stats/stats.h"
 #include "util/log.h"
 
 typedef struct http_probe http_probe_t;
@@ -206,7 +207,12 @@ static void probe_judge(http_probe_t *p, CURLcode result, bool *ok, char *why, s
     const conf_health_check_t *c = &p->target->check;
     *ok = false;
     if (result != CURLE_OK && !(result == CURLE_WRITE_ERROR && p->capped)) {
-        snprintf(why, size, "%s", p->err[0] ? p->err : curl_easy_strerror(result));
+        long os_errno = 0;
+        curl_easy_getinfo(p->easy, CURLINFO_OS_ERRNO, &os_errno);
+        /* curl calls it "Couldn't connect": say whose fault it is. */
+        snprintf(why, size, "%s%s", p->err[0] ? p->err : curl_easy_strerror(result),
+                 stats_count_emfile((int)os_errno)
+                     ? " (this server is out of descriptors, not the backend)" : "");
         return;
     }
     long status = 0;

@@ -631,7 +631,7 @@ static void tcp_on_accept_timer(uv_timer_t *t)
  * while, since the listener stays readable and retrying now would spin. */
 static void tcp_accept_exhausted(net_server_t *srv, int lfd, int err)
 {
-    stats_bump(&stats_net.emfile);
+    stats_count_emfile(err);
     if (tcp_log_due(srv, &srv->tcp_accept_logged))
         log_warnx("tcp: accept: %s with %u connections open (descriptor limit %lu): refusing "
                   "connections, accepting again in %d ms", strerror(err), srv->n_conns,

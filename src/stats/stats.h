@@ -10,6 +10,7 @@
 #ifndef MERIDIAN_STATS_STATS_H
 #define MERIDIAN_STATS_STATS_H
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -71,11 +72,22 @@ typedef struct stats_net {
 
 extern stats_net_t stats_net;
 
+
 static inline __attribute__((always_inline)) void stats_bump(_Atomic uint64_t *c)
 {
     /* Only the slot's owner writes: a plain read-modify-write is enough. */
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
                           memory_order_relaxed);
+}
+
+/* Counts err (an errno, or its negative as libuv and our own functions
+ * return it) when it says descriptors ran out; returns whether it did. */
+static inline bool stats_count_emfile(int err)
+{
+    if (err != EMFILE && err != ENFILE && err != -EMFILE && err != -ENFILE)
+        return false;
+    stats_bump(&stats_net.emfile);
+    return true;
 }
 
 /* stats_qtype_of() for types below 256. */
