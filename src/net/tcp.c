@@ -335,21 +335,11 @@ static void tcp_read_stop(struct net__tcp_conn *conn)
     conn->reading = false;
 }
 
-static void tcp_on_write(uv_write_t *req, int status)
+/* After a write of conn's completed (status its result). */
+static void tcp_written(struct net__tcp_conn *conn, int status)
 {
-    tcp_write_t *w = (tcp_write_t *)req;
-    struct net__tcp_conn *conn = w->conn;
-
     net_server_t *srv = conn->srv;
 
-    conn->queued -= w->answers;
-    tcp_queued_sub(srv, conn, w->bytes);
-    free(w);
-    /* Bytes freed here may let connections waiting for the total budget
-     * go on, whatever becomes of this one. */
-    tcp_budget_wake(srv);
-    if (conn->closing)
-        return; /* cancelled by tcp_close() */
     if (status < 0) {
         tcp_close(conn);
         return;
@@ -361,12 +351,32 @@ static void tcp_on_write(uv_write_t *req, int status)
             tcp_close(conn);
         return;
     }
+    /* Its client reads: it goes on ahead of the queue for the total
+     * budget, or clients that do not read would hold it up until their
+     * write timeout. */
+    if (conn->budget_wait && srv->queued_bytes < srv->tcp_max_queued_total)
+        tcp_budget_leave(conn);
     /* Resume at half the limits, not one below them, so that a client
      * pipelining at full speed does not flip reading on and off (an
      * epoll_ctl each) on every answer. */
     if (!conn->reading && !conn->budget_wait && conn->queued <= srv->tcp_max_pipeline / 2 &&
         conn->queued_bytes <= srv->tcp_max_queued_bytes / 2)
         tcp_pump(conn);
+}
+
+static void tcp_on_write(uv_write_t *req, int status)
+{
+    tcp_write_t *w = (tcp_write_t *)req;
+    struct net__tcp_conn *conn = w->conn;
+    net_server_t *srv = conn->srv;
+
+    conn->queued -= w->answers;
+    tcp_queued_sub(srv, conn, w->bytes);
+    free(w);
+    if (!conn->closing) /* else cancelled by tcp_close() */
+        tcp_written(conn, status);
+    /* What is left of the bytes freed goes to the connections waiting. */
+    tcp_budget_wake(srv);
 }
 
 /* Sends the staged answers; -1 when the connection had to be closed. */

@@ -119,7 +119,8 @@ static void source_remove(struct net__tcp_sources *t, tcp_source_t *s)
 {
     size_t hole = (size_t)(s - t->slot);
     size_t i = hole;
-    t->slot[hole].kind = SOURCE_EMPTY;
+    /* An empty slot reads as a count of 0: acquire relies on it. */
+    t->slot[hole] = (tcp_source_t){.kind = SOURCE_EMPTY};
     /* Move back every entry of the run behind the hole whose home is not
      * between the hole and itself, so that lookups still reach it. */
     for (;;) {
@@ -131,7 +132,7 @@ static void source_remove(struct net__tcp_sources *t, tcp_source_t *s)
         if (stays)
             continue;
         t->slot[hole] = t->slot[i];
-        t->slot[i].kind = SOURCE_EMPTY;
+        t->slot[i] = (tcp_source_t){.kind = SOURCE_EMPTY};
         hole = i;
     }
 }
@@ -152,6 +153,7 @@ int net__tcp_sources_acquire(struct net__tcp_sources *t, const struct sockaddr *
         *prefix_full = true;
         return -EUSERS;
     }
+    bool p_new = p != NULL && p->kind == SOURCE_EMPTY;
     if (a != NULL) {
         if (a->kind == SOURCE_EMPTY)
             *a = key_addr;
@@ -160,7 +162,7 @@ int net__tcp_sources_acquire(struct net__tcp_sources *t, const struct sockaddr *
     if (p != NULL) {
         /* Filling a moves nothing, but it may have taken the empty slot
          * the /64 was to go into: look again. */
-        if (p->kind == SOURCE_EMPTY)
+        if (p_new)
             p = source_find(t, &key_64);
         if (p->kind == SOURCE_EMPTY)
             *p = key_64;
