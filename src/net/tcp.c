@@ -39,6 +39,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include <urcu.h>
@@ -567,6 +568,12 @@ static void tcp_serve(net_server_t *srv, int fd, const struct sockaddr_storage *
     /* Each write is a batch of whole answers; Nagle would only hold the
      * next batch back waiting for an ACK. */
     uv_tcp_nodelay(&conn->handle, 1);
+    /* The kernel's share of the budget: autotuned, a send buffer grows to
+     * tcp_wmem's maximum (4 MiB by default) for a client that does not
+     * read, memory and copying we would spend on it. The kernel doubles
+     * the value for its overhead. */
+    int sndbuf = srv->tcp_max_queued_bytes > INT_MAX ? INT_MAX : (int)srv->tcp_max_queued_bytes;
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
     conn->peer = (net_peer_t){
         .addr = (const struct sockaddr *)&conn->addr,
         .addrlen = fromlen,

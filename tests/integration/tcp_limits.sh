@@ -22,7 +22,7 @@
 #   - meridiand's RSS grows by less than 48 MiB (before the budgets: 360
 #     MB; the bound is 64 x (128 KiB budget + 128 KiB stage + 64 KiB read
 #     buffer) = 20 MiB, with room for the allocator);
-#   - reading paused: far fewer than the 9,600 queries are answered;
+#   - reading paused: at most 40 a connection answered, not all 9,600;
 #   - another client is served at once meanwhile;
 #   - all 64 are still open at 1 s and reset by 4 s (write timeout, not
 #     the 30 s idle timeout), counted as tcp_write_timeouts 64 and logged.
@@ -279,14 +279,18 @@ else
 fi
 ctl out stats
 answered=$(sed -n 's/^tcp: \([0-9]*\) queries.*/\1/p' <<<"$R_OUT")
-# 9,601 asked: 64 x 150 and the size check. The kernel takes what its
-# socket buffers hold (tcp_wmem, about 60 of these answers by default);
-# the rest waits in memory up to the budget, and then the server stops.
+# 9,601 asked: 64 x 150 and the size check. The kernel takes what the
+# send buffer (set to the budget, doubled by the kernel) and the client's
+# receive buffer hold, a handful of these answers; 2 or 3 more wait in
+# memory, then the server stops. 40 a connection leaves room for a client
+# host with big default receive buffers; without the send buffer set, the
+# kernel alone took about 60 a connection (tcp_wmem's 4 MiB).
 echo "# answered over TCP while the clients do not read: $answered of 9601 asked"
-if [ -n "$answered" ] && [ "$answered" -lt 9601 ]; then
+if [ -n "$answered" ] && [ "$answered" -le $((64 * 40)) ]; then
     pass "reading paused: $answered answered"
 else
-    fail "reading paused" "expected: fewer than the 9601 asked answered" "got: $answered"
+    fail "reading paused" "expected: at most $((64 * 40)) of the 9601 asked answered" \
+        "got:      $answered"
 fi
 queued=$(net_stat tcp_queued_bytes)
 if [ -n "$queued" ] && [ "$queued" -gt 0 ] && [ "$queued" -le $((64 * (131072 + 2 * 64366))) ]; then
