@@ -689,6 +689,8 @@ static int serve(const options_t *o)
 {
     uv_loop_t *loop = uv_default_loop();
     daemon_state_t st = {.config_path = o->config_path, .loop = loop};
+    /* Before anything opens: every TCP connection holds a descriptor. */
+    net_raise_nofile_limit();
     rcu_register_thread(); /* the loop thread answers TCP queries */
     st.health = health_new(loop, NULL, on_health_change, &st);
     diag_t d;
@@ -746,6 +748,14 @@ static int serve(const options_t *o)
         .tcp_idle_timeout_ms = snap->conf->tcp_idle_timeout_ms,
         .tcp_max_connections = snap->conf->tcp_max_connections,
         .tcp_max_pipeline = snap->conf->tcp_max_pipeline,
+        .tcp_max_per_address = snap->conf->tcp_max_per_address,
+        .tcp_max_per_ipv6_64 = snap->conf->tcp_max_per_ipv6_64,
+        .tcp_max_queued_bytes = snap->conf->tcp_max_queued_bytes,
+        .tcp_max_queued_total = (size_t)snap->conf->tcp_max_queued_total,
+        .tcp_write_timeout_ms = snap->conf->tcp_write_timeout_ms,
+        /* Health probes hold a socket each (curl sometimes two), the
+         * control socket one per client. */
+        .fd_reserve = NET_FD_RESERVE + CTL_MAX_CLIENTS + 2 * health_target_end(st.health),
         .udp_prefetch = prefetch_queries,
     };
     size_t n_zones = zone_db_zone_count(snap->db), n_records = snap->n_records;
@@ -805,8 +815,9 @@ static int serve(const options_t *o)
     st.watching = true;
     geoip_watch_arm(&st, snap->conf);
 
-    log_info("meridiand %s: %zu zones, %zu records, %u UDP workers, %zu listeners", VERSION,
-             n_zones, n_records, workers, n_listen);
+    log_info("meridiand %s: %zu zones, %zu records, %u UDP workers, %zu listeners, "
+             "%u TCP connections at most", VERSION, n_zones, n_records, workers, n_listen,
+             net_server_tcp_max_connections(st.server));
     notify("READY=1");
     uv_run(loop, UV_RUN_DEFAULT);
     net_server_free(st.server);

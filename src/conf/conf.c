@@ -249,17 +249,47 @@ static void conf_format_ms(char *buf, size_t size, unsigned ms)
         snprintf(buf, size, "%ums", ms);
 }
 
+typedef struct conf_unit {
+    const char *suffix;
+    uint64_t scale;
+} conf_unit_t;
+
+/* Digits followed by one of the units' suffixes, scaled, from min to max. */
+static bool conf_parse_scaled(const char *text, const conf_unit_t *units, size_t n_units,
+                              uint64_t min, uint64_t max, uint64_t *out)
+{
+    char digits[16];
+    uint64_t v;
+    size_t n = strspn(text, "0123456789");
+
+    if (n == 0 || n >= sizeof(digits))
+        return false;
+    memcpy(digits, text, n);
+    digits[n] = '\0';
+    if (!conf_parse_u64(digits, &v))
+        return false;
+    for (size_t i = 0; i < n_units; i++) {
+        if (strcmp(text + n, units[i].suffix) != 0)
+            continue;
+        if (v > max / units[i].scale)
+            return false;
+        v *= units[i].scale;
+        if (v < min)
+            return false;
+        *out = v;
+        return true;
+    }
+    return false;
+}
+
 /* "500ms", "10s", "2m", "1h", or a bare number of seconds. */
 static void conf_get_duration_ms(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
                                  unsigned min_ms, unsigned max_ms, unsigned *out)
 {
-    static const struct {
-        const char *suffix;
-        uint64_t ms;
-    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"", 1000}};
-    char expected[128], lo[16], hi[16], digits[16];
+    static const conf_unit_t units[] = {
+        {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"", 1000}};
+    char expected[128], lo[16], hi[16];
     const char *text;
-    size_t n;
     uint64_t v;
 
     conf_format_ms(lo, sizeof(lo), min_ms);
@@ -269,24 +299,28 @@ static void conf_get_duration_ms(conf_ctx_t *ctx, const char *what, const conf_n
     text = conf_scalar(ctx, what, node, expected);
     if (!text)
         return;
-    n = strspn(text, "0123456789");
-    if (n == 0 || n >= sizeof(digits))
-        goto bad;
-    memcpy(digits, text, n);
-    digits[n] = '\0';
-    if (!conf_parse_u64(digits, &v))
-        goto bad;
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(text + n, units[i].suffix) != 0)
-            continue;
-        v *= units[i].ms; /* v < 10^12, so no overflow */
-        if (v < min_ms || v > max_ms)
-            goto bad;
-        *out = (unsigned)v;
+    if (!conf_parse_scaled(text, units, sizeof(units) / sizeof(units[0]), min_ms, max_ms, &v)) {
+        conf_expected(ctx, what, node, expected);
         return;
     }
-bad:
-    conf_expected(ctx, what, node, expected);
+    *out = (unsigned)v;
+}
+
+/* A size in bytes: a bare number, or with a binary suffix "k", "m" or "g"
+ * ("128k" is 131072). */
+static void conf_get_bytes(conf_ctx_t *ctx, const char *what, const conf_node_t *node,
+                           uint64_t min, uint64_t max, uint64_t *out)
+{
+    static const conf_unit_t units[] = {{"", 1}, {"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}};
+    char expected[128];
+    const char *text;
+
+    snprintf(expected, sizeof(expected),
+             "a size from %llu to %llu bytes, such as \"65536\", \"128k\" or \"64m\"",
+             (unsigned long long)min, (unsigned long long)max);
+    text = conf_scalar(ctx, what, node, expected);
+    if (text && !conf_parse_scaled(text, units, sizeof(units) / sizeof(units[0]), min, max, out))
+        conf_expected(ctx, what, node, expected);
 }
 
 /* A TTL in seconds, bare or as a duration in whole seconds ("30s", "5m",
@@ -868,6 +902,43 @@ static void conf_server_tcp_max_pipeline(conf_ctx_t *ctx, const char *what,
     conf_get_uint(ctx, what, node, 1, 65535, &conf->tcp_max_pipeline);
 }
 
+static void conf_server_tcp_max_per_address(conf_ctx_t *ctx, const char *what,
+                                            const conf_node_t *node, void *target)
+{
+    conf_t *conf = target;
+    conf_get_uint(ctx, what, node, 1, 1000000, &conf->tcp_max_per_address);
+}
+
+static void conf_server_tcp_max_per_ipv6_64(conf_ctx_t *ctx, const char *what,
+                                            const conf_node_t *node, void *target)
+{
+    conf_t *conf = target;
+    conf_get_uint(ctx, what, node, 1, 1000000, &conf->tcp_max_per_ipv6_64);
+}
+
+static void conf_server_tcp_max_queued_bytes(conf_ctx_t *ctx, const char *what,
+                                             const conf_node_t *node, void *target)
+{
+    conf_t *conf = target;
+    uint64_t v = conf->tcp_max_queued_bytes;
+    conf_get_bytes(ctx, what, node, 1024, (uint64_t)1 << 30, &v);
+    conf->tcp_max_queued_bytes = (unsigned)v;
+}
+
+static void conf_server_tcp_max_queued_total(conf_ctx_t *ctx, const char *what,
+                                             const conf_node_t *node, void *target)
+{
+    conf_t *conf = target;
+    conf_get_bytes(ctx, what, node, 65536, (uint64_t)1 << 40, &conf->tcp_max_queued_total);
+}
+
+static void conf_server_tcp_write_timeout(conf_ctx_t *ctx, const char *what,
+                                          const conf_node_t *node, void *target)
+{
+    conf_t *conf = target;
+    conf_get_duration_ms(ctx, what, node, 1, 3600000, &conf->tcp_write_timeout_ms);
+}
+
 static int conf_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
@@ -1043,6 +1114,11 @@ static const conf_key_t conf_server_keys[] = {
     {"tcp_idle_timeout", conf_server_tcp_idle_timeout, false},
     {"tcp_max_connections", conf_server_tcp_max_connections, false},
     {"tcp_max_pipeline", conf_server_tcp_max_pipeline, false},
+    {"tcp_max_per_address", conf_server_tcp_max_per_address, false},
+    {"tcp_max_per_ipv6_64", conf_server_tcp_max_per_ipv6_64, false},
+    {"tcp_max_queued_bytes", conf_server_tcp_max_queued_bytes, false},
+    {"tcp_max_queued_total", conf_server_tcp_max_queued_total, false},
+    {"tcp_write_timeout", conf_server_tcp_write_timeout, false},
     {"nsid", conf_server_nsid, false},
     {"chaos", conf_server_chaos, false},
     {"version", conf_server_version, false},
@@ -2828,6 +2904,11 @@ bool conf_load_buffer(const char *name, const char *text, size_t len, conf_t **o
     conf->tcp_idle_timeout_ms = CONF_DEFAULT_TCP_IDLE_MS;
     conf->tcp_max_connections = CONF_DEFAULT_TCP_MAX_CONNS;
     conf->tcp_max_pipeline = CONF_DEFAULT_TCP_MAX_PIPELINE;
+    conf->tcp_max_per_address = CONF_DEFAULT_TCP_MAX_PER_ADDRESS;
+    conf->tcp_max_per_ipv6_64 = CONF_DEFAULT_TCP_MAX_PER_IPV6_64;
+    conf->tcp_max_queued_bytes = CONF_DEFAULT_TCP_MAX_QUEUED_BYTES;
+    conf->tcp_max_queued_total = CONF_DEFAULT_TCP_MAX_QUEUED_TOTAL;
+    conf->tcp_write_timeout_ms = CONF_DEFAULT_TCP_WRITE_TIMEOUT_MS;
     conf->chaos = true;
     conf->log_level = LOG_LEVEL_INFO;
     conf->control = conf_xstrdup(CONF_DEFAULT_CONTROL);

@@ -21,8 +21,15 @@
 #define CONF_DEFAULT_PORT 53
 #define CONF_DEFAULT_MAX_UDP_SIZE 1232
 #define CONF_DEFAULT_TCP_IDLE_MS 10000
-#define CONF_DEFAULT_TCP_MAX_CONNS 1024
+/* 0: not given; the server takes 1024, or fewer if the descriptor limit
+ * does not leave room for them (an explicit value must fit). */
+#define CONF_DEFAULT_TCP_MAX_CONNS 0
 #define CONF_DEFAULT_TCP_MAX_PIPELINE 100
+#define CONF_DEFAULT_TCP_MAX_PER_ADDRESS 64
+#define CONF_DEFAULT_TCP_MAX_PER_IPV6_64 128
+#define CONF_DEFAULT_TCP_MAX_QUEUED_BYTES (128u << 10)
+#define CONF_DEFAULT_TCP_MAX_QUEUED_TOTAL ((uint64_t)64 << 20)
+#define CONF_DEFAULT_TCP_WRITE_TIMEOUT_MS 5000
 #define CONF_DEFAULT_CONTROL "/run/meridian/control.sock"
 /* NSID payload limit: with a 255-byte name the answer still fits 512 bytes. */
 #define CONF_MAX_NSID 128
@@ -195,6 +202,11 @@ typedef struct conf {
     unsigned tcp_idle_timeout_ms;
     unsigned tcp_max_connections;
     unsigned tcp_max_pipeline;  /* queries in flight per TCP connection */
+    unsigned tcp_max_per_address;    /* TCP connections from one address */
+    unsigned tcp_max_per_ipv6_64;    /* and from one IPv6 /64 */
+    unsigned tcp_max_queued_bytes;   /* answer bytes waiting on one connection */
+    uint64_t tcp_max_queued_total;   /* on all of them */
+    unsigned tcp_write_timeout_ms;   /* an answer waiting longer resets its connection */
     char *nsid;                 /* NSID payload (RFC 5001), NULL = off; raw bytes */
     size_t nsid_len;
     bool chaos;                 /* answer CH TXT version.bind / id.server / hostname.bind */

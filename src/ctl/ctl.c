@@ -337,6 +337,32 @@ static json_t *ctl_stats_transport(FILE *out, const char *name, const stats_tota
     return o;
 }
 
+/* The TCP server's limits and the descriptors: one line, one object. */
+static void ctl_stats_net(FILE *out, json_t *data)
+{
+    static const struct {
+        const char *name;
+        const _Atomic uint64_t *value;
+    } rows[] = {
+        {"tcp_open", &stats_net.tcp_open},
+        {"tcp_queued_bytes", &stats_net.tcp_queued_bytes},
+        {"tcp_refused_full", &stats_net.tcp_refused_full},
+        {"tcp_refused_source", &stats_net.tcp_refused_source},
+        {"tcp_refused_reserve", &stats_net.tcp_refused_reserve},
+        {"tcp_write_timeouts", &stats_net.tcp_write_timeouts},
+        {"emfile", &stats_net.emfile},
+    };
+    json_t *o = ctl_json(json_object());
+    fprintf(out, "net:");
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        uint64_t n = atomic_load_explicit(rows[i].value, memory_order_relaxed);
+        fprintf(out, " %s %llu", rows[i].name, (unsigned long long)n);
+        ctl_set(o, rows[i].name, json_integer((json_int_t)n));
+    }
+    fprintf(out, "\n");
+    ctl_set(data, "net", o);
+}
+
 /* Counters: queries by transport, rcode and type; answers per service and
  * data center; failovers; reloads; check results. */
 static void ctl_cmd_stats(ctl_t *c, json_t *args, ctl_reply_t *r)
@@ -354,6 +380,7 @@ static void ctl_cmd_stats(ctl_t *c, json_t *args, ctl_reply_t *r)
             (unsigned long long)failed);
     ctl_set(data, "reloads", json_integer((json_int_t)reloads));
     ctl_set(data, "reload_failures", json_integer((json_int_t)failed));
+    ctl_stats_net(out, data);
 
     json_t *services = ctl_json(json_array());
     rcu_read_lock();
@@ -871,6 +898,7 @@ static void ctl_on_connection(uv_stream_t *server, int status)
 {
     ctl_t *c = server->data;
     if (status < 0) {
+        stats_count_emfile(status);
         log_warnx("control socket: %s", uv_strerror(status));
         return;
     }

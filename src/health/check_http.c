@@ -26,10 +26,13 @@
 #include "health/health_internal.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
+#include "stats/stats.h"
 #include "util/log.h"
 
 typedef struct http_probe http_probe_t;
@@ -51,6 +54,7 @@ struct http_probe {
     http_probe_t *prev, *next;
     size_t len;
     bool capped; /* the body filled the buffer: the write error is ours */
+    int socket_errno; /* why curl could not have a socket, or 0 */
     char err[CURL_ERROR_SIZE];
     char body[HEALTH__HTTP_BODY_MAX];
 };
@@ -201,12 +205,30 @@ static void probe_free(health__http_t *http, http_probe_t *p)
     free(p);
 }
 
+/* curl's socket, made here only to learn why it could not be: curl keeps
+ * no errno of its own for a failed socket(). */
+static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
+                                    struct curl_sockaddr *addr)
+{
+    http_probe_t *p = clientp;
+    (void)purpose;
+    int fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+    if (fd < 0) {
+        p->socket_errno = errno;
+        return CURL_SOCKET_BAD;
+    }
+    return fd;
+}
+
 static void probe_judge(http_probe_t *p, CURLcode result, bool *ok, char *why, size_t size)
 {
     const conf_health_check_t *c = &p->target->check;
     *ok = false;
     if (result != CURLE_OK && !(result == CURLE_WRITE_ERROR && p->capped)) {
-        snprintf(why, size, "%s", p->err[0] ? p->err : curl_easy_strerror(result));
+        /* curl calls it "Couldn't connect": say whose fault it is. */
+        snprintf(why, size, "%s%s", p->err[0] ? p->err : curl_easy_strerror(result),
+                 stats_count_emfile(p->socket_errno)
+                     ? " (this server is out of descriptors, not the backend)" : "");
         return;
     }
     long status = 0;
@@ -290,6 +312,8 @@ static bool probe_setup(http_probe_t *p, const health__target_t *t)
     free(url);
     set = set && curl_easy_setopt(e, CURLOPT_CONNECT_TO, p->connect_to) == CURLE_OK &&
           curl_easy_setopt(e, CURLOPT_PRIVATE, p) == CURLE_OK &&
+          curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb) == CURLE_OK &&
+          curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, p) == CURLE_OK &&
           curl_easy_setopt(e, CURLOPT_ERRORBUFFER, p->err) == CURLE_OK &&
           curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_cb) == CURLE_OK &&
           curl_easy_setopt(e, CURLOPT_WRITEDATA, p) == CURLE_OK &&

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "stats/stats.h"
 #include "util/log.h"
 
 typedef struct tcp_probe {
@@ -70,6 +71,16 @@ static void probe_timed_out(uv_timer_t *timer)
     probe_finish(p, false, why);
 }
 
+/* Why a probe could not start; out of descriptors is this server's fault,
+ * not the backend's, and counted as such. */
+static const char *tcp_probe_error(int rc)
+{
+    if (stats_count_emfile(rc))
+        return "no descriptor for the probe (this server is out of descriptors, not the "
+               "backend)";
+    return uv_strerror(rc);
+}
+
 void health__tcp_start(health__target_t *t)
 {
     health_t *h = t->h;
@@ -95,7 +106,7 @@ void health__tcp_start(health__target_t *t)
     int rc = uv_tcp_init(h->loop, &p->tcp);
     if (rc < 0) {
         free(p);
-        health__check_result(t, false, uv_strerror(rc));
+        health__check_result(t, false, tcp_probe_error(rc));
         return;
     }
     uv_timer_init(h->loop, &p->timer);
@@ -108,7 +119,7 @@ void health__tcp_start(health__target_t *t)
     if (rc < 0) {
         /* Refused before any packet left (no route, bad port): a failure
          * like any other, reported synchronously. */
-        probe_finish(p, false, uv_strerror(rc));
+        probe_finish(p, false, tcp_probe_error(rc));
         return;
     }
     p->pending++;

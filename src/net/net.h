@@ -20,9 +20,28 @@
  * (no legitimate query is that long; TCP takes up to NET_MAX_MESSAGE). A
  * TCP message shorter than a DNS header (12 bytes, zero included) closes
  * the connection once the answers before it are written. Above
- * tcp_max_connections a new connection is accepted and closed at once, so
- * the client learns immediately and retries elsewhere instead of waiting
- * in the kernel's accept queue.
+ * tcp_max_connections, above a source's share (tcp_max_per_address, and
+ * per IPv6 /64 tcp_max_per_ipv6_64) or when the descriptor it got lies in
+ * the reserve, a new connection is accepted and closed at once, so the
+ * client learns immediately and retries elsewhere instead of waiting in
+ * the kernel's accept queue.
+ *
+ * Descriptors: the TCP server never takes the last fd_reserve descriptors
+ * of RLIMIT_NOFILE, which health checks, the control socket and reloads
+ * need. At start the connection cap must fit below the reserve: an
+ * explicit cap that does not fit fails the start, the default is lowered
+ * to fit. When accept() still fails for want of descriptors (EMFILE,
+ * ENFILE) the server closes one pending connection with a spare
+ * descriptor kept for that, stops accepting for NET_TCP_ACCEPT_PAUSE_MS
+ * (never a busy loop on a listener that stays readable), counts it and
+ * logs it at most every 10 s.
+ *
+ * Output is budgeted in bytes: answers the socket does not take wait in
+ * memory; past tcp_max_queued_bytes on one connection or
+ * tcp_max_queued_total over all of them the connection stops reading and
+ * answering until half of its own budget is written and the total is back
+ * under its cap. An answer that has waited tcp_write_timeout_ms without
+ * being written in full resets the connection.
  */
 #ifndef MERIDIAN_NET_NET_H
 #define MERIDIAN_NET_NET_H
@@ -42,6 +61,16 @@
 #define NET_TCP_DEFAULT_IDLE_TIMEOUT_MS 10000
 #define NET_TCP_DEFAULT_MAX_CONNECTIONS 1024
 #define NET_TCP_DEFAULT_MAX_PIPELINE 100
+#define NET_TCP_DEFAULT_MAX_PER_ADDRESS 64
+#define NET_TCP_DEFAULT_MAX_PER_IPV6_64 128
+#define NET_TCP_DEFAULT_MAX_QUEUED_BYTES (128u << 10)
+#define NET_TCP_DEFAULT_MAX_QUEUED_TOTAL (64u << 20)
+#define NET_TCP_DEFAULT_WRITE_TIMEOUT_MS 5000
+/* Descriptors kept from TCP when fd_reserve is 0: the control socket and
+ * its clients, a reload's files, libuv's and curl's own. */
+#define NET_FD_RESERVE 64
+/* How long accepting stops after accept() ran out of descriptors. */
+#define NET_TCP_ACCEPT_PAUSE_MS 100
 /* How long net_server_stop() lets TCP answers already queued drain. */
 #define NET_TCP_STOP_GRACE_MS 2000
 
@@ -80,8 +109,14 @@ typedef struct net_config {
     size_t n_listeners;
     unsigned udp_workers; /* >= 1 */
     unsigned tcp_idle_timeout_ms;
-    unsigned tcp_max_connections;
+    unsigned tcp_max_connections; /* 0: the default, lowered to fit the descriptors */
     unsigned tcp_max_pipeline; /* answers waiting to be written before reading stops */
+    unsigned tcp_max_per_address;  /* connections from one address */
+    unsigned tcp_max_per_ipv6_64;  /* connections from one IPv6 /64 */
+    unsigned tcp_max_queued_bytes; /* answer bytes waiting on one connection */
+    size_t tcp_max_queued_total;   /* answer bytes waiting on all connections */
+    unsigned tcp_write_timeout_ms; /* how long an answer may wait to be written */
+    unsigned fd_reserve;           /* descriptors TCP leaves to everything else */
     net_prefetch_fn udp_prefetch; /* NULL: none */
 } net_config_t;
 
@@ -104,6 +139,14 @@ void net_server_stop(net_server_t *srv);
  * connections are still open (the loop was not run after stopping) it logs
  * the mistake and leaks the server rather than free memory libuv uses. */
 void net_server_free(net_server_t *srv);
+
+/* Raises the soft RLIMIT_NOFILE to the hard limit (the server holds one
+ * descriptor per TCP connection) and logs the change or why it failed.
+ * Returns the soft limit now in force. Call before anything else opens. */
+unsigned long net_raise_nofile_limit(void);
+
+/* The TCP connection cap in force (after fitting it to the descriptors). */
+unsigned net_server_tcp_max_connections(const net_server_t *srv);
 
 /* The real port bound for listener i (useful when the config asked for 0);
  * UDP and TCP share it. 0 when i is out of range. */

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -748,6 +749,23 @@ int net_server_start(net_server_t **out, const net_config_t *cfg, uv_loop_t *loo
     srv->tcp_max_connections = or_default(cfg->tcp_max_connections,
                                           NET_TCP_DEFAULT_MAX_CONNECTIONS);
     srv->tcp_max_pipeline = or_default(cfg->tcp_max_pipeline, NET_TCP_DEFAULT_MAX_PIPELINE);
+    srv->tcp_max_per_address = or_default(cfg->tcp_max_per_address,
+                                          NET_TCP_DEFAULT_MAX_PER_ADDRESS);
+    srv->tcp_max_per_ipv6_64 = or_default(cfg->tcp_max_per_ipv6_64,
+                                          NET_TCP_DEFAULT_MAX_PER_IPV6_64);
+    srv->tcp_max_queued_bytes = or_default(cfg->tcp_max_queued_bytes,
+                                           NET_TCP_DEFAULT_MAX_QUEUED_BYTES);
+    srv->tcp_max_queued_total = cfg->tcp_max_queued_total != 0
+                                    ? cfg->tcp_max_queued_total
+                                    : NET_TCP_DEFAULT_MAX_QUEUED_TOTAL;
+    srv->tcp_write_timeout_ms = or_default(cfg->tcp_write_timeout_ms,
+                                           NET_TCP_DEFAULT_WRITE_TIMEOUT_MS);
+    srv->fd_reserve = or_default(cfg->fd_reserve, NET_FD_RESERVE);
+    struct rlimit rl;
+    srv->fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)1 << 30
+                        ? (unsigned long)rl.rlim_cur
+                        : 1ul << 30;
+    srv->spare_fd = -1;
     srv->wake_fd = -1;
     atomic_init(&srv->udp_stop, false);
 
@@ -798,6 +816,10 @@ int net_server_start(net_server_t **out, const net_config_t *cfg, uv_loop_t *loo
         if ((r = udp_worker_init(srv, &srv->workers[i])) < 0)
             goto fail;
     }
+    /* Every socket of the server is open now: what is left is what TCP
+     * connections may take. */
+    if ((r = net__tcp_fit_connections(srv, cfg->tcp_max_connections != 0, net__fds_open())) < 0)
+        goto fail;
     if ((r = net__tcp_attach(srv)) < 0)
         goto fail;
     if ((r = udp_start_workers(srv)) < 0)
@@ -835,6 +857,11 @@ void net_server_free(net_server_t *srv)
         return;
     }
     server_release(srv);
+}
+
+unsigned net_server_tcp_max_connections(const net_server_t *srv)
+{
+    return srv != NULL ? srv->tcp_max_connections : 0;
 }
 
 uint16_t net_server_port(const net_server_t *srv, size_t i)

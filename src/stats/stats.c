@@ -23,6 +23,7 @@ const uint8_t stats_qtype_small[256] = {
     [DNS_TYPE_ANY] = STATS_QT_ANY,
 };
 _Atomic uint64_t stats_reloads, stats_reload_failures;
+stats_net_t stats_net;
 
 const char *stats_qtype_name(enum stats_qtype t)
 {

@@ -10,6 +10,7 @@
 #ifndef MERIDIAN_STATS_STATS_H
 #define MERIDIAN_STATS_STATS_H
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -56,11 +57,37 @@ typedef struct stats_query {
 extern stats_slot_t stats_slots[STATS_SLOTS];
 extern _Atomic uint64_t stats_reloads, stats_reload_failures;
 
+/* The TCP server's limits and the descriptor budget. Written on the loop
+ * thread only (stats_bump, plain stores for the gauges), read by the
+ * control socket on the same thread. */
+typedef struct stats_net {
+    _Atomic uint64_t tcp_open;            /* gauge: connections open */
+    _Atomic uint64_t tcp_queued_bytes;    /* gauge: answer bytes waiting in memory */
+    _Atomic uint64_t tcp_refused_full;    /* closed at once: tcp_max_connections */
+    _Atomic uint64_t tcp_refused_source;  /* the address or its /64 at its share */
+    _Atomic uint64_t tcp_refused_reserve; /* its descriptor lay in the reserve */
+    _Atomic uint64_t tcp_write_timeouts;  /* reset: an answer waited too long */
+    _Atomic uint64_t emfile;              /* EMFILE or ENFILE, wherever it was met */
+} stats_net_t;
+
+extern stats_net_t stats_net;
+
+
 static inline __attribute__((always_inline)) void stats_bump(_Atomic uint64_t *c)
 {
     /* Only the slot's owner writes: a plain read-modify-write is enough. */
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
                           memory_order_relaxed);
+}
+
+/* Counts err (an errno, or its negative as libuv and our own functions
+ * return it) when it says descriptors ran out; returns whether it did. */
+static inline bool stats_count_emfile(int err)
+{
+    if (err != EMFILE && err != ENFILE && err != -EMFILE && err != -ENFILE)
+        return false;
+    stats_bump(&stats_net.emfile);
+    return true;
 }
 
 /* stats_qtype_of() for types below 256. */

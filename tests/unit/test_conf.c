@@ -366,6 +366,61 @@ static void test_tcp_max_pipeline(void **state)
     check_server_value("tcp_max_pipeline", "65536", expected, "\"65536\"");
 }
 
+static void test_tcp_source_limits(void **state)
+{
+    static const char *expected = "an integer from 1 to 1000000";
+    size_t off = offsetof(conf_t, tcp_max_per_address);
+    size_t off64 = offsetof(conf_t, tcp_max_per_ipv6_64);
+    conf_t *conf;
+
+    (void)state;
+    conf = load_ok("server: {}\n");
+    assert_int_equal(conf->tcp_max_per_address, CONF_DEFAULT_TCP_MAX_PER_ADDRESS);
+    assert_int_equal(conf->tcp_max_per_ipv6_64, CONF_DEFAULT_TCP_MAX_PER_IPV6_64);
+    assert_int_equal(conf->tcp_max_connections, 0); /* not given: fitted at start */
+    conf_free(conf);
+    assert_int_equal(server_uint("tcp_max_per_address", "1", off), 1);
+    assert_int_equal(server_uint("tcp_max_per_address", "1000000", off), 1000000);
+    assert_int_equal(server_uint("tcp_max_per_ipv6_64", "7", off64), 7);
+    check_server_value("tcp_max_per_address", "0", expected, "\"0\"");
+    check_server_value("tcp_max_per_ipv6_64", "1000001", expected, "\"1000001\"");
+}
+
+static void test_tcp_output_budgets(void **state)
+{
+    static const char *per_conn =
+        "a size from 1024 to 1073741824 bytes, such as \"65536\", \"128k\" or \"64m\"";
+    static const char *total =
+        "a size from 65536 to 1099511627776 bytes, such as \"65536\", \"128k\" or \"64m\"";
+    size_t off = offsetof(conf_t, tcp_max_queued_bytes);
+    size_t off_wt = offsetof(conf_t, tcp_write_timeout_ms);
+    conf_t *conf;
+
+    (void)state;
+    conf = load_ok("server: {}\n");
+    assert_int_equal(conf->tcp_max_queued_bytes, 131072);
+    assert_int_equal(conf->tcp_max_queued_total, 64 << 20);
+    assert_int_equal(conf->tcp_write_timeout_ms, 5000);
+    conf_free(conf);
+    assert_int_equal(server_uint("tcp_max_queued_bytes", "1024", off), 1024);
+    assert_int_equal(server_uint("tcp_max_queued_bytes", "128k", off), 131072);
+    assert_int_equal(server_uint("tcp_max_queued_bytes", "1g", off), 1u << 30);
+    check_server_value("tcp_max_queued_bytes", "1023", per_conn, "\"1023\"");
+    check_server_value("tcp_max_queued_bytes", "2g", per_conn, "\"2g\"");
+    check_server_value("tcp_max_queued_bytes", "64K", per_conn, "\"64K\"");
+    check_server_value("tcp_max_queued_bytes", "k", per_conn, "\"k\"");
+    /* 12 digits times 2^30 would overflow 64 bits if it were not checked */
+    check_server_value("tcp_max_queued_total", "999999999999g", total, "\"999999999999g\"");
+    check_server_value("tcp_max_queued_total", "63k", total, "\"63k\"");
+    conf = load_server_value("tcp_max_queued_total", "1024g");
+    assert_true(conf->tcp_max_queued_total == (uint64_t)1 << 40);
+    conf_free(conf);
+    assert_int_equal(server_uint("tcp_write_timeout", "250ms", off_wt), 250);
+    check_server_value("tcp_write_timeout", "0s",
+                       "a duration from 1ms to 1h such as \"500ms\", \"10s\" or \"2m\"",
+                       "\"0s\"");
+}
+
 static void test_tcp_idle_timeout(void **state)
 {
     static const struct {
@@ -564,7 +619,8 @@ static void test_unknown_keys(void **state)
     check_errors("server:\n  wrokers: 4\n",
                  NAME ":2:3: server: unknown key \"wrokers\" (expected one of: listen, workers, "
                       "max_udp_size, tcp_idle_timeout, tcp_max_connections, tcp_max_pipeline, "
-                      "nsid, chaos, version, identity, log_level, log, state_file, control, "
+                      "tcp_max_per_address, tcp_max_per_ipv6_64, tcp_max_queued_bytes, "
+                      "tcp_max_queued_total, tcp_write_timeout, nsid, chaos, version, identity, log_level, log, state_file, control, "
                       "user, group, allow_root)");
     check_errors("servers:\n  workers: 4\n",
                  NAME ":1:1: unknown section \"servers\" (expected one of: server, zones, geoip, "
@@ -575,12 +631,14 @@ static void test_unknown_keys(void **state)
     check_errors("server:\n  \"<<\": {}\n",
                  NAME ":2:3: server: unknown key \"<<\" (expected one of: listen, workers, "
                       "max_udp_size, tcp_idle_timeout, tcp_max_connections, tcp_max_pipeline, "
-                      "nsid, chaos, version, identity, log_level, log, state_file, control, "
+                      "tcp_max_per_address, tcp_max_per_ipv6_64, tcp_max_queued_bytes, "
+                      "tcp_max_queued_total, tcp_write_timeout, nsid, chaos, version, identity, log_level, log, state_file, control, "
                       "user, group, allow_root)");
     check_errors("server:\n  \"a\\tb\": 1\n",
                  NAME ":2:3: server: unknown key \"a\\x09b\" (expected one of: listen, workers, "
                       "max_udp_size, tcp_idle_timeout, tcp_max_connections, tcp_max_pipeline, "
-                      "nsid, chaos, version, identity, log_level, log, state_file, control, "
+                      "tcp_max_per_address, tcp_max_per_ipv6_64, tcp_max_queued_bytes, "
+                      "tcp_max_queued_total, tcp_write_timeout, nsid, chaos, version, identity, log_level, log, state_file, control, "
                       "user, group, allow_root)");
 }
 
@@ -730,7 +788,8 @@ static void test_collects_all_errors(void **state)
                       "got \"100\"",
                  NAME ":4:3: server: unknown key \"colour\" (expected one of: listen, workers, "
                       "max_udp_size, tcp_idle_timeout, tcp_max_connections, tcp_max_pipeline, "
-                      "nsid, chaos, version, identity, log_level, log, state_file, control, "
+                      "tcp_max_per_address, tcp_max_per_ipv6_64, tcp_max_queued_bytes, "
+                      "tcp_max_queued_total, tcp_write_timeout, nsid, chaos, version, identity, log_level, log, state_file, control, "
                       "user, group, allow_root)",
                  NAME ":5:10: server.chaos: expected true or false, got \"sometimes\"",
                  NAME ":8:5: zones[1]: missing required key \"file\"",
@@ -3145,6 +3204,8 @@ int main(void)
         cmocka_unit_test(test_max_udp_size),
         cmocka_unit_test(test_tcp_max_connections),
         cmocka_unit_test(test_tcp_max_pipeline),
+        cmocka_unit_test(test_tcp_source_limits),
+        cmocka_unit_test(test_tcp_output_budgets),
         cmocka_unit_test(test_tcp_idle_timeout),
         cmocka_unit_test(test_nsid),
         cmocka_unit_test(test_chaos),

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -38,6 +39,7 @@
 
 #include "health/health.h"
 #include "health/health_internal.h"
+#include "stats/stats.h"
 #include "util/log.h"
 
 #define INTERVAL 100
@@ -602,6 +604,60 @@ static void test_tcp_flapping(void **state)
     wait_state(ids[0], HEALTH_UP);
     assert_int_equal(info(ids[0]).successes, 2);
     listener_close(&l);
+}
+
+/* A probe that finds no descriptor fails, but says that this server is
+ * out of them (not the backend) and counts it; with descriptors back the
+ * check comes up. For tcp and http alike. */
+static void test_out_of_descriptors(void **state)
+{
+    (void)state;
+    listener_t l = {.port = 0}, hl = {.port = 0};
+    listener_open(&l, accept_and_close);
+    listener_open(&hl, http_accept);
+    tconf_t tc;
+    tc_init(&tc);
+    tc_check(&tc, "tcp", CONF_CHECK_TCP, l.port)->down_after = 5;
+    conf_health_check_t *hc = tc_check(&tc, "web", CONF_CHECK_HTTP, hl.port);
+    hc->path = (char *)"/ok";
+    hc->down_after = 5;
+    tc_service(&tc, "tcp", 0);
+    tc_pool(&tc, 0, 1, "127.0.0.1");
+    tc_service(&tc, "web", 1);
+    tc_pool(&tc, 0, 1, "127.0.0.1");
+    fx->h = health_new(&fx->loop, NULL, on_change, fx);
+    long ids[4];
+    register_all(fx->h, &tc.c, ids);
+
+    /* Every descriptor below a lowered limit taken. */
+    struct rlimit old, rl;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    rl = old;
+    rl.rlim_cur = 200;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    static int fds[256];
+    int n = 0;
+    while (n < 256 && (fds[n] = open("/dev/null", O_RDONLY)) >= 0)
+        n++;
+    uint64_t emfile = atomic_load(&stats_net.emfile);
+    health_commit(fx->h, &tc.c);
+    want_t tcp_fail = {ids[0], HEALTH_UNKNOWN, 1, 0};
+    want_t http_fail = {ids[1], HEALTH_UNKNOWN, 1, 0};
+    bool failed = run_until(reached, &tcp_fail, WAIT_MS) && run_until(reached, &http_fail, WAIT_MS);
+    /* Descriptors back before any assertion, so that a failure here does
+     * not spill into the next tests. */
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_true(failed);
+    assert_contains(info(ids[0]).last_error, "this server is out of descriptors, not the backend");
+    assert_contains(info(ids[1]).last_error, "this server is out of descriptors, not the backend");
+    assert_true(atomic_load(&stats_net.emfile) - emfile >= 2);
+    wait_state(ids[0], HEALTH_UP);
+    wait_state(ids[1], HEALTH_UP);
+    listener_close(&l);
+    listener_close(&hl);
+    uv_walk(&fx->loop, close_conns, NULL);
 }
 
 /* ------------------------------------------------------------ http */
@@ -1239,6 +1295,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tcp_up_and_probe_address, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tcp_closed_port, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tcp_flapping, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_descriptors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_host_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ipv6, setup, teardown),

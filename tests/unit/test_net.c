@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -32,6 +33,8 @@
 #include <urcu.h>
 
 #include "net/net.h"
+#include "net/net_internal.h"
+#include "stats/stats.h"
 #include "util/log.h"
 
 /* Query IDs that make the test handler misbehave on purpose. */
@@ -325,6 +328,33 @@ static int tcp_client_rcvbuf(ctx_t *c, size_t listener, int rcvbuf)
 }
 
 static int tcp_client(ctx_t *c, size_t listener) { return tcp_client_rcvbuf(c, listener, 0); }
+
+/* A client whose connection comes from the loopback address source. */
+static int tcp_client_from(ctx_t *c, const char *source)
+{
+    socklen_t len;
+    struct sockaddr_storage ss = server_addr(c, 0, &len);
+    net_listen_t from;
+    addr_v4(&from, source, 0);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&from.addr, from.addrlen), 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&ss, len), 0);
+    assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+    return fd;
+}
+
+/* The kernel's view of a connection: still established or not (reset or
+ * closed by the server), without reading anything. */
+static bool tcp_established(int fd)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+    assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+    return ti.tcpi_state == TCP_ESTABLISHED;
+}
+
+static uint64_t stat_of(const _Atomic uint64_t *c) { return atomic_load(c); }
 
 /* How many BIG_ANSWER answers are sure to be more than the server's socket
  * send buffer (at most tcp_wmem's maximum) plus a 64 KiB client buffer. */
@@ -993,6 +1023,373 @@ static void test_stop_with_open_connections(void **state)
     ctx_free(c);
 }
 
+/* ------------------------------------------------------------ tests: limits */
+
+/* One served query on a new connection from source; false if the server
+ * closed it instead. */
+static bool tcp_served_from(ctx_t *c, int fd, uint16_t id)
+{
+    uint8_t q[64], a[512], prefix[2];
+    bool closed;
+    tcp_send_all(fd, q, make_tcp_query(q, id));
+    if (tcp_read(c, fd, prefix, 2, 1000, &closed) != 2)
+        return false;
+    size_t len = (size_t)prefix[0] << 8 | prefix[1];
+    assert_int_equal(tcp_read(c, fd, a, len, 1000, &closed), len);
+    check_answer(a, len, id);
+    return true;
+}
+
+static void test_tcp_per_address(void **state)
+{
+    ctx_t *c = ctx_new(1);
+    c->cfg.tcp_max_per_address = 2;
+    ctx_start(c);
+    uint64_t refused = stat_of(&stats_net.tcp_refused_source);
+    int fd[3];
+
+    for (int i = 0; i < 2; i++) {
+        fd[i] = tcp_client_from(c, "127.0.0.1");
+        assert_true(tcp_served_from(c, fd[i], (uint16_t)(200 + i)));
+    }
+    /* The third from the same address is closed at once... */
+    fd[2] = tcp_client_from(c, "127.0.0.1");
+    assert_true(tcp_closed_by_server(c, fd[2], 1000));
+    close(fd[2]);
+    assert_int_equal(stat_of(&stats_net.tcp_refused_source) - refused, 1);
+    /* ...while another address still connects. */
+    int other = tcp_client_from(c, "127.0.0.2");
+    assert_true(tcp_served_from(c, other, 210));
+    /* A slot given back can be taken again. */
+    close(fd[0]);
+    run_for(c, 50);
+    fd[0] = tcp_client_from(c, "127.0.0.1");
+    assert_true(tcp_served_from(c, fd[0], 211));
+    for (int i = 0; i < 2; i++)
+        close(fd[i]);
+    close(other);
+    ctx_free(c);
+}
+
+static struct sockaddr_storage v6(const char *ip)
+{
+    net_listen_t l;
+    addr_v6(&l, ip, 53);
+    return l.addr;
+}
+
+/* The per-source table itself, for IPv6 and its /64s (loopback has only
+ * ::1 to connect from). */
+static void test_tcp_sources_ipv6_64(void **state)
+{
+    struct net__tcp_sources *t = net__tcp_sources_new(16, 2, 3);
+    struct sockaddr_storage a1 = v6("2001:db8::1"), a2 = v6("2001:db8::2"),
+                            a3 = v6("2001:db8::3"), b1 = v6("2001:db8:0:1::1"),
+                            m = v6("::ffff:192.0.2.1");
+    const struct sockaddr *sa1 = (struct sockaddr *)&a1, *sa2 = (struct sockaddr *)&a2,
+                          *sa3 = (struct sockaddr *)&a3, *sb1 = (struct sockaddr *)&b1,
+                          *sm = (struct sockaddr *)&m;
+    bool prefix;
+
+    assert_non_null(t);
+    assert_int_equal(net__tcp_sources_acquire(t, sa1, &prefix), 0);
+    assert_int_equal(net__tcp_sources_acquire(t, sa1, &prefix), 0);
+    assert_int_equal(net__tcp_sources_acquire(t, sa1, &prefix), -EUSERS);
+    assert_false(prefix); /* the address is full */
+    assert_int_equal(net__tcp_sources_acquire(t, sa2, &prefix), 0);
+    assert_int_equal(net__tcp_sources_acquire(t, sa3, &prefix), -EUSERS);
+    assert_true(prefix); /* its /64 is full: 3 */
+    assert_int_equal(net__tcp_sources_acquire(t, sb1, &prefix), 0); /* another /64 */
+    net__tcp_sources_release(t, sa1);
+    assert_int_equal(net__tcp_sources_acquire(t, sa3, &prefix), 0);
+    /* A mapped IPv4 address counts as IPv4: no /64 */
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(net__tcp_sources_acquire(t, sm, &prefix), 0);
+    assert_int_equal(net__tcp_sources_acquire(t, sm, &prefix), -EUSERS);
+    assert_false(prefix);
+    net__tcp_sources_free(t);
+}
+
+/* Many addresses in and out in a scrambled order: every count stays
+ * right through the deletions that move entries back. */
+static void test_tcp_sources_churn(void **state)
+{
+    enum { N = 500 };
+    struct net__tcp_sources *t = net__tcp_sources_new(N, 1, 1);
+    static struct sockaddr_storage addr[N];
+    bool held[N] = {false}, prefix;
+
+    assert_non_null(t);
+    for (int i = 0; i < N; i++) {
+        char text[64];
+        snprintf(text, sizeof(text), "2001:db8:%x:%x::1", i % 7, i);
+        addr[i] = v6(text);
+    }
+    unsigned x = 12345;
+    for (int round = 0; round < 20000; round++) {
+        x = x * 1103515245u + 12345u;
+        int i = (int)((x >> 8) % N);
+        const struct sockaddr *sa = (struct sockaddr *)&addr[i];
+        if (held[i]) {
+            /* at its limit of 1: a second is refused, then released */
+            assert_int_equal(net__tcp_sources_acquire(t, sa, &prefix), -EUSERS);
+            net__tcp_sources_release(t, sa);
+            held[i] = false;
+        } else {
+            if (net__tcp_sources_acquire(t, sa, &prefix) != 0)
+                fail_msg("round %d: %d refused though not held", round, i);
+            held[i] = true;
+        }
+    }
+    net__tcp_sources_free(t);
+}
+
+/* BIG_ANSWER queries a client sends and never reads the answers of. */
+static int tcp_flood(ctx_t *c, int rcvbuf, int n, uint16_t id0)
+{
+    int fd = tcp_client_rcvbuf(c, 0, rcvbuf);
+    uint8_t *q = malloc((size_t)n * (2 + QUERY_LEN));
+    size_t len = 0;
+    assert_non_null(q);
+    for (int i = 0; i < n; i++)
+        len += make_tcp_query(q + len, (uint16_t)(BIG_ID_HIGH << 8 | ((id0 + i) & 0xff)));
+    tcp_send_all(fd, q, len);
+    free(q);
+    return fd;
+}
+
+static void tcp_read_big_answers(ctx_t *c, int fd, int n, uint16_t id0)
+{
+    static uint8_t a[BIG_ANSWER];
+    for (int i = 0; i < n; i++) {
+        size_t len = tcp_read_answer(c, fd, a, sizeof(a));
+        assert_int_equal(len, BIG_ANSWER);
+        check_answer(a, len, (uint16_t)(BIG_ID_HIGH << 8 | ((id0 + i) & 0xff)));
+    }
+}
+
+/* The answer count would allow every answer (pipeline 1000): the bytes
+ * stop the reading. */
+static void test_tcp_queued_bytes(void **state)
+{
+    const int n = big_answers_to_fill();
+    ctx_t *c = ctx_new(1);
+    c->cfg.tcp_max_pipeline = 1000;
+    c->cfg.tcp_max_queued_bytes = 128 << 10;
+    ctx_start(c);
+    int fd = tcp_flood(c, 64 << 10, n, 0);
+    uint64_t peak = 0;
+    for (int i = 0; i < 100; i++) {
+        run_for(c, 2);
+        uint64_t q = stat_of(&stats_net.tcp_queued_bytes);
+        peak = q > peak ? q : peak;
+    }
+    unsigned answered = atomic_load(&c->st.calls);
+    if (answered >= (unsigned)n)
+        fail_msg("expected reading to pause at 128 KiB waiting, but all %u queries were "
+                 "answered", answered);
+    /* The budget, plus what one stage of answers may add past it. */
+    uint64_t bound = (128 << 10) + 2 * (2 + BIG_ANSWER);
+    if (peak == 0 || peak > bound)
+        fail_msg("expected 1 to %llu bytes waiting, peak %llu", (unsigned long long)bound,
+                 (unsigned long long)peak);
+    tcp_read_big_answers(c, fd, n, 0);
+    assert_int_equal(stat_of(&stats_net.tcp_queued_bytes), 0);
+    close(fd);
+    ctx_free(c);
+}
+
+/* Four clients that do not read share a total budget smaller than their
+ * own: the total holds, and once they read every answer arrives. */
+static void test_tcp_queued_total(void **state)
+{
+    const int n = big_answers_to_fill();
+    ctx_t *c = ctx_new(1);
+    c->cfg.tcp_max_pipeline = 1000;
+    c->cfg.tcp_max_queued_bytes = 1 << 20;
+    c->cfg.tcp_max_queued_total = 256 << 10;
+    ctx_start(c);
+    int fd[4];
+    for (int i = 0; i < 4; i++)
+        fd[i] = tcp_flood(c, 64 << 10, n, (uint16_t)(i * 50));
+    uint64_t peak = 0;
+    for (int i = 0; i < 100; i++) {
+        run_for(c, 2);
+        uint64_t q = stat_of(&stats_net.tcp_queued_bytes);
+        peak = q > peak ? q : peak;
+    }
+    uint64_t bound = (256 << 10) + 2 * (2 + BIG_ANSWER);
+    if (peak == 0 || peak > bound)
+        fail_msg("expected 1 to %llu bytes waiting in all, peak %llu",
+                 (unsigned long long)bound, (unsigned long long)peak);
+    /* Read them one after another: the waiting ones are woken in turn. */
+    for (int i = 0; i < 4; i++)
+        tcp_read_big_answers(c, fd[i], n, (uint16_t)(i * 50));
+    for (int i = 0; i < 4; i++)
+        close(fd[i]);
+    ctx_free(c);
+}
+
+static void test_tcp_write_timeout(void **state)
+{
+    const int n = big_answers_to_fill();
+    ctx_t *c = ctx_new(1);
+    c->cfg.tcp_idle_timeout_ms = 10000;
+    c->cfg.tcp_write_timeout_ms = 300;
+    ctx_start(c);
+    uint64_t timeouts = stat_of(&stats_net.tcp_write_timeouts);
+    int fd = tcp_flood(c, 64 << 10, n, 0);
+    int64_t start = now_ms();
+    run_for(c, 150);
+    assert_true(tcp_established(fd)); /* not before the deadline */
+    while (tcp_established(fd) && now_ms() - start < 3000)
+        run_for(c, 10);
+    int64_t took = now_ms() - start;
+    if (tcp_established(fd) || took < 300)
+        fail_msg("expected a reset 300 ms after the answers stopped moving, got %s after "
+                 "%lld ms", tcp_established(fd) ? "none" : "one", (long long)took);
+    assert_int_equal(stat_of(&stats_net.tcp_write_timeouts) - timeouts, 1);
+    /* The server is fine: a new client is served. */
+    int other = tcp_client(c, 0);
+    assert_true(tcp_served_from(c, other, 300));
+    close(other);
+    close(fd);
+    ctx_free(c);
+}
+
+/* Lowers the soft descriptor limit to what is open plus extra; returns
+ * the old limits for restore_nofile(). */
+static struct rlimit lower_nofile(int extra)
+{
+    struct rlimit old, rl;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    rl = old;
+    rl.rlim_cur = (rlim_t)(count_fds() + extra);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    return old;
+}
+
+/* Takes every descriptor below the limit (or, with upto, those below it);
+ * returns how many, their numbers in fds. */
+static int take_fds(int *fds, int max, int upto)
+{
+    int n = 0;
+    while (n < max) {
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            break;
+        if (upto >= 0 && fd >= upto) {
+            close(fd);
+            break;
+        }
+        fds[n++] = fd;
+    }
+    return n;
+}
+
+/* A connection whose descriptor would fall in the reserve is closed at
+ * once; with the reserve free again connections are served. */
+static void test_tcp_fd_reserve(void **state)
+{
+    struct rlimit old = lower_nofile(80);
+    ctx_t *c = ctx_new(1);
+    c->cfg.tcp_max_connections = 10;
+    c->cfg.fd_reserve = 30;
+    ctx_start(c);
+    uint64_t refused = stat_of(&stats_net.tcp_refused_reserve);
+    struct rlimit now;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &now), 0);
+    int client = socket(AF_INET, SOCK_STREAM, 0); /* made before the squeeze */
+    static int fds[200];
+    /* Leave free only descriptors inside the reserve. */
+    int n = take_fds(fds, 200, (int)now.rlim_cur - 30 + 1);
+    socklen_t len;
+    struct sockaddr_storage ss = server_addr(c, 0, &len);
+    assert_int_equal(connect(client, (struct sockaddr *)&ss, len), 0);
+    assert_int_equal(fcntl(client, F_SETFL, O_NONBLOCK), 0);
+    assert_true(tcp_closed_by_server(c, client, 1000));
+    assert_int_equal(stat_of(&stats_net.tcp_refused_reserve) - refused, 1);
+    close(client);
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    int ok = tcp_client(c, 0);
+    assert_true(tcp_served_from(c, ok, 400));
+    close(ok);
+    ctx_free(c);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+}
+
+/* Out of descriptors altogether: accept fails with EMFILE. The waiting
+ * client is closed (the spare descriptor), accepting pauses rather than
+ * spin on a listener that stays readable, and resumes once there is room. */
+static void test_tcp_emfile_pauses(void **state)
+{
+    struct rlimit old = lower_nofile(60);
+    ctx_t *c = ctx_new(1);
+    c->cfg.tcp_max_connections = 10;
+    c->cfg.fd_reserve = 4;
+    ctx_start(c);
+    uint64_t emfile = stat_of(&stats_net.emfile);
+    int client[3];
+    for (int i = 0; i < 3; i++)
+        client[i] = socket(AF_INET, SOCK_STREAM, 0);
+    static int fds[200];
+    int n = take_fds(fds, 200, -1);
+    socklen_t len;
+    struct sockaddr_storage ss = server_addr(c, 0, &len);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(connect(client[i], (struct sockaddr *)&ss, len), 0);
+        assert_int_equal(fcntl(client[i], F_SETFL, O_NONBLOCK), 0);
+    }
+    /* Both are closed by the spare's accept-and-close. */
+    for (int i = 0; i < 2; i++)
+        assert_true(tcp_closed_by_server(c, client[i], 1000));
+    /* A new one arrives while accepting is paused and still no descriptor
+     * is free: over 500 ms a busy loop would meet EMFILE thousands of
+     * times, the pause about once per NET_TCP_ACCEPT_PAUSE_MS. */
+    assert_int_equal(connect(client[2], (struct sockaddr *)&ss, len), 0);
+    assert_int_equal(fcntl(client[2], F_SETFL, O_NONBLOCK), 0);
+    run_for(c, 500);
+    uint64_t seen = stat_of(&stats_net.emfile) - emfile;
+    if (seen < 1 || seen > 500 / NET_TCP_ACCEPT_PAUSE_MS + 2)
+        fail_msg("expected 1 to %d EMFILE in 500 ms, got %llu",
+                 500 / NET_TCP_ACCEPT_PAUSE_MS + 2, (unsigned long long)seen);
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    /* With room again, the next connection is served. */
+    int ok = tcp_client(c, 0);
+    int64_t start = now_ms();
+    assert_true(tcp_served_from(c, ok, 401));
+    assert_true(now_ms() - start < 1000);
+    for (int i = 0; i < 3; i++)
+        close(client[i]);
+    close(ok);
+    ctx_free(c);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+}
+
+/* An explicit cap that does not fit the descriptors fails the start; the
+ * default is lowered to fit. */
+static void test_tcp_cap_fits_descriptors(void **state)
+{
+    struct rlimit old = lower_nofile(100);
+    ctx_t *c = ctx_new(1);
+    c->cfg.tcp_max_connections = 1000;
+    c->cfg.fd_reserve = 20;
+    assert_int_equal(net_server_start(&c->srv, &c->cfg, &c->loop, echo_handler, &c->st),
+                     -EMFILE);
+    assert_null(c->srv);
+    c->cfg.tcp_max_connections = 0;
+    ctx_start(c);
+    unsigned cap = net_server_tcp_max_connections(c->srv);
+    /* 100 above what was open, less the server's own sockets, the reserve
+     * and 2 more (the spare, one being refused) */
+    if (cap < 50 || cap > 100 - 20 - 2)
+        fail_msg("expected a cap from 50 to 78, got %u", cap);
+    ctx_free(c);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+}
+
 int main(void)
 {
     const char *verbose = getenv("NET_TEST_VERBOSE");
@@ -1020,6 +1417,15 @@ int main(void)
         cmocka_unit_test(test_tcp_handler_zero_closes),
         cmocka_unit_test(test_tcp_eof_after_queries),
         cmocka_unit_test(test_stop_with_open_connections),
+        cmocka_unit_test(test_tcp_per_address),
+        cmocka_unit_test(test_tcp_sources_ipv6_64),
+        cmocka_unit_test(test_tcp_sources_churn),
+        cmocka_unit_test(test_tcp_queued_bytes),
+        cmocka_unit_test(test_tcp_queued_total),
+        cmocka_unit_test(test_tcp_write_timeout),
+        cmocka_unit_test(test_tcp_fd_reserve),
+        cmocka_unit_test(test_tcp_emfile_pauses),
+        cmocka_unit_test(test_tcp_cap_fits_descriptors),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     rcu_unregister_thread();
