@@ -452,6 +452,163 @@ static void test_writer_full(void **state)
     assert_int_equal(w.len, 48);
 }
 
+/* The fixed part of an OPT record after its owner: TYPE, CLASS (the UDP
+ * size), TTL (extended rcode, version, flags), RDLENGTH. */
+static void test_edns_read(void **state)
+{
+    (void)state;
+    static const struct {
+        uint8_t rr[10];
+        uint16_t size;
+        uint8_t version;
+        uint16_t flags;
+    } cases[] = {
+        {{0, 41, 0x04, 0xD0, 0, 0, 0x80, 0x00, 0, 0}, 1232, 0, 0x8000},
+        {{0, 41, 0x01, 0xFF, 0, 0, 0x00, 0x00, 0, 0}, 511, 0, 0}, /* raised to 512 */
+        {{0, 41, 0x00, 0x00, 0, 0, 0x00, 0x00, 0, 0}, 512, 0, 0},
+        {{0, 41, 0x02, 0x00, 0, 0, 0x00, 0x00, 0, 0}, 512, 0, 0},
+        {{0, 41, 0x02, 0x01, 0, 0, 0x00, 0x00, 0, 0}, 513, 0, 0},
+        {{0, 41, 0xFF, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0, 0}, 65535, 255, 0xFFFF},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        dns_query_t q;
+        memset(&q, 0, sizeof(q));
+        dns_edns_read(cases[i].rr, &q);
+        assert_true(q.edns);
+        uint16_t want = cases[i].size < 512 ? 512 : cases[i].size;
+        if (q.edns_udp_size != want || q.edns_version != cases[i].version ||
+            q.edns_flags != cases[i].flags)
+            fail_msg("case %zu: expected size %u version %u flags %04x, got %u %u %04x", i,
+                     want, cases[i].version, cases[i].flags, q.edns_udp_size, q.edns_version,
+                     q.edns_flags);
+    }
+}
+
+static void test_opt_lone_subnet(void **state)
+{
+    (void)state;
+    static const uint8_t ecs[] = {0, 8, 0, 7, 0, 1, 24, 0, 192, 0, 2};
+    assert_true(dns_opt_lone_subnet(ecs, sizeof(ecs)));
+    assert_false(dns_opt_lone_subnet(ecs, sizeof(ecs) - 1)); /* option longer than RDATA */
+    assert_false(dns_opt_lone_subnet(ecs, sizeof(ecs) + 1)); /* something after it */
+    assert_false(dns_opt_lone_subnet(ecs, 3));               /* not even a header */
+    static const uint8_t empty_ecs[] = {0, 8, 0, 0};
+    assert_true(dns_opt_lone_subnet(empty_ecs, 4));
+    static const uint8_t nsid[] = {0, 3, 0, 0};
+    assert_false(dns_opt_lone_subnet(nsid, 4));
+    assert_int_equal(dns_get32((const uint8_t *)"\x01\x02\x03\x04"), 0x01020304u);
+    assert_int_equal(dns_get32((const uint8_t *)"\xFF\x00\x00\x80"), 0xFF000080u);
+}
+
+/* dns_query_parse_to() writes the name where it is told: into a response
+ * buffer, where dns_writer_start() then uses it in place. */
+static void test_parse_to(void **state)
+{
+    (void)state;
+    uint8_t pkt[512], resp[512];
+    dns_query_t q;
+    size_t len = build(pkt, DNS_FLAG_RD | DNS_FLAG_CD, 1, 0, NAME, NAME_LEN, DNS_TYPE_MX, NULL,
+                       0);
+    memset(resp, 0xEE, sizeof(resp));
+    memset(q.qname_buf, 0xEE, sizeof(q.qname_buf));
+    assert_int_equal(dns_query_parse_to(pkt, len, &q, resp + DNS_HEADER_SIZE), DNS_PARSE_OK);
+    assert_ptr_equal(q.qname, resp + DNS_HEADER_SIZE);
+    assert_memory_equal(resp + DNS_HEADER_SIZE, NAME, NAME_LEN);
+    assert_int_equal(q.qname_buf[0], 0xEE); /* its own buffer untouched */
+    assert_memory_equal(q.qname_lc, "\3www\7example\3com", NAME_LEN);
+    assert_int_equal(q.qname_labels, 3);
+    assert_int_equal(q.qname_offs[0], 0);
+    assert_int_equal(q.qname_offs[1], 4);
+    assert_int_equal(q.qname_offs[2], 12);
+    assert_int_equal(q.qname_offs[3], 16);
+    dns_writer_t w;
+    dns_writer_start(&w, resp, sizeof(resp), &q);
+    assert_int_equal(w.len, len); /* the question is the query's, byte for byte */
+    assert_memory_equal(resp + DNS_HEADER_SIZE, pkt + DNS_HEADER_SIZE, len - DNS_HEADER_SIZE);
+    assert_int_equal(dns_get16(resp + 2), DNS_FLAG_QR | DNS_FLAG_RD | DNS_FLAG_CD);
+    /* a short packet still says where the name would go */
+    q.qname = NULL;
+    assert_int_equal(dns_query_parse_to(pkt, 5, &q, resp + DNS_HEADER_SIZE), DNS_PARSE_DROP);
+    assert_ptr_equal(q.qname, resp + DNS_HEADER_SIZE);
+}
+
+/* Answer flags copy opcode, RD and CD, and nothing else of the query's. */
+static void test_answer_flags(void **state)
+{
+    (void)state;
+    dns_query_t q;
+    memset(&q, 0, sizeof(q));
+    q.flags = 0;
+    assert_int_equal(dns_answer_flags(&q), DNS_FLAG_QR);
+    q.flags = 0xFFFF;
+    assert_int_equal(dns_answer_flags(&q), DNS_FLAG_QR | 0x7800u | DNS_FLAG_RD | DNS_FLAG_CD);
+    q.flags = DNS_FLAG_AA | DNS_FLAG_TC | DNS_FLAG_RA | 0x0040u | 0x0020u | 0x000Fu;
+    assert_int_equal(dns_answer_flags(&q), DNS_FLAG_QR);
+    q.flags = 2u << 11 | DNS_FLAG_RD;
+    assert_int_equal(dns_answer_flags(&q), DNS_FLAG_QR | 2u << 11 | DNS_FLAG_RD);
+}
+
+/* Flags, rcode and counts are set in the header the writer started;
+ * rewinding forgets names written after the point saved. */
+static void test_writer_header_and_rewind(void **state)
+{
+    (void)state;
+    uint8_t pkt[512], resp[512];
+    dns_query_t q;
+    size_t len = build(pkt, DNS_FLAG_RD, 1, 0, NAME, NAME_LEN, DNS_TYPE_A, NULL, 0);
+    assert_int_equal(dns_query_parse(pkt, len, &q), DNS_PARSE_OK);
+    dns_writer_t w;
+    dns_writer_start(&w, resp, sizeof(resp), &q);
+    dns_writer_set_flag(&w, DNS_FLAG_AA);
+    dns_writer_set_flag(&w, DNS_FLAG_TC);
+    dns_writer_set_flag(&w, DNS_FLAG_AA); /* twice: still set once */
+    assert_int_equal(dns_get16(resp + 2), DNS_FLAG_QR | DNS_FLAG_AA | DNS_FLAG_TC | DNS_FLAG_RD);
+    dns_writer_set_rcode(&w, DNS_RCODE_NXDOMAIN);
+    assert_int_equal(dns_get16(resp + 2) & 0xF, DNS_RCODE_NXDOMAIN);
+    dns_writer_set_rcode(&w, DNS_RCODE_REFUSED); /* replaces, never ORs */
+    assert_int_equal(dns_get16(resp + 2) & 0xF, DNS_RCODE_REFUSED);
+    dns_writer_set_rcode(&w, DNS_RCODE_BADVERS); /* only the low 4 bits live here */
+    assert_int_equal(dns_get16(resp + 2) & 0xF, 0);
+    assert_int_equal(dns_get16(resp + 2) & 0xFFF0, DNS_FLAG_QR | DNS_FLAG_AA | DNS_FLAG_TC |
+                                                       DNS_FLAG_RD);
+    dns_writer_set_rcode(&w, DNS_RCODE_NOERROR);
+    assert_int_equal(dns_get16(resp + 2), DNS_FLAG_QR | DNS_FLAG_AA | DNS_FLAG_TC | DNS_FLAG_RD);
+
+    dns_writer_add_count(&w, 0, 2);
+    dns_writer_add_count(&w, 0, 1);
+    dns_writer_add_count(&w, 1, 1);
+    dns_writer_add_count(&w, 2, 0xFF);
+    dns_writer_add_count(&w, 2, 0x01); /* carries into the high byte */
+    assert_int_equal(dns_get16(resp + 4), 1); /* QDCOUNT untouched */
+    assert_int_equal(dns_get16(resp + 6), 3);
+    assert_int_equal(dns_get16(resp + 8), 1);
+    assert_int_equal(dns_get16(resp + 10), 0x100);
+
+    /* a name compresses against the question... */
+    size_t at = w.len;
+    unsigned ncomp = w.ncomp;
+    assert_int_equal(ncomp, 0); /* the question is offered only with the first name */
+    assert_int_equal(dns_writer_name(&w, (const uint8_t *)"\4mail\7example\3com"), 0);
+    assert_int_equal(w.len, at + 7); /* "\4mail" + pointer to example.com */
+    assert_int_equal(dns_get16(resp + at + 5), 0xC000u | (DNS_HEADER_SIZE + 4));
+    /* ...and after a rewind to before it, the question is offered again and
+     * mail.example.com is forgotten */
+    dns_writer_rewind(&w, at, ncomp);
+    assert_int_equal(w.len, at);
+    assert_int_equal(w.ncomp, 0);
+    assert_int_equal(dns_writer_name(&w, (const uint8_t *)"\3www\7example\3com"), 0);
+    assert_int_equal(w.len, at + 2);
+    assert_int_equal(dns_get16(resp + at), 0xC000u | DNS_HEADER_SIZE);
+    size_t at2 = w.len;
+    unsigned ncomp2 = w.ncomp;
+    assert_int_equal(dns_writer_name(&w, (const uint8_t *)"\3new\3org"), 0);
+    assert_int_equal(dns_writer_name(&w, (const uint8_t *)"\3new\3org"), 0);
+    assert_int_equal(w.len, at2 + 9 + 2); /* the second points at the first */
+    dns_writer_rewind(&w, at2, ncomp2);
+    assert_int_equal(dns_writer_name(&w, (const uint8_t *)"\3new\3org"), 0);
+    assert_int_equal(w.len, at2 + 9); /* written whole: the first one is forgotten */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -460,6 +617,9 @@ int main(void)
         cmocka_unit_test(test_client_subnet),    cmocka_unit_test(test_writer_compression),
         cmocka_unit_test(test_writer_full),      cmocka_unit_test(test_parse_edns_of_errors),
         cmocka_unit_test(test_parse_tsig),       cmocka_unit_test(test_writer_tsig),
+        cmocka_unit_test(test_edns_read),
+        cmocka_unit_test(test_opt_lone_subnet),  cmocka_unit_test(test_parse_to),
+        cmocka_unit_test(test_answer_flags),     cmocka_unit_test(test_writer_header_and_rewind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,7 +79,7 @@ static void look(const char *text, zone_lookup_t *r)
 {
     ldns_rdf *name = ldns_dname_new_frm_str(text);
     assert_non_null(name);
-    uint8_t lc[DNS_NAME_MAX];
+    uint8_t lc[DNS_NAME_MAX + 8]; /* zone_lookup() reads a word past the name */
     size_t len = ldns_rdf_size(name);
     dns_name_lower(lc, ldns_rdf_data(name), len);
     ldns_rdf_deep_free(name);
@@ -330,6 +330,151 @@ static void test_empty_db(void **state)
     diag_free(&d);
 }
 
+/* text in wire format, as sent (case kept), into buf (DNS_NAME_MAX + 8
+ * bytes, zero-padded: lookups read a word past the name); its length. */
+static size_t wire(const char *text, uint8_t *buf)
+{
+    ldns_rdf *name = ldns_dname_new_frm_str(text);
+    assert_non_null(name);
+    size_t len = ldns_rdf_size(name);
+    memset(buf, 0, DNS_NAME_MAX + 8);
+    memcpy(buf, ldns_rdf_data(name), len);
+    ldns_rdf_deep_free(name);
+    return len;
+}
+
+/* The hash index directly: a key is found only with its own hash, length
+ * and (for zone_index_find) lower-case bytes; zone_index_find_any_case
+ * takes the name in any case. */
+static void test_index_find(void **state)
+{
+    (void)state;
+    const zone_index_t *ix = (const zone_index_t *)db;
+    uint8_t name[DNS_NAME_MAX + 8], upper[DNS_NAME_MAX + 8];
+    size_t len = wire("host.example.com.", name);
+    uint32_t h = dns_name_hash(name, len);
+    const zone_node_t *n = zone_index_find(ix, h, name, len);
+    assert_name(n, "host.example.com.");
+    assert_int_equal(n->hash, h);
+    assert_int_equal(n->name_len, len);
+    assert_null(zone_index_find(ix, h ^ 1, name, len));   /* another hash */
+    assert_null(zone_index_find(ix, h, name, len - 1));   /* another length */
+    assert_ptr_equal(zone_index_find_any_case(ix, h, name, len), n);
+    /* upper case: the exact-case probe misses, the any-case one finds it;
+     * the hash is always that of the lower-cased name */
+    assert_int_equal(wire("HOST.Example.COM.", upper), len);
+    assert_null(zone_index_find(ix, h, upper, len));
+    assert_ptr_equal(zone_index_find_any_case(ix, h, upper, len), n);
+    /* one byte different */
+    name[1] = 'i';
+    assert_null(zone_index_find(ix, dns_name_hash(name, len), name, len));
+    assert_null(zone_index_find_any_case(ix, dns_name_hash(name, len), name, len));
+    /* the root is no node: no zone is served there */
+    len = wire(".", name);
+    assert_null(zone_index_find(ix, dns_name_hash(name, len), name, len));
+    /* the apexes and an empty non-terminal are */
+    len = wire("child.example.com.", name);
+    assert_name(zone_index_find(ix, dns_name_hash(name, len), name, len), "child.example.com.");
+    len = wire("c.example.com.", name);
+    assert_non_null(zone_index_find(ix, dns_name_hash(name, len), name, len));
+}
+
+/* zone_lookup_miss for names that are not nodes, in any case: the closest
+ * encloser, and the cut or wildcard that applies. */
+static void test_lookup_miss(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name, *encloser, *cut, *wild;
+        unsigned zone; /* 0 example.com, 1 child, 2 none */
+    } cases[] = {
+        {"zz.b.c.example.com.", "b.c.example.com.", NULL, NULL, 0},
+        {"ZZ.B.c.Example.COM.", "b.c.example.com.", NULL, NULL, 0},
+        {"q.w.example.com.", "w.example.com.", NULL, "*.w.example.com.", 0},
+        {"a.b.q.w.example.com.", "w.example.com.", NULL, "*.w.example.com.", 0},
+        {"y.del.example.com.", "del.example.com.", "del.example.com.", NULL, 0},
+        {"y.x.deeper.x.del.example.com.", "deeper.x.del.example.com.", "del.example.com.",
+         NULL, 0},
+        {"foo.d.example.com.", "d.example.com.", "d.example.com.", NULL, 0}, /* DNAME */
+        {"nothing.example.com.", "example.com.", NULL, NULL, 0},
+        {"new.child.example.com.", "child.example.com.", NULL, NULL, 1},
+        {"example.org.", NULL, NULL, NULL, 2},
+        {"com.", NULL, NULL, NULL, 2},
+        {"xexample.com.", NULL, NULL, NULL, 2},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint8_t name[DNS_NAME_MAX + 8], offs[DNS_LABELS_MAX];
+        size_t len = wire(cases[i].name, name);
+        unsigned n = dns_name_label_offsets(name, offs) - 1;
+        zone_lookup_t r;
+        memset(&r, 0xA5, sizeof(r)); /* every field is set */
+        zone_lookup_miss(db, name, len, offs, n, &r);
+        print_message("  %s\n", cases[i].name);
+        assert_null(r.node);
+        if (cases[i].zone == 2) {
+            assert_null(r.zone);
+            assert_null(r.encloser);
+            assert_null(r.cut);
+            assert_null(r.wild);
+            continue;
+        }
+        assert_ptr_equal(r.zone, zone_db_zone(db, cases[i].zone));
+        assert_name(r.encloser, cases[i].encloser);
+        if (cases[i].cut)
+            assert_name(r.cut, cases[i].cut);
+        else
+            assert_null(r.cut);
+        if (cases[i].wild)
+            assert_name(r.wild, cases[i].wild);
+        else
+            assert_null(r.wild);
+        /* zone_lookup_labels on the lower-cased name agrees */
+        uint8_t lc[DNS_NAME_MAX + 8] = {0};
+        dns_name_lower(lc, name, len);
+        zone_lookup_t r2;
+        zone_lookup_labels(db, lc, len, dns_name_hash(lc, len), offs, n, &r2);
+        assert_memory_equal(&r, &r2, sizeof(r));
+    }
+    /* an empty database: nothing, whatever the name */
+    zone_db_t *empty;
+    diag_t d;
+    diag_init(&d);
+    assert_true(zone_db_build(NULL, 0, NULL, 0, &empty, &d));
+    uint8_t name[DNS_NAME_MAX + 8], offs[DNS_LABELS_MAX];
+    size_t len = wire("a.example.com.", name);
+    zone_lookup_t r;
+    memset(&r, 0xA5, sizeof(r));
+    zone_lookup_miss(empty, name, len, offs, dns_name_label_offsets(name, offs) - 1, &r);
+    assert_null(r.zone);
+    assert_null(r.encloser);
+    zone_db_free(empty);
+    diag_free(&d);
+}
+
+/* zone_lookup_labels: an exact hit is one probe and fills every field. */
+static void test_lookup_labels_hit(void **state)
+{
+    (void)state;
+    uint8_t name[DNS_NAME_MAX + 8], offs[DNS_LABELS_MAX];
+    size_t len = wire("in.child.example.com.", name);
+    unsigned n = dns_name_label_offsets(name, offs) - 1;
+    zone_lookup_t r;
+    memset(&r, 0xA5, sizeof(r));
+    zone_lookup_labels(db, name, len, dns_name_hash(name, len), offs, n, &r);
+    assert_name(r.node, "in.child.example.com.");
+    assert_ptr_equal(r.encloser, r.node);
+    assert_null(r.wild);
+    assert_null(r.cut); /* in the child zone, which owns the name */
+    assert_ptr_equal(r.zone, zone_db_zone(db, 1));
+    /* the parent's glue below the cut is not a lookup's to find */
+    len = wire("glue.child.example.com.", name);
+    n = dns_name_label_offsets(name, offs) - 1;
+    zone_lookup_labels(db, name, len, dns_name_hash(name, len), offs, n, &r);
+    assert_null(r.node);
+    assert_name(r.encloser, "child.example.com.");
+    assert_ptr_equal(r.zone, zone_db_zone(db, 1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -338,6 +483,8 @@ int main(void)
         cmocka_unit_test(test_cuts),         cmocka_unit_test(test_nested_zone),
         cmocka_unit_test(test_targets),      cmocka_unit_test(test_prerendered),
         cmocka_unit_test(test_large_zone),   cmocka_unit_test(test_empty_db),
+        cmocka_unit_test(test_index_find),   cmocka_unit_test(test_lookup_miss),
+        cmocka_unit_test(test_lookup_labels_hit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
