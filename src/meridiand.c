@@ -42,8 +42,9 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: meridiand [-c FILE] [--listen ADDR:PORT]... [--check]\n"
+            "Usage: meridiand [-c FILE] [--listen ADDR:PORT]... [--check] [-d]\n"
             "       meridiand [-c FILE] --explain NAME ADDRESS[/PREFIX]\n"
+            "       meridiand -h | -V\n"
             "Authoritative geo-DNS server.\n"
             "\n"
             "  -c, --config FILE       config file (default %s)\n"
