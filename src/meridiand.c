@@ -649,8 +649,16 @@ static int drop_privileges(const conf_t *conf)
         gid = gr->gr_gid;
     }
     if (geteuid() != 0) {
-        if (geteuid() == pw->pw_uid)
-            return 0; /* started as that user already (systemd User=) */
+        /* Started as that user already (systemd User=): server.group, if
+         * set, must be ours already or one we may still switch to. */
+        if (geteuid() == pw->pw_uid) {
+            if (conf->group && getegid() != gid && setgid(gid) < 0) {
+                fprintf(stderr, "meridiand: cannot become group %s: %s\n", conf->group,
+                        strerror(errno));
+                return -1;
+            }
+            return 0;
+        }
         fprintf(stderr, "meridiand: cannot become user %s: not started as root\n", conf->user);
         return -1;
     }

@@ -1137,6 +1137,16 @@ static void conf_section_server(conf_ctx_t *ctx, const char *what, const conf_no
 {
     conf_parse_keys(ctx, what, node, conf_server_keys,
                     sizeof(conf_server_keys) / sizeof(conf_server_keys[0]), target);
+    /* The group is the one the daemon takes when it becomes user: alone it
+     * would be silently ignored. */
+    const conf_t *conf = target;
+    bool alone = conf->group && !conf->user && node->type == CONF_NODE_MAP;
+    for (size_t i = 0; alone && i + 1 < node->n_items; i += 2) {
+        const conf_node_t *key = node->items[i];
+        if (key->type == CONF_NODE_SCALAR && strcmp(key->text, "group") == 0)
+            conf_error_at(ctx, key->line, key->col,
+                          "server.group: needs server.user (the group is taken with it)");
+    }
 }
 
 /* ------------------------------------------------------------ zones: */

@@ -603,9 +603,13 @@ static void test_log_level(void **state)
     assert_null(conf->group);
     assert_false(conf->allow_root);
     conf_free(conf);
-    conf = load_server_value("group", "dns");
+    conf = load_ok("server:\n  group: dns\n  user: meridian\n");
     assert_string_equal(conf->group, "dns");
+    assert_string_equal(conf->user, "meridian");
     conf_free(conf);
+    /* a group alone would be ignored: it is an error */
+    check_errors("server:\n  allow_root: true\n  group: dns\n",
+                 NAME ":3:3: server.group: needs server.user (the group is taken with it)");
     conf = load_server_value("allow_root", "true");
     assert_true(conf->allow_root);
     conf_free(conf);
