@@ -33,7 +33,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "dns/wire.h"
 #include "geo/geo.h"
+#include "query/query.h"
 
 /* Room for any path built from the ones below plus a file name. */
 #define PATHBUF (2 * PATH_MAX)
@@ -1563,6 +1565,92 @@ static int teardown(void **state)
     return 0;
 }
 
+/* query_prefetch(): a hint that reads, for each query of a batch, only the
+ * packet's own bytes (each is allocated to its exact length here, so the
+ * sanitizer build catches a read past one) and the GeoIP tables, skips
+ * lengths of 0, works through batches longer than its part size, and
+ * changes no lookup. Without a database it reads nothing at all. */
+static void test_query_prefetch(void **state)
+{
+    (void)state;
+    char out[PATHBUF];
+    geo_db_t *db = open_ok(build_db("prefetch", test_csv, NULL, out, sizeof(out)), NULL);
+    query_config_t cfg = {.max_udp_size = 1232, .geo = db};
+    enum { N = 150 }; /* more than two of its parts of 64 */
+    uint8_t *pkts[N];
+    uint16_t lens[N];
+    struct sockaddr_storage from[N];
+    /* A query for a. A, then an OPT whose last option is an IPv4 subnet of
+     * 1..4 address bytes (the shape query_prefetch looks for at the end). */
+    static const uint8_t head[] = {0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1,
+                                   1, 'a', 0, 0, 1, 0, 1};
+    for (unsigned i = 0; i < N; i++) {
+        unsigned nbytes = 1 + i % 4, kind = i % 5;
+        uint8_t buf[64];
+        size_t len = sizeof(head);
+        memcpy(buf, head, len);
+        memset(&from[i], 0, sizeof(from[i]));
+        struct sockaddr_in *sin = (struct sockaddr_in *)&from[i];
+        sin->sin_family = AF_INET;
+        sin->sin_addr.s_addr = htonl(0xC0000200u | i); /* 192.0.2.i */
+        if (kind == 4)
+            from[i].ss_family = AF_INET6; /* no IPv4 address to guess */
+        if (kind >= 2) {
+            static const uint8_t opt[] = {0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0};
+            memcpy(buf + len, opt, sizeof(opt));
+            len += sizeof(opt);
+            dns_put16(buf + len, (uint16_t)(8 + nbytes)); /* RDLENGTH */
+            dns_put16(buf + len + 2, DNS_EDNS_CLIENT_SUBNET);
+            dns_put16(buf + len + 4, (uint16_t)(4 + nbytes));
+            dns_put16(buf + len + 6, 1);
+            buf[len + 8] = (uint8_t)(8 * nbytes);
+            buf[len + 9] = 0;
+            static const uint8_t addr[] = {198, 51, 100, 9};
+            memcpy(buf + len + 10, addr, nbytes);
+            len += 10 + nbytes;
+        }
+        if (kind == 1)
+            len = 0; /* skipped: nothing of it may be read */
+        lens[i] = (uint16_t)len;
+        pkts[i] = malloc(len ? len : 1);
+        assert_non_null(pkts[i]);
+        memcpy(pkts[i], buf, len);
+    }
+    static const char *const addrs[] = {"192.0.2.1", "198.51.100.9", "203.0.113.7", "10.1.2.3",
+                                        "10.5.0.1"};
+    uint32_t rec_before[5], rec_after[5];
+    uint8_t pre_before[5], pre_after[5];
+    int r_before[5], r_after[5];
+    for (size_t k = 0; k < 5; k++) {
+        struct in_addr a;
+        assert_int_equal(inet_pton(AF_INET, addrs[k], &a), 1);
+        rec_before[k] = 0;
+        r_before[k] = geo_db_lookup_v4(db, ntohl(a.s_addr), &rec_before[k], &pre_before[k]);
+    }
+    query_prefetch(&cfg, (const uint8_t *const *)pkts, lens, from, N);
+    query_prefetch(&cfg, (const uint8_t *const *)pkts, lens, from, 0);
+    query_prefetch(&cfg, (const uint8_t *const *)pkts, lens, from, 64);
+    query_prefetch(&cfg, (const uint8_t *const *)pkts, lens, from, 65);
+    for (size_t k = 0; k < 5; k++) {
+        struct in_addr a;
+        assert_int_equal(inet_pton(AF_INET, addrs[k], &a), 1);
+        rec_after[k] = 0;
+        r_after[k] = geo_db_lookup_v4(db, ntohl(a.s_addr), &rec_after[k], &pre_after[k]);
+        assert_int_equal(r_after[k], r_before[k]);
+        assert_int_equal(pre_after[k], pre_before[k]);
+        if (r_before[k] > 0)
+            assert_int_equal(rec_after[k], rec_before[k]);
+    }
+    assert_int_equal(r_before[0], 1); /* the addresses asked about are in the database */
+    assert_int_equal(r_before[4], 0); /* and this one is not */
+    /* no database: the packets and addresses are not even looked at */
+    cfg.geo = NULL;
+    query_prefetch(&cfg, NULL, NULL, NULL, N);
+    for (unsigned i = 0; i < N; i++)
+        free(pkts[i]);
+    geo_db_free(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1584,6 +1672,7 @@ int main(void)
         cmocka_unit_test(test_csv2mmdb_errors),
         cmocka_unit_test(test_demo_db),
         cmocka_unit_test(test_locate_bad_family),
+        cmocka_unit_test(test_query_prefetch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
