@@ -1,4 +1,4 @@
-/* Unit tests for src/util: diagnostics collection and log levels. */
+/* Unit tests for src/util: diagnostics collection, logging, whole-file reads. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -9,7 +9,15 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "util/diag.h"
+#include "util/file.h"
 #include "util/log.h"
 
 static void test_diag_formats(void **state)
@@ -78,6 +86,165 @@ static void test_log_levels(void **state)
     log_set_level(LOG_LEVEL_INFO);
 }
 
+/* Runs fn with stderr sent to a temporary file; returns what it wrote
+ * (static buffer). */
+static const char *capture_stderr(void (*fn)(void))
+{
+    static char out[8192];
+    char path[] = "/tmp/test_util.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+    fn();
+    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+    close(saved);
+    ssize_t n = pread(fd, out, sizeof(out) - 1, 0);
+    assert_true(n >= 0);
+    out[n] = 0;
+    close(fd);
+    return out;
+}
+
+static void vmsg(enum log_level level, const char *fmt, ...) LOG_PRINTF(2, 3);
+static void vmsg(enum log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(level, fmt, ap);
+    va_end(ap);
+}
+
+static void log_each_level(void)
+{
+    log_init("prog", LOG_LEVEL_DEBUG, false);
+    log_errx("e %d", 1);
+    log_warnx("w %s", "x");
+    errno = ENOENT;
+    log_warn("open %s", "f");
+    log_info("i");
+    log_debug("d");
+    vmsg(LOG_LEVEL_WARN, "v %u", 7u);
+    log_set_level(LOG_LEVEL_WARN);
+    log_info("hidden info");
+    log_debug("hidden debug");
+    vmsg(LOG_LEVEL_INFO, "hidden vmsg");
+    errno = EACCES;
+    log_warn("shown");
+    log_set_level(LOG_LEVEL_ERR);
+    log_warnx("hidden warning");
+    log_errx("last");
+    log_init("meridian", LOG_LEVEL_INFO, false);
+}
+
+static void test_log_lines(void **state)
+{
+    (void)state;
+    const char *got = capture_stderr(log_each_level);
+    assert_string_equal(got, "prog: e 1\n"
+                             "prog: w x\n"
+                             "prog: open f: No such file or directory\n"
+                             "prog: i\n"
+                             "prog: d\n"
+                             "prog: v 7\n"
+                             "prog: shown: Permission denied\n"
+                             "prog: last\n");
+}
+
+static void log_long(void)
+{
+    static char big[4000];
+    memset(big, 'y', sizeof(big) - 1);
+    log_init("prog", LOG_LEVEL_INFO, false);
+    log_info("%s", big);
+    errno = EPERM;
+    log_warn("%s", big);
+    log_info("after");
+    log_init("meridian", LOG_LEVEL_INFO, false);
+}
+
+/* A message longer than the line buffer is cut, still one line ending in
+ * a newline; what follows starts a line of its own. */
+static void test_log_long(void **state)
+{
+    (void)state;
+    const char *got = capture_stderr(log_long);
+    const char *nl = strchr(got, '\n');
+    assert_non_null(nl);
+    size_t first = (size_t)(nl - got) + 1;
+    assert_true(first > 1000 && first <= 2048);
+    assert_memory_equal(got, "prog: yyy", 9);
+    const char *second = nl + 1;
+    nl = strchr(second, '\n');
+    assert_non_null(nl);
+    assert_memory_equal(second, "prog: yyy", 9);
+    assert_string_equal(nl + 1, "prog: after\n");
+}
+
+static void write_bytes(const char *path, const char *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void test_file_read_all(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_util.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof(path), "%s/f", dir);
+    const char *why = NULL;
+    size_t len = 12345;
+
+    /* bytes as they are, a NUL inside counted, one added after */
+    write_bytes(path, "ab\0cd\n", 6);
+    char *text = file_read_all(path, 0, &len, &why);
+    assert_non_null(text);
+    assert_int_equal(len, 6);
+    assert_memory_equal(text, "ab\0cd\n", 7);
+    free(text);
+    /* at the limit: read; one byte over: refused */
+    text = file_read_all(path, 6, &len, &why);
+    assert_non_null(text);
+    free(text);
+    assert_null(file_read_all(path, 5, &len, &why));
+    assert_string_equal(why, "larger than the limit");
+    /* empty */
+    write_bytes(path, "", 0);
+    text = file_read_all(path, 1, &len, &why);
+    assert_non_null(text);
+    assert_int_equal(len, 0);
+    assert_int_equal(text[0], 0);
+    free(text);
+    /* larger than the first guess of a buffer, several reads */
+    static char big[100000];
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (char)('a' + i % 26);
+    write_bytes(path, big, sizeof(big));
+    text = file_read_all(path, sizeof(big), &len, &why);
+    assert_non_null(text);
+    assert_int_equal(len, sizeof(big));
+    assert_memory_equal(text, big, sizeof(big));
+    assert_int_equal(text[len], 0);
+    free(text);
+    assert_null(file_read_all(path, sizeof(big) - 1, &len, &why));
+    assert_string_equal(why, "larger than the limit");
+    /* not there; a directory */
+    unlink(path);
+    assert_null(file_read_all(path, 0, &len, &why));
+    assert_string_equal(why, strerror(ENOENT));
+    why = NULL;
+    assert_null(file_read_all(dir, 0, &len, &why));
+    assert_non_null(why);
+    assert_true(strcmp(why, "not a regular file") == 0 || strcmp(why, strerror(EISDIR)) == 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -85,6 +252,9 @@ int main(void)
         cmocka_unit_test(test_diag_many),
         cmocka_unit_test(test_diag_long_message),
         cmocka_unit_test(test_log_levels),
+        cmocka_unit_test(test_log_lines),
+        cmocka_unit_test(test_log_long),
+        cmocka_unit_test(test_file_read_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
