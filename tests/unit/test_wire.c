@@ -609,6 +609,158 @@ static void test_writer_header_and_rewind(void **state)
     assert_int_equal(w.len, at2 + 9); /* written whole: the first one is forgotten */
 }
 
+/* ------------------------------------------------ the fused fast path */
+
+/* A packet from pieces: header fields, the question, then extra bytes. */
+static size_t packet(uint8_t *buf, uint16_t flags, uint16_t qd, uint16_t an, uint16_t ar,
+                     const char *name, size_t name_len, uint16_t type, const uint8_t *extra,
+                     size_t extra_len)
+{
+    size_t len = build(buf, flags, qd, ar, name, name_len, type, extra, extra_len);
+    dns_put16(buf + 6, an);
+    return len;
+}
+
+/* dns_query_parse_common() either declines (false) or fills q exactly as
+ * dns_query_parse_to() does for the same packet (qname_lc aside: it leaves
+ * that unset), and dns_query_parse_to() then says OK. */
+static void expect_common(const char *what, const uint8_t *pkt, size_t len, bool want)
+{
+    dns_query_t a, b;
+    uint8_t na[DNS_NAME_MAX + 8], nb[DNS_NAME_MAX + 8];
+    memset(&a, 0x55, sizeof(a));
+    memset(&b, 0x55, sizeof(b));
+    enum dns_parse_status st = dns_query_parse_to(pkt, len, &a, na);
+    bool got = dns_query_parse_common(pkt, len, &b, nb);
+    if (got != want)
+        fail_msg("%s: dns_query_parse_common expected %s, got %s (dns_query_parse_to: %d)", what,
+                 want ? "true" : "false", got ? "true" : "false", st);
+    if (!got)
+        return;
+    if (st != DNS_PARSE_OK)
+        fail_msg("%s: the fast path took a packet dns_query_parse_to says %d to", what, st);
+    print_message("  %s\n", what);
+    assert_ptr_equal(b.qname, nb);
+    assert_int_equal(b.id, a.id);
+    assert_int_equal(b.flags, a.flags);
+    assert_int_equal(b.opcode, a.opcode);
+    assert_int_equal(b.has_question, a.has_question);
+    assert_int_equal(b.edns, a.edns);
+    assert_int_equal(b.nsid, a.nsid);
+    assert_int_equal(b.ecs, a.ecs);
+    assert_int_equal(b.cookie, a.cookie);
+    assert_int_equal(b.qname_len, a.qname_len);
+    assert_int_equal(b.qname_labels, a.qname_labels);
+    assert_memory_equal(nb, na, a.qname_len);
+    assert_memory_equal(b.qname_offs, a.qname_offs, a.qname_labels + 1u);
+    assert_int_equal(b.qname_hash, a.qname_hash);
+    assert_int_equal(b.qtype, a.qtype);
+    assert_int_equal(b.qclass, a.qclass);
+    if (a.edns) {
+        assert_int_equal(b.edns_version, a.edns_version);
+        assert_int_equal(b.edns_udp_size, a.edns_udp_size);
+        assert_int_equal(b.edns_flags, a.edns_flags);
+    }
+    if (a.ecs) {
+        assert_int_equal(b.client_subnet.family, a.client_subnet.family);
+        assert_int_equal(b.client_subnet.source_prefix, a.client_subnet.source_prefix);
+        assert_int_equal(b.client_subnet.scope_prefix, a.client_subnet.scope_prefix);
+        assert_memory_equal(b.client_subnet.addr, a.client_subnet.addr, 16);
+    }
+}
+
+static void test_parse_common(void **state)
+{
+    (void)state;
+    uint8_t pkt[600];
+    size_t n;
+    /* OPT records after the question: owner, TYPE, CLASS, TTL, RDLENGTH */
+    static const uint8_t opt[] = {0, 0, 41, 0x04, 0xD0, 0, 0, 0x80, 0, 0, 0};
+    static const uint8_t opt_ecs[] = {0, 0, 41, 0x10, 0x00, 0, 0, 0, 0, 0, 11,
+                                      0, 8, 0, 7, 0, 1, 24, 0, 198, 51, 100};
+    static const uint8_t opt_ecs0[] = {0, 0, 41, 0x10, 0x00, 0, 0, 0, 0, 0, 8,
+                                       0, 8, 0, 4, 0, 2, 0, 0};
+    static const uint8_t opt_v1[] = {0, 0, 41, 0x04, 0xD0, 0, 1, 0, 0, 0, 0};
+    static const uint8_t opt_owned[] = {1, 'x', 0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 0};
+    static const uint8_t opt_nsid[] = {0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 4, 0, 3, 0, 0};
+    static const uint8_t opt_badecs[] = {0, 0, 41, 0x10, 0x00, 0, 0, 0, 0, 0, 11,
+                                         0, 8, 0, 7, 0, 1, 23, 0, 198, 51, 101};
+    static const uint8_t opt_long[] = {0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 12, 0, 8};
+    static const uint8_t opt_two[] = {0, 0, 41, 0x10, 0x00, 0, 0, 0, 0, 0, 15,
+                                      0, 8, 0, 7, 0, 1, 24, 0, 198, 51, 100, 0, 3, 0, 0};
+    static const uint8_t not_opt[] = {0, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1};
+
+    n = packet(pkt, 0, 1, 0, 0, NAME, NAME_LEN, DNS_TYPE_A, NULL, 0);
+    expect_common("plain, no EDNS", pkt, n, true);
+    n = packet(pkt, DNS_FLAG_RD | DNS_FLAG_CD, 1, 0, 1, NAME, NAME_LEN, DNS_TYPE_AAAA, opt,
+               sizeof(opt));
+    expect_common("EDNS, DO, RD and CD", pkt, n, true);
+    n = packet(pkt, 0, 1, 0, 1, NAME, NAME_LEN, DNS_TYPE_A, opt_ecs, sizeof(opt_ecs));
+    expect_common("EDNS with a client subnet", pkt, n, true);
+    n = packet(pkt, 0, 1, 0, 1, NAME, NAME_LEN, DNS_TYPE_A, opt_ecs0, sizeof(opt_ecs0));
+    expect_common("a client subnet of /0", pkt, n, true);
+    n = packet(pkt, 0, 1, 0, 0, "\3WWW\7EXAMPLE\3COM", NAME_LEN, DNS_TYPE_A, NULL, 0);
+    expect_common("upper case", pkt, n, true);
+    n = packet(pkt, 0, 1, 0, 0, "", 1, DNS_TYPE_NS, NULL, 0);
+    expect_common("the root, the shortest query", pkt, n, true);
+    expect_common("one byte short of that", pkt, n - 1, false);
+    n = packet(pkt, 0, 1, 0, 0, NAME, NAME_LEN, DNS_TYPE_A, (const uint8_t *)"junk", 4);
+    expect_common("bytes after the last record", pkt, n, true);
+    /* a 255-byte name: three labels of 63, one of 61 and the root */
+    char longname[DNS_NAME_MAX];
+    size_t o = 0;
+    for (int l = 0; l < 4; l++) {
+        unsigned ll = l < 3 ? 63 : 61;
+        longname[o++] = (char)ll;
+        memset(longname + o, 'a' + l, ll);
+        o += ll;
+    }
+    longname[o++] = 0;
+    assert_int_equal(o, DNS_NAME_MAX);
+    n = packet(pkt, 0, 1, 0, 1, longname, o, DNS_TYPE_TXT, opt, sizeof(opt));
+    expect_common("a name of 255 bytes, the longest", pkt, n, true);
+
+    /* every other shape is declined, for dns_query_parse_to() */
+    n = packet(pkt, DNS_FLAG_QR, 1, 0, 0, NAME, NAME_LEN, DNS_TYPE_A, NULL, 0);
+    expect_common("a response", pkt, n, false);
+    n = packet(pkt, 1u << 11, 1, 0, 0, NAME, NAME_LEN, DNS_TYPE_A, NULL, 0);
+    expect_common("opcode IQUERY", pkt, n, false);
+    n = packet(pkt, DNS_FLAG_TC, 1, 0, 0, NAME, NAME_LEN, DNS_TYPE_A, NULL, 0);
+    expect_common("TC set", pkt, n, false);
+    n = packet(pkt, DNS_FLAG_AA, 1, 0, 0, NAME, NAME_LEN, DNS_TYPE_A, NULL, 0);
+    expect_common("AA set", pkt, n, false);
+    n = packet(pkt, 0, 2, 0, 0, NAME, NAME_LEN, DNS_TYPE_A, NULL, 0);
+    expect_common("two questions", pkt, n, false);
+    n = packet(pkt, 0, 0, 0, 0, NAME, NAME_LEN, DNS_TYPE_A, NULL, 0);
+    expect_common("no question", pkt, n, false);
+    n = packet(pkt, 0, 1, 1, 0, NAME, NAME_LEN, DNS_TYPE_A, not_opt, sizeof(not_opt));
+    expect_common("an answer record", pkt, n, false);
+    n = packet(pkt, 0, 1, 0, 2, NAME, NAME_LEN, DNS_TYPE_A, opt, sizeof(opt));
+    expect_common("two additional records", pkt, n, false);
+    n = packet(pkt, 0, 1, 0, 1, NAME, NAME_LEN, DNS_TYPE_A, not_opt, sizeof(not_opt));
+    expect_common("an additional record that is not OPT", pkt, n, false);
+    n = packet(pkt, 0, 1, 0, 1, NAME, NAME_LEN, DNS_TYPE_A, opt_owned, sizeof(opt_owned));
+    expect_common("OPT not owned by the root", pkt, n, false);
+    n = packet(pkt, 0, 1, 0, 1, NAME, NAME_LEN, DNS_TYPE_A, opt_v1, sizeof(opt_v1));
+    expect_common("EDNS version 1", pkt, n, false);
+    n = packet(pkt, 0, 1, 0, 1, NAME, NAME_LEN, DNS_TYPE_A, opt_nsid, sizeof(opt_nsid));
+    expect_common("an NSID option", pkt, n, false);
+    n = packet(pkt, 0, 1, 0, 1, NAME, NAME_LEN, DNS_TYPE_A, opt_badecs, sizeof(opt_badecs));
+    expect_common("a client subnet with bits past its prefix", pkt, n, false);
+    n = packet(pkt, 0, 1, 0, 1, NAME, NAME_LEN, DNS_TYPE_A, opt_long, sizeof(opt_long));
+    expect_common("RDLENGTH past the packet", pkt, n, false);
+    n = packet(pkt, 0, 1, 0, 1, NAME, NAME_LEN, DNS_TYPE_A, opt_two, sizeof(opt_two));
+    expect_common("a client subnet and another option", pkt, n, false);
+    n = packet(pkt, 0, 1, 0, 1, NAME, NAME_LEN, DNS_TYPE_A, opt, sizeof(opt));
+    expect_common("the OPT record cut short", pkt, n - 1, false);
+    n = packet(pkt, 0, 1, 0, 0, NAME, NAME_LEN, DNS_TYPE_A, NULL, 0);
+    expect_common("the question cut short", pkt, n - 1, false);
+    n = packet(pkt, 0, 1, 0, 0, "\3www\xC0\x0C", 6, DNS_TYPE_A, NULL, 0);
+    expect_common("a compressed name", pkt, n, false);
+    n = packet(pkt, 0, 1, 0, 0, "\x40", 1, DNS_TYPE_A, NULL, 0);
+    expect_common("a label type that is not a plain label", pkt, n, false);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -620,6 +772,7 @@ int main(void)
         cmocka_unit_test(test_edns_read),
         cmocka_unit_test(test_opt_lone_subnet),  cmocka_unit_test(test_parse_to),
         cmocka_unit_test(test_answer_flags),     cmocka_unit_test(test_writer_header_and_rewind),
+        cmocka_unit_test(test_parse_common),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
