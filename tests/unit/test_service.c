@@ -737,6 +737,126 @@ static void test_misplaced_services(void **state)
     }
 }
 
+/* service_pick() and service_pick_further() directly (with fallback:
+ * listed, no database): the pool chosen, the failover and fail-open flags, the counters of the caller's slot (and of
+ * the last slot for one out of range), service_pool_up() with min_up and
+ * CNAME pools, service_addr_served() when failing open. */
+static void pick(service_t *s, const uint8_t *order, unsigned n, unsigned slot, bool further,
+                 service_choice_t *out)
+{
+    geo_route_t r = {.order = order, .n_order = (uint8_t)n};
+    memset(out, 0xA5, sizeof(*out));
+    if (further)
+        service_pick_further(s, NULL, &r, slot, out);
+    else
+        service_pick(s, NULL, &r, slot, out);
+}
+
+static void pick_is(service_t *s, const uint8_t *order, unsigned n, unsigned slot, int dc,
+                    bool failover, bool fallback, bool fail_open)
+{
+    service_choice_t c;
+    pick(s, order, n, slot, false, &c);
+    assert_non_null(c.pool);
+    if (c.pool->dc != dc || c.failover != failover || c.fallback != fallback ||
+        c.fail_open != fail_open)
+        fail_msg("%s: expected dc %d failover %d fallback %d fail_open %d, got %d %d %d %d",
+                 s->conf->name, dc, failover, fallback, fail_open, c.pool->dc, c.failover,
+                 c.fallback, c.fail_open);
+    service_choice_t f;
+    pick(s, order, n, slot, true, &f); /* the same decision, the slow way */
+    assert_ptr_equal(f.pool, c.pool);
+    assert_int_equal(f.failover, c.failover);
+    assert_int_equal(f.fallback, c.fallback);
+    assert_int_equal(f.fail_open, c.fail_open);
+}
+
+static uint64_t slot_count(const service_t *s, unsigned slot, size_t which)
+{
+    return atomic_load(&service_slot_counts(s, slot)[which]);
+}
+
+static void test_pick(void **state)
+{
+    (void)state;
+    service_t *g = svcs[0], *m = svcs[3], *l = svcs[4]; /* l: fallback: listed */
+    const unsigned slot = 7;
+    uint64_t g0[SERVICE_COUNT_ANSWERS + 3], l0[SERVICE_COUNT_ANSWERS + 3];
+    for (size_t i = 0; i < SERVICE_COUNT_ANSWERS + 3; i++) {
+        g0[i] = slot_count(g, slot, i);
+        l0[i] = slot_count(l, slot, i);
+    }
+    static const uint8_t order_eu_us[] = {DC_EU, DC_US};
+
+    /* all up: the first choice, whatever the order says */
+    pick_is(g, order_us_eu_ap, 3, slot, DC_US, false, false, false);
+    pick_is(g, order_eu_us, 2, slot, DC_EU, false, false, false);
+    for (size_t p = 0; p < g->n_pools; p++)
+        assert_true(service_pool_up(g, &g->pools[p]));
+    /* us-east down: eu-west, a failover */
+    assert_int_equal(health_force_dc(health, "us-east", HEALTH_FORCE_DOWN), 0);
+    assert_false(service_pool_up(g, &g->pools[1]));
+    pick_is(g, order_us_eu_ap, 3, slot, DC_EU, true, false, false);
+    /* one eu-west address down: min_up 1 still up, min_up 3 not */
+    assert_int_equal(health_force_address(health, "192.0.2.11", HEALTH_FORCE_DOWN), 0);
+    assert_true(service_pool_up(g, &g->pools[0]));
+    assert_false(service_pool_up(m, &m->pools[0]));
+    pick_is(m, order_us_eu_ap, 3, 8, DC_AP, true, false, false); /* the CNAME pool */
+    assert_true(service_pool_up(m, &m->pools[2]));              /* always up */
+    /* every data center of the order down: fallback: any takes one outside
+     * it (ap-south); fallback: listed fails open to the first choice, with
+     * every address served */
+    assert_int_equal(health_force_dc(health, "eu-west", HEALTH_FORCE_DOWN), 0);
+    pick_is(g, order_eu_us, 2, slot, DC_AP, true, true, false);
+    pick_is(l, order_eu_us, 2, slot, DC_EU, false, false, true);
+    service_choice_t c;
+    pick(l, order_eu_us, 2, slot, false, &c);
+    assert_true(c.fail_open);
+    assert_true(service_addr_served(l, &c, c.pool->a_target[0]));
+    assert_true(service_addr_served(l, &c, c.pool->a_target[1]));
+    /* not failing open, a down address is not served */
+    assert_int_equal(health_force_dc(health, "us-east", HEALTH_AUTO), 0);
+    pick(l, order_eu_us, 2, slot, false, &c);
+    assert_false(c.fail_open);
+    assert_true(c.failover);
+    assert_int_equal(c.pool->dc, DC_US);
+    assert_int_equal(health_force_dc(health, "eu-west", HEALTH_AUTO), 0);
+    pick(l, order_eu_us, 2, slot, false, &c);
+    assert_int_equal(c.pool->dc, DC_EU);
+    assert_true(service_addr_served(l, &c, c.pool->a_target[0]));
+    assert_false(service_addr_served(l, &c, c.pool->a_target[1])); /* 192.0.2.11 */
+    assert_int_equal(health_force_address(health, "192.0.2.11", HEALTH_AUTO), 0);
+    assert_true(service_addr_served(l, &c, c.pool->a_target[1]));
+
+    /* counted in slot 7 (pick_is picks twice). g: eu-west 2 first choice
+     * + 2 failover, us-east 2, ap-south 2 fallback; failovers 2 (a
+     * fallback counts as one, not as a failover); l: eu-west 2 + 1 fail
+     * open + 1, us-east 1 failover */
+    static const struct {
+        size_t which;
+        uint64_t g, l;
+    } want[] = {
+        {SERVICE_COUNT_ANSWERS + 0, 4, 4}, {SERVICE_COUNT_ANSWERS + 1, 2, 1},
+        {SERVICE_COUNT_ANSWERS + 2, 2, 0}, {SERVICE_COUNT_FAILOVERS, 2, 1},
+        {SERVICE_COUNT_FALLBACK, 2, 0},    {SERVICE_COUNT_FAIL_OPEN, 0, 3},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        uint64_t dg = slot_count(g, slot, want[i].which) - g0[want[i].which];
+        uint64_t dl = slot_count(l, slot, want[i].which) - l0[want[i].which];
+        if (dg != want[i].g || dl != want[i].l)
+            fail_msg("counter %zu: expected +%llu and +%llu, got +%llu and +%llu",
+                     want[i].which, (unsigned long long)want[i].g,
+                     (unsigned long long)want[i].l, (unsigned long long)dg,
+                     (unsigned long long)dl);
+    }
+    /* a slot past the table counts in the last one */
+    uint64_t last0 = slot_count(g, STATS_SLOTS - 1, SERVICE_COUNT_ANSWERS + 1);
+    pick_is(g, order_us_eu_ap, 3, STATS_SLOTS + 5, DC_US, false, false, false);
+    assert_int_equal(slot_count(g, STATS_SLOTS - 1, SERVICE_COUNT_ANSWERS + 1) - last0, 2);
+    assert_ptr_equal(service_slot_counts(g, STATS_SLOTS + 5),
+                     service_slot_counts(g, STATS_SLOTS - 1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -754,6 +874,7 @@ int main(void)
         cmocka_unit_test(test_nearest_without_database),
         cmocka_unit_test(test_failover),
         cmocka_unit_test(test_fallback),
+        cmocka_unit_test(test_pick),
         cmocka_unit_test(test_misplaced_services),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
