@@ -475,6 +475,44 @@ static void test_lookup_labels_hit(void **state)
     assert_ptr_equal(r.zone, zone_db_zone(db, 1));
 }
 
+/* zone_db_build_consume() frees every source and clears its slot, whether
+ * the build succeeds or fails (the sanitizer build checks the frees), and
+ * builds what zone_db_build() builds. */
+static void test_build_consume(void **state)
+{
+    (void)state;
+    diag_t d;
+    diag_init(&d);
+    d.quiet = true;
+    zone_source_t *s[2] = {fixture_source("example.com.", parent),
+                           fixture_source("child.example.com.", child)};
+    zone_db_t *c = NULL;
+    assert_true(zone_db_build_consume(s, 2, NULL, 0, &c, &d));
+    assert_null(s[0]);
+    assert_null(s[1]);
+    assert_int_equal(zone_db_zone_count(c), 2);
+    assert_int_equal(zone_db_zone(c, 0)->serial, zone_db_zone(db, 0)->serial);
+    assert_int_equal(zone_db_zone(c, 1)->serial, 7);
+    zone_lookup_t r;
+    uint8_t name[DNS_NAME_MAX + 8];
+    size_t len = wire("in.child.example.com.", name);
+    zone_lookup(c, name, len, &r);
+    assert_name(r.node, "in.child.example.com.");
+    assert_ptr_equal(r.zone, zone_db_zone(c, 1));
+    zone_db_free(c);
+    /* two zones with one origin: refused, and still every source freed */
+    zone_source_t *dup[3] = {fixture_source("example.com.", parent),
+                             fixture_source("example.com.", parent),
+                             fixture_source("child.example.com.", child)};
+    c = (zone_db_t *)1;
+    assert_false(zone_db_build_consume(dup, 3, NULL, 0, &c, &d));
+    assert_null(dup[0]);
+    assert_null(dup[1]);
+    assert_null(dup[2]);
+    assert_true(d.errors > 0);
+    diag_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -484,7 +522,7 @@ int main(void)
         cmocka_unit_test(test_targets),      cmocka_unit_test(test_prerendered),
         cmocka_unit_test(test_large_zone),   cmocka_unit_test(test_empty_db),
         cmocka_unit_test(test_index_find),   cmocka_unit_test(test_lookup_miss),
-        cmocka_unit_test(test_lookup_labels_hit),
+        cmocka_unit_test(test_lookup_labels_hit), cmocka_unit_test(test_build_consume),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
