@@ -761,6 +761,27 @@ static void test_parse_common(void **state)
     expect_common("a label type that is not a plain label", pkt, n, false);
 }
 
+/* dns_copy: every length up to past its memcpy threshold copies exactly n
+ * bytes, touching none before or after either range. */
+static void test_copy(void **state)
+{
+    (void)state;
+    uint8_t src[160], dst[160];
+    for (size_t i = 0; i < sizeof(src); i++)
+        src[i] = (uint8_t)(i * 13 + 5);
+    for (size_t n = 0; n <= 130; n++) {
+        memset(dst, 0xEE, sizeof(dst));
+        dns_copy(dst + 8, src + 3, n);
+        for (size_t i = 0; i < 8; i++)
+            assert_int_equal(dst[i], 0xEE);
+        if (n && memcmp(dst + 8, src + 3, n) != 0)
+            fail_msg("dns_copy of %zu bytes: wrong bytes", n);
+        for (size_t i = 8 + n; i < sizeof(dst); i++)
+            if (dst[i] != 0xEE)
+                fail_msg("dns_copy of %zu bytes wrote byte %zu past the end", n, i - 8 - n);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -772,7 +793,7 @@ int main(void)
         cmocka_unit_test(test_edns_read),
         cmocka_unit_test(test_opt_lone_subnet),  cmocka_unit_test(test_parse_to),
         cmocka_unit_test(test_answer_flags),     cmocka_unit_test(test_writer_header_and_rewind),
-        cmocka_unit_test(test_parse_common),
+        cmocka_unit_test(test_parse_common),     cmocka_unit_test(test_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
