@@ -140,9 +140,12 @@ static void test_load(void **state)
     assert_null(s->query.geo);
     /* the zone and the service are both in the database */
     zone_lookup_t r;
-    zone_lookup(s->db, (const uint8_t *)"\6static\7example\3com", 20, &r);
+    uint8_t name[DNS_NAME_MAX + 8] = "\6static\7example\3com"; /* 8 readable bytes past it */
+    zone_lookup(s->db, name, 20, &r);
     assert_non_null(r.node);
-    zone_lookup(s->db, (const uint8_t *)"\3www\7example\3com", 17, &r);
+    memset(name, 0, sizeof(name));
+    memcpy(name, "\3www\7example\3com", 17);
+    zone_lookup(s->db, name, 17, &r);
     assert_non_null(r.node);
     assert_true(r.node->flags & ZONE_NODE_DYNAMIC);
     assert_ptr_equal(r.node->dynamic, s->services[0]);
