@@ -269,23 +269,7 @@ if [ "$(id -u)" != 0 ] || ! command -v unshare >/dev/null ||
     ! unshare -m true 2>/dev/null; then
     skip_checks 4 "needs root and unshare -m to stand a socket in for /dev/log"
 else
-    "$PYTHON" -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-s.settimeout(20)
-with open(sys.argv[2], "ab", buffering=0) as out:
-    while True:
-        try:
-            out.write(s.recv(65536) + b"\n")
-        except socket.timeout:
-            break
-' "$WORKDIR/log.sock" "$WORKDIR/syslog.txt" &
-    T_PIDS+=("$!")
-    for _ in $(seq 50); do
-        [ -S "$WORKDIR/log.sock" ] && break
-        sleep 0.1
-    done
+    t_dgram_listen "$WORKDIR/log.sock" "$WORKDIR/syslog.txt"
     conf syslog "log: syslog"
     T_N=$((T_N + 1))
     t_start_daemon "$WORKDIR/syslog.stderr" syslog_ns "$MERIDIAND" -c "$WORKDIR/syslog.yaml" \

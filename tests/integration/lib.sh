@@ -410,6 +410,34 @@ EOF
     echo "# nsd listening on 127.0.0.1:$NSD_PORT (pid $NSD_PID)"
 }
 
+# t_dgram_listen SOCKET OUT: binds a Unix datagram socket at SOCKET (a
+# stand-in for systemd's NOTIFY_SOCKET or for /dev/log) and appends every
+# line of every datagram it receives to OUT, until 60 s pass without one.
+# Returns once the socket is bound.
+t_dgram_listen() {
+    "$PYTHON" -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(60)
+with open(sys.argv[2], "ab", buffering=0) as out:
+    while True:
+        try:
+            msg = s.recv(65536)
+        except socket.timeout:
+            break
+        for line in msg.splitlines():
+            out.write(line + b"\n")
+' "$1" "$2" &
+    T_PIDS+=("$!")
+    for _ in $(seq 50); do
+        [ -S "$1" ] && break
+        sleep 0.1
+    done
+    [ -S "$1" ] || hard_error "t_dgram_listen: $1 was not bound"
+    : >>"$2"
+}
+
 # ---------------------------------------------------------------- queries
 
 # q NAME TYPE [CLASS] [DIG-OPTIONS...]: asks 127.0.0.1:$PORT with fixed options and

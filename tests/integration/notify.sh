@@ -27,27 +27,7 @@ grep -q '^#define HAVE_SYSTEMD 1' "$top_builddir/config.h" ||
 
 NSOCK="$WORKDIR/notify.sock"
 NLOG="$WORKDIR/notify.txt"
-"$PYTHON" -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-s.settimeout(60)
-with open(sys.argv[2], "a", buffering=1) as out:
-    while True:
-        try:
-            msg = s.recv(4096).decode()
-        except socket.timeout:
-            break
-        for line in msg.splitlines():
-            out.write(line + "\n")
-' "$NSOCK" "$NLOG" &
-T_PIDS+=("$!")
-for _ in $(seq 50); do
-    [ -S "$NSOCK" ] && break
-    sleep 0.1
-done
-[ -S "$NSOCK" ] || hard_error "the notify listener did not bind $NSOCK"
-: >>"$NLOG"
+t_dgram_listen "$NSOCK" "$NLOG"
 
 # The zone: small, or big enough (240,003 records) that a reload lasts.
 zone() { # small|big
