@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <urcu.h>
 #include <uv.h>
@@ -115,6 +116,7 @@ typedef struct daemon_state {
     snapshot_build_t *build;   /* between its stages */
     snapshot_t *built;         /* compiled, not yet published */
     snapshot_t *retired;       /* published over, being freed */
+    struct idle_job *job;      /* the stage running on its thread, NULL: none */
     bool build_ok;
     net_server_t *server;
     health_t *health;
@@ -221,6 +223,34 @@ static void geoip_watch_arm(daemon_state_t *st, const conf_t *conf)
     free(dir);
 }
 
+/* Shutdown is bounded whatever is stuck: a reload is not waited for (see
+ * serve()), and past this anything else the loop still waits for (a
+ * health status file read from a hung network file system) is given up. */
+#define STOP_BOUND_S 5
+
+static void *stop_watchdog(void *arg)
+{
+    (void)arg;
+    struct timespec t = {.tv_sec = STOP_BOUND_S};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR)
+        ;
+    log_warnx("shutdown still not finished after %d s: exiting now", STOP_BOUND_S);
+    fflush(NULL);
+    _exit(1);
+    return NULL;
+}
+
+static void stop_watchdog_start(void)
+{
+    pthread_t t;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (pthread_create(&t, NULL, stop_watchdog, NULL) == 0)
+        pthread_detach(t);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 static void on_stop_signal(uv_signal_t *h, int signum)
 {
     daemon_state_t *st = h->data;
@@ -229,9 +259,15 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     st->stopping = true;
     notify("STOPPING=1");
     log_info("signal %d: shutting down", signum);
+    stop_watchdog_start();
     net_server_stop(st->server);
     health_stop(st->health);
     ctl_stop(st->ctl);
+    /* A reload stage may take long (a huge zone, a slow disk) and its
+     * result would be dropped: the loop does not wait for it (serve()
+     * then exits without it). */
+    if (st->job)
+        uv_unref((uv_handle_t *)st->job);
     geoip_watch_close(st);
     uv_close((uv_handle_t *)&st->geoip_settle, NULL);
     uv_close((uv_handle_t *)&st->sig_term, NULL);
@@ -295,6 +331,7 @@ static void idle_job_done(uv_async_t *a)
 {
     idle_job_t *j = a->data;
     pthread_join(j->thread, NULL);
+    j->st->job = NULL;
     uv_close((uv_handle_t *)&j->async, idle_job_closed);
     j->after(j->st);
 }
@@ -310,6 +347,9 @@ static void idle_job_start(daemon_state_t *st, void (*work)(daemon_state_t *),
     j->st = st;
     uv_async_init(st->loop, &j->async, idle_job_done);
     j->async.data = j;
+    st->job = j;
+    if (st->stopping)
+        uv_unref((uv_handle_t *)&j->async);
     /* Signals are the loop's business (uv_signal): none for this thread. */
     sigset_t all, old;
     sigfillset(&all);
@@ -820,6 +860,15 @@ static int serve(const options_t *o)
              net_server_tcp_max_connections(st.server));
     notify("READY=1");
     uv_run(loop, UV_RUN_DEFAULT);
+    if (st.job) {
+        /* Still reading or compiling a reload (or freeing the snapshot it
+         * replaced): its thread uses st and the health table, so nothing
+         * is freed under it; the sockets are closed, the control socket
+         * is removed, the state file is written on every change. */
+        log_warnx("stopped without waiting for the reload still running");
+        fflush(NULL);
+        _exit(status);
+    }
     net_server_free(st.server);
     log_info("stopped");
 out:
