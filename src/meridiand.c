@@ -13,7 +13,6 @@
 #include <malloc.h>
 #endif
 #include <pthread.h>
-#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +32,7 @@
 #include "ctl/ctl.h"
 #include "health/health.h"
 #include "net/net.h"
+#include "preflight.h"
 #include "snapshot.h"
 #include "stats/stats.h"
 #include "util/diag.h"
@@ -660,52 +660,27 @@ static int explain(const options_t *o, const snapshot_t *snap)
     return 0;
 }
 
-/* Once every socket is bound: become server.user (and server.group), or
- * refuse to go on as root unless server.allow_root says so. glibc applies
+/* Once every socket is bound: become server.user (and server.group), as
+ * preflight_run() decided (it refused what cannot be). glibc applies
  * set*id to every thread, the UDP workers included. */
-static int drop_privileges(const conf_t *conf)
+static int drop_privileges(const preflight_t *pf, const conf_t *conf)
 {
-    if (!conf->user) {
-        if (geteuid() == 0 && !conf->allow_root) {
-            fprintf(stderr, "meridiand: refusing to run as root: set server.user to an "
-                            "unprivileged account (or server.allow_root: true)\n");
-            return -1;
-        }
+    if (!pf->drop)
         return 0;
-    }
-    struct passwd *pw = getpwnam(conf->user);
-    if (!pw) {
-        fprintf(stderr, "meridiand: server.user: no user named %s\n", conf->user);
-        return -1;
-    }
-    gid_t gid = pw->pw_gid;
-    if (conf->group) {
-        struct group *gr = getgrnam(conf->group);
-        if (!gr) {
-            fprintf(stderr, "meridiand: server.group: no group named %s\n", conf->group);
-            return -1;
-        }
-        gid = gr->gr_gid;
-    }
-    if (geteuid() != 0) {
-        if (geteuid() == pw->pw_uid)
-            return 0; /* started as that user already (systemd User=) */
-        fprintf(stderr, "meridiand: cannot become user %s: not started as root\n", conf->user);
-        return -1;
-    }
+    gid_t gid = pf->gid;
     /* The control socket was made by root: hand it to the account the
      * operators share with the daemon (mode 0660). */
-    if (conf->control && conf->control[0] && chown(conf->control, pw->pw_uid, gid) < 0)
+    if (conf->control && conf->control[0] && chown(conf->control, pf->uid, gid) < 0)
         log_warn("control socket %s: chown to %s", conf->control, conf->user);
-    if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0) {
+    if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(pf->uid) < 0) {
         fprintf(stderr, "meridiand: cannot become user %s: %s\n", conf->user, strerror(errno));
         return -1;
     }
-    if (pw->pw_uid != 0 && setuid(0) == 0) {
+    if (pf->uid != 0 && setuid(0) == 0) {
         fprintf(stderr, "meridiand: still able to become root after dropping privileges\n");
         return -1;
     }
-    log_info("running as user %s (uid %u, gid %u)", conf->user, (unsigned)pw->pw_uid,
+    log_info("running as user %s (uid %u, gid %u)", conf->user, (unsigned)pf->uid,
              (unsigned)gid);
     return 0;
 }
@@ -736,30 +711,20 @@ static int serve(const options_t *o)
     diag_t d;
     diag_init(&d);
     d.quiet = true;
-    snapshot_t *snap;
-    bool loaded = snapshot_load(o->config_path, st.health, &snap, &d);
+    /* What --check runs, the state file's overrides included. */
+    preflight_t pf;
+    bool loaded = preflight_run(o->config_path, st.health, &pf, &d);
     print_problems(&d);
     diag_free(&d);
     if (!loaded) {
         fprintf(stderr, "meridiand: not starting: fix the problems above\n");
         return abandon_start(loop, st.health);
     }
+    snapshot_t *snap = pf.snap;
     if (!o->debug && snap->conf->log_level >= 0)
         log_set_level((enum log_level)snap->conf->log_level);
     if (snap->conf->syslog)
         log_init("meridiand", log_get_level(), true);
-    /* Starting without a drain the operator asked for could send users to a
-     * data center under maintenance: a corrupt state file stops the start. */
-    diag_init(&d);
-    d.quiet = true;
-    bool overrides_ok = load_overrides(st.health, snap->conf, &d);
-    diag_free(&d);
-    if (!overrides_ok) {
-        fprintf(stderr, "meridiand: not starting: the state file %s is corrupt\n",
-                snap->conf->state_file);
-        snapshot_free(snap);
-        return abandon_start(loop, st.health);
-    }
 
     net_listen_t *listeners = o->listeners;
     size_t n_listen = o->n_listeners;
@@ -830,7 +795,7 @@ static int serve(const options_t *o)
                       "reach this server)", snap->conf->control, strerror(-crc));
     }
     int rc = net_server_start(&st.server, &ncfg, loop, handle_query, NULL);
-    if (rc < 0 || drop_privileges(snap->conf) < 0) {
+    if (rc < 0 || drop_privileges(&pf, snap->conf) < 0) {
         if (rc < 0)
             fprintf(stderr, "meridiand: cannot listen: %s\n", strerror(-rc));
         else
@@ -843,6 +808,8 @@ static int serve(const options_t *o)
             net_server_free(st.server);
         goto out;
     }
+    /* As the user that wrote them: only its own files are taken. */
+    health_clean_state_temps(st.health);
     uv_signal_init(loop, &st.sig_term);
     uv_signal_init(loop, &st.sig_int);
     uv_signal_init(loop, &st.sig_hup);
@@ -901,7 +868,14 @@ int main(int argc, char **argv)
         status = serve(&o);
         goto out;
     }
-    bool loaded = snapshot_load(o.config_path, NULL, &snap, &d);
+    bool loaded;
+    if (o.check) {
+        preflight_t pf;
+        loaded = preflight_run(o.config_path, NULL, &pf, &d);
+        snap = pf.snap;
+    } else {
+        loaded = snapshot_load(o.config_path, NULL, &snap, &d);
+    }
     print_problems(&d);
     diag_free(&d);
     if (o.explain_name && loaded) {

@@ -21,6 +21,7 @@
 
 #include "health/health_internal.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,16 +73,43 @@ static char *dup_or_die(const char *s)
 
 /* ------------------------------------------------------------ reading (thread pool) */
 
+/* The one way a status file is read, by the checks and by
+ * health_status_files_check(): the daemon's own open, so a FIFO or a
+ * device in place of the file cannot hang a pool thread (and the
+ * shutdown, which waits for it). */
+static char *status_file_read(const char *path, size_t *len, const char **why)
+{
+    return file_read_all(path, HEALTH__FILE_MAX, len, why);
+}
+
 static void read_work(uv_work_t *req)
 {
     file_read_t *r = req->data;
-    /* The daemon's one way to read a file: a FIFO or a device in place of
-     * the status file must not hang a pool thread (and the shutdown,
-     * which waits for it). */
     const char *why;
-    r->text = file_read_all(r->path, HEALTH__FILE_MAX, &r->len, &why);
+    r->text = status_file_read(r->path, &r->len, &why);
     if (!r->text)
         r->why = dup_or_die(why);
+}
+
+bool health_status_files_check(const conf_t *conf, const char *who, diag_t *d)
+{
+    bool ok = true;
+    for (size_t i = 0; i < conf->n_health_checks; i++) {
+        const conf_health_check_t *c = &conf->health_checks[i];
+        if (c->type != CONF_CHECK_FILE || !c->file)
+            continue;
+        const char *why;
+        size_t len;
+        char *text = status_file_read(c->file, &len, &why);
+        if (!text && errno != ENOENT) { /* not written yet is fine: no verdict */
+            diag_error(d, c->conf_file, c->conf_line, 0,
+                       "health check %s: cannot read the status file %s as user %s: %s",
+                       c->name, c->file, who, why);
+            ok = false;
+        }
+        free(text);
+    }
+    return ok;
 }
 
 /* ------------------------------------------------------------ parsing and applying */

@@ -127,3 +127,12 @@ char *file_read_all(const char *path, size_t max, size_t *len, const char **why)
     *len = n;
     return buf;
 }
+
+char *file_dirname(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!dir)
+        abort();
+    return dir;
+}

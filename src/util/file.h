@@ -34,4 +34,8 @@ int file_open(const char *path, const char **why);
  * out-of-memory (load time only). */
 char *file_read_all(const char *path, size_t max, size_t *len, const char **why);
 
+/* The directory part of path: "." for a bare name, "/" for one at the
+ * root. Caller frees; aborts on out-of-memory. */
+char *file_dirname(const char *path);
+
 #endif

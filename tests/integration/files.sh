@@ -11,7 +11,8 @@
 #   a running server's reload fails at once (the state file: the reload
 #   goes on without it), it keeps answering and SIGTERM stops it in time;
 # a status file turned into a FIFO while the server runs does not stall
-# the health checks; SIGTERM during a slow reload (two million records)
+# the health checks; temporary state files (STATE.XXXXXX) left by a kill -9
+# are removed at start, others kept; SIGTERM during a slow reload (two million records)
 # exits 0 within 3 s without waiting for it.
 . "$(dirname "$0")/lib.sh"
 require_meridiand
@@ -157,7 +158,7 @@ for kind in $KINDS; do
         took=$(elapsed "$start")
         R_CMD="meridiand --check ($kind is a $obj)"
         expect_rc 1
-        expect_output "$(basename "$target")(:[0-9]+)?: .*$(said "$kind" "$obj")" \
+        expect_output "$(basename "$target")(:[0-9]+)?[: ].*$(said "$kind" "$obj")" \
             "names the file and what it is"
         in_time 2 "$took" "$R_CMD: done"
     done
@@ -209,10 +210,25 @@ stop_in_time "after the failed reloads"
 [ -e "$RUN/ctl.sock" ] && fail "the control socket is removed at stop" "still there"
 [ -e "$RUN/ctl.sock" ] || pass "the control socket is removed at stop"
 
-echo "## SIGTERM during a slow reload"
+echo "## temporary state files left by a kill -9 are removed at start"
 SLOW="$WORKDIR/slow"
 cp -a "$GOOD" "$SLOW"
+: >"$SLOW/state/meridian.state.Ab12Cd"
+printf '# meridian health overrides, written' >"$SLOW/state/meridian.state.x0Y9z8"
+echo 'datacenter us-east down' >"$SLOW/state/meridian.state.backup"
+: >"$SLOW/state/meridian.state.bak"
 start_meridiand "$SLOW/meridian.yaml"
+for f in meridian.state.Ab12Cd meridian.state.x0Y9z8; do
+    [ -e "$SLOW/state/$f" ] && fail "$f is removed at start" "still there"
+    [ -e "$SLOW/state/$f" ] || pass "$f is removed at start"
+done
+for f in meridian.state meridian.state.backup meridian.state.bak; do
+    [ -e "$SLOW/state/$f" ] && pass "$f is kept"
+    [ -e "$SLOW/state/$f" ] || fail "$f is kept" "it was removed"
+done
+log_says "health: removed $SLOW/state/meridian.state.Ab12Cd, left by an interrupted write"
+
+echo "## SIGTERM during a slow reload"
 for i in $(seq 60); do
     echo "\$GENERATE 1-65535 h\$-$i A 10.0.0.1"
 done >>"$SLOW/inc.zone"

@@ -152,6 +152,19 @@ static void test_file_not_regular(void **state)
     rmdir(dir);
 }
 
+static void test_file_dirname(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"/var/lib/meridian/state", "/var/lib/meridian"}, {"state", "."}, {"/state", "/"},
+        {"a/b", "a"}, {"./x", "."}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *dir = file_dirname(cases[i][0]);
+        assert_string_equal(dir, cases[i][1]);
+        free(dir);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -160,6 +173,7 @@ int main(void)
         cmocka_unit_test(test_diag_long_message),
         cmocka_unit_test(test_log_levels),
         cmocka_unit_test(test_file_not_regular),
+        cmocka_unit_test(test_file_dirname),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
