@@ -2,32 +2,76 @@
 
 #include "snapshot.h"
 
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 #include <urcu.h>
 
+#include "util/file.h"
 #include "zone/zone_source.h"
 
 snapshot_t *snapshot_current_ptr;
 
-/* The country table and the GeoIP database. */
+/* Where the country table is when the config does not name one: where
+ * `make install` puts it, else -- a daemon run from its build tree -- the
+ * source tree's geoip/countries.csv, found from the program's own path
+ * (built in the tree, or in a directory such as build/ inside it). Writes
+ * the path into out; false (out: the installed path) when there is none. */
+static bool snapshot_find_countries(char *out, size_t size)
+{
+    snprintf(out, size, "%s", SNAPSHOT_DEFAULT_COUNTRIES);
+    if (access(out, R_OK) == 0)
+        return true;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0)
+        goto none;
+    exe[n] = '\0';
+    char *dir = file_dirname(exe);
+    static const char *const beside[] = {"geoip/countries.csv", "../geoip/countries.csv"};
+    for (size_t i = 0; i < sizeof(beside) / sizeof(beside[0]); i++) {
+        char path[PATH_MAX];
+        if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, beside[i]) < sizeof(path) &&
+            access(path, R_OK) == 0) {
+            snprintf(out, size, "%s", path);
+            free(dir);
+            return true;
+        }
+    }
+    free(dir);
+none:
+    snprintf(out, size, "%s", SNAPSHOT_DEFAULT_COUNTRIES);
+    return false;
+}
+
+/* The country table and the GeoIP database. A database whose records give
+ * only a country needs the table for continents and coordinates: without
+ * one, routing by either would silently send those clients to the
+ * default, so that is an error, not a warning. */
 static bool snapshot_load_geo(snapshot_t *s, diag_t *d)
 {
     const conf_t *conf = s->conf;
-    if (conf->geoip.database) {
-        const char *table = conf->geoip.countries;
-        if (!table && access(SNAPSHOT_DEFAULT_COUNTRIES, R_OK) != 0)
-            diag_warn(d, conf->geoip.conf_file, conf->geoip.conf_line, 0,
-                      "no country table at %s: databases that give only a country "
-                      "will give no continent or coordinates",
-                      SNAPSHOT_DEFAULT_COUNTRIES);
-        else if (!geo_countries_load(table ? table : SNAPSHOT_DEFAULT_COUNTRIES, &s->countries,
-                                     d))
-            return false;
-        if (!geo_db_open(conf->geoip.database, &conf->geoip.fields, s->countries, &s->geo, d))
-            return false;
+    if (!conf->geoip.database)
+        return true;
+    char found[PATH_MAX];
+    const char *table = conf->geoip.countries;
+    if (!table && snapshot_find_countries(found, sizeof(found)))
+        table = found;
+    if (table && !geo_countries_load(table, &s->countries, d))
+        return false;
+    if (!geo_db_open(conf->geoip.database, &conf->geoip.fields, s->countries, &s->geo, d))
+        return false;
+    size_t partial = table ? 0 : geo_db_country_only_count(s->geo);
+    if (partial) {
+        diag_error(d, conf->geoip.conf_file, conf->geoip.conf_line, 0,
+                   "geoip: no country table at %s: %zu of the %zu records of %s give only a "
+                   "country, so their clients would have no continent or coordinates (set "
+                   "geoip.countries)",
+                   found, partial, geo_db_record_count(s->geo), conf->geoip.database);
+        return false;
     }
     return true;
 }

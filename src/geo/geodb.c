@@ -768,6 +768,16 @@ void geo_db_record_location(const geo_db_t *db, uint32_t record, uint8_t prefix,
 
 size_t geo_db_record_count(const geo_db_t *db) { return db->n_records; }
 
+size_t geo_db_country_only_count(const geo_db_t *db)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < db->n_records; i++) {
+        const geo_db_record_t *r = &db->records[i];
+        n += r->country[0] && (!r->continent[0] || !r->has_coords);
+    }
+    return n;
+}
+
 /* What a walk ended on, as geo_db_lookup() returns it. */
 static int geo_db_result(const geo_db_t *db, uint32_t v, unsigned depth, uint32_t *record,
                          uint8_t *prefix)

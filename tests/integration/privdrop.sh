@@ -22,22 +22,14 @@ chmod 755 "$WORKDIR"
 write_conf() { # NAME SERVER-LINES...
     local name=$1
     shift
-    {
-        echo "server:"
-        case " $* " in
-        *" control: "*) ;;
-        *) echo '  control: ""' ;;
-        esac
-        for line in "$@"; do echo "  $line"; done
-        echo "zones:"
-        echo "  - file: ${ZONE:-$DATA/basic/example.com.zone}"
-        echo "    origin: example.com"
-        if [ -n "${GEOIP:-}" ]; then
-            echo "geoip:"
-            echo "  database: $GEOIP"
-            echo "  countries: $top_srcdir/geoip/countries.csv"
-        fi
-    } >"$WORKDIR/$name.yaml"
+    case " $* " in
+    *" control: "*) server_conf "$WORKDIR/$name.yaml" "$@" ;;
+    *) server_conf "$WORKDIR/$name.yaml" 'control: ""' "$@" ;;
+    esac
+    if [ -n "${GEOIP:-}" ]; then
+        printf 'geoip:\n  database: %s\n  countries: %s\n' "$GEOIP" \
+            "$top_srcdir/geoip/countries.csv" >>"$WORKDIR/$name.yaml"
+    fi
 }
 # A directory nobody may write in, for the socket and the state file.
 RUN="$WORKDIR/run"
@@ -95,38 +87,15 @@ else
     pass "the control socket is gone after SIGTERM"
 fi
 
-# check_refused CONFIG-NAME MESSAGE: --check and a start both exit 1 and
-# print MESSAGE as a line of its own.
-check_refused() {
-    local line
-    for mode in --check start; do
-        if [ "$mode" = --check ]; then
-            run_meridiand --check -c "$WORKDIR/$1.yaml"
-        else
-            run_meridiand -c "$WORKDIR/$1.yaml" --listen "127.0.0.1:$(free_port)"
-        fi
-        expect_rc 1
-        if grep -qxF -- "$2" <<<"$R_OUT"; then
-            pass "$R_CMD: says \"$2\""
-        else
-            mapfile -t line <<<"$R_OUT"
-            fail "$R_CMD: the message" "expected the line: $2" "output:" "${line[@]}"
-        fi
-    done
-}
-
 echo "## what only root can read or write is refused before serving"
 SECRET="$WORKDIR/secret"
 mkdir -m 700 "$SECRET"
 cp "$DATA/basic/example.com.zone" "$SECRET/example.com.zone"
 ZONE="$SECRET/example.com.zone" write_conf rootzone "user: nobody"
-check_refused rootzone "$SECRET/example.com.zone: cannot open: Permission denied"
+expect_refused "$WORKDIR/rootzone.yaml" "$SECRET/example.com.zone: cannot open: Permission denied"
 
-rc=0
-out=$(umask 022 && CSV2MMDB_QUIET=1 perl "$top_srcdir/geoip/csv2mmdb" "$top_srcdir/geoip/demo.csv" \
-    "$WORKDIR/demo.mmdb" 2>&1) || rc=$?
-case $rc in
-0)
+if perl -MMaxMind::DB::Writer::Tree -e 1 2>/dev/null; then
+    (umask 022 && build_mmdb "$top_srcdir/geoip/demo.csv" "$WORKDIR/demo.mmdb")
     assert_eq 644 "$(stat -c %a "$WORKDIR/demo.mmdb")" "csv2mmdb under umask 022: the mode"
     GEOIP="$WORKDIR/demo.mmdb" write_conf geo "user: nobody"
     run_meridiand --check -c "$WORKDIR/geo.yaml"
@@ -134,18 +103,17 @@ case $rc in
     cp "$WORKDIR/demo.mmdb" "$WORKDIR/private.mmdb"
     chmod 600 "$WORKDIR/private.mmdb"
     GEOIP="$WORKDIR/private.mmdb" write_conf rootgeo "user: nobody"
-    check_refused rootgeo \
+    expect_refused "$WORKDIR/rootgeo.yaml" \
         "$WORKDIR/private.mmdb: cannot open the GeoIP database: Permission denied"
-    ;;
-3) echo "# csv2mmdb cannot run here: $out (GeoIP cases skipped)" ;;
-*) hard_error "csv2mmdb failed (exit $rc): $out" ;;
-esac
+else
+    echo "# csv2mmdb cannot run here (no MaxMind::DB::Writer): GeoIP cases skipped"
+fi
 
 write_conf rootstate "user: nobody" "state_file: $WORKDIR/state"
-check_refused rootstate \
+expect_refused "$WORKDIR/rootstate.yaml" \
     "$WORKDIR/rootstate.yaml: server.state_file: cannot write in $WORKDIR as user nobody: Permission denied"
 write_conf rootctl "user: nobody" "control: $WORKDIR/ctl.sock"
-check_refused rootctl \
+expect_refused "$WORKDIR/rootctl.yaml" \
     "$WORKDIR/rootctl.yaml: server.control: cannot write in $WORKDIR as user nobody: Permission denied"
 run_meridiand --check -c "$WORKDIR/nobody.yaml"
 expect_rc 0
