@@ -18,33 +18,35 @@ snapshot_t *snapshot_current_ptr;
 /* Where the country table is when the config does not name one: where
  * `make install` puts it, else -- a daemon run from its build tree -- the
  * source tree's geoip/countries.csv, found from the program's own path
- * (built in the tree, or in a directory such as build/ inside it). Writes
- * the path into out; false (out: the installed path) when there is none. */
-static bool snapshot_find_countries(char *out, size_t size)
+ * (built in the tree, or in a directory such as build/ inside it). Returns
+ * the installed path or buf (which holds the one found); *found is false
+ * when there is none (the installed path is returned, for messages). */
+static const char *snapshot_find_countries(char *buf, size_t size, bool *found)
 {
-    snprintf(out, size, "%s", SNAPSHOT_DEFAULT_COUNTRIES);
-    if (access(out, R_OK) == 0)
-        return true;
+    static const char installed[] = SNAPSHOT_DEFAULT_COUNTRIES;
+    *found = true;
+    if (access(installed, R_OK) == 0)
+        return installed;
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n <= 0)
-        goto none;
-    exe[n] = '\0';
-    char *dir = file_dirname(exe);
-    static const char *const beside[] = {"geoip/countries.csv", "../geoip/countries.csv"};
-    for (size_t i = 0; i < sizeof(beside) / sizeof(beside[0]); i++) {
-        char path[PATH_MAX];
-        if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, beside[i]) < sizeof(path) &&
-            access(path, R_OK) == 0) {
-            snprintf(out, size, "%s", path);
-            free(dir);
-            return true;
+    if (n > 0) {
+        exe[n] = '\0';
+        char *dir = file_dirname(exe);
+        /* The file name apart: the installed path stays the only one in
+         * the binary (systemd.sh finds it there). */
+        static const char *const beside[] = {"geoip", "../geoip"};
+        for (size_t i = 0; i < sizeof(beside) / sizeof(beside[0]); i++) {
+            if ((size_t)snprintf(buf, size, "%s/%s/%s", dir, beside[i], "countries.csv") <
+                    size &&
+                access(buf, R_OK) == 0) {
+                free(dir);
+                return buf;
+            }
         }
+        free(dir);
     }
-    free(dir);
-none:
-    snprintf(out, size, "%s", SNAPSHOT_DEFAULT_COUNTRIES);
-    return false;
+    *found = false;
+    return installed;
 }
 
 /* The country table and the GeoIP database. A database whose records give
@@ -56,10 +58,12 @@ static bool snapshot_load_geo(snapshot_t *s, diag_t *d)
     const conf_t *conf = s->conf;
     if (!conf->geoip.database)
         return true;
-    char found[PATH_MAX];
+    char buf[PATH_MAX];
+    bool found = false;
     const char *table = conf->geoip.countries;
-    if (!table && snapshot_find_countries(found, sizeof(found)))
-        table = found;
+    const char *looked = table ? table : snapshot_find_countries(buf, sizeof(buf), &found);
+    if (!table && found)
+        table = looked;
     if (table && !geo_countries_load(table, &s->countries, d))
         return false;
     if (!geo_db_open(conf->geoip.database, &conf->geoip.fields, s->countries, &s->geo, d))
@@ -70,7 +74,7 @@ static bool snapshot_load_geo(snapshot_t *s, diag_t *d)
                    "geoip: no country table at %s: %zu of the %zu records of %s give only a "
                    "country, so their clients would have no continent or coordinates (set "
                    "geoip.countries)",
-                   found, partial, geo_db_record_count(s->geo), conf->geoip.database);
+                   looked, partial, geo_db_record_count(s->geo), conf->geoip.database);
         return false;
     }
     return true;
