@@ -13,7 +13,6 @@
 #include <malloc.h>
 #endif
 #include <pthread.h>
-#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +20,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <urcu.h>
 #include <uv.h>
@@ -32,6 +32,7 @@
 #include "ctl/ctl.h"
 #include "health/health.h"
 #include "net/net.h"
+#include "preflight.h"
 #include "snapshot.h"
 #include "stats/stats.h"
 #include "util/diag.h"
@@ -50,8 +51,9 @@ static void usage(FILE *out)
             "  -c, --config FILE       config file (default %s)\n"
             "  -l, --listen ADDR:PORT  listen here instead of the config's server.listen;\n"
             "                          repeat for several addresses ([::1]:53 for IPv6)\n"
-            "      --check             load and validate the config and every zone, print\n"
-            "                          each problem as file:line: message, exit 0 or 1\n"
+            "      --check             run the start's checks (config, zones, GeoIP, state\n"
+            "                          file, server.user's access), print each problem as\n"
+            "                          file:line: message, exit 0 if the start would work\n"
             "      --explain NAME ADDRESS[/PREFIX]\n"
             "                          print how the service NAME answers a client at\n"
             "                          ADDRESS (a client subnet when PREFIX is given):\n"
@@ -116,6 +118,7 @@ typedef struct daemon_state {
     snapshot_build_t *build;   /* between its stages */
     snapshot_t *built;         /* compiled, not yet published */
     snapshot_t *retired;       /* published over, being freed */
+    struct idle_job *job;      /* the stage running on its thread, NULL: none */
     bool build_ok;
     net_server_t *server;
     health_t *health;
@@ -222,6 +225,34 @@ static void geoip_watch_arm(daemon_state_t *st, const conf_t *conf)
     free(dir);
 }
 
+/* Shutdown is bounded whatever is stuck: a reload is not waited for (see
+ * serve()), and past this anything else the loop still waits for (a
+ * health status file read from a hung network file system) is given up. */
+#define STOP_BOUND_S 5
+
+static void *stop_watchdog(void *arg)
+{
+    (void)arg;
+    struct timespec t = {.tv_sec = STOP_BOUND_S};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR)
+        ;
+    log_warnx("shutdown still not finished after %d s: exiting now", STOP_BOUND_S);
+    fflush(NULL);
+    _exit(1);
+    return NULL;
+}
+
+static void stop_watchdog_start(void)
+{
+    pthread_t t;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (pthread_create(&t, NULL, stop_watchdog, NULL) == 0)
+        pthread_detach(t);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 static void on_stop_signal(uv_signal_t *h, int signum)
 {
     daemon_state_t *st = h->data;
@@ -230,9 +261,15 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     st->stopping = true;
     notify("STOPPING=1");
     log_info("signal %d: shutting down", signum);
+    stop_watchdog_start();
     net_server_stop(st->server);
     health_stop(st->health);
     ctl_stop(st->ctl);
+    /* A reload stage may take long (a huge zone, a slow disk) and its
+     * result would be dropped: the loop does not wait for it (serve()
+     * then exits without it). */
+    if (st->job)
+        uv_unref((uv_handle_t *)st->job);
     geoip_watch_close(st);
     uv_close((uv_handle_t *)&st->geoip_settle, NULL);
     uv_close((uv_handle_t *)&st->sig_term, NULL);
@@ -296,6 +333,7 @@ static void idle_job_done(uv_async_t *a)
 {
     idle_job_t *j = a->data;
     pthread_join(j->thread, NULL);
+    j->st->job = NULL;
     uv_close((uv_handle_t *)&j->async, idle_job_closed);
     j->after(j->st);
 }
@@ -311,6 +349,9 @@ static void idle_job_start(daemon_state_t *st, void (*work)(daemon_state_t *),
     j->st = st;
     uv_async_init(st->loop, &j->async, idle_job_done);
     j->async.data = j;
+    st->job = j;
+    if (st->stopping)
+        uv_unref((uv_handle_t *)&j->async);
     /* Signals are the loop's business (uv_signal): none for this thread. */
     sigset_t all, old;
     sigfillset(&all);
@@ -621,60 +662,31 @@ static int explain(const options_t *o, const snapshot_t *snap)
     return 0;
 }
 
-/* Once every socket is bound: become server.user (and server.group), or
- * refuse to go on as root unless server.allow_root says so. glibc applies
+/* Once every socket is bound: become server.user (and server.group), as
+ * preflight_run() decided (it refused what cannot be). glibc applies
  * set*id to every thread, the UDP workers included. */
-static int drop_privileges(const conf_t *conf)
+static int drop_privileges(const preflight_t *pf, const conf_t *conf)
 {
-    if (!conf->user) {
-        if (geteuid() == 0 && !conf->allow_root) {
-            fprintf(stderr, "meridiand: refusing to run as root: set server.user to an "
-                            "unprivileged account (or server.allow_root: true)\n");
-            return -1;
-        }
+    if (pf->take_group && setgid(pf->gid) < 0) {
+        fprintf(stderr, "meridiand: cannot become group %s: %s\n", conf->group, strerror(errno));
+        return -1;
+    }
+    if (!pf->drop)
         return 0;
-    }
-    struct passwd *pw = getpwnam(conf->user);
-    if (!pw) {
-        fprintf(stderr, "meridiand: server.user: no user named %s\n", conf->user);
-        return -1;
-    }
-    gid_t gid = pw->pw_gid;
-    if (conf->group) {
-        struct group *gr = getgrnam(conf->group);
-        if (!gr) {
-            fprintf(stderr, "meridiand: server.group: no group named %s\n", conf->group);
-            return -1;
-        }
-        gid = gr->gr_gid;
-    }
-    if (geteuid() != 0) {
-        /* Started as that user already (systemd User=): server.group, if
-         * set, must be ours already or one we may still switch to. */
-        if (geteuid() == pw->pw_uid) {
-            if (conf->group && getegid() != gid && setgid(gid) < 0) {
-                fprintf(stderr, "meridiand: cannot become group %s: %s\n", conf->group,
-                        strerror(errno));
-                return -1;
-            }
-            return 0;
-        }
-        fprintf(stderr, "meridiand: cannot become user %s: not started as root\n", conf->user);
-        return -1;
-    }
+    gid_t gid = pf->gid;
     /* The control socket was made by root: hand it to the account the
      * operators share with the daemon (mode 0660). */
-    if (conf->control && conf->control[0] && chown(conf->control, pw->pw_uid, gid) < 0)
+    if (conf->control && conf->control[0] && chown(conf->control, pf->uid, gid) < 0)
         log_warn("control socket %s: chown to %s", conf->control, conf->user);
-    if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0) {
+    if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(pf->uid) < 0) {
         fprintf(stderr, "meridiand: cannot become user %s: %s\n", conf->user, strerror(errno));
         return -1;
     }
-    if (pw->pw_uid != 0 && setuid(0) == 0) {
+    if (pf->uid != 0 && setuid(0) == 0) {
         fprintf(stderr, "meridiand: still able to become root after dropping privileges\n");
         return -1;
     }
-    log_info("running as user %s (uid %u, gid %u)", conf->user, (unsigned)pw->pw_uid,
+    log_info("running as user %s (uid %u, gid %u)", conf->user, (unsigned)pf->uid,
              (unsigned)gid);
     return 0;
 }
@@ -705,30 +717,20 @@ static int serve(const options_t *o)
     diag_t d;
     diag_init(&d);
     d.quiet = true;
-    snapshot_t *snap;
-    bool loaded = snapshot_load(o->config_path, st.health, &snap, &d);
+    /* What --check runs, the state file's overrides included. */
+    preflight_t pf;
+    bool loaded = preflight_run(o->config_path, st.health, &pf, &d);
     print_problems(&d);
     diag_free(&d);
     if (!loaded) {
         fprintf(stderr, "meridiand: not starting: fix the problems above\n");
         return abandon_start(loop, st.health);
     }
+    snapshot_t *snap = pf.snap;
     if (!o->debug && snap->conf->log_level >= 0)
         log_set_level((enum log_level)snap->conf->log_level);
     if (snap->conf->syslog)
         log_init("meridiand", log_get_level(), true);
-    /* Starting without a drain the operator asked for could send users to a
-     * data center under maintenance: a corrupt state file stops the start. */
-    diag_init(&d);
-    d.quiet = true;
-    bool overrides_ok = load_overrides(st.health, snap->conf, &d);
-    diag_free(&d);
-    if (!overrides_ok) {
-        fprintf(stderr, "meridiand: not starting: the state file %s is corrupt\n",
-                snap->conf->state_file);
-        snapshot_free(snap);
-        return abandon_start(loop, st.health);
-    }
 
     net_listen_t *listeners = o->listeners;
     size_t n_listen = o->n_listeners;
@@ -799,7 +801,7 @@ static int serve(const options_t *o)
                       "reach this server)", snap->conf->control, strerror(-crc));
     }
     int rc = net_server_start(&st.server, &ncfg, loop, handle_query, NULL);
-    if (rc < 0 || drop_privileges(snap->conf) < 0) {
+    if (rc < 0 || drop_privileges(&pf, snap->conf) < 0) {
         if (rc < 0)
             fprintf(stderr, "meridiand: cannot listen: %s\n", strerror(-rc));
         else
@@ -812,6 +814,8 @@ static int serve(const options_t *o)
             net_server_free(st.server);
         goto out;
     }
+    /* As the user that wrote them: only its own files are taken. */
+    health_clean_state_temps(st.health);
     uv_signal_init(loop, &st.sig_term);
     uv_signal_init(loop, &st.sig_int);
     uv_signal_init(loop, &st.sig_hup);
@@ -829,6 +833,15 @@ static int serve(const options_t *o)
              net_server_tcp_max_connections(st.server));
     notify("READY=1");
     uv_run(loop, UV_RUN_DEFAULT);
+    if (st.job) {
+        /* Still reading or compiling a reload (or freeing the snapshot it
+         * replaced): its thread uses st and the health table, so nothing
+         * is freed under it; the sockets are closed, the control socket
+         * is removed, the state file is written on every change. */
+        log_warnx("stopped without waiting for the reload still running");
+        fflush(NULL);
+        _exit(status);
+    }
     net_server_free(st.server);
     log_info("stopped");
 out:
@@ -861,7 +874,14 @@ int main(int argc, char **argv)
         status = serve(&o);
         goto out;
     }
-    bool loaded = snapshot_load(o.config_path, NULL, &snap, &d);
+    bool loaded;
+    if (o.check) {
+        preflight_t pf;
+        loaded = preflight_run(o.config_path, NULL, &pf, &d);
+        snap = pf.snap;
+    } else {
+        loaded = snapshot_load(o.config_path, NULL, &snap, &d);
+    }
     print_problems(&d);
     diag_free(&d);
     if (o.explain_name && loaded) {

@@ -2,32 +2,80 @@
 
 #include "snapshot.h"
 
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 #include <urcu.h>
 
+#include "util/file.h"
 #include "zone/zone_source.h"
 
 snapshot_t *snapshot_current_ptr;
 
-/* The country table and the GeoIP database. */
+/* Where the country table is when the config does not name one: where
+ * `make install` puts it, else -- a daemon run from its build tree -- the
+ * source tree's geoip/countries.csv, found from the program's own path
+ * (built in the tree, or in a directory such as build/ inside it). Returns
+ * the installed path or buf (which holds the one found); *found is false
+ * when there is none (the installed path is returned, for messages). */
+static const char *snapshot_find_countries(char *buf, size_t size, bool *found)
+{
+    static const char installed[] = SNAPSHOT_DEFAULT_COUNTRIES;
+    *found = true;
+    if (access(installed, R_OK) == 0)
+        return installed;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *dir = file_dirname(exe);
+        /* The file name apart: the installed path stays the only one in
+         * the binary (systemd.sh finds it there). */
+        static const char *const beside[] = {"geoip", "../geoip"};
+        for (size_t i = 0; i < sizeof(beside) / sizeof(beside[0]); i++) {
+            if ((size_t)snprintf(buf, size, "%s/%s/%s", dir, beside[i], "countries.csv") <
+                    size &&
+                access(buf, R_OK) == 0) {
+                free(dir);
+                return buf;
+            }
+        }
+        free(dir);
+    }
+    *found = false;
+    return installed;
+}
+
+/* The country table and the GeoIP database. A database whose records give
+ * only a country needs the table for continents and coordinates: without
+ * one, routing by either would silently send those clients to the
+ * default, so that is an error, not a warning. */
 static bool snapshot_load_geo(snapshot_t *s, diag_t *d)
 {
     const conf_t *conf = s->conf;
-    if (conf->geoip.database) {
-        const char *table = conf->geoip.countries;
-        if (!table && access(SNAPSHOT_DEFAULT_COUNTRIES, R_OK) != 0)
-            diag_warn(d, conf->geoip.conf_file, conf->geoip.conf_line, 0,
-                      "no country table at %s: databases that give only a country "
-                      "will give no continent or coordinates",
-                      SNAPSHOT_DEFAULT_COUNTRIES);
-        else if (!geo_countries_load(table ? table : SNAPSHOT_DEFAULT_COUNTRIES, &s->countries,
-                                     d))
-            return false;
-        if (!geo_db_open(conf->geoip.database, &conf->geoip.fields, s->countries, &s->geo, d))
-            return false;
+    if (!conf->geoip.database)
+        return true;
+    char buf[PATH_MAX];
+    bool found = false;
+    const char *table = conf->geoip.countries;
+    const char *looked = table ? table : snapshot_find_countries(buf, sizeof(buf), &found);
+    if (!table && found)
+        table = looked;
+    if (table && !geo_countries_load(table, &s->countries, d))
+        return false;
+    if (!geo_db_open(conf->geoip.database, &conf->geoip.fields, s->countries, &s->geo, d))
+        return false;
+    size_t partial = table ? 0 : geo_db_country_only_count(s->geo);
+    if (partial) {
+        diag_error(d, conf->geoip.conf_file, conf->geoip.conf_line, 0,
+                   "geoip: no country table at %s: %zu of the %zu records of %s give only a "
+                   "country, so their clients would have no continent or coordinates (set "
+                   "geoip.countries)",
+                   looked, partial, geo_db_record_count(s->geo), conf->geoip.database);
+        return false;
     }
     return true;
 }

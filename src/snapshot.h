@@ -36,7 +36,8 @@ typedef struct snapshot {
     service_t **services; /* conf->n_services, in config order */
 } snapshot_t;
 
-/* Where the country table is looked for when the config does not say. */
+/* Where the country table is looked for first when the config does not
+ * say (then beside the program, for one run from its build tree). */
 #define SNAPSHOT_DEFAULT_COUNTRIES MERIDIAN_DATADIR "/countries.csv"
 
 /* The service named name (any case, with or without the final dot), or

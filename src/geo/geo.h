@@ -190,6 +190,11 @@ size_t geo_db_record_count(const geo_db_t *db);
 void geo_db_record_location(const geo_db_t *db, uint32_t record, uint8_t prefix,
                             geo_location_t *loc);
 
+/* Records that name a country but have no continent or no coordinates
+ * (after the country table, when one was given): without a table, the
+ * whole of a country-only database. */
+size_t geo_db_country_only_count(const geo_db_t *db);
+
 /* Lookups that failed (-EIO) since open, for logs and metrics. */
 uint64_t geo_db_error_count(const geo_db_t *db);
 

@@ -26,8 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "geo/geo.h"
+#include "util/file.h"
 
 /* Records point past node_count + this many bytes of separator. */
 #define GEO_DB_DATA_SEPARATOR 16
@@ -591,10 +593,30 @@ bool geo_db_open(const char *path, const conf_geo_fields_t *fields,
     uint32_t *offsets = NULL;
     if (!db)
         abort();
-    int s = MMDB_open(path, MMDB_MODE_MMAP, &db->mmdb);
+    /* libmaxminddb opens the file by name itself, with a blocking open.
+     * So the file is opened and checked here first, the daemon's one way
+     * (a regular file, an open that never waits), and libmaxminddb is
+     * given /proc/self/fd/N: the very file checked, even if the path is
+     * replaced meanwhile (say by a FIFO). Without /proc the path is given
+     * after the check; a swap in that window can still block this load,
+     * which is why shutdown never waits for a reload (see meridiand.c). */
+    const char *why;
+    int fd = file_open(path, &why);
+    if (fd < 0) {
+        diag_error(d, path, 0, 0, "cannot open the GeoIP database: %s", why);
+        free(db);
+        return false;
+    }
+    char self[32];
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+    int s = MMDB_open(self, MMDB_MODE_MMAP, &db->mmdb);
+    if (s == MMDB_FILE_OPEN_ERROR && errno == ENOENT)
+        s = MMDB_open(path, MMDB_MODE_MMAP, &db->mmdb);
+    int err = errno;
+    close(fd); /* the mapping stays */
     if (s != MMDB_SUCCESS) {
         if (s == MMDB_IO_ERROR || s == MMDB_FILE_OPEN_ERROR)
-            diag_error(d, path, 0, 0, "%s: %s", MMDB_strerror(s), strerror(errno));
+            diag_error(d, path, 0, 0, "%s: %s", MMDB_strerror(s), strerror(err));
         else
             diag_error(d, path, 0, 0, "%s", MMDB_strerror(s));
         free(db);
@@ -745,6 +767,16 @@ void geo_db_record_location(const geo_db_t *db, uint32_t record, uint8_t prefix,
 }
 
 size_t geo_db_record_count(const geo_db_t *db) { return db->n_records; }
+
+size_t geo_db_country_only_count(const geo_db_t *db)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < db->n_records; i++) {
+        const geo_db_record_t *r = &db->records[i];
+        n += r->country[0] && (!r->continent[0] || !r->has_coords);
+    }
+    return n;
+}
 
 /* What a walk ended on, as geo_db_lookup() returns it. */
 static int geo_db_result(const geo_db_t *db, uint32_t v, unsigned depth, uint32_t *record,

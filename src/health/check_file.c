@@ -22,15 +22,14 @@
 #include "health/health_internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/file.h"
 #include "util/log.h"
 
 struct health__file_watch {
@@ -54,7 +53,7 @@ typedef struct file_read {
     char *path;
     char *text;
     size_t len;
-    int err;
+    char *why; /* why it could not be read; NULL: text holds it */
 } file_read_t;
 
 typedef struct file_entry {
@@ -74,56 +73,43 @@ static char *dup_or_die(const char *s)
 
 /* ------------------------------------------------------------ reading (thread pool) */
 
+/* The one way a status file is read, by the checks and by
+ * health_status_files_check(): the daemon's own open, so a FIFO or a
+ * device in place of the file cannot hang a pool thread (and the
+ * shutdown, which waits for it). */
+static char *status_file_read(const char *path, size_t *len, const char **why)
+{
+    return file_read_all(path, HEALTH__FILE_MAX, len, why);
+}
+
 static void read_work(uv_work_t *req)
 {
     file_read_t *r = req->data;
-    /* O_NONBLOCK: a FIFO in place of the file must not hang a pool thread. */
-    int fd = open(r->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        r->err = errno;
-        return;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        r->err = errno;
-    } else if (!S_ISREG(st.st_mode)) {
-        r->err = EINVAL;
-    } else if (st.st_size > HEALTH__FILE_MAX) {
-        r->err = EFBIG;
-    } else {
-        size_t cap = (size_t)st.st_size + 1, n = 0;
-        r->text = malloc(cap + 1);
-        while (r->text) {
-            if (n == cap) {
-                /* Grew while we read: take what fits the limit. */
-                if (cap > HEALTH__FILE_MAX) {
-                    r->err = EFBIG;
-                    break;
-                }
-                char *grown = realloc(r->text, cap * 2 + 1);
-                if (!grown)
-                    break;
-                r->text = grown;
-                cap *= 2;
-            }
-            ssize_t got = read(fd, r->text + n, cap - n);
-            if (got < 0 && errno == EINTR)
-                continue;
-            if (got < 0) {
-                r->err = errno;
-                break;
-            }
-            if (got == 0)
-                break;
-            n += (size_t)got;
+    const char *why;
+    r->text = status_file_read(r->path, &r->len, &why);
+    if (!r->text)
+        r->why = dup_or_die(why);
+}
+
+bool health_status_files_check(const conf_t *conf, const char *who, diag_t *d)
+{
+    bool ok = true;
+    for (size_t i = 0; i < conf->n_health_checks; i++) {
+        const conf_health_check_t *c = &conf->health_checks[i];
+        if (c->type != CONF_CHECK_FILE || !c->file)
+            continue;
+        const char *why;
+        size_t len;
+        char *text = status_file_read(c->file, &len, &why);
+        if (!text && errno != ENOENT) { /* not written yet is fine: no verdict */
+            diag_error(d, c->conf_file, c->conf_line, 0,
+                       "health check %s: cannot read the status file %s as user %s: %s",
+                       c->name, c->file, who, why);
+            ok = false;
         }
-        if (!r->text)
-            r->err = ENOMEM;
-        else
-            r->text[n] = '\0';
-        r->len = n;
+        free(text);
     }
-    close(fd);
+    return ok;
 }
 
 /* ------------------------------------------------------------ parsing and applying */
@@ -280,9 +266,8 @@ static void read_done(uv_work_t *req, int status)
         w->reading = NULL;
     if (w && status == 0) {
         problems_t probs = {NULL, 0};
-        if (r->err) {
-            problem(&probs, "status file %s: cannot read: %s", w->path,
-                    r->err == EINVAL ? "not a regular file" : strerror(r->err));
+        if (r->why) {
+            problem(&probs, "status file %s: cannot read: %s", w->path, r->why);
         } else {
             size_t n = 0;
             file_entry_t *entries = parse(w->path, r->text, r->len, &n, &probs);
@@ -297,6 +282,7 @@ static void read_done(uv_work_t *req, int status)
         }
     }
     free(r->text);
+    free(r->why);
     free(r->path);
     free(r);
 }

@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -737,6 +738,11 @@ static int write_all(int fd, const char *buf, size_t len)
     return 0;
 }
 
+/* What every state file starts with: also how a temporary one that a
+ * crash left behind is told from anyone else's file. */
+static const char state_header[] = "# meridian health overrides, written by meridiand: "
+                                   "\"datacenter NAME up|down\", \"address ADDR up|down\"\n";
+
 /* Writes the overrides to the state file: a temporary file in the same
  * directory, fsync, rename over the old one, fsync the directory, so a
  * crash leaves either the old file or the new one. A synchronous write on
@@ -747,9 +753,7 @@ static int save_state(health_t *h)
         return 0;
     size_t cap = 256 + h->n_dc_overrides * 300 + h->n_addr_overrides * 80, len = 0;
     char *buf = xcalloc(1, cap);
-    len += (size_t)snprintf(buf + len, cap - len,
-                            "# meridian health overrides, written by meridiand: "
-                            "\"datacenter NAME up|down\", \"address ADDR up|down\"\n");
+    len += (size_t)snprintf(buf + len, cap - len, "%s", state_header);
     for (size_t i = 0; i < h->n_dc_overrides; i++)
         len += (size_t)snprintf(buf + len, cap - len, "datacenter %.255s %s\n",
                                 h->dc_overrides[i].name, force_name(h->dc_overrides[i].force));
@@ -763,14 +767,7 @@ static int save_state(health_t *h)
     size_t plen = strlen(h->state_file);
     char *tmp = xcalloc(1, plen + 8);
     snprintf(tmp, plen + 8, "%s.XXXXXX", h->state_file);
-    char *dir = xstrdup(h->state_file);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        snprintf(dir, plen + 1, ".");
-    else if (slash == dir)
-        slash[1] = '\0';
-    else
-        *slash = '\0';
+    char *dir = file_dirname(h->state_file);
 
     int rc = -EIO, dfd = -1;
     int fd = mkstemp(tmp);
@@ -802,6 +799,61 @@ fail:
     free(tmp);
     free(buf);
     return rc;
+}
+
+/* Whether name in the directory dfd is a temporary file save_state()
+ * left: STATE.XXXXXX (mkstemp's six letters and digits), a regular file
+ * of ours holding nothing or a beginning of what save_state() writes. */
+static bool state_temp_left(int dfd, const char *name, const char *base)
+{
+    size_t blen = strlen(base);
+    if (strlen(name) != blen + 7 || strncmp(name, base, blen) != 0 || name[blen] != '.')
+        return false;
+    for (size_t i = blen + 1; name[i]; i++)
+        if (!isalnum((unsigned char)name[i]))
+            return false;
+    struct stat st;
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_uid != geteuid())
+        return false;
+    const char *why;
+    int fd = file_openat(dfd, name, O_NOFOLLOW, &why);
+    if (fd < 0)
+        return false;
+    char head[sizeof(state_header)];
+    ssize_t n = read(fd, head, sizeof(head) - 1);
+    close(fd);
+    size_t want = sizeof(state_header) - 1;
+    return n >= 0 && memcmp(head, state_header, (size_t)n < want ? (size_t)n : want) == 0;
+}
+
+int health_clean_state_temps(health_t *h)
+{
+    if (!h->state_file)
+        return 0;
+    char *dir = file_dirname(h->state_file);
+    const char *slash = strrchr(h->state_file, '/');
+    const char *base = slash ? slash + 1 : h->state_file;
+    int removed = 0;
+    DIR *dp = opendir(dir);
+    if (!dp) {
+        free(dir);
+        return -errno;
+    }
+    for (struct dirent *e; (e = readdir(dp));) {
+        if (!state_temp_left(dirfd(dp), e->d_name, base))
+            continue;
+        if (unlinkat(dirfd(dp), e->d_name, 0) == 0) {
+            log_info("health: removed %s/%s, left by an interrupted write of the state file",
+                     dir, e->d_name);
+            removed++;
+        } else {
+            log_warn("health: cannot remove %s/%s", dir, e->d_name);
+        }
+    }
+    closedir(dp);
+    free(dir);
+    return removed;
 }
 
 static bool valid_name(const char *s)

@@ -144,6 +144,18 @@ int health_force_address(health_t *h, const char *address, enum health_force for
  * reload); NULL: overrides are kept in memory only. */
 void health_set_state_file(health_t *h, const char *path);
 
+/* Removes the temporary files a write of the state file cut short (a
+ * kill -9 between writing and renaming) left in its directory: only
+ * names STATE.XXXXXX that are regular files of this process's user
+ * holding nothing or the start of a state file. Returns how many were
+ * removed, or a negative errno when the directory cannot be read. */
+int health_clean_state_temps(health_t *h);
+
+/* Whether each file check's status file can be read now, by the process's
+ * effective ids (who names them in messages): one that does not exist yet
+ * is fine, any other failure is reported (file:line of the check). */
+bool health_status_files_check(const conf_t *conf, const char *who, diag_t *d);
+
 /* Reads the state file (at start and on SIGHUP): on success the overrides
  * in it replace the current ones; a missing file means none; a corrupt
  * one is reported (file:line) and changes nothing. */

@@ -1311,7 +1311,7 @@ static void do_include(loader_t *ld, file_ctx_t *fc, const lexed_t *r)
                    ZONE_SOURCE_MAX_FILES);
         goto done;
     }
-    text = file_read_all(path, 0, &len, &why);
+    text = file_read_all(path, ZONE_SOURCE_MAX_FILE_SIZE, &len, &why);
     if (!text) {
         diag_error(ld->d, fc->name, line, 0, "cannot open %s: %s", path, why);
         goto done;
@@ -2023,7 +2023,7 @@ bool zone_source_load(const char *path, const char *origin, zone_source_t **out,
     const char *why = NULL;
     size_t len = 0;
     *out = NULL;
-    char *text = file_read_all(path, 0, &len, &why);
+    char *text = file_read_all(path, ZONE_SOURCE_MAX_FILE_SIZE, &len, &why);
     if (!text) {
         diag_error(d, path, 0, 0, "cannot open: %s", why);
         return false;

@@ -102,6 +102,9 @@ bool zone_source_load(const char *path, const char *origin, zone_source_t **out,
 #define ZONE_SOURCE_MAX_INCLUDE_DEPTH 16 /* $INCLUDE nesting */
 #define ZONE_SOURCE_MAX_GENERATE 65536   /* records from one $GENERATE */
 #define ZONE_SOURCE_MAX_FILES 65535      /* files read for one zone, $INCLUDEs counted */
+/* One master file, checked before it is read: a multi-gigabyte file (or a
+ * sparse one) is refused at once instead of filling memory. */
+#define ZONE_SOURCE_MAX_FILE_SIZE ((size_t)1 << 30)
 
 /* Flags for zone_source_load_buffer(). */
 #define ZONE_SOURCE_NO_INCLUDE 0x1u /* $INCLUDE is an error (untrusted input, fuzzing) */

@@ -203,8 +203,9 @@ printf 'datacenter eu-west down\nthis is not a state line\n' >"$WORKDIR/bad.stat
 conf badstate "state_file: $WORKDIR/bad.state"
 run_meridiand -c "$WORKDIR/badstate.yaml" --listen "127.0.0.1:$(free_port)"
 expect_rc 1
-expect_output "^meridiand: not starting: the state file $WORKDIR/bad\.state is corrupt$" \
-    "names the file"
+expect_output "^$WORKDIR/bad\.state: the state file is unreadable or corrupt: the operator's \
+overrides in it would be lost \(fix or remove it\)$" "names the file"
+expect_output '^meridiand: not starting: fix the problems above$' "and does not start"
 expect_output "bad\.state:2: " "names the bad line"
 
 echo "## IPv6 listeners"

@@ -207,6 +207,55 @@ expect_output() { # PATTERN DESCRIPTION
     fi
 }
 
+# expect_refused CONFIG MESSAGE: `meridiand --check` and a start with
+# CONFIG both exit 1 and print MESSAGE as a line of its own (--check runs
+# what the start runs).
+expect_refused() {
+    local mode
+    local -a show
+    for mode in --check start; do
+        if [ "$mode" = --check ]; then
+            run_meridiand --check -c "$1"
+        else
+            run_meridiand -c "$1" --listen "127.0.0.1:$(free_port)"
+        fi
+        expect_rc 1
+        if grep -qxF -- "$2" <<<"$R_OUT"; then
+            pass "$R_CMD: says \"$2\""
+        else
+            mapfile -t show <<<"$R_OUT"
+            fail "$R_CMD: the message" "expected the line: $2" "output:" "${show[@]}"
+        fi
+    done
+}
+
+# server_conf FILE [SERVER-LINE...]: writes a config to FILE with these
+# lines in its server section and one zone, example.com from $ZONE
+# (default: the basic test's); append more sections to FILE after it.
+server_conf() {
+    local file=$1 line
+    shift
+    {
+        echo "server:"
+        for line in "$@"; do echo "  $line"; done
+        echo "zones:"
+        echo "  - file: ${ZONE:-$DATA/basic/example.com.zone}"
+        echo "    origin: example.com"
+    } >"$file"
+}
+
+# build_mmdb CSV OUT: builds a GeoIP database with geoip/csv2mmdb; skips
+# the test (77) where csv2mmdb cannot run.
+build_mmdb() {
+    local rc=0 out
+    out=$(CSV2MMDB_QUIET=1 perl "$top_srcdir/geoip/csv2mmdb" "$1" "$2" 2>&1) || rc=$?
+    case $rc in
+    0) ;;
+    3) skip "csv2mmdb cannot run: $out" ;;
+    *) hard_error "csv2mmdb $1 failed (exit $rc): $out" ;;
+    esac
+}
+
 # ---------------------------------------------------------------- ports
 
 # Prints a TCP+UDP port that is free on 127.0.0.1 right now. It is taken

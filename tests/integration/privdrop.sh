@@ -1,32 +1,44 @@
 #!/usr/bin/env bash
 # privdrop.sh: meridiand binds its sockets as root, then becomes
+# privdrop.sh: meridiand binds its sockets as root, then becomes
 # server.user (and server.group); it refuses to stay root unless
 # server.allow_root says so, and refuses an unknown user or group, and a
 # group without a user. Started as the user already, it refuses a group it
-# cannot take. Skipped (77) unless run as root with a "nobody" account.
+# cannot take. Every file it reads or writes once it is that user is
+# checked by --check and at start, as that user: a zone or a GeoIP
+# database only root can read, a state file directory or a control socket
+# directory it cannot write in are refused (exit 1, the exact message)
+# instead of failing the first reload or leaving the socket behind at stop;
+# csv2mmdb writes databases others can read (0644); the control socket is
+# removed at stop. Skipped (77) unless run as root with a "nobody" account.
 . "$(dirname "$0")/lib.sh"
 require_meridiand
 require_cmd dig
 [ "$(id -u)" = 0 ] || skip "needs root to drop privileges"
 nobody_uid=$(id -u nobody 2>/dev/null) || skip "no user named nobody"
+# The daemon reads its config and zones as nobody: let it into the temp dir.
+chmod 755 "$WORKDIR"
 
-# Configs from the basic test's zone, with only the server section changed.
+# Configs from the basic test's zone, with only the server section changed
+# (ZONE and GEOIP, when set, replace the zone and add a database).
 write_conf() { # NAME SERVER-LINES...
     local name=$1
     shift
-    {
-        echo "server:"
-        case " $* " in
-        *" control: "*) ;;
-        *) echo '  control: ""' ;;
-        esac
-        for line in "$@"; do echo "  $line"; done
-        echo "zones:"
-        echo "  - $DATA/basic/example.com.zone"
-    } >"$WORKDIR/$name.yaml"
+    case " $* " in
+    *" control: "*) server_conf "$WORKDIR/$name.yaml" "$@" ;;
+    *) server_conf "$WORKDIR/$name.yaml" 'control: ""' "$@" ;;
+    esac
+    if [ -n "${GEOIP:-}" ]; then
+        printf 'geoip:\n  database: %s\n  countries: %s\n' "$GEOIP" \
+            "$top_srcdir/geoip/countries.csv" >>"$WORKDIR/$name.yaml"
+    fi
 }
+# A directory nobody may write in, for the socket and the state file.
+RUN="$WORKDIR/run"
+mkdir -p "$RUN"
+chown nobody "$RUN"
 write_conf root
-write_conf nobody "user: nobody" "control: $WORKDIR/ctl.sock"
+write_conf nobody "user: nobody" "control: $RUN/ctl.sock" "state_file: $RUN/state"
 write_conf nouser "user: no-such-user-here"
 write_conf allowed "allow_root: true"
 write_conf nogroup "user: nobody" "group: no-such-group-here"
@@ -63,17 +75,57 @@ expect_log() {
     if grep -q -- "$1" "$MERIDIAND_LOG"; then pass "log: $1"; else fail "log: $1" "not in the log"; fi
 }
 expect_log "running as user nobody"
-owner=$(stat -c '%u %a' "$WORKDIR/ctl.sock" 2>/dev/null || echo missing)
+owner=$(stat -c "%u %a" "$RUN/ctl.sock" 2>/dev/null || echo missing)
 if [ "$owner" = "$nobody_uid 660" ]; then
     pass "the control socket belongs to nobody, mode 0660"
 else
     fail "control socket owner and mode" "expected: $nobody_uid 660" "got:      $owner"
 fi
 
+echo "## the control socket is removed at stop"
+kill -TERM "$MERIDIAND_PID"
+wait "$MERIDIAND_PID" 2>/dev/null || true
+if [ -e "$RUN/ctl.sock" ]; then
+    fail "the control socket is gone after SIGTERM" "still there: $(ls -l "$RUN/ctl.sock")"
+else
+    pass "the control socket is gone after SIGTERM"
+fi
+
+echo "## what only root can read or write is refused before serving"
+SECRET="$WORKDIR/secret"
+mkdir -m 700 "$SECRET"
+cp "$DATA/basic/example.com.zone" "$SECRET/example.com.zone"
+ZONE="$SECRET/example.com.zone" write_conf rootzone "user: nobody"
+expect_refused "$WORKDIR/rootzone.yaml" "$SECRET/example.com.zone: cannot open: Permission denied"
+
+if perl -MMaxMind::DB::Writer::Tree -e 1 2>/dev/null; then
+    (umask 022 && build_mmdb "$top_srcdir/geoip/demo.csv" "$WORKDIR/demo.mmdb")
+    assert_eq 644 "$(stat -c %a "$WORKDIR/demo.mmdb")" "csv2mmdb under umask 022: the mode"
+    GEOIP="$WORKDIR/demo.mmdb" write_conf geo "user: nobody"
+    run_meridiand --check -c "$WORKDIR/geo.yaml"
+    expect_rc 0
+    cp "$WORKDIR/demo.mmdb" "$WORKDIR/private.mmdb"
+    chmod 600 "$WORKDIR/private.mmdb"
+    GEOIP="$WORKDIR/private.mmdb" write_conf rootgeo "user: nobody"
+    expect_refused "$WORKDIR/rootgeo.yaml" \
+        "$WORKDIR/private.mmdb: cannot open the GeoIP database: Permission denied"
+else
+    skip_checks 6 "csv2mmdb cannot run here (no MaxMind::DB::Writer): the GeoIP cases"
+fi
+
+write_conf rootstate "user: nobody" "state_file: $WORKDIR/state"
+expect_refused "$WORKDIR/rootstate.yaml" \
+    "$WORKDIR/rootstate.yaml: server.state_file: cannot write in $WORKDIR as user nobody: Permission denied"
+write_conf rootctl "user: nobody" "control: $WORKDIR/ctl.sock"
+expect_refused "$WORKDIR/rootctl.yaml" \
+    "$WORKDIR/rootctl.yaml: server.control: cannot write in $WORKDIR as user nobody: Permission denied"
+run_meridiand --check -c "$WORKDIR/nobody.yaml"
+expect_rc 0
+
 echo "## server.group"
 run_meridiand -c "$WORKDIR/nogroup.yaml" --listen "127.0.0.1:$(free_port)"
 expect_rc 1
-expect_output '^meridiand: server.group: no group named no-such-group-here$' "names the group"
+expect_output 'server\.group: no group named no-such-group-here$' "names the group"
 run_meridiand -c "$WORKDIR/grouponly.yaml" --listen "127.0.0.1:$(free_port)"
 expect_rc 1
 expect_output 'grouponly\.yaml:4:3: server\.group: needs server\.user' \

@@ -47,19 +47,8 @@ cp "$SRC/meridian.yaml" "$DIR/"
 ln -sf "$top_srcdir/geoip/countries.csv" "$DIR/countries.csv"
 SOCK="$DIR/ctl.sock"
 
-# mmdb CSV OUT: builds a GeoIP database with csv2mmdb (skips the test when
-# csv2mmdb cannot run here).
-mmdb() {
-    local rc=0 out
-    out=$(CSV2MMDB_QUIET=1 perl "$top_srcdir/geoip/csv2mmdb" "$1" "$2" 2>&1) || rc=$?
-    case $rc in
-    0) ;;
-    3) skip "csv2mmdb cannot run: $out" ;;
-    *) hard_error "csv2mmdb $1 failed (exit $rc): $out" ;;
-    esac
-}
-mmdb "$SRC/geo-a.csv" "$DIR/geo.mmdb"
-mmdb "$SRC/geo-b.csv" "$DIR/geo-b.mmdb"
+build_mmdb "$SRC/geo-a.csv" "$DIR/geo.mmdb"
+build_mmdb "$SRC/geo-b.csv" "$DIR/geo-b.mmdb"
 
 # swap_in SOURCE TARGET: replaces TARGET atomically with a copy of SOURCE.
 swap_in() {

@@ -1026,7 +1026,7 @@ static void test_load_file(void **state)
     assert_string_equal(d.messages[0],
                         "etc/missing.yaml: cannot read the config file: No such file or "
                         "directory");
-    assert_string_equal(d.messages[1], "etc: cannot read the config file: not a regular file");
+    assert_string_equal(d.messages[1], "etc: cannot read the config file: not a regular file (a directory)");
     diag_free(&d);
 
     /* an empty file is a config with every default */

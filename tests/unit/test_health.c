@@ -1193,6 +1193,59 @@ static void test_state_file_corrupt(void **state)
 
 /* ------------------------------------------------------------ commits */
 
+/* A kill -9 between writing a temporary state file and renaming it left
+ * STATE.XXXXXX behind; the next start removes those, and nothing else. */
+static void test_state_temps_cleaned(void **state)
+{
+    (void)state;
+    char path[128], p[192];
+    snprintf(path, sizeof(path), "%s/state", fx->dir);
+    static const char *const leftover[] = {"state.Ab12Cd", "state.xY34zW", "state.000000"};
+    static const char *const kept[] = {"state", "state.backup", "state.bak", "state.Ab12Cd.x",
+                                       "other.Ab12Cd", "state.Ab-2Cd", "state.link00",
+                                       "state.dir000"};
+    const char *ours = "# meridian health overrides, written by meridiand: \"datacenter";
+    write_atomically(path, "datacenter eu-west down\n");
+    snprintf(p, sizeof(p), "%s/state.Ab12Cd", fx->dir);
+    write_atomically(p, ""); /* killed before a byte was written */
+    snprintf(p, sizeof(p), "%s/state.xY34zW", fx->dir);
+    write_atomically(p, ours); /* killed in the middle */
+    snprintf(p, sizeof(p), "%s/state.000000", fx->dir);
+    write_atomically(p, "# meridian health overrides, written by meridiand: \"datacenter NAME "
+                        "up|down\", \"address ADDR up|down\"\ndatacenter x down\n");
+    snprintf(p, sizeof(p), "%s/state.backup", fx->dir); /* six letters, not ours */
+    write_atomically(p, "datacenter eu-west down\n");
+    snprintf(p, sizeof(p), "%s/state.bak", fx->dir);
+    write_atomically(p, "");
+    snprintf(p, sizeof(p), "%s/state.Ab12Cd.x", fx->dir);
+    write_atomically(p, "");
+    snprintf(p, sizeof(p), "%s/other.Ab12Cd", fx->dir);
+    write_atomically(p, "");
+    snprintf(p, sizeof(p), "%s/state.Ab-2Cd", fx->dir);
+    write_atomically(p, "");
+    snprintf(p, sizeof(p), "%s/state.link00", fx->dir); /* a link to one of ours */
+    assert_int_equal(symlink("state.bak", p), 0);
+    snprintf(p, sizeof(p), "%s/state.dir000", fx->dir);
+    assert_int_equal(mkdir(p, 0700), 0);
+
+    fx->h = health_new(NULL, path, on_change, fx);
+    assert_int_equal(health_clean_state_temps(fx->h), 3);
+    struct stat st;
+    for (size_t i = 0; i < sizeof(leftover) / sizeof(leftover[0]); i++) {
+        snprintf(p, sizeof(p), "%s/%s", fx->dir, leftover[i]);
+        if (lstat(p, &st) == 0)
+            fail_msg("%s was left behind", leftover[i]);
+    }
+    for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+        snprintf(p, sizeof(p), "%s/%s", fx->dir, kept[i]);
+        if (lstat(p, &st) != 0)
+            fail_msg("%s was removed", kept[i]);
+    }
+    assert_int_equal(health_clean_state_temps(fx->h), 0);
+    health_set_state_file(fx->h, "/nonexistent/dir/state");
+    assert_int_equal(health_clean_state_temps(fx->h), -ENOENT);
+}
+
 static void test_commit_keeps_state(void **state)
 {
     (void)state;
@@ -1292,6 +1345,7 @@ int main(void)
     log_init("test_health", LOG_LEVEL_INFO, false);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_hysteresis_rule, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_state_temps_cleaned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tcp_up_and_probe_address, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tcp_closed_port, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tcp_flapping, setup, teardown),

@@ -1,11 +1,18 @@
-/* Unit tests for src/util: diagnostics collection, logging, whole-file reads. */
+/* Unit tests for src/util: diagnostics collection, logging, file opens and reads. */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -213,7 +220,7 @@ static void test_file_read_all(void **state)
     assert_non_null(text);
     free(text);
     assert_null(file_read_all(path, 5, &len, &why));
-    assert_string_equal(why, "larger than the limit");
+    assert_string_equal(why, "6 bytes: larger than the limit of 5");
     /* empty */
     write_bytes(path, "", 0);
     text = file_read_all(path, 1, &len, &why);
@@ -233,16 +240,94 @@ static void test_file_read_all(void **state)
     assert_int_equal(text[len], 0);
     free(text);
     assert_null(file_read_all(path, sizeof(big) - 1, &len, &why));
-    assert_string_equal(why, "larger than the limit");
+    assert_string_equal(why, "100000 bytes: larger than the limit of 99999");
     /* not there; a directory */
     unlink(path);
     assert_null(file_read_all(path, 0, &len, &why));
     assert_string_equal(why, strerror(ENOENT));
     why = NULL;
     assert_null(file_read_all(dir, 0, &len, &why));
-    assert_non_null(why);
-    assert_true(strcmp(why, "not a regular file") == 0 || strcmp(why, strerror(EISDIR)) == 0);
+    assert_string_equal(why, "not a regular file (a directory)");
     assert_int_equal(rmdir(dir), 0);
+}
+
+/* A FIFO with no writer: before file_open, the open itself waited for a
+ * writer forever. Now it is refused at once, as are a directory and a
+ * device; a file over the limit is refused without being read. */
+static void test_file_not_regular(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/meridian-test-file.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char fifo[64], big[64], small[64];
+    snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+    snprintf(big, sizeof(big), "%s/big", dir);
+    snprintf(small, sizeof(small), "%s/small", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+
+    const char *why = NULL;
+    size_t len = 0;
+    alarm(5); /* a blocking open fails the test instead of hanging it */
+    time_t start = time(NULL);
+    assert_int_equal(file_open(fifo, &why), -1);
+    assert_int_equal(errno, EINVAL);
+    assert_string_equal(why, "not a regular file (a FIFO)");
+    assert_null(file_read_all(fifo, 0, &len, &why));
+    assert_string_equal(why, "not a regular file (a FIFO)");
+    assert_true(time(NULL) - start < 2);
+    assert_null(file_read_all(dir, 0, &len, &why));
+    assert_string_equal(why, "not a regular file (a directory)");
+    assert_null(file_read_all("/dev/zero", 0, &len, &why));
+    assert_string_equal(why, "not a regular file (a character device)");
+    assert_null(file_read_all("/dev/null", 0, &len, &why));
+    assert_string_equal(why, "not a regular file (a character device)");
+    assert_null(file_read_all(small + 1, 0, &len, &why)); /* no such file */
+    assert_int_equal(errno, ENOENT);
+
+    int fd = open(big, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, (off_t)1 << 31), 0); /* sparse: no disk used */
+    close(fd);
+    assert_null(file_read_all(big, 1000, &len, &why));
+    assert_int_equal(errno, EFBIG);
+    assert_string_equal(why, "2147483648 bytes: larger than the limit of 1000");
+
+    FILE *f = fopen(small, "w");
+    assert_non_null(f);
+    fputs("hello", f);
+    fclose(f);
+    char *text = file_read_all(small, 5, &len, &why);
+    assert_non_null(text);
+    assert_int_equal(len, 5);
+    assert_string_equal(text, "hello");
+    free(text);
+    assert_null(file_read_all(small, 4, &len, &why));
+    assert_string_equal(why, "5 bytes: larger than the limit of 4");
+    /* the descriptor handed out is a blocking one */
+    fd = file_open(small, &why);
+    assert_true(fd >= 0);
+    assert_int_equal(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    close(fd);
+
+    alarm(0);
+    unlink(fifo);
+    unlink(big);
+    unlink(small);
+    rmdir(dir);
+}
+
+static void test_file_dirname(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"/var/lib/meridian/state", "/var/lib/meridian"}, {"state", "."}, {"/state", "/"},
+        {"a/b", "a"}, {"./x", "."}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *dir = file_dirname(cases[i][0]);
+        assert_string_equal(dir, cases[i][1]);
+        free(dir);
+    }
 }
 
 int main(void)
@@ -255,6 +340,8 @@ int main(void)
         cmocka_unit_test(test_log_lines),
         cmocka_unit_test(test_log_long),
         cmocka_unit_test(test_file_read_all),
+        cmocka_unit_test(test_file_not_regular),
+        cmocka_unit_test(test_file_dirname),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -964,7 +964,7 @@ static void test_include_errors(void **state)
     check_file_error(top, NULL, want);
 
     /* a directory is not a zone file */
-    snprintf(want, sizeof(want), "%s: cannot open: not a regular file", data_dir());
+    snprintf(want, sizeof(want), "%s: cannot open: not a regular file (a directory)", data_dir());
     check_file_error(data_dir(), "example.test", want);
 
     static const char inc[] = HEAD "$INCLUDE x.zone\n";
