@@ -6,6 +6,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +22,7 @@
 #include <urcu.h>
 
 #include "ctl/ctl.h"
+#include "ctl/ctl_internal.h"
 #include "snapshot.h"
 #include "stats/stats.h"
 #include "util/log.h"
@@ -36,27 +40,37 @@ struct ctl {
     ctl_reload_fn reload;
     void *reload_arg;
     uint64_t started_ms; /* uv_now() at start */
-    ctl_client_t *clients;
-    size_t n_clients;
+    unsigned idle_ms;
+    ctl_client_t *clients; /* served and refused ones */
+    size_t n_clients;      /* served ones: at most CTL_MAX_CLIENTS */
+    size_t n_refused;      /* refused ones, still being told why */
+    uv_pipe_t spare;       /* takes a connection there is no memory for */
+    bool spare_busy, accept_owed;
     bool stopped;
 };
 
 struct ctl_client {
     uv_pipe_t pipe;
-    uv_timer_t idle;
+    uv_timer_t idle; /* the idle deadline, then the deadline to say goodbye */
+    uv_shutdown_t shutdown;
+    uv_write_t no_memory; /* the out-of-memory reply needs no allocation */
     ctl_t *ctl;
     ctl_client_t *prev, *next;
     int open_handles; /* freed when both handles are closed */
     bool closing;
-    bool draining;          /* closes once its last reply is written */
+    bool served;            /* counted in n_clients */
+    bool refused;           /* over CTL_MAX_CLIENTS: counted in n_refused */
+    bool cut_off;           /* for leaving too many replies unread */
+    bool draining;          /* its last reply is sent: input is read and dropped */
     ctl_pending_t *pending; /* a reload it waits for: reading stops until it ends */
     size_t len;
-    char buf[CTL_MAX_LINE + 1]; /* a line and its newline */
+    char *buf; /* CTL_MAX_LINE + 1 bytes, a line and its newline; NULL when refused */
 };
 
+/* One reply line being written; freed by its callback. */
 typedef struct ctl_write {
     uv_write_t req;
-    char *text;
+    char text[]; /* the JSON and its newline */
 } ctl_write_t;
 
 /* What a command produces: text (output or error) and data. */
@@ -66,6 +80,7 @@ typedef struct ctl_reply {
     size_t text_len;
     json_t *data;
     bool ok;
+    bool no_memory;       /* something could not be allocated: the reply is an error */
     ctl_client_t *client; /* who asked */
     bool deferred;        /* the reply comes later (a reload) */
 } ctl_reply_t;
@@ -130,80 +145,124 @@ static char *ctl_listener_text(const net_listen_t *l)
     return text;
 }
 
-/* jansson reports allocation failure as NULL; like the rest of the
- * daemon's control path, running out of memory here is fatal. */
-static json_t *ctl_json(json_t *v)
+/* jansson reports allocation failure as NULL, and its setters take NULL
+ * for either side (freeing the other), so a command goes on building and
+ * the reply, marked no_memory, becomes an error for this client alone. */
+static json_t *ctl_json(ctl_reply_t *r, json_t *v)
 {
     if (!v)
-        fatalx("out of memory building a control reply");
+        r->no_memory = true;
     return v;
 }
 
-static void ctl_set(json_t *obj, const char *key, json_t *v)
+static void ctl_set(ctl_reply_t *r, json_t *obj, const char *key, json_t *v)
 {
-    if (json_object_set_new(obj, key, ctl_json(v)) < 0)
-        fatalx("out of memory building a control reply");
+    if (json_object_set_new(obj, key, ctl_json(r, v)) < 0)
+        r->no_memory = true;
 }
 
-static void ctl_append(json_t *arr, json_t *v)
+static void ctl_append(ctl_reply_t *r, json_t *arr, json_t *v)
 {
-    if (json_array_append_new(arr, ctl_json(v)) < 0)
-        fatalx("out of memory building a control reply");
+    if (json_array_append_new(arr, ctl_json(r, v)) < 0)
+        r->no_memory = true;
+}
+
+/* A JSON string of len bytes of text that may not be UTF-8 (a health
+ * check's error, a file name): bytes outside ASCII become '?' when the
+ * whole is not valid UTF-8. NULL only when out of memory. */
+static json_t *ctl_text(const char *text, size_t len)
+{
+    json_t *v = json_stringn(text, len);
+    if (v)
+        return v;
+    char *ascii = malloc(len + 1);
+    if (!ascii)
+        return NULL;
+    for (size_t i = 0; i < len; i++)
+        ascii[i] = (unsigned char)text[i] < 0x80 && text[i] ? text[i] : '?';
+    v = json_stringn(ascii, len);
+    free(ascii);
+    return v;
+}
+
+/* The same for a NUL-terminated string; NULL text becomes JSON null. */
+static json_t *ctl_string(const char *text)
+{
+    return text ? ctl_text(text, strlen(text)) : json_null();
 }
 
 /* ------------------------------------------------------------ commands */
 
+/* Prints a table made by the status command, or marks the reply failed. */
+static void ctl_table_done(ctl_reply_t *r, ctl_table_t *t)
+{
+    if (t->failed)
+        r->no_memory = true;
+    else
+        ctl_table_print(t, r->out, "  ");
+    ctl_table_free(t);
+}
+
+/* The status text is three tables laid out by ctl_table_print() from
+ * their content, so a long name or state never breaks a column. */
 static void ctl_cmd_status(ctl_t *c, json_t *args, ctl_reply_t *r)
 {
     (void)args;
     FILE *out = r->out;
     uint64_t up = (uv_now(c->loop) - c->started_ms) / 1000;
     json_t *data = r->data;
-    ctl_set(data, "version", json_string(VERSION));
-    ctl_set(data, "pid", json_integer(getpid()));
-    ctl_set(data, "uptime_seconds", json_integer((json_int_t)up));
+    ctl_set(r, data, "version", ctl_string(VERSION));
+    ctl_set(r, data, "pid", json_integer(getpid()));
+    ctl_set(r, data, "uptime_seconds", json_integer((json_int_t)up));
     fprintf(out, "meridiand %s, pid %ld, up %llud %02lluh%02llum%02llus\n", VERSION,
             (long)getpid(), (unsigned long long)(up / 86400),
             (unsigned long long)(up / 3600 % 24), (unsigned long long)(up / 60 % 60),
             (unsigned long long)(up % 60));
 
-    json_t *listeners = ctl_json(json_array());
+    json_t *listeners = ctl_json(r, json_array());
     fprintf(out, "listeners:");
     for (size_t i = 0; i < c->n_listeners; i++) {
         fprintf(out, " %s", c->listeners[i]);
-        ctl_append(listeners, json_string(c->listeners[i]));
+        ctl_append(r, listeners, ctl_string(c->listeners[i]));
     }
     fprintf(out, "\n");
-    ctl_set(data, "listeners", listeners);
+    ctl_set(r, data, "listeners", listeners);
 
+    ctl_table_t table;
     /* The loop thread publishes snapshots, so this one cannot go away
      * under us; the read section is for form (and for the RCU checker). */
     rcu_read_lock();
     const snapshot_t *s = snapshot_current();
-    json_t *zones = ctl_json(json_array());
-    json_t *dcs = ctl_json(json_array());
+    json_t *zones = ctl_json(r, json_array());
+    json_t *dcs = ctl_json(r, json_array());
     if (s) {
-        fprintf(out, "\nzones:\n  %-32s %10s  %s\n", "ZONE", "SERIAL", "FILE");
+        fprintf(out, "\nzones:\n");
+        ctl_table_init(&table, "lrl");
+        ctl_table_row(&table, (const char *[]){"ZONE", "SERIAL", "FILE"});
         for (size_t i = 0; i < zone_db_zone_count(s->db); i++) {
             const zone_t *z = zone_db_zone(s->db, i);
             char name[DNS_NAME_MAX * 4 + 2]; /* every byte may become \\DDD */
             dns_name_to_text(z->apex->name, name, sizeof(name));
-            fprintf(out, "  %-32s %10lu  %s\n", name, (unsigned long)z->serial,
-                    z->file ? z->file : "-");
-            json_t *zone = ctl_json(json_object());
-            ctl_set(zone, "name", json_string(name));
-            ctl_set(zone, "serial", json_integer(z->serial));
-            ctl_set(zone, "file", z->file ? json_string(z->file) : json_null());
-            ctl_append(zones, zone);
+            char serial[16];
+            snprintf(serial, sizeof(serial), "%lu", (unsigned long)z->serial);
+            ctl_table_row(&table, (const char *[]){name, serial, z->file});
+            json_t *zone = ctl_json(r, json_object());
+            ctl_set(r, zone, "name", ctl_string(name));
+            ctl_set(r, zone, "serial", json_integer(z->serial));
+            ctl_set(r, zone, "file", ctl_string(z->file));
+            ctl_append(r, zones, zone);
         }
+        ctl_table_done(r, &table);
     }
-    ctl_set(data, "zones", zones);
+    ctl_set(r, data, "zones", zones);
 
     /* Per data center: how many of its addresses are up, over all services. */
     uint32_t end = health_target_end(c->health);
     if (s) {
-        fprintf(out, "\ndata centers:\n  %-20s %7s %4s %5s %-11s %-20s %s\n", "NAME",
-                "TARGETS", "UP", "DOWN", "STATE", "SINCE", "WHY");
+        fprintf(out, "\ndata centers:\n");
+        ctl_table_init(&table, "lrrrlll");
+        ctl_table_row(&table, (const char *[]){"NAME", "TARGETS", "UP", "DOWN", "STATE",
+                                               "SINCE", "WHY"});
         for (size_t d = 0; d < s->conf->n_datacenters; d++) {
             const char *dc = s->conf->datacenters[d].name;
             unsigned n = 0, n_up = 0;
@@ -226,101 +285,115 @@ static void ctl_cmd_status(ctl_t *c, json_t *args, ctl_reply_t *r)
             }
             const char *state = !n ? "-" : n_up ? (forced ? "up, forced" : "up")
                                                 : (forced ? "down, forced" : "down");
-            char when[32] = "-";
+            char when[32] = "-", counts[3][12];
             if (since)
                 strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&since));
-            fprintf(out, "  %-20s %7u %4u %5u %-11s %-20s %s\n", dc, n, n_up, n - n_up, state,
-                    when, why);
-            json_t *o = ctl_json(json_object());
-            ctl_set(o, "name", json_string(dc));
-            ctl_set(o, "targets", json_integer(n));
-            ctl_set(o, "up", json_integer(n_up));
-            ctl_set(o, "down", json_integer(n - n_up));
-            ctl_set(o, "state", json_string(state));
-            ctl_set(o, "forced", json_boolean(forced));
-            ctl_set(o, "since", json_integer((json_int_t)since));
-            ctl_set(o, "why", json_string(why));
-            ctl_append(dcs, o);
+            snprintf(counts[0], sizeof(counts[0]), "%u", n);
+            snprintf(counts[1], sizeof(counts[1]), "%u", n_up);
+            snprintf(counts[2], sizeof(counts[2]), "%u", n - n_up);
+            ctl_table_row(&table, (const char *[]){dc, counts[0], counts[1], counts[2], state,
+                                                   when, why});
+            json_t *o = ctl_json(r, json_object());
+            ctl_set(r, o, "name", ctl_string(dc));
+            ctl_set(r, o, "targets", json_integer(n));
+            ctl_set(r, o, "up", json_integer(n_up));
+            ctl_set(r, o, "down", json_integer(n - n_up));
+            ctl_set(r, o, "state", ctl_string(state));
+            ctl_set(r, o, "forced", json_boolean(forced));
+            ctl_set(r, o, "since", json_integer((json_int_t)since));
+            ctl_set(r, o, "why", ctl_string(why));
+            ctl_append(r, dcs, o);
         }
+        ctl_table_done(r, &table);
     }
     /* Per service: whether some clients are answered from outside their
      * order (fallback) or by a data center that is down (fail open). */
-    json_t *services = ctl_json(json_array());
+    json_t *services = ctl_json(r, json_array());
     if (s) {
-        fprintf(out, "\nservices:\n  %-32s %-9s %-8s %-20s %s\n", "NAME", "STATE", "FALLBACK",
-                "SINCE", "FALLBACK ANSWERS");
+        fprintf(out, "\nservices:\n");
+        ctl_table_init(&table, "lllll");
+        ctl_table_row(&table, (const char *[]){"NAME", "STATE", "FALLBACK", "SINCE",
+                                               "FALLBACK ANSWERS"});
         for (size_t i = 0; i < s->conf->n_services; i++) {
             const service_t *svc = s->services[i];
             uint64_t fb = service_count(svc, SERVICE_COUNT_FALLBACK);
-            char when[32] = "-";
+            char when[32] = "-", answers[24];
             if (svc->state_since)
                 strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&svc->state_since));
-            fprintf(out, "  %-32s %-9s %-8s %-20s %llu\n", svc->conf->name,
-                    service_state_name(svc->state), svc->fallback_any ? "any" : "listed", when,
-                    (unsigned long long)fb);
-            json_t *o = ctl_json(json_object());
-            ctl_set(o, "name", json_string(svc->conf->name));
-            ctl_set(o, "state", json_string(service_state_name(svc->state)));
-            ctl_set(o, "fallback", json_string(svc->fallback_any ? "any" : "listed"));
-            ctl_set(o, "since", json_integer((json_int_t)svc->state_since));
-            ctl_set(o, "fallback_answers", json_integer((json_int_t)fb));
-            ctl_append(services, o);
+            snprintf(answers, sizeof(answers), "%llu", (unsigned long long)fb);
+            const char *fallback = svc->fallback_any ? "any" : "listed";
+            ctl_table_row(&table, (const char *[]){svc->conf->name,
+                                                   service_state_name(svc->state), fallback,
+                                                   when, answers});
+            json_t *o = ctl_json(r, json_object());
+            ctl_set(r, o, "name", ctl_string(svc->conf->name));
+            ctl_set(r, o, "state", ctl_string(service_state_name(svc->state)));
+            ctl_set(r, o, "fallback", ctl_string(fallback));
+            ctl_set(r, o, "since", json_integer((json_int_t)svc->state_since));
+            ctl_set(r, o, "fallback_answers", json_integer((json_int_t)fb));
+            ctl_append(r, services, o);
         }
+        ctl_table_done(r, &table);
     }
     rcu_read_unlock();
-    ctl_set(data, "datacenters", dcs);
-    ctl_set(data, "services", services);
+    ctl_set(r, data, "datacenters", dcs);
+    ctl_set(r, data, "services", services);
 
-    json_t *targets = ctl_json(json_array());
-    fprintf(out, "\nhealth targets:\n  %-5s %-39s %-16s %-12s %-7s %-6s %s\n", "ID", "ADDRESS",
-            "DATACENTER", "CHECK", "STATE", "FORCED", "LAST ERROR");
+    json_t *targets = ctl_json(r, json_array());
+    fprintf(out, "\nhealth targets:\n");
+    ctl_table_init(&table, "rllllll");
+    ctl_table_row(&table, (const char *[]){"ID", "ADDRESS", "DATACENTER", "CHECK", "STATE",
+                                           "FORCED", "LAST ERROR"});
     for (uint32_t id = 0; id < end; id++) {
         health_info_t info;
         if (!health_target_info(c->health, id, &info))
             continue;
-        fprintf(out, "  %-5lu %-39s %-16s %-12s %-7s %-6s %s\n", (unsigned long)id,
-                info.address, info.datacenter ? info.datacenter : "-",
-                info.check ? info.check : "-", ctl_state_name(info.effective),
-                ctl_force_name(info.forced), info.last_error ? info.last_error : "-");
-        json_t *t = ctl_json(json_object());
-        ctl_set(t, "id", json_integer(id));
-        ctl_set(t, "address", json_string(info.address));
-        ctl_set(t, "datacenter", info.datacenter ? json_string(info.datacenter) : json_null());
-        ctl_set(t, "check", info.check ? json_string(info.check) : json_null());
-        ctl_set(t, "state", json_string(ctl_state_name(info.effective)));
-        ctl_set(t, "check_state", json_string(ctl_state_name(info.check_state)));
-        ctl_set(t, "forced", json_string(ctl_force_name(info.forced)));
-        ctl_set(t, "successes", json_integer(info.successes));
-        ctl_set(t, "failures", json_integer(info.failures));
-        ctl_set(t, "last_error", info.last_error ? json_string(info.last_error) : json_null());
-        ctl_set(t, "since", json_integer((json_int_t)info.since));
-        ctl_set(t, "why", info.why ? json_string(info.why) : json_null());
-        ctl_append(targets, t);
+        char id_text[12];
+        snprintf(id_text, sizeof(id_text), "%lu", (unsigned long)id);
+        ctl_table_row(&table, (const char *[]){id_text, info.address, info.datacenter,
+                                               info.check, ctl_state_name(info.effective),
+                                               ctl_force_name(info.forced), info.last_error});
+        json_t *t = ctl_json(r, json_object());
+        ctl_set(r, t, "id", json_integer(id));
+        ctl_set(r, t, "address", ctl_string(info.address));
+        ctl_set(r, t, "datacenter", ctl_string(info.datacenter));
+        ctl_set(r, t, "check", ctl_string(info.check));
+        ctl_set(r, t, "state", ctl_string(ctl_state_name(info.effective)));
+        ctl_set(r, t, "check_state", ctl_string(ctl_state_name(info.check_state)));
+        ctl_set(r, t, "forced", ctl_string(ctl_force_name(info.forced)));
+        ctl_set(r, t, "successes", json_integer(info.successes));
+        ctl_set(r, t, "failures", json_integer(info.failures));
+        ctl_set(r, t, "last_error", ctl_string(info.last_error));
+        ctl_set(r, t, "since", json_integer((json_int_t)info.since));
+        ctl_set(r, t, "why", ctl_string(info.why));
+        ctl_append(r, targets, t);
     }
-    ctl_set(data, "targets", targets);
+    ctl_table_done(r, &table);
+    ctl_set(r, data, "targets", targets);
     r->ok = true;
 }
 
 /* One transport's counters, as text and as a JSON object. */
-static json_t *ctl_stats_transport(FILE *out, const char *name, const stats_totals_t *t)
+static json_t *ctl_stats_transport(ctl_reply_t *r, const char *name, const stats_totals_t *t)
 {
-    json_t *o = ctl_json(json_object());
-    json_t *rcodes = ctl_json(json_object()), *qtypes = ctl_json(json_object());
+    FILE *out = r->out;
+    json_t *o = ctl_json(r, json_object());
+    json_t *rcodes = ctl_json(r, json_object()), *qtypes = ctl_json(r, json_object());
     uint64_t q = t->queries, dropped = t->dropped;
     fprintf(out, "%s: %llu queries, %llu dropped, %llu truncated, %llu with client subnet\n",
             name, (unsigned long long)q, (unsigned long long)dropped,
             (unsigned long long)t->truncated, (unsigned long long)t->ecs);
-    ctl_set(o, "queries", json_integer((json_int_t)q));
-    ctl_set(o, "dropped", json_integer((json_int_t)dropped));
-    ctl_set(o, "truncated", json_integer((json_int_t)t->truncated));
-    ctl_set(o, "ecs", json_integer((json_int_t)t->ecs));
+    ctl_set(r, o, "queries", json_integer((json_int_t)q));
+    ctl_set(r, o, "dropped", json_integer((json_int_t)dropped));
+    ctl_set(r, o, "truncated", json_integer((json_int_t)t->truncated));
+    ctl_set(r, o, "ecs", json_integer((json_int_t)t->ecs));
     fprintf(out, "  rcodes:");
     for (unsigned i = 0; i < STATS_RCODES; i++) {
         uint64_t n = t->rcode[i];
         if (!n)
             continue;
         fprintf(out, " %s %llu", stats_rcode_name(i), (unsigned long long)n);
-        ctl_set(rcodes, stats_rcode_name(i), json_integer((json_int_t)n));
+        ctl_set(r, rcodes, stats_rcode_name(i), json_integer((json_int_t)n));
     }
     fprintf(out, "\n  types: ");
     for (unsigned k = 1; k <= STATS_QT_N; k++) {
@@ -329,11 +402,11 @@ static json_t *ctl_stats_transport(FILE *out, const char *name, const stats_tota
         if (!n)
             continue;
         fprintf(out, " %s %llu", stats_qtype_name(i), (unsigned long long)n);
-        ctl_set(qtypes, stats_qtype_name(i), json_integer((json_int_t)n));
+        ctl_set(r, qtypes, stats_qtype_name(i), json_integer((json_int_t)n));
     }
     fprintf(out, "\n");
-    ctl_set(o, "rcodes", rcodes);
-    ctl_set(o, "types", qtypes);
+    ctl_set(r, o, "rcodes", rcodes);
+    ctl_set(r, o, "types", qtypes);
     return o;
 }
 
@@ -347,20 +420,20 @@ static void ctl_cmd_stats(ctl_t *c, json_t *args, ctl_reply_t *r)
     stats_totals_t udp, tcp;
     stats_sum(false, &udp);
     stats_sum(true, &tcp);
-    ctl_set(data, "udp", ctl_stats_transport(out, "udp", &udp));
-    ctl_set(data, "tcp", ctl_stats_transport(out, "tcp", &tcp));
+    ctl_set(r, data, "udp", ctl_stats_transport(r, "udp", &udp));
+    ctl_set(r, data, "tcp", ctl_stats_transport(r, "tcp", &tcp));
     uint64_t reloads = atomic_load(&stats_reloads), failed = atomic_load(&stats_reload_failures);
     fprintf(out, "reloads: %llu, failed: %llu\n", (unsigned long long)reloads,
             (unsigned long long)failed);
-    ctl_set(data, "reloads", json_integer((json_int_t)reloads));
-    ctl_set(data, "reload_failures", json_integer((json_int_t)failed));
+    ctl_set(r, data, "reloads", json_integer((json_int_t)reloads));
+    ctl_set(r, data, "reload_failures", json_integer((json_int_t)failed));
 
-    json_t *services = ctl_json(json_array());
+    json_t *services = ctl_json(r, json_array());
     rcu_read_lock();
     const snapshot_t *s = snapshot_current();
     for (size_t i = 0; s && i < s->conf->n_services; i++) {
         service_t *svc = s->services[i];
-        json_t *o = ctl_json(json_object()), *answers = ctl_json(json_object());
+        json_t *o = ctl_json(r, json_object()), *answers = ctl_json(r, json_object());
         uint64_t fo = service_count(svc, SERVICE_COUNT_FAILOVERS),
                  fb = service_count(svc, SERVICE_COUNT_FALLBACK),
                  fopen = service_count(svc, SERVICE_COUNT_FAIL_OPEN);
@@ -373,20 +446,20 @@ static void ctl_cmd_stats(ctl_t *c, json_t *args, ctl_reply_t *r)
             const char *dc = s->conf->datacenters[svc->pools[p].dc].name;
             uint64_t n = service_count(svc, SERVICE_COUNT_ANSWERS + p);
             fprintf(out, " %s %llu", dc, (unsigned long long)n);
-            ctl_set(answers, dc, json_integer((json_int_t)n));
+            ctl_set(r, answers, dc, json_integer((json_int_t)n));
         }
         fprintf(out, "\n");
-        ctl_set(o, "name", json_string(svc->conf->name));
-        ctl_set(o, "failovers", json_integer((json_int_t)fo));
-        ctl_set(o, "fallback", json_integer((json_int_t)fb));
-        ctl_set(o, "fail_open", json_integer((json_int_t)fopen));
-        ctl_set(o, "answers", answers);
-        ctl_append(services, o);
+        ctl_set(r, o, "name", ctl_string(svc->conf->name));
+        ctl_set(r, o, "failovers", json_integer((json_int_t)fo));
+        ctl_set(r, o, "fallback", json_integer((json_int_t)fb));
+        ctl_set(r, o, "fail_open", json_integer((json_int_t)fopen));
+        ctl_set(r, o, "answers", answers);
+        ctl_append(r, services, o);
     }
     rcu_read_unlock();
-    ctl_set(data, "services", services);
+    ctl_set(r, data, "services", services);
 
-    json_t *checks = ctl_json(json_array());
+    json_t *checks = ctl_json(r, json_array());
     uint32_t end = health_target_end(c->health);
     for (uint32_t id = 0; id < end; id++) {
         health_info_t info;
@@ -395,30 +468,30 @@ static void ctl_cmd_stats(ctl_t *c, json_t *args, ctl_reply_t *r)
         fprintf(out, "check %s %s (%s): %s, %u consecutive successes, %u consecutive failures\n",
                 info.check, info.address, info.datacenter ? info.datacenter : "-",
                 ctl_state_name(info.check_state), info.successes, info.failures);
-        json_t *o = ctl_json(json_object());
-        ctl_set(o, "check", json_string(info.check));
-        ctl_set(o, "address", json_string(info.address));
-        ctl_set(o, "state", json_string(ctl_state_name(info.check_state)));
-        ctl_set(o, "successes", json_integer(info.successes));
-        ctl_set(o, "failures", json_integer(info.failures));
-        ctl_append(checks, o);
+        json_t *o = ctl_json(r, json_object());
+        ctl_set(r, o, "check", ctl_string(info.check));
+        ctl_set(r, o, "address", ctl_string(info.address));
+        ctl_set(r, o, "state", ctl_string(ctl_state_name(info.check_state)));
+        ctl_set(r, o, "successes", json_integer(info.successes));
+        ctl_set(r, o, "failures", json_integer(info.failures));
+        ctl_append(r, checks, o);
     }
-    ctl_set(data, "checks", checks);
+    ctl_set(r, data, "checks", checks);
     r->ok = true;
 }
 
 static void ctl_reload_reply(ctl_reply_t *r, bool ok, const diag_t *d, const char *summary)
 {
     r->ok = ok;
-    json_t *problems = ctl_json(json_array());
+    json_t *problems = ctl_json(r, json_array());
     for (size_t i = 0; i < d->count; i++) {
         fprintf(r->out, "%s\n", d->messages[i]);
-        ctl_append(problems, json_string(d->messages[i]));
+        ctl_append(r, problems, ctl_string(d->messages[i]));
     }
     fprintf(r->out, "%s", summary);
-    ctl_set(r->data, "reloaded", json_boolean(ok));
-    ctl_set(r->data, "summary", json_string(summary));
-    ctl_set(r->data, "problems", problems);
+    ctl_set(r, r->data, "reloaded", json_boolean(ok));
+    ctl_set(r, r->data, "summary", ctl_string(summary));
+    ctl_set(r, r->data, "problems", problems);
 }
 
 static void ctl_reply_open(ctl_reply_t *r);
@@ -441,7 +514,8 @@ static void ctl_reload_done(void *ctx, bool ok, const diag_t *d, const char *sum
     cl->pending = NULL;
     ctl_reply_t r;
     ctl_reply_open(&r);
-    ctl_reload_reply(&r, ok, d, summary);
+    if (!r.no_memory)
+        ctl_reload_reply(&r, ok, d, summary);
     json_t *reply = ctl_reply_close(&r);
     ctl_send(cl, reply, false);
     json_decref(reply);
@@ -456,8 +530,10 @@ static void ctl_cmd_reload(ctl_t *c, json_t *args, ctl_reply_t *r)
         return;
     }
     ctl_pending_t *p = calloc(1, sizeof(*p));
-    if (!p)
-        fatal("calloc");
+    if (!p) {
+        r->no_memory = true;
+        return;
+    }
     p->client = r->client;
     p->now = r;
     c->reload(c->reload_arg, ctl_reload_done, p);
@@ -495,9 +571,9 @@ static void ctl_force_result(ctl_reply_t *r, int rc, const char *what, const cha
         fprintf(r->out, "%s: %s", what, strerror(rc < 0 ? -rc : rc));
         break;
     }
-    ctl_set(r->data, "target", json_string(what));
-    ctl_set(r->data, "state", json_string(state));
-    ctl_set(r->data, "persisted", json_boolean(rc == 0));
+    ctl_set(r, r->data, "target", ctl_string(what));
+    ctl_set(r, r->data, "state", ctl_string(state));
+    ctl_set(r, r->data, "persisted", json_boolean(rc == 0));
 }
 
 static void ctl_cmd_drain(ctl_t *c, json_t *args, ctl_reply_t *r, enum health_force force)
@@ -561,87 +637,96 @@ static void ctl_cmd_explain(ctl_t *c, json_t *args, ctl_reply_t *r)
         char *text = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&text, &len);
-        if (!f)
-            fatal("open_memstream");
-        service_explain(svc, s->conf, s->geo, family, addr, prefix, f);
-        fclose(f);
+        if (f)
+            service_explain(svc, s->conf, s->geo, family, addr, prefix, f);
+        if (!f || fclose(f) != 0) {
+            free(text);
+            r->no_memory = true;
+            rcu_read_unlock();
+            return;
+        }
         fputs(text, r->out);
-        ctl_set(r->data, "service", json_string(svc->conf->name));
-        ctl_set(r->data, "client", json_string(client));
-        ctl_set(r->data, "explain", json_string(text));
+        ctl_set(r, r->data, "service", ctl_string(svc->conf->name));
+        ctl_set(r, r->data, "client", ctl_string(client));
+        ctl_set(r, r->data, "explain", ctl_string(text));
         free(text);
         r->ok = true;
     }
     rcu_read_unlock();
 }
 
-typedef struct ctl_command {
-    const char *name;
-    size_t n_args;
-    const char *usage;
-    void (*run)(ctl_t *c, json_t *args, ctl_reply_t *r);
-} ctl_command_t;
-
-static const ctl_command_t ctl_commands[] = {
-    {"status", 0, "status", ctl_cmd_status},
-    {"stats", 0, "stats", ctl_cmd_stats},
-    {"reload", 0, "reload", ctl_cmd_reload},
-    {"drain", 1, "drain DATACENTER", ctl_cmd_drain_dc},
-    {"undrain", 1, "undrain DATACENTER", ctl_cmd_undrain_dc},
-    {"force", 2, "force ADDRESS up|down|auto", ctl_cmd_force},
-    {"explain", 2, "explain NAME ADDRESS[/PREFIX]", ctl_cmd_explain},
+/* What runs each command of ctl_command_specs. */
+static void (*const ctl_command_run[CTL_CMD_COUNT])(ctl_t *c, json_t *args, ctl_reply_t *r) = {
+    [CTL_CMD_STATUS] = ctl_cmd_status,   [CTL_CMD_STATS] = ctl_cmd_stats,
+    [CTL_CMD_RELOAD] = ctl_cmd_reload,   [CTL_CMD_DRAIN] = ctl_cmd_drain_dc,
+    [CTL_CMD_UNDRAIN] = ctl_cmd_undrain_dc, [CTL_CMD_FORCE] = ctl_cmd_force,
+    [CTL_CMD_EXPLAIN] = ctl_cmd_explain,
 };
 
 /* ------------------------------------------------------------ framing */
 
 static void ctl_reply_open(ctl_reply_t *r)
 {
-    *r = (ctl_reply_t){.data = ctl_json(json_object())};
+    *r = (ctl_reply_t){.data = json_object()};
     r->out = open_memstream(&r->text, &r->text_len);
-    if (!r->out)
-        fatal("open_memstream");
+    r->no_memory = !r->data || !r->out;
 }
 
-/* The reply as sent. Caller frees with json_decref(). */
+/* The reply as sent, or NULL when part of it could not be allocated.
+ * Frees what r holds. Caller frees the reply with json_decref(). */
 static json_t *ctl_reply_close(ctl_reply_t *r)
 {
-    fclose(r->out);
-    json_t *reply = ctl_json(json_object());
-    ctl_set(reply, "version", json_integer(CTL_PROTOCOL_VERSION));
-    ctl_set(reply, "ok", json_boolean(r->ok));
-    /* the reply is a line of JSON: a message must be UTF-8 for jansson */
-    json_t *text = json_stringn(r->text, r->text_len);
-    if (!text)
-        text = json_string("(message not valid UTF-8)");
-    ctl_set(reply, r->ok ? "output" : "error", text);
-    if (r->ok || json_object_size(r->data) > 0)
-        ctl_set(reply, "data", r->data);
-    else
-        json_decref(r->data);
+    if (r->out && fclose(r->out) != 0)
+        r->no_memory = true;
+    json_t *reply = NULL;
+    if (!r->no_memory) {
+        reply = ctl_json(r, json_object());
+        ctl_set(r, reply, "version", json_integer(CTL_PROTOCOL_VERSION));
+        ctl_set(r, reply, "ok", json_boolean(r->ok));
+        /* the reply is a line of JSON: the message must be UTF-8 for it */
+        ctl_set(r, reply, r->ok ? "output" : "error", ctl_text(r->text, r->text_len));
+        if (r->ok || json_object_size(r->data) > 0) {
+            ctl_set(r, reply, "data", r->data); /* taken even when it fails */
+            r->data = NULL;
+        }
+    }
+    json_decref(r->data);
     free(r->text);
+    if (r->no_memory) {
+        json_decref(reply);
+        return NULL;
+    }
     return reply;
 }
 
-/* Builds the reply to one request line of cl. Sets *fatal_error when the
- * connection must close after it. Returns NULL when the reply comes later
- * (a reload). Caller frees with json_decref(). */
+/* Builds the reply to one request line of cl. Sets *close_after when the
+ * connection must close after it, *deferred when the reply comes later (a
+ * reload). Returns NULL when deferred or out of memory. Caller frees with
+ * json_decref(). */
 static json_t *ctl_handle_line(ctl_t *c, ctl_client_t *cl, const char *line, size_t len,
-                               bool *fatal_error)
+                               bool *close_after, bool *deferred)
 {
     ctl_reply_t r;
     ctl_reply_open(&r);
     r.client = cl;
+    json_t *req = NULL;
+    if (r.no_memory)
+        goto done;
 
     json_error_t jerr;
-    json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+    req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
     json_t *version = req ? json_object_get(req, "version") : NULL;
     json_t *command = req ? json_object_get(req, "command") : NULL;
     json_t *args = req ? json_object_get(req, "args") : NULL;
     json_t *jflag = req ? json_object_get(req, "json") : NULL;
-    const ctl_command_t *cmd = NULL;
+    /* jansson leaves the error text empty when its first buffer fails */
+    if (!req && (json_error_code(&jerr) == json_error_out_of_memory || !jerr.text[0])) {
+        r.no_memory = true;
+        goto done;
+    }
     if (!req || !json_is_object(req)) {
         fprintf(r.out, "invalid request: %s", req ? "not a JSON object" : jerr.text);
-        *fatal_error = true;
+        *close_after = true;
         goto done;
     }
     if (!json_is_integer(version) || json_integer_value(version) != CTL_PROTOCOL_VERSION) {
@@ -675,13 +760,11 @@ static json_t *ctl_handle_line(ctl_t *c, ctl_client_t *cl, const char *line, siz
                 goto done;
             }
     }
-    for (size_t i = 0; i < sizeof(ctl_commands) / sizeof(ctl_commands[0]); i++)
-        if (strcmp(ctl_commands[i].name, json_string_value(command)) == 0)
-            cmd = &ctl_commands[i];
+    const ctl_command_spec_t *cmd = ctl_command_find(json_string_value(command));
     if (!cmd) {
         fprintf(r.out, "unknown command '%s' (expected one of:", json_string_value(command));
-        for (size_t i = 0; i < sizeof(ctl_commands) / sizeof(ctl_commands[0]); i++)
-            fprintf(r.out, " %s", ctl_commands[i].name);
+        for (size_t i = 0; i < CTL_CMD_COUNT; i++)
+            fprintf(r.out, " %s", ctl_command_specs[i].name);
         fprintf(r.out, ")");
         goto done;
     }
@@ -689,11 +772,12 @@ static json_t *ctl_handle_line(ctl_t *c, ctl_client_t *cl, const char *line, siz
         fprintf(r.out, "usage: %s", cmd->usage);
         goto done;
     }
-    cmd->run(c, args, &r);
+    ctl_command_run[cmd->id](c, args, &r);
 
 done:
     json_decref(req);
     if (r.deferred) {
+        *deferred = true;
         fclose(r.out);
         free(r.text);
         json_decref(r.data);
@@ -705,8 +789,19 @@ done:
 static void ctl_on_client_closed(uv_handle_t *h)
 {
     ctl_client_t *cl = h->data;
-    if (--cl->open_handles == 0)
-        free(cl);
+    if (--cl->open_handles > 0)
+        return;
+    bool trim = cl->cut_off;
+    free(cl->buf);
+    free(cl);
+#ifdef __GLIBC__
+    /* The replies it left unread were many small blocks: give the pages
+     * back now rather than when the heap's top happens to be free. */
+    if (trim)
+        malloc_trim(0);
+#else
+    (void)trim;
+#endif
 }
 
 static void ctl_client_close(ctl_client_t *cl)
@@ -721,59 +816,124 @@ static void ctl_client_close(ctl_client_t *cl)
         c->clients = cl->next;
     if (cl->next)
         cl->next->prev = cl->prev;
-    c->n_clients--;
+    if (cl->refused)
+        c->n_refused--;
+    else if (cl->served)
+        c->n_clients--;
     if (cl->pending)
         cl->pending->client = NULL;
     uv_read_stop((uv_stream_t *)&cl->pipe);
     uv_timer_stop(&cl->idle);
+    /* replies still queued are cancelled: their callbacks free them */
     uv_close((uv_handle_t *)&cl->pipe, ctl_on_client_closed);
     uv_close((uv_handle_t *)&cl->idle, ctl_on_client_closed);
 }
 
-/* Closing right after the last write: uv_close() cancels writes still
- * queued, so a client closed for an error waits for its reply first. */
-typedef struct ctl_write_ctx {
-    ctl_write_t w;
-    ctl_client_t *close_after;
-} ctl_write_ctx_t;
-
-static void ctl_on_written(uv_write_t *req, int status)
+static void ctl_on_idle(uv_timer_t *t)
 {
-    ctl_write_ctx_t *wc = (ctl_write_ctx_t *)req;
-    (void)status;
-    if (wc->close_after)
-        ctl_client_close(wc->close_after);
-    free(wc->w.text);
-    free(wc);
+    ctl_client_close(t->data);
 }
 
-static void ctl_send(ctl_client_t *cl, json_t *reply, bool close_after)
+/* The idle deadline starts again: only when a whole request line came
+ * in, so a client trickling bytes cannot hold its slot. */
+static void ctl_client_touch(ctl_client_t *cl)
 {
-    char *text = json_dumps(reply, JSON_COMPACT);
-    if (!text)
-        fatalx("out of memory writing a control reply");
-    size_t len = strlen(text);
-    char *line = realloc(text, len + 2);
-    if (!line)
-        fatal("realloc");
-    line[len] = '\n';
-    line[len + 1] = 0;
-    ctl_write_ctx_t *wc = calloc(1, sizeof(*wc));
-    if (!wc)
-        fatal("calloc");
-    wc->w.text = line;
-    wc->close_after = close_after ? cl : NULL;
-    uv_buf_t buf = uv_buf_init(line, (unsigned)(len + 1));
-    if (uv_write(&wc->w.req, (uv_stream_t *)&cl->pipe, &buf, 1, ctl_on_written) < 0) {
-        free(line);
-        free(wc);
+    uv_timer_start(&cl->idle, ctl_on_idle, cl->ctl->idle_ms, 0);
+}
+
+static void ctl_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    /* what a client sends after its last reply is read and dropped */
+    static char dropped[4096];
+    ctl_client_t *cl = h->data;
+    (void)suggested;
+    if (cl->draining || !cl->buf)
+        *buf = uv_buf_init(dropped, sizeof(dropped));
+    else
+        *buf = uv_buf_init(cl->buf + cl->len, (unsigned)(CTL_MAX_LINE + 1 - cl->len));
+}
+
+static void ctl_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+static void ctl_on_shutdown(uv_shutdown_t *req, int status)
+{
+    if (status < 0)
+        ctl_client_close(req->handle->data);
+}
+
+/* After cl's last reply: its write side is shut down once the reply is
+ * out, so the client reads the reply and then the end; what it still
+ * sends is read and dropped (closing with its request unread would make
+ * its send fail before it could read why). The connection closes at the
+ * client's end or after CTL_LINGER_MS. */
+static void ctl_client_finish(ctl_client_t *cl)
+{
+    cl->draining = true;
+    uv_timer_start(&cl->idle, ctl_on_idle, CTL_LINGER_MS, 0);
+    if (uv_shutdown(&cl->shutdown, (uv_stream_t *)&cl->pipe, ctl_on_shutdown) < 0) {
         ctl_client_close(cl);
         return;
     }
-    if (close_after) {
-        cl->draining = true;
-        uv_read_stop((uv_stream_t *)&cl->pipe);
+    uv_read_start((uv_stream_t *)&cl->pipe, ctl_alloc, ctl_on_read);
+}
+
+static void ctl_on_written(uv_write_t *req, int status)
+{
+    (void)status; /* a failed write ends in a failed read, which closes */
+    free(req);    /* the ctl_write_t it starts */
+}
+
+static const char ctl_no_memory_reply[] =
+    "{\"version\":1,\"ok\":false,\"error\":\"out of memory: meridiand could not build the "
+    "reply, try again\"}\n";
+
+/* The reply when a reply could not be built: static, written with the
+ * client's own request, then the connection closes. */
+static void ctl_send_no_memory(ctl_client_t *cl)
+{
+    if (cl->closing || cl->draining)
+        return;
+    log_warnx("control socket: out of memory answering a client");
+    uv_buf_t buf = uv_buf_init((char *)ctl_no_memory_reply, sizeof(ctl_no_memory_reply) - 1);
+    if (uv_write(&cl->no_memory, (uv_stream_t *)&cl->pipe, &buf, 1, NULL) < 0) {
+        ctl_client_close(cl);
+        return;
     }
+    ctl_client_finish(cl);
+}
+
+/* Queues reply (NULL: it could not be built) for cl. A client that leaves
+ * more than CTL_MAX_OUTPUT bytes of replies unread is cut off; a single
+ * reply, however long, is always queued when nothing else waits. */
+static void ctl_send(ctl_client_t *cl, json_t *reply, bool close_after)
+{
+    if (cl->closing || cl->draining)
+        return;
+    size_t len = reply ? json_dumpb(reply, NULL, 0, JSON_COMPACT) : 0;
+    ctl_write_t *w = len ? malloc(sizeof(*w) + len + 1) : NULL;
+    if (!w || json_dumpb(reply, w->text, len, JSON_COMPACT) != len) {
+        free(w);
+        ctl_send_no_memory(cl);
+        return;
+    }
+    w->text[len] = '\n';
+    size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&cl->pipe);
+    if (queued > 0 && queued + len + 1 > CTL_MAX_OUTPUT) {
+        free(w);
+        log_warnx("control socket: a client left %zu bytes of replies unread: disconnected",
+                  queued);
+        cl->cut_off = true;
+        ctl_client_close(cl);
+        return;
+    }
+    uv_buf_t buf = uv_buf_init(w->text, (unsigned)(len + 1));
+    if (uv_write(&w->req, (uv_stream_t *)&cl->pipe, &buf, 1, ctl_on_written) < 0) {
+        free(w);
+        ctl_client_close(cl);
+        return;
+    }
+    if (close_after)
+        ctl_client_finish(cl);
 }
 
 /* An error reply outside any command (too long, too many clients), then
@@ -786,24 +946,10 @@ static void ctl_send_error(ctl_client_t *cl, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    json_t *reply = ctl_json(json_object());
-    ctl_set(reply, "version", json_integer(CTL_PROTOCOL_VERSION));
-    ctl_set(reply, "ok", json_false());
-    ctl_set(reply, "error", json_string(msg));
+    json_t *reply = json_pack("{s:i, s:b, s:s}", "version", CTL_PROTOCOL_VERSION, "ok", 0,
+                              "error", msg);
     ctl_send(cl, reply, true);
     json_decref(reply);
-}
-
-static void ctl_on_idle(uv_timer_t *t)
-{
-    ctl_client_close(t->data);
-}
-
-static void ctl_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    ctl_client_t *cl = h->data;
-    (void)suggested;
-    *buf = uv_buf_init(cl->buf + cl->len, (unsigned)(sizeof(cl->buf) - cl->len));
 }
 
 /* Answers the complete lines in cl's buffer (those before `scanned` have
@@ -816,25 +962,27 @@ static void ctl_process(ctl_client_t *cl, size_t scanned)
     for (size_t i = scanned; i < cl->len; i++) {
         if (cl->buf[i] != '\n')
             continue;
-        bool fatal_error = false;
-        json_t *reply = ctl_handle_line(cl->ctl, cl, cl->buf + start, i - start, &fatal_error);
+        ctl_client_touch(cl);
+        bool close_after = false, deferred = false;
+        json_t *reply = ctl_handle_line(cl->ctl, cl, cl->buf + start, i - start, &close_after,
+                                        &deferred);
         start = i + 1;
-        if (!reply) {
+        if (deferred) {
             memmove(cl->buf, cl->buf + start, cl->len - start);
             cl->len -= start;
             uv_read_stop((uv_stream_t *)&cl->pipe);
             uv_timer_stop(&cl->idle);
             return;
         }
-        ctl_send(cl, reply, fatal_error);
+        ctl_send(cl, reply, close_after);
         json_decref(reply);
-        /* a command may have stopped the server, or the line closed us */
-        if (fatal_error || cl->closing)
+        /* a command may have stopped the server, or the line ended us */
+        if (cl->closing || cl->draining)
             return;
     }
     memmove(cl->buf, cl->buf + start, cl->len - start);
     cl->len -= start;
-    if (cl->len == sizeof(cl->buf))
+    if (cl->len == CTL_MAX_LINE + 1)
         ctl_send_error(cl, "request too long: a request is one line of at most %d bytes",
                        CTL_MAX_LINE);
 }
@@ -847,9 +995,8 @@ static void ctl_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         ctl_client_close(cl);
         return;
     }
-    if (nread == 0 || cl->closing)
+    if (nread == 0 || cl->closing || cl->draining)
         return;
-    uv_timer_start(&cl->idle, ctl_on_idle, CTL_IDLE_TIMEOUT_MS, 0);
     size_t scanned = cl->len;
     cl->len += (size_t)nread;
     ctl_process(cl, scanned);
@@ -861,10 +1008,35 @@ static void ctl_client_resume(ctl_client_t *cl)
 {
     if (cl->closing || cl->draining)
         return;
-    uv_timer_start(&cl->idle, ctl_on_idle, CTL_IDLE_TIMEOUT_MS, 0);
+    ctl_client_touch(cl);
     ctl_process(cl, 0);
     if (!cl->pending && !cl->closing && !cl->draining)
         uv_read_start((uv_stream_t *)&cl->pipe, ctl_alloc, ctl_on_read);
+}
+
+static void ctl_accept_spare(ctl_t *c);
+
+static void ctl_on_spare_closed(uv_handle_t *h)
+{
+    ctl_t *c = h->data;
+    c->spare_busy = false;
+    if (c->accept_owed && !c->stopped)
+        ctl_accept_spare(c);
+}
+
+/* No memory for a client: libuv holds the connection it accepted until
+ * uv_accept() takes it, and stops listening meanwhile. Take it into a
+ * handle kept for this and close it, so the next client is served. */
+static void ctl_accept_spare(ctl_t *c)
+{
+    c->accept_owed = c->spare_busy;
+    if (c->spare_busy)
+        return; /* on_spare_closed comes back for it */
+    c->spare_busy = true;
+    uv_pipe_init(c->loop, &c->spare, 0);
+    c->spare.data = c;
+    uv_accept((uv_stream_t *)&c->listener, (uv_stream_t *)&c->spare);
+    uv_close((uv_handle_t *)&c->spare, ctl_on_spare_closed);
 }
 
 static void ctl_on_connection(uv_stream_t *server, int status)
@@ -874,12 +1046,12 @@ static void ctl_on_connection(uv_stream_t *server, int status)
         log_warnx("control socket: %s", uv_strerror(status));
         return;
     }
-    ctl_client_t *cl = malloc(sizeof(*cl));
+    ctl_client_t *cl = calloc(1, sizeof(*cl));
     if (!cl) {
         log_warnx("control socket: out of memory for a client");
+        ctl_accept_spare(c);
         return;
     }
-    memset(cl, 0, offsetof(ctl_client_t, buf));
     cl->ctl = c;
     uv_pipe_init(c->loop, &cl->pipe, 0);
     uv_timer_init(c->loop, &cl->idle);
@@ -889,16 +1061,28 @@ static void ctl_on_connection(uv_stream_t *server, int status)
     if (c->clients)
         c->clients->prev = cl;
     c->clients = cl;
-    c->n_clients++;
     if (uv_accept(server, (uv_stream_t *)&cl->pipe) < 0) {
         ctl_client_close(cl);
         return;
     }
-    if (c->n_clients > CTL_MAX_CLIENTS) {
-        ctl_send_error(cl, "too many clients: at most %d at once", CTL_MAX_CLIENTS);
+    if (c->n_clients >= CTL_MAX_CLIENTS) {
+        /* told why, and its request drained, for CTL_LINGER_MS at most;
+         * past as many again being told, closed without a word */
+        cl->refused = true;
+        if (++c->n_refused > CTL_MAX_CLIENTS)
+            ctl_client_close(cl);
+        else
+            ctl_send_error(cl, "too many clients: at most %d at once", CTL_MAX_CLIENTS);
         return;
     }
-    uv_timer_start(&cl->idle, ctl_on_idle, CTL_IDLE_TIMEOUT_MS, 0);
+    cl->buf = malloc(CTL_MAX_LINE + 1);
+    if (!cl->buf) {
+        ctl_send_no_memory(cl);
+        return;
+    }
+    cl->served = true;
+    c->n_clients++;
+    ctl_client_touch(cl);
     uv_read_start((uv_stream_t *)&cl->pipe, ctl_alloc, ctl_on_read);
 }
 
@@ -954,6 +1138,7 @@ int ctl_start(ctl_t **out, uv_loop_t *loop, const ctl_config_t *cfg)
     for (size_t i = 0; i < cfg->n_listeners; i++)
         c->listeners[i] = ctl_listener_text(&cfg->listeners[i]);
     c->started_ms = uv_now(loop);
+    c->idle_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : CTL_IDLE_TIMEOUT_MS;
 
     /* The socket is made by hand and handed to libuv only once it works,
      * so a failure leaves no handle to close. Created 0660 from the start:
