@@ -1,4 +1,5 @@
-/* Unit tests for src/util: diagnostics collection and log levels. */
+/* Unit tests for src/util: diagnostics collection, log levels and the
+ * log line's form on stderr (time stamp, or the journal's priority). */
 #include "config.h"
 
 #include <setjmp.h>
@@ -8,6 +9,13 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "util/diag.h"
 #include "util/log.h"
@@ -78,6 +86,89 @@ static void test_log_levels(void **state)
     log_set_level(LOG_LEVEL_INFO);
 }
 
+enum journal { J_UNSET, J_SAME, J_OTHER_INODE, J_OTHER_DEVICE, J_MALFORMED, J_EMPTY };
+
+/* What log_warnx("hello 7") writes to stderr, stderr being a temp file and
+ * JOURNAL_STREAM naming that file (J_SAME), something else, or nothing. */
+static void log_capture(enum journal journal, char *out, size_t cap)
+{
+    char path[] = "/tmp/test_util.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    unsigned long long dev = st.st_dev, ino = st.st_ino;
+    char v[64] = "";
+    if (journal == J_SAME)
+        snprintf(v, sizeof(v), "%llu:%llu", dev, ino);
+    else if (journal == J_OTHER_INODE)
+        snprintf(v, sizeof(v), "%llu:%llu", dev, ino + 1);
+    else if (journal == J_OTHER_DEVICE)
+        snprintf(v, sizeof(v), "%llu:%llu", dev + 1, ino);
+    else if (journal == J_MALFORMED)
+        snprintf(v, sizeof(v), "%llu:%llux", dev, ino);
+    if (journal == J_UNSET)
+        unsetenv("JOURNAL_STREAM");
+    else
+        setenv("JOURNAL_STREAM", v, 1);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+    log_init("test", LOG_LEVEL_INFO, false);
+    log_warnx("hello %d", 7);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    unsetenv("JOURNAL_STREAM");
+    log_init("test", LOG_LEVEL_INFO, false);
+    ssize_t n = pread(fd, out, cap - 1, 0);
+    assert_true(n >= 0);
+    out[n] = 0;
+    close(fd);
+}
+
+static void expect_stamped(const char *line, const char *what)
+{
+    regex_t re;
+    assert_int_equal(regcomp(&re,
+                             "^([0-9]{4}-[0-9]{2}-[0-9]{2})T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z "
+                             "test: hello 7\n$",
+                             REG_EXTENDED),
+                     0);
+    regmatch_t m[2];
+    int rc = regexec(&re, line, 2, m, 0);
+    regfree(&re);
+    if (rc != 0)
+        fail_msg("%s: expected \"YYYY-MM-DDTHH:MM:SS.mmmZ test: hello 7\", got \"%s\"", what,
+                 line);
+    /* the time is now, in UTC */
+    char today[16], yesterday[16];
+    time_t now = time(NULL), before = now - 60;
+    strftime(today, sizeof(today), "%Y-%m-%d", gmtime(&now));
+    strftime(yesterday, sizeof(yesterday), "%Y-%m-%d", gmtime(&before));
+    if (strncmp(line, today, 10) != 0 && strncmp(line, yesterday, 10) != 0)
+        fail_msg("%s: expected today's date (UTC) %s, got \"%s\"", what, today, line);
+}
+
+static void test_log_stamps(void **state)
+{
+    (void)state;
+    char line[512];
+    log_capture(J_UNSET, line, sizeof(line));
+    expect_stamped(line, "no JOURNAL_STREAM");
+    log_capture(J_SAME, line, sizeof(line));
+    assert_string_equal(line, "<4>test: hello 7\n"); /* LOG_WARNING */
+    /* set, but not our stderr: a terminal or file still wants the time */
+    log_capture(J_OTHER_INODE, line, sizeof(line));
+    expect_stamped(line, "JOURNAL_STREAM of another inode");
+    log_capture(J_OTHER_DEVICE, line, sizeof(line));
+    expect_stamped(line, "JOURNAL_STREAM of another device");
+    log_capture(J_MALFORMED, line, sizeof(line));
+    expect_stamped(line, "JOURNAL_STREAM malformed");
+    log_capture(J_EMPTY, line, sizeof(line));
+    expect_stamped(line, "JOURNAL_STREAM empty");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -85,6 +176,7 @@ int main(void)
         cmocka_unit_test(test_diag_many),
         cmocka_unit_test(test_diag_long_message),
         cmocka_unit_test(test_log_levels),
+        cmocka_unit_test(test_log_stamps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
