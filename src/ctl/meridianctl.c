@@ -38,8 +38,8 @@ static void usage(FILE *out)
             "\n"
             "Commands:\n");
     for (size_t i = 0; i < CTL_CMD_COUNT; i++) {
-        const char *help = ctl_command_specs[i].help;
-        fprintf(out, "  %-30s ", ctl_command_specs[i].usage);
+        const char *help = ctl__command_specs[i].help;
+        fprintf(out, "  %-30s ", ctl__command_specs[i].usage);
         for (const char *nl; (nl = strchr(help, '\n')); help = nl + 1)
             fprintf(out, "%.*s\n  %-30s ", (int)(nl - help), help, "");
         fprintf(out, "%s\n", help);
@@ -299,7 +299,7 @@ int main(int argc, char **argv)
         usage(stdout);
         return EXIT_OK;
     }
-    const ctl_command_spec_t *spec = ctl_command_find(args[0]);
+    const ctl_command_spec_t *spec = ctl__command_find(args[0]);
     if (!spec)
         return usage_error("unknown command '%s'", args[0]);
     if ((unsigned)(n_args - 1) != spec->n_args)
