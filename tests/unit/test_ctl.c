@@ -22,10 +22,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <urcu.h>
 
 #include "ctl/ctl.h"
+#include "ctl/ctl_internal.h"
 
 typedef struct fixture {
     uv_loop_t loop;
@@ -98,7 +100,7 @@ static int setup(void **state)
 /* An idle deadline short enough to wait for. */
 static int setup_short_idle(void **state)
 {
-    return setup_with(state, 300);
+    return setup_with(state, 1000);
 }
 
 /* Allocation failures injected into jansson while the server's loop runs
@@ -454,39 +456,53 @@ static void test_unread_output_bound(void **state)
     close(fd);
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Turns the loop for `seconds`; false when fd was closed meanwhile. */
+static bool turn_for(fixture_t *f, int fd, double seconds)
+{
+    for (double end = now_s() + seconds; now_s() < end;) {
+        loop_turn(f);
+        char c;
+        if (recv(fd, &c, 1, MSG_DONTWAIT) == 0)
+            return false;
+        usleep(5000);
+    }
+    return true;
+}
+
 /* The idle deadline counts whole lines: one byte at a time does not hold
- * a slot, a line now and then does. */
+ * a slot, a line now and then does. Timed by the clock, with wide margins
+ * (1 s deadline; a byte every 50 ms for up to 3 s; a line every 300 ms). */
 static void test_idle_counts_lines(void **state)
 {
-    fixture_t *f = *state; /* idle deadline 300 ms */
+    fixture_t *f = *state;
     int fd = client_connect(f->path);
     const char *req = "{\"version\": 1, \"command\": \"status\"}\n";
     bool closed = false;
-    for (size_t i = 0; i < 30 && !closed; i++) { /* 1.5 s */
-        ssize_t n = send(fd, req + i, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-        closed = n < 0;
-        for (int k = 0; k < 10 && !closed; k++) {
-            loop_turn(f);
-            char c;
-            closed = recv(fd, &c, 1, MSG_DONTWAIT) == 0;
-            usleep(5000);
-        }
+    double start = now_s();
+    for (size_t i = 0; !closed && now_s() < start + 3; i = (i + 1) % (strlen(req) - 1)) {
+        closed = send(fd, req + i, 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0;
+        closed = closed || !turn_for(f, fd, 0.05);
     }
     if (!closed)
-        fail_msg("a client trickling a byte every 50 ms was still connected after 1.5 s "
-                 "(idle deadline 300 ms)");
+        fail_msg("a client trickling a byte every 50 ms was still connected after 3 s "
+                 "(idle deadline 1 s)");
     close(fd);
 
     fd = client_connect(f->path);
-    for (int i = 0; i < 5; i++) { /* 1 s, a line every 200 ms */
+    for (int i = 0; i < 5; i++) { /* 1.5 s in all */
         json_t *r = ask(f, fd, req);
-        assert_non_null(r);
+        if (!r)
+            fail_msg("a client sending a line every 300 ms was closed after %d lines", i);
         assert_true(json_is_true(json_object_get(r, "ok")));
         json_decref(r);
-        for (int k = 0; k < 40; k++) {
-            loop_turn(f);
-            usleep(5000);
-        }
+        assert_true(turn_for(f, fd, 0.3));
     }
     close(fd);
 }
@@ -597,6 +613,30 @@ static void test_parse_client(void **state)
     assert_int_equal(ctl_parse_client("", &family, addr, &prefix), -EINVAL);
 }
 
+/* Status tables: each column as wide as its widest cell, counted in
+ * characters; numbers to the right; no padding after the last column. */
+static void test_table(void **state)
+{
+    (void)state;
+    ctl_table_t t;
+    ctl__table_init(&t, "lrl");
+    ctl__table_row(&t, (const char *[]){"NAME", "UP", "STATE"});
+    ctl__table_row(&t, (const char *[]){"eu-west", "2", "down, forced"});
+    ctl__table_row(&t, (const char *[]){"z\xc3\xbcrich", "10", NULL});
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    ctl__table_print(&t, out, "  ");
+    fclose(out);
+    assert_false(t.failed);
+    ctl__table_free(&t);
+    assert_string_equal(text, "  NAME     UP  STATE\n"
+                              "  eu-west   2  down, forced\n"
+                              "  z\xc3\xbcrich   10  -\n");
+    free(text);
+}
+
 int main(void)
 {
     rcu_register_thread();
@@ -612,6 +652,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idle_counts_lines, setup_short_idle, teardown),
         cmocka_unit_test_setup_teardown(test_out_of_memory, setup, teardown),
         cmocka_unit_test(test_parse_client),
+        cmocka_unit_test(test_table),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     rcu_unregister_thread();
