@@ -109,6 +109,7 @@ expect_output '^  eu-west +2 +2 +0' "data center eu-west"
 expect_output '192\.0\.2\.10 +eu-west +- +unknown +auto' "target line"
 expect_aligned zones
 expect_aligned "data centers"
+expect_aligned services
 expect_aligned "health targets"
 
 ctl status --json
