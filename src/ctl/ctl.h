@@ -20,9 +20,18 @@
  *     connection stays open;
  *   - a line longer than CTL_MAX_LINE bytes, or one that is not a JSON
  *     object, gets an error reply and the connection is closed;
- *   - a connection idle for CTL_IDLE_TIMEOUT_MS is closed;
+ *   - a connection that sends no complete line for CTL_IDLE_TIMEOUT_MS is
+ *     closed (bytes without a newline do not count);
+ *   - a client that leaves more than CTL_MAX_OUTPUT bytes of replies
+ *     unread is disconnected (one reply is sent whatever its length);
  *   - at most CTL_MAX_CLIENTS connections at once: one more gets the error
- *     reply "too many clients" and is closed.
+ *     reply "too many clients" and is closed;
+ *   - when the daemon runs out of memory answering, the reply is the error
+ *     "out of memory ..." and the connection is closed; the daemon goes on.
+ * Where the server closes after an error reply, it shuts down its side
+ * once the reply is written and reads and drops what the client still
+ * sends, for CTL_LINGER_MS at most, so the client can read the reply
+ * instead of failing to send.
  *
  * Commands: status; reload; drain DC; undrain DC; force ADDRESS
  * up|down|auto; explain NAME ADDRESS[/PREFIX]. See meridianctl(8).
@@ -47,6 +56,8 @@
 #define CTL_MAX_LINE 65536 /* bytes in one request, without the newline */
 #define CTL_IDLE_TIMEOUT_MS 10000
 #define CTL_MAX_CLIENTS 16
+#define CTL_MAX_OUTPUT (1024 * 1024) /* reply bytes queued for one client */
+#define CTL_LINGER_MS 2000
 
 /* How a reload went: ok when the new configuration is being served; every
  * problem in problems (as "file:line: message"); summary one line for
@@ -65,6 +76,7 @@ typedef struct ctl_config {
     size_t n_listeners;
     ctl_reload_fn reload;            /* NULL: reload is refused */
     void *reload_arg;
+    unsigned idle_timeout_ms;        /* 0: CTL_IDLE_TIMEOUT_MS */
 } ctl_config_t;
 
 typedef struct ctl ctl_t;

@@ -3,7 +3,9 @@
  * socket (protocol in ctl.h) and prints the answer.
  *
  * Exit status: 0 ok, 1 the daemon said no, 2 usage, 3 cannot connect,
- * 4 no answer in time.
+ * 4 no answer in time. The command line is checked against the command
+ * table (ctl_internal.h) before any config is read, so `help`, a bare
+ * `meridianctl` and a wrong command work without a config or a daemon.
  */
 #include "config.h"
 
@@ -11,6 +13,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,7 @@
 
 #include "conf/conf.h"
 #include "ctl/ctl.h"
+#include "ctl/ctl_internal.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/meridian/meridian.yaml"
 
@@ -32,18 +36,16 @@ static void usage(FILE *out)
             "Usage: meridianctl [-s SOCKET | -c CONFIG] [--json] [-t SECONDS] COMMAND [ARGS...]\n"
             "Controls a running meridiand through its control socket.\n"
             "\n"
-            "Commands:\n"
-            "  status                         version, uptime, listeners, zones, data centers\n"
-            "                                 and every health target\n"
-            "  stats                          counters: queries by transport, rcode and type,\n"
-            "                                 answers per service and data center, failovers,\n"
-            "                                 reloads, check results\n"
-            "  reload                         reload the config and zones (as SIGHUP does)\n"
-            "  drain DATACENTER               force a data center down (kept across restarts\n"
-            "                                 when server.state_file is set)\n"
-            "  undrain DATACENTER             back to what its health checks say\n"
-            "  force ADDRESS up|down|auto     force one address up or down, or release it\n"
-            "  explain NAME ADDRESS[/PREFIX]  how service NAME answers that client, now\n"
+            "Commands:\n");
+    for (size_t i = 0; i < CTL_CMD_COUNT; i++) {
+        const char *help = ctl__command_specs[i].help;
+        fprintf(out, "  %-30s ", ctl__command_specs[i].usage);
+        for (const char *nl; (nl = strchr(help, '\n')); help = nl + 1)
+            fprintf(out, "%.*s\n  %-30s ", (int)(nl - help), help, "");
+        fprintf(out, "%s\n", help);
+    }
+    fprintf(out,
+            "  %-30s show this help and exit\n"
             "\n"
             "Options:\n"
             "  -s, --socket SOCKET   the control socket\n"
@@ -56,7 +58,20 @@ static void usage(FILE *out)
             "\n"
             "Exit status: 0 ok, 1 the daemon refused or the command failed, 2 usage,\n"
             "3 cannot connect, 4 timeout.\n",
-            DEFAULT_CONFIG);
+            "help", DEFAULT_CONFIG);
+}
+
+/* A usage error: the message, where to look, exit status 2. */
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "meridianctl: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nTry 'meridianctl --help' for the commands and options.\n");
+    va_end(ap);
+    return EXIT_USAGE;
 }
 
 /* The socket named by the config's server.control; NULL (said why) when
@@ -122,8 +137,24 @@ static int exchange(const char *path, const char *request, long long deadline, c
         fprintf(stderr, "meridianctl: socket: %s\n", strerror(errno));
         return EXIT_CONNECT;
     }
-    if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-        int e = errno;
+    /* A Unix socket whose backlog is full refuses a non-blocking connect
+     * with EAGAIN (it does not complete later, as TCP's does): the daemon
+     * is busy, not gone, so try again until the deadline. */
+    int e = 0;
+    while (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+        e = errno;
+        if ((e != EAGAIN && e != EINTR) || now_ms() >= deadline)
+            break;
+        e = 0;
+        poll(NULL, 0, 10);
+    }
+    if (e == EAGAIN) {
+        fprintf(stderr, "meridianctl: %s: the daemon accepted no connection within the "
+                        "timeout\n", path);
+        close(fd);
+        return EXIT_TIMEOUT;
+    }
+    if (e) {
         if (e == ENOENT || e == ECONNREFUSED)
             fprintf(stderr,
                     "meridianctl: cannot connect to %s: %s (is meridiand running, with "
@@ -140,6 +171,11 @@ static int exchange(const char *path, const char *request, long long deadline, c
         if ((rc = wait_fd(fd, POLLOUT, deadline)) != 0)
             goto out;
         ssize_t n = send(fd, request + done, len - done, MSG_NOSIGNAL);
+        /* The daemon stopped reading (too many clients, a request too
+         * long): its reply says why, so read it rather than report the
+         * broken pipe. */
+        if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+            break;
         if (n < 0 && errno != EAGAIN && errno != EINTR) {
             fprintf(stderr, "meridianctl: %s: %s\n", path, strerror(errno));
             rc = EXIT_CONNECT;
@@ -225,10 +261,9 @@ int main(int argc, char **argv)
         case 't': {
             char *end;
             timeout = strtod(optarg, &end);
-            if (*end || !(timeout > 0) || timeout > 86400) {
-                fprintf(stderr, "meridianctl: -t %s: expected seconds, more than 0\n", optarg);
-                return EXIT_USAGE;
-            }
+            if (end == optarg || *end || !(timeout > 0) || timeout > 86400)
+                return usage_error("-t %s: expected seconds, more than 0 and at most 86400",
+                                   optarg);
             break;
         }
         case 'h':
@@ -237,16 +272,20 @@ int main(int argc, char **argv)
         case 'V':
             printf("meridianctl %s\n", VERSION);
             return EXIT_OK;
-        default:
-            usage(stderr);
+        default: /* getopt has said what is wrong */
+            fprintf(stderr, "Try 'meridianctl --help' for the commands and options.\n");
             return EXIT_USAGE;
         }
     }
-    /* --json may also follow the command ("meridianctl status --json") */
+    /* --json may also follow the command ("meridianctl status --json");
+     * after "--" every word is an argument */
     int n_args = 0;
     char **args = argv + optind;
+    bool literal = false;
     for (int i = optind; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0)
+        if (!literal && strcmp(argv[i], "--") == 0)
+            literal = true;
+        else if (!literal && (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0))
             json = true;
         else
             args[n_args++] = argv[i];
@@ -256,10 +295,20 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    if (sock_opt && config) {
-        fprintf(stderr, "meridianctl: -s and -c exclude each other\n");
-        return EXIT_USAGE;
+    if (strcmp(args[0], "help") == 0) {
+        usage(stdout);
+        return EXIT_OK;
     }
+    const ctl_command_spec_t *spec = ctl__command_find(args[0]);
+    if (!spec)
+        return usage_error("unknown command '%s'", args[0]);
+    if ((unsigned)(n_args - 1) != spec->n_args)
+        return usage_error("%s: %s\nUsage: meridianctl [OPTIONS] %s", args[0],
+                           n_args - 1 < (int)spec->n_args ? "missing argument"
+                                                          : "too many arguments",
+                           spec->usage);
+    if (sock_opt && config)
+        return usage_error("-s and -c exclude each other");
 
     json_t *req = json_pack("{s:i, s:s, s:[], s:b}", "version", CTL_PROTOCOL_VERSION,
                             "command", args[0], "args", "json", json);

@@ -1,9 +1,12 @@
 /*
  * log: the daemon's one way to report what happens.
  *
- * Messages go to stderr (foreground) or syslog. log_warn() appends
- * strerror(errno), log_warnx() does not; fatal()/fatalx() log and exit(1)
- * and never return. Safe to call from any thread: each message is written
+ * Messages go to stderr (foreground) or syslog. On stderr each line starts
+ * with the time (ISO 8601, UTC, milliseconds: "2026-12-08T03:15:26.123Z
+ * meridiand: ..."), unless stderr is the systemd journal, which has the
+ * time already: then it starts with the journal's "<N>" priority.
+ * log_warn() appends strerror(errno), log_warnx() does not;
+ * fatal()/fatalx() log and exit(1) and never return. Safe to call from any thread: each message is written
  * with a single write(2).
  */
 #ifndef MERIDIAN_UTIL_LOG_H
@@ -16,7 +19,11 @@ enum log_level { LOG_LEVEL_ERR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DE
 
 #define LOG_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
+/* Also decides whether stderr is the journal (log_stderr_is_journal()). */
 void log_init(const char *progname, enum log_level level, bool use_syslog);
+/* Is stderr the systemd journal: JOURNAL_STREAM names its device and
+ * inode (systemd.exec(5))? */
+bool log_stderr_is_journal(void);
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* Parses "error", "warning", "info", "debug"; returns -1 when unknown. */

@@ -7,7 +7,10 @@
 # on a config with two errors (exit 1, file:line:column: for both), on a
 # YAML syntax error and on a missing zone file (exit 1); starting with a bad
 # zone or a bad config exits 1 with the same messages and never answers;
-# SIGTERM and SIGINT stop a running daemon with exit 0.
+# SIGTERM and SIGINT stop a running daemon with exit 0; log lines on
+# stderr start with an ISO 8601 UTC time with milliseconds, and with the
+# journal's "<N>" priority instead when JOURNAL_STREAM names stderr's
+# device and inode (not when it names another file).
 #
 # Data: data/cli/ (bad.example.zone has errors on lines 7 and 8,
 # badconf.yaml on lines 5 and 6) and data/basic/meridian.yaml.
@@ -69,6 +72,40 @@ for conf in badzone badconf missingzone; do
     missingzone) expect_output 'no-such-file\.example\.zone' "the missing file is named" ;;
     esac
 done
+
+echo "## log lines"
+STAMP_RE='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z meridiand: '
+# log_form LOG JOURNAL_STREAM PATTERN DESCRIPTION: starts meridiand with
+# stderr to LOG and that JOURNAL_STREAM ("" for none); every line of its
+# log must match PATTERN.
+log_form() {
+    local log=$1 journal=$2 pattern=$3 what=$4
+    : >"$log"
+    if [ -n "$journal" ]; then
+        JOURNAL_STREAM=$journal t_start_daemon "$log" "$MERIDIAND" \
+            -c "$DATA/basic/meridian.yaml" --listen "127.0.0.1:%PORT%"
+    else
+        t_start_daemon "$log" "$MERIDIAND" -c "$DATA/basic/meridian.yaml" \
+            --listen "127.0.0.1:%PORT%"
+    fi
+    t_kill "$T_PID"
+    local bad
+    bad=$(grep -cvE -- "$pattern" "$log" || true)
+    if [ -s "$log" ] && [ "$bad" = 0 ]; then
+        pass "$what: $(head -n 1 "$log")"
+    else
+        local -a show
+        mapfile -t show <"$log"
+        fail "$what" "expected every line to match: $pattern" "log:" "${show[@]}"
+    fi
+}
+log_form "$WORKDIR/plain.log" "" "$STAMP_RE" "stderr to a file: time stamps"
+: >"$WORKDIR/journal.log"
+log_form "$WORKDIR/journal.log" "$(stat -c '%d:%i' "$WORKDIR/journal.log")" \
+    '^<[0-7]>meridiand: ' "stderr is the journal: priorities, no time stamps"
+: >"$WORKDIR/other"
+log_form "$WORKDIR/inherited.log" "$(stat -c '%d:%i' "$WORKDIR/other")" "$STAMP_RE" \
+    "JOURNAL_STREAM of another file: time stamps"
 
 echo "## signals"
 for sig in TERM INT; do

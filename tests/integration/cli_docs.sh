@@ -167,13 +167,15 @@ wait_log() { # LOG PATTERN: up to 5 s
     return 1
 }
 start_meridiand "$WORKDIR/debug.yaml" -d
-if wait_log "$MERIDIAND_LOG" "^meridiand: health: check probe of a failed \(1 of 3\)"; then
+# Foreground log lines open with their time (ISO 8601, UTC, milliseconds).
+STAMP='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
+if wait_log "$MERIDIAND_LOG" "^$STAMP meridiand: health: check probe of a failed \(1 of 3\)"; then
     pass "-d: the check's debug line is logged"
 else
     fail "-d: debug line" "expected: meridiand: health: check probe of a failed (1 of 3): ..." \
         "log: $(cat "$MERIDIAND_LOG")"
 fi
-if grep -q "^meridiand: meridiand $version: " "$MERIDIAND_LOG"; then
+if grep -qE "^$STAMP meridiand: meridiand $version: " "$MERIDIAND_LOG"; then
     pass "-d: the start's info line is logged"
 else
     fail "-d: info line" "expected: meridiand: meridiand $version: ..."
@@ -291,7 +293,7 @@ else
             "expected: <30>... meridiand[$syslog_pid]: meridiand $version: ..." \
             "got: $(cat "$WORKDIR/syslog.txt" 2>/dev/null)"
     fi
-    if grep -q "^meridiand: meridiand $version" "$WORKDIR/syslog.stderr"; then
+    if grep -qE "^($STAMP )?meridiand: meridiand $version" "$WORKDIR/syslog.stderr"; then
         fail "syslog: the log does not also go to stderr" "stderr: $(cat "$WORKDIR/syslog.stderr")"
     else
         pass "with log: syslog, the start line is not on stderr"

@@ -5,11 +5,14 @@
 # zone record (dig sees it) and with a broken zone (exit 1, file:line
 # shown, the old data still served); drain and undrain (dig shows the
 # other data center, then the first again); force up/down/auto; explain
-# against the live health; errors: unknown command, unknown data center,
-# unknown and bad addresses, wrong argument count (exit 1), no command
-# (exit 2), a missing socket (exit 3, naming the path); -c CONFIG finds
-# the socket; a second daemon on the same socket refuses to start; the
-# socket is 0660 and removed when the daemon stops.
+# against the live health; status columns stay aligned whatever their
+# content ("down, forced"); errors: unknown data center, unknown and bad
+# addresses (exit 1); the command line (usage, help, unknown command,
+# wrong argument count, bad options: exit 2, before any config is read;
+# -j before or after the command); a missing socket (exit 3, naming the
+# path); a daemon that never answers (exit 4); -c CONFIG finds the socket;
+# a second daemon on the same socket refuses to start; the socket is 0660
+# and removed when the daemon stops.
 #
 # Data: data/ctl/ (meridian.yaml, example.com.zone), copied to $WORKDIR.
 . "$(dirname "$0")/lib.sh"
@@ -27,10 +30,53 @@ start_meridiand "$CONF"
 # ctl ARGS...: runs meridianctl -s $SOCK (bounded to 10 s); R_RC, R_OUT
 # (stdout and stderr together), R_STDOUT.
 ctl() {
+    ctl_raw -s "$SOCK" "$@"
+}
+
+# ctl_raw ARGS...: the same without -s.
+ctl_raw() {
     R_CMD="meridianctl $*"
     R_RC=0
-    R_STDOUT=$(timeout 10 "$MERIDIANCTL" -s "$SOCK" "$@" 2>"$WORKDIR/ctl.err") || R_RC=$?
-    R_OUT=$(printf '%s\n%s' "$R_STDOUT" "$(cat "$WORKDIR/ctl.err")")
+    R_STDOUT=$(timeout 10 "$MERIDIANCTL" "$@" 2>"$WORKDIR/ctl.err") || R_RC=$?
+    R_STDERR=$(cat "$WORKDIR/ctl.err")
+    R_OUT=$(printf '%s\n%s' "$R_STDOUT" "$R_STDERR")
+}
+
+# aligned TABLE: every row of the status table under the line "TABLE:"
+# has its cells where the header has its column: left-aligned cells start
+# with their header word, right-aligned ones end with it.
+aligned() {
+    "$PYTHON" - "$1" "$R_STDOUT" <<'PY'
+import re, sys
+title, text = sys.argv[1], sys.argv[2].split("\n")
+i = text.index(title + ":") + 1
+cols = [(m.start(), m.end()) for m in re.finditer(r"\S+(?: \S+)*", text[i])]
+bad = []
+for row in text[i + 1:]:
+    if not row.strip():
+        break
+    cells = [(m.start(), m.end()) for m in re.finditer(r"\S+(?: \S+)*", row)]
+    ok = len(cells) == len(cols)
+    for (hs, he), (cs, ce) in zip(cols, cells):
+        ok = ok and (cs == hs or ce == he)
+    if not ok:
+        bad.append(row)
+if bad:
+    print("header: " + text[i])
+    print("\n".join("row:    " + r for r in bad))
+    sys.exit(1)
+PY
+}
+
+expect_aligned() { # TABLE
+    local why
+    if why=$(aligned "$1"); then
+        pass "$R_CMD: the $1 columns are aligned"
+    else
+        local -a show
+        mapfile -t show <<<"$why"
+        fail "$R_CMD: the $1 columns are aligned" "${show[@]}"
+    fi
 }
 
 # answer NAME TYPE: the answer's addresses, sorted, space separated.
@@ -61,6 +107,10 @@ expect_output "listeners: 127\.0\.0\.1:$PORT" "listener"
 expect_output 'example\.com\. +2026120101' "zone and serial"
 expect_output '^  eu-west +2 +2 +0' "data center eu-west"
 expect_output '192\.0\.2\.10 +eu-west +- +unknown +auto' "target line"
+expect_aligned zones
+expect_aligned "data centers"
+expect_aligned services
+expect_aligned "health targets"
 
 ctl status --json
 expect_rc 0
@@ -137,6 +187,8 @@ ctl status
 expect_output '192\.0\.2\.10 +eu-west +- +down +down' "status shows the drain"
 expect_output '^  eu-west +2 +0 +2 +down, forced +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z +override: datacenter eu-west forced down' \
     "the data center's state, since when and why"
+expect_aligned "data centers"
+expect_aligned "health targets"
 ctl explain www.example.com 192.0.2.1/24
 expect_rc 0
 expect_output '^answer: +us-east: 198\.51\.100\.10' "explain sees live health"
@@ -172,27 +224,91 @@ expect_output 'not a valid' "bad address"
 ctl force 192.0.2.10 sideways
 expect_rc 1
 expect_output 'expected up, down or auto' "bad state"
-ctl frobnicate
-expect_rc 1
-expect_output "unknown command 'frobnicate'" "unknown command"
-ctl drain
-expect_rc 1
-expect_output 'usage: drain DATACENTER' "missing argument"
 ctl explain www.example.com 192.0.2.1/33
 expect_rc 1
 expect_output 'not an address or address/prefix' "bad explain address"
 ctl explain static.example.com 192.0.2.1
 expect_rc 1
 expect_output 'is not a service' "explain of a static name"
-R_CMD="meridianctl (no command)"
-R_RC=0
-R_OUT=$(timeout 10 "$MERIDIANCTL" -s "$SOCK" 2>&1) || R_RC=$?
+
+# ---- the command line: checked before any config is read or socket
+# opened, so none of these needs either (the config named does not exist)
+NOCONF="$DIR/no-such.yaml"
+ctl_raw -c "$NOCONF" help
+expect_rc 0
+expect_output '^Usage: meridianctl ' "help prints the usage"
+[ -z "$R_STDERR" ] && pass "help: nothing on stderr" || fail "help: stderr" "got: $R_STDERR"
+ctl_raw --help
+expect_rc 0
+expect_output '^  explain NAME ADDRESS\[/PREFIX\] ' "--help lists the commands"
+ctl_raw -c "$NOCONF"
 expect_rc 2
+expect_output 'no command given' "no command"
+expect_output '^Usage: meridianctl ' "no command: usage"
+ctl_raw -c "$NOCONF" frobnicate
+expect_rc 2
+expect_output "unknown command 'frobnicate'" "unknown command"
+for cmd in "drain" "undrain" "force 192.0.2.10" "explain www.example.com"; do
+    # shellcheck disable=SC2086
+    ctl_raw -c "$NOCONF" $cmd
+    expect_rc 2
+    expect_output "^meridianctl: ${cmd%% *}: missing argument" "missing argument"
+    expect_output "^Usage: meridianctl \[OPTIONS\] ${cmd%% *} [A-Z]" "its usage"
+done
+for cmd in "status x" "stats x" "reload x" "drain a b" "force a up b" "explain a b c"; do
+    # shellcheck disable=SC2086
+    ctl_raw -c "$NOCONF" $cmd
+    expect_rc 2
+    expect_output "^meridianctl: ${cmd%% *}: too many arguments" "too many arguments"
+done
+for bad in "-t 0 status" "-t x status" "-t -1 status" "--no-such-option status" \
+    "-s a -c b status" "-s" "status -t 3"; do
+    # shellcheck disable=SC2086
+    ctl_raw $bad
+    expect_rc 2
+done
+ctl_raw -V
+expect_rc 0
+expect_output '^meridianctl [0-9.]+$' "version"
+# -j before the command, after it, or after its arguments
+for form in "-j drain eu-west" "drain -j eu-west" "drain eu-west --json" "--json drain eu-west"; do
+    # shellcheck disable=SC2086
+    ctl $form
+    expect_rc 0
+    if "$PYTHON" -c 'import json,sys; assert json.load(sys.stdin)["persisted"] is True' \
+        <<<"$R_STDOUT"; then
+        pass "$R_CMD: JSON"
+    else
+        fail "$R_CMD: JSON" "$R_STDOUT"
+    fi
+done
+ctl undrain eu-west
+expect_rc 0
+# after "--" a -j is an argument, not the option
+ctl drain -- -j
+expect_rc 1
+expect_output 'no data center -j' "-- ends the options"
 R_CMD="meridianctl -s missing.sock status"
 R_RC=0
 R_OUT=$(timeout 10 "$MERIDIANCTL" -s "$DIR/missing.sock" status 2>&1) || R_RC=$?
 expect_rc 3
 expect_output "missing\.sock.*meridiand running" "missing socket names the path"
+# a socket that accepts and never answers: exit 4
+"$PYTHON" - "$DIR/silent.sock" <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(4)
+c = s.accept()[0]
+time.sleep(5)
+PY
+silent=$!
+for _ in $(seq 50); do [ -S "$DIR/silent.sock" ] && break; sleep 0.1; done
+ctl_raw -s "$DIR/silent.sock" -t 0.5 status
+expect_rc 4
+expect_output 'no answer within the timeout' "a daemon that does not answer"
+kill "$silent" 2>/dev/null || true
+wait "$silent" 2>/dev/null || true
 
 # ---- reload
 printf 'new     A       192.0.2.77\n' >>"$DIR/example.com.zone"

@@ -81,7 +81,8 @@ took 4.9 10 "the default timeout (5 s)"
 for bad in 0 -1 abc 1s ""; do
     ctl -s "$MUTE" -t "$bad" status
     expect_rc 2
-    assert_eq "meridianctl: -t $bad: expected seconds, more than 0" "$R_STDERR" \
+    assert_eq "meridianctl: -t $bad: expected seconds, more than 0 and at most 86400" \
+        "$(head -n 1 <<<"$R_STDERR")" \
         "-t '$bad': the message"
 done
 

@@ -22,10 +22,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <urcu.h>
 
 #include "ctl/ctl.h"
+#include "ctl/ctl_internal.h"
 
 typedef struct fixture {
     uv_loop_t loop;
@@ -60,7 +62,7 @@ static void fake_reload(void *arg, ctl_reload_done_fn done, void *ctx)
     uv_timer_start(&f->reload_timer, fake_reload_finish, 1, 0);
 }
 
-static int setup(void **state)
+static int setup_with(void **state, unsigned idle_timeout_ms)
 {
     fixture_t *f = calloc(1, sizeof(*f));
     assert_non_null(f);
@@ -83,10 +85,43 @@ static int setup(void **state)
         .n_listeners = 1,
         .reload = fake_reload,
         .reload_arg = f,
+        .idle_timeout_ms = idle_timeout_ms,
     };
     assert_int_equal(ctl_start(&f->ctl, &f->loop, &cfg), 0);
     *state = f;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_with(state, 0);
+}
+
+/* An idle deadline short enough to wait for. */
+static int setup_short_idle(void **state)
+{
+    return setup_with(state, 1000);
+}
+
+/* Allocation failures injected into jansson while the server's loop runs
+ * (never while the test parses a reply): the fail_at'th allocation from
+ * arming on fails. */
+static bool alloc_armed;
+static long alloc_count, alloc_fail_at = -1;
+
+static void *failing_malloc(size_t size)
+{
+    if (alloc_armed && alloc_fail_at >= 0 && alloc_count++ == alloc_fail_at)
+        return NULL;
+    return malloc(size);
+}
+
+/* One turn of the server's loop. */
+static void loop_turn(fixture_t *f)
+{
+    alloc_armed = true;
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    alloc_armed = false;
 }
 
 static int teardown(void **state)
@@ -128,7 +163,7 @@ static void client_send(fixture_t *f, int fd, const char *data, size_t len)
 {
     size_t done = 0;
     while (done < len) {
-        uv_run(&f->loop, UV_RUN_NOWAIT);
+        loop_turn(f);
         ssize_t n = send(fd, data + done, len - done, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EAGAIN)
@@ -157,7 +192,7 @@ static json_t *client_reply(fixture_t *f, int fd)
             pending_len -= line + 1;
             return j;
         }
-        uv_run(&f->loop, UV_RUN_NOWAIT);
+        loop_turn(f);
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (poll(&p, 1, 5) <= 0)
             continue;
@@ -177,7 +212,7 @@ static bool client_closed(fixture_t *f, int fd)
 {
     char c;
     for (int i = 0; i < 200; i++) {
-        uv_run(&f->loop, UV_RUN_NOWAIT);
+        loop_turn(f);
         ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
         if (n == 0 || (n < 0 && errno != EAGAIN))
             return true;
@@ -362,6 +397,14 @@ static void test_client_limit(void **state)
     json_t *r = client_reply(f, fds[CTL_MAX_CLIENTS]);
     expect_error(r, "too many clients");
     json_decref(r);
+    /* The refusal came before the client sent its request (meridianctl
+     * may be that slow): the send must still work, or the client reports
+     * "Broken pipe" instead of the reason it has not read yet. */
+    const char *req = "{\"version\": 1, \"command\": \"status\"}\n";
+    ssize_t n = send(fds[CTL_MAX_CLIENTS], req, strlen(req), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n != (ssize_t)strlen(req))
+        fail_msg("send after the refusal: expected %zu bytes sent, got %zd (%s)", strlen(req), n,
+                 n < 0 ? strerror(errno) : "short");
     assert_true(client_closed(f, fds[CTL_MAX_CLIENTS]));
     close(fds[CTL_MAX_CLIENTS]);
     /* a slot freed is a slot for the next client */
@@ -374,6 +417,152 @@ static void test_client_limit(void **state)
     json_decref(r);
     for (int i = 0; i < CTL_MAX_CLIENTS; i++)
         close(fds[i]);
+}
+
+/* A client that sends requests and never reads their replies is cut off
+ * once CTL_MAX_OUTPUT bytes wait for it; the server serves the next. */
+static void test_unread_output_bound(void **state)
+{
+    fixture_t *f = *state;
+    int fd = client_connect(f->path);
+    const char *one = "{\"version\": 1, \"command\": \"status\"}\n";
+    size_t len = strlen(one), sent = 0, max = 40000, off = 0;
+    char chunk[100 * 64];
+    for (size_t i = 0; i < 100; i++)
+        memcpy(chunk + i * len, one, len);
+    bool cut_off = false;
+    /* whole requests only: a partial send is finished before the next, or
+     * a broken line would close the connection for another reason */
+    while (!cut_off && sent < max) {
+        loop_turn(f);
+        ssize_t n = send(fd, chunk + off, 100 * len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0 && errno == EAGAIN)
+            continue;
+        if (n < 0) {
+            assert_true(errno == EPIPE || errno == ECONNRESET);
+            cut_off = true;
+        } else if ((off += (size_t)n) == 100 * len) {
+            off = 0;
+            sent += 100;
+        }
+    }
+    if (!cut_off)
+        fail_msg("expected the client cut off within %zu unread replies; it was not", max);
+    /* cut off for its unread replies: every reply it got is a status, none
+     * an error that closed the connection for another reason */
+    size_t cap = 8 << 20, got = 0;
+    char *replies = malloc(cap + 1);
+    assert_non_null(replies);
+    for (ssize_t n; got < cap && (n = recv(fd, replies + got, cap - got, MSG_DONTWAIT)) > 0;)
+        got += (size_t)n;
+    replies[got] = 0;
+    assert_true(got > 0);
+    if (strstr(replies, "\"ok\":false"))
+        fail_msg("expected only status replies before the cut-off, got an error: %.300s",
+                 strstr(replies, "\"ok\":false"));
+    free(replies);
+    close(fd);
+    for (int i = 0; i < 20; i++)
+        loop_turn(f);
+    fd = client_connect(f->path);
+    json_t *r = ask(f, fd, one);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    close(fd);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Turns the loop for `seconds`; false when fd was closed meanwhile. */
+static bool turn_for(fixture_t *f, int fd, double seconds)
+{
+    for (double end = now_s() + seconds; now_s() < end;) {
+        loop_turn(f);
+        char c;
+        if (recv(fd, &c, 1, MSG_DONTWAIT) == 0)
+            return false;
+        usleep(5000);
+    }
+    return true;
+}
+
+/* The idle deadline counts whole lines: one byte at a time does not hold
+ * a slot, a line now and then does. Timed by the clock, with wide margins
+ * (1 s deadline; a byte every 50 ms for up to 3 s; a line every 300 ms). */
+static void test_idle_counts_lines(void **state)
+{
+    fixture_t *f = *state;
+    int fd = client_connect(f->path);
+    const char *req = "{\"version\": 1, \"command\": \"status\"}\n";
+    bool closed = false;
+    double start = now_s();
+    for (size_t i = 0; !closed && now_s() < start + 3; i = (i + 1) % (strlen(req) - 1)) {
+        closed = send(fd, req + i, 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0;
+        closed = closed || !turn_for(f, fd, 0.05);
+    }
+    if (!closed)
+        fail_msg("a client trickling a byte every 50 ms was still connected after 3 s "
+                 "(idle deadline 1 s)");
+    close(fd);
+
+    fd = client_connect(f->path);
+    for (int i = 0; i < 5; i++) { /* 1.5 s in all */
+        json_t *r = ask(f, fd, req);
+        if (!r)
+            fail_msg("a client sending a line every 300 ms was closed after %d lines", i);
+        assert_true(json_is_true(json_object_get(r, "ok")));
+        json_decref(r);
+        assert_true(turn_for(f, fd, 0.3));
+    }
+    close(fd);
+}
+
+/* Running out of memory while answering is an error for that client: each
+ * allocation of a status reply in turn fails; the daemon (this process)
+ * never exits, the client gets a reply that is ok or says "out of memory",
+ * and the next client is served. */
+static void test_out_of_memory(void **state)
+{
+    fixture_t *f = *state;
+    json_set_alloc_funcs(failing_malloc, free);
+    const char *req = "{\"version\": 1, \"command\": \"status\", \"json\": true}\n";
+    long failures = 0, at;
+    for (at = 0; at < 1000; at++) {
+        int fd = client_connect(f->path);
+        alloc_count = 0;
+        alloc_fail_at = at;
+        json_t *r = ask(f, fd, req);
+        alloc_fail_at = -1;
+        assert_non_null(r);
+        if (json_is_false(json_object_get(r, "ok"))) {
+            /* jansson's parser reports some of its allocation failures as
+             * syntax errors: an error for this client all the same */
+            const char *error = json_string_value(json_object_get(r, "error"));
+            if (!strstr(error, "invalid request"))
+                expect_error(r, "out of memory");
+            failures++;
+        }
+        bool done = alloc_count <= at; /* the reply needed fewer allocations */
+        json_decref(r);
+        close(fd);
+        if (done)
+            break;
+    }
+    json_set_alloc_funcs(malloc, free);
+    if (at == 1000)
+        fail_msg("a status reply took more than 1000 allocations: raise the bound");
+    if (failures < 10)
+        fail_msg("expected many injected failures to reach the client, got %ld", failures);
+    int fd = client_connect(f->path);
+    json_t *r = ask(f, fd, req);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    close(fd);
 }
 
 /* A live server on the path refuses a second; a dead one's file is
@@ -439,6 +628,30 @@ static void test_parse_client(void **state)
     assert_int_equal(ctl_parse_client("", &family, addr, &prefix), -EINVAL);
 }
 
+/* Status tables: each column as wide as its widest cell, counted in
+ * characters; numbers to the right; no padding after the last column. */
+static void test_table(void **state)
+{
+    (void)state;
+    ctl_table_t t;
+    ctl__table_init(&t, "lrl");
+    ctl__table_row(&t, (const char *[]){"NAME", "UP", "STATE"});
+    ctl__table_row(&t, (const char *[]){"eu-west", "2", "down, forced"});
+    ctl__table_row(&t, (const char *[]){"z\xc3\xbcrich", "10", NULL});
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    ctl__table_print(&t, out, "  ");
+    fclose(out);
+    assert_false(t.failed);
+    ctl__table_free(&t);
+    assert_string_equal(text, "  NAME     UP  STATE\n"
+                              "  eu-west   2  down, forced\n"
+                              "  z\xc3\xbcrich   10  -\n");
+    free(text);
+}
+
 int main(void)
 {
     rcu_register_thread();
@@ -450,7 +663,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commands, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_and_live_socket, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unread_output_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_counts_lines, setup_short_idle, teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_memory, setup, teardown),
         cmocka_unit_test(test_parse_client),
+        cmocka_unit_test(test_table),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     rcu_unregister_thread();

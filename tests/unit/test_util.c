@@ -1,4 +1,5 @@
-/* Unit tests for src/util: diagnostics collection, logging, file opens and reads. */
+/* Unit tests for src/util: diagnostics collection, logging (the line's form on stderr:
+ * time stamp, or the journal's priority), file opens and reads. */
 #include "config.h"
 
 #include <errno.h>
@@ -15,6 +16,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include <regex.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -108,10 +111,26 @@ static const char *capture_stderr(void (*fn)(void))
     fn();
     assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
     close(saved);
-    ssize_t n = pread(fd, out, sizeof(out) - 1, 0);
+    static char raw[8192];
+    ssize_t n = pread(fd, raw, sizeof(raw) - 1, 0);
     assert_true(n >= 0);
-    out[n] = 0;
+    raw[n] = 0;
     close(fd);
+    /* Each line opens with its time ("2026-12-08T03:15:26.123Z "), which
+     * test_log_stamps checks: the lines are compared without it. */
+    char *o = out;
+    for (const char *line = raw; *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) + 1 : strlen(line);
+        if (len > 25 && line[4] == '-' && line[10] == 'T' && line[23] == 'Z' && line[24] == ' ') {
+            line += 25;
+            len -= 25;
+        }
+        memcpy(o, line, len);
+        o += len;
+        line += len;
+    }
+    *o = 0;
     return out;
 }
 
@@ -330,6 +349,89 @@ static void test_file_dirname(void **state)
     }
 }
 
+enum journal { J_UNSET, J_SAME, J_OTHER_INODE, J_OTHER_DEVICE, J_MALFORMED, J_EMPTY };
+
+/* What log_warnx("hello 7") writes to stderr, stderr being a temp file and
+ * JOURNAL_STREAM naming that file (J_SAME), something else, or nothing. */
+static void log_capture(enum journal journal, char *out, size_t cap)
+{
+    char path[] = "/tmp/test_util.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    unsigned long long dev = st.st_dev, ino = st.st_ino;
+    char v[64] = "";
+    if (journal == J_SAME)
+        snprintf(v, sizeof(v), "%llu:%llu", dev, ino);
+    else if (journal == J_OTHER_INODE)
+        snprintf(v, sizeof(v), "%llu:%llu", dev, ino + 1);
+    else if (journal == J_OTHER_DEVICE)
+        snprintf(v, sizeof(v), "%llu:%llu", dev + 1, ino);
+    else if (journal == J_MALFORMED)
+        snprintf(v, sizeof(v), "%llu:%llux", dev, ino);
+    if (journal == J_UNSET)
+        unsetenv("JOURNAL_STREAM");
+    else
+        setenv("JOURNAL_STREAM", v, 1);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+    log_init("test", LOG_LEVEL_INFO, false);
+    log_warnx("hello %d", 7);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    unsetenv("JOURNAL_STREAM");
+    log_init("test", LOG_LEVEL_INFO, false);
+    ssize_t n = pread(fd, out, cap - 1, 0);
+    assert_true(n >= 0);
+    out[n] = 0;
+    close(fd);
+}
+
+static void expect_stamped(const char *line, const char *what)
+{
+    regex_t re;
+    assert_int_equal(regcomp(&re,
+                             "^([0-9]{4}-[0-9]{2}-[0-9]{2})T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z "
+                             "test: hello 7\n$",
+                             REG_EXTENDED),
+                     0);
+    regmatch_t m[2];
+    int rc = regexec(&re, line, 2, m, 0);
+    regfree(&re);
+    if (rc != 0)
+        fail_msg("%s: expected \"YYYY-MM-DDTHH:MM:SS.mmmZ test: hello 7\", got \"%s\"", what,
+                 line);
+    /* the time is now, in UTC */
+    char today[16], yesterday[16];
+    time_t now = time(NULL), before = now - 60;
+    strftime(today, sizeof(today), "%Y-%m-%d", gmtime(&now));
+    strftime(yesterday, sizeof(yesterday), "%Y-%m-%d", gmtime(&before));
+    if (strncmp(line, today, 10) != 0 && strncmp(line, yesterday, 10) != 0)
+        fail_msg("%s: expected today's date (UTC) %s, got \"%s\"", what, today, line);
+}
+
+static void test_log_stamps(void **state)
+{
+    (void)state;
+    char line[512];
+    log_capture(J_UNSET, line, sizeof(line));
+    expect_stamped(line, "no JOURNAL_STREAM");
+    log_capture(J_SAME, line, sizeof(line));
+    assert_string_equal(line, "<4>test: hello 7\n"); /* LOG_WARNING */
+    /* set, but not our stderr: a terminal or file still wants the time */
+    log_capture(J_OTHER_INODE, line, sizeof(line));
+    expect_stamped(line, "JOURNAL_STREAM of another inode");
+    log_capture(J_OTHER_DEVICE, line, sizeof(line));
+    expect_stamped(line, "JOURNAL_STREAM of another device");
+    log_capture(J_MALFORMED, line, sizeof(line));
+    expect_stamped(line, "JOURNAL_STREAM malformed");
+    log_capture(J_EMPTY, line, sizeof(line));
+    expect_stamped(line, "JOURNAL_STREAM empty");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -342,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_file_read_all),
         cmocka_unit_test(test_file_not_regular),
         cmocka_unit_test(test_file_dirname),
+        cmocka_unit_test(test_log_stamps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
