@@ -28,7 +28,8 @@ static void check_config(const conf_t *conf)
         abort();
     if (conf->tcp_idle_timeout_ms < 1 || conf->tcp_idle_timeout_ms > 3600000)
         abort();
-    if (conf->tcp_max_connections < 1 || conf->tcp_max_connections > 1000000)
+    /* 0: not set, the start fits the default to the descriptor limit */
+    if (conf->tcp_max_connections > 1000000)
         abort();
     if (conf->tcp_max_pipeline < 1 || conf->tcp_max_pipeline > 65535)
         abort();

@@ -117,7 +117,7 @@ becomes "60 192.0.2.11" "192.0.2.10 DOWN"
 put "192.0.2.10 UP\n192.0.2.11 SIDEWAYS\n"
 stays "60 192.0.2.11" "a malformed line: states unchanged"
 want="health: status file $ST:2: bad state \"SIDEWAYS\" (expected UP or DOWN) (states unchanged)"
-if grep -qxF -- "meridiand: $want" "$MERIDIAND_LOG"; then
+if grep -qxF -- "meridiand: $want" <<<"$(log_text "$MERIDIAND_LOG")"; then
     pass "logged: $want"
 else
     fail "the malformed file is logged" "expected: meridiand: $want" \

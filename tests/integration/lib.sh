@@ -256,6 +256,12 @@ build_mmdb() {
     esac
 }
 
+# log_text LOG: the daemon's log without the time stamp each foreground
+# line opens with ("2026-12-08T03:15:26.123Z "), for exact comparisons.
+log_text() {
+    sed -E 's/^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z //' "$1"
+}
+
 # ---------------------------------------------------------------- ports
 
 # Prints a TCP+UDP port that is free on 127.0.0.1 right now. It is taken
