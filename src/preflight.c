@@ -12,6 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ctl/ctl.h"
+#include "health/health.h"
+#include "net/net.h"
 #include "util/file.h"
 #include "util/log.h"
 
@@ -159,6 +162,31 @@ static bool preflight_runtime_files(const conf_t *conf, health_t *health, const 
     return ok;
 }
 
+/* An explicit tcp_max_connections must fit the descriptor limit, as the
+ * start will require (a cap left unset is lowered to fit there). The
+ * start counts the descriptors open once its sockets are bound; here they
+ * are estimated: per listener one TCP socket and one UDP socket a worker,
+ * an epoll descriptor a worker, and a few for the loop. */
+static bool preflight_descriptors(const conf_t *conf, const health_t *health, diag_t *d)
+{
+    if (conf->tcp_max_connections == 0)
+        return true;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned workers = conf->workers ? conf->workers : cores > 0 ? (unsigned)cores : 1;
+    unsigned sockets = (unsigned)conf->n_listeners * (workers + 1) + workers + 8;
+    unsigned reserve = NET_FD_RESERVE + CTL_MAX_CLIENTS + 2 * health_target_end(health);
+    unsigned long room = 0, limit = 0;
+    if (net_tcp_cap_fits(conf->tcp_max_connections, reserve, sockets, &room, &limit) == 0)
+        return true;
+    diag_error(d, conf->path, 0, 0,
+               "server.tcp_max_connections: %u does not fit the descriptor limit %lu "
+               "(RLIMIT_NOFILE, hard): beside the server's sockets and the %u kept for health "
+               "checks, the control socket and reloads, at most %lu connections fit; raise the "
+               "limit (LimitNOFILE=, ulimit -Hn) or lower tcp_max_connections",
+               conf->tcp_max_connections, limit, reserve, room);
+    return false;
+}
+
 bool preflight_run(const char *config_path, health_t *health, preflight_t *out, diag_t *d)
 {
     memset(out, 0, sizeof(*out));
@@ -180,6 +208,7 @@ bool preflight_run(const char *config_path, health_t *health, preflight_t *out, 
     if (out->snap) {
         health_t *own = health ? NULL : health_new(NULL, NULL, NULL, NULL);
         ok &= preflight_runtime_files(out->snap->conf, health ? health : own, who, d);
+        ok &= preflight_descriptors(out->snap->conf, health ? health : own, d);
         if (own) {
             health_stop(own);
             health_free(own);

@@ -145,6 +145,14 @@ void net_server_free(net_server_t *srv);
  * Returns the soft limit now in force. Call before anything else opens. */
 unsigned long net_raise_nofile_limit(void);
 
+/* For --check: whether an explicit TCP cap fits RLIMIT_NOFILE's hard limit
+ * (which the start raises the soft one to) beside the descriptors open now,
+ * `sockets` more for the listeners and workers, and `reserve`. 0 when it
+ * fits (or the limit is infinite); -EMFILE with *room, the connections that
+ * would fit, and *limit set when it does not. */
+int net_tcp_cap_fits(unsigned cap, unsigned reserve, unsigned sockets, unsigned long *room,
+                     unsigned long *limit);
+
 /* The TCP connection cap in force (after fitting it to the descriptors). */
 unsigned net_server_tcp_max_connections(const net_server_t *srv);
 

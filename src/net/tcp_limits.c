@@ -233,6 +233,19 @@ unsigned net__fds_open(void)
     return n > 0 ? n - 1 : 0; /* not the directory's own */
 }
 
+int net_tcp_cap_fits(unsigned cap, unsigned reserve, unsigned sockets, unsigned long *room,
+                     unsigned long *limit)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_max == RLIM_INFINITY)
+        return 0;
+    *limit = (unsigned long)rl.rlim_max;
+    /* as net__tcp_fit_connections(): one spare, one being refused */
+    unsigned long kept = (unsigned long)net__fds_open() + sockets + reserve + 2;
+    *room = *limit > kept ? *limit - kept : 0;
+    return cap <= *room ? 0 : -EMFILE;
+}
+
 int net__tcp_fit_connections(net_server_t *srv, bool explicit, unsigned open_now)
 {
     unsigned long limit = srv->fd_limit;

@@ -79,6 +79,28 @@ datacenter or address)"
 expect_refused "$C/corrupt.yaml" "$C/corrupt.state: the state file is unreadable or corrupt: \
 the operator's overrides in it would be lost (fix or remove it)"
 
+echo "## an explicit TCP cap must fit the descriptor limit"
+# ulimit_run LIMIT ARGS...: meridiand with RLIMIT_NOFILE (soft and hard) at LIMIT.
+ulimit_run() {
+    local limit=$1
+    shift
+    R_CMD="(ulimit -n $limit) meridiand $*"
+    R_RC=0
+    R_OUT=$( (ulimit -n "$limit" && exec timeout 10 "$MERIDIAND" "$@") 2>&1) || R_RC=$?
+}
+conf bigcap "allow_root: true" 'control: ""' "tcp_max_connections: 2000"
+for args in "--check -c $C/bigcap.yaml" "-c $C/bigcap.yaml --listen 127.0.0.1:$(free_port)"; do
+    # shellcheck disable=SC2086 # the words of args
+    ulimit_run 512 $args
+    expect_rc 1
+    expect_output "^$C/bigcap\.yaml: server\.tcp_max_connections: 2000 does not fit the \
+descriptor limit 512 \(RLIMIT_NOFILE, hard\): .* at most [0-9]+ connections fit; raise the limit" \
+        "the cap does not fit the descriptors: said by --check as by the start"
+done
+conf smallcap "allow_root: true" 'control: ""' "tcp_max_connections: 100"
+ulimit_run 512 --check -c "$C/smallcap.yaml"
+expect_rc 0
+
 echo "## a database that gives only countries needs the country table"
 cat >"$C/countries-only.csv" <<'EOF'
 network,continent,country,subdivision,latitude,longitude
