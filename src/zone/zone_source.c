@@ -909,6 +909,14 @@ static long slow_rdata(loader_t *ld, file_ctx_t *fc, unsigned line, const rr_hea
 {
     char tname[32];
     type_str(h->type, tname, sizeof(tname));
+    /* ldns 1.8 leaks the field it parsed when it refuses CERT type 0
+     * (reserved, RFC 4398 2.1): refused here, before ldns sees it. */
+    if (h->type == LDNS_RR_TYPE_CERT && nrd > 0 && !rd[0].quoted &&
+        strspn(rd[0].s, "0") == rd[0].len && rd[0].len > 0) {
+        diag_error(ld->d, fc->name, line, 0,
+                   "invalid CERT record: certificate type 0 is reserved (RFC 4398)");
+        return -1;
+    }
     /* The owner is not ours: "." keeps ldns from reading the real one,
      * which may come from the previous record or a $GENERATE. */
     strbuf_t *b = &ld->rr_text;
