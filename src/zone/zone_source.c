@@ -1214,8 +1214,10 @@ static void do_generate(loader_t *ld, file_ctx_t *fc, const lexed_t *r)
         bool ok = generate_subst(&buf, t[2].s, t[2].len, (int64_t)v);
         for (size_t k = 0; ok && k < nrd; k++) {
             sb_putc(&buf, '\0');
-            rd[k].off = buf.len;
-            rd[k].quoted = t[i + k].quoted && !unquote;
+            /* every field set: a token the SVCB reader sees whole (glued) */
+            rd[k] = (token_t){.off = buf.len,
+                              .quoted = t[i + k].quoted && !unquote,
+                              .glued = t[i + k].glued};
             ok = generate_subst(&buf, t[i + k].s, t[i + k].len, (int64_t)v);
             rd[k].len = buf.len - rd[k].off;
         }

@@ -866,6 +866,31 @@ static void test_generate(void **state)
     free_zone(z);
 }
 
+/* $GENERATE of SVCB with a quoted value glued to its key: each record is
+ * read as the same line written out would be. The tokens $GENERATE made
+ * had no "glued" field set (UBSan: not a valid bool, found by fuzz_zone). */
+static void test_generate_svcb_glued(void **state)
+{
+    (void)state;
+    const char *text = HEAD "$GENERATE 1-2 g$ SVCB 1 . alpn=\"h$\" port=\"8$\"\n"
+                            "w1 SVCB 1 . alpn=\"h1\" port=\"81\"\n"
+                            "w2 SVCB 1 . alpn=h2 port=82\n";
+    zone_source_t *z = LOAD_OK(text, NULL);
+    for (int i = 1; i <= 2; i++) {
+        char g[64], w[64];
+        snprintf(g, sizeof(g), "g%d.example.com.", i);
+        snprintf(w, sizeof(w), "w%d.example.com.", i);
+        const zone_record_t *rg = find(z, g, LDNS_RR_TYPE_SVCB, 0);
+        const zone_record_t *rw = find(z, w, LDNS_RR_TYPE_SVCB, 0);
+        assert_non_null(rg);
+        assert_non_null(rw);
+        assert_int_equal(rg->rdlen, rw->rdlen);
+        assert_memory_equal(zone_source_bytes(z, rg->rdata), zone_source_bytes(z, rw->rdata),
+                            rw->rdlen);
+    }
+    zone_source_free(z);
+}
+
 static void test_generate_limits_and_errors(void **state)
 {
     (void)state;
@@ -1279,6 +1304,7 @@ int main(void)
         cmocka_unit_test(test_ttl_lowest_in_rrset),
         cmocka_unit_test(test_long_txt),
         cmocka_unit_test(test_generate),
+        cmocka_unit_test(test_generate_svcb_glued),
         cmocka_unit_test(test_generate_limits_and_errors),
         cmocka_unit_test(test_include),
         cmocka_unit_test(test_include_errors),
