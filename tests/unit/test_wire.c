@@ -720,45 +720,48 @@ static void test_parse_common(void **state)
     n = packet(pkt, 0, 1, 0, 1, longname, o, DNS_TYPE_TXT, opt, sizeof(opt));
     expect_common("a name of 255 bytes, the longest", pkt, n, true);
 
-    /* every other shape is declined, for dns_query_parse_to() */
-    n = packet(pkt, DNS_FLAG_QR, 1, 0, 0, NAME, NAME_LEN, DNS_TYPE_A, NULL, 0);
-    expect_common("a response", pkt, n, false);
-    n = packet(pkt, 1u << 11, 1, 0, 0, NAME, NAME_LEN, DNS_TYPE_A, NULL, 0);
-    expect_common("opcode IQUERY", pkt, n, false);
-    n = packet(pkt, DNS_FLAG_TC, 1, 0, 0, NAME, NAME_LEN, DNS_TYPE_A, NULL, 0);
-    expect_common("TC set", pkt, n, false);
-    n = packet(pkt, DNS_FLAG_AA, 1, 0, 0, NAME, NAME_LEN, DNS_TYPE_A, NULL, 0);
-    expect_common("AA set", pkt, n, false);
-    n = packet(pkt, 0, 2, 0, 0, NAME, NAME_LEN, DNS_TYPE_A, NULL, 0);
-    expect_common("two questions", pkt, n, false);
-    n = packet(pkt, 0, 0, 0, 0, NAME, NAME_LEN, DNS_TYPE_A, NULL, 0);
-    expect_common("no question", pkt, n, false);
-    n = packet(pkt, 0, 1, 1, 0, NAME, NAME_LEN, DNS_TYPE_A, not_opt, sizeof(not_opt));
-    expect_common("an answer record", pkt, n, false);
-    n = packet(pkt, 0, 1, 0, 2, NAME, NAME_LEN, DNS_TYPE_A, opt, sizeof(opt));
-    expect_common("two additional records", pkt, n, false);
-    n = packet(pkt, 0, 1, 0, 1, NAME, NAME_LEN, DNS_TYPE_A, not_opt, sizeof(not_opt));
-    expect_common("an additional record that is not OPT", pkt, n, false);
-    n = packet(pkt, 0, 1, 0, 1, NAME, NAME_LEN, DNS_TYPE_A, opt_owned, sizeof(opt_owned));
-    expect_common("OPT not owned by the root", pkt, n, false);
-    n = packet(pkt, 0, 1, 0, 1, NAME, NAME_LEN, DNS_TYPE_A, opt_v1, sizeof(opt_v1));
-    expect_common("EDNS version 1", pkt, n, false);
-    n = packet(pkt, 0, 1, 0, 1, NAME, NAME_LEN, DNS_TYPE_A, opt_nsid, sizeof(opt_nsid));
-    expect_common("an NSID option", pkt, n, false);
-    n = packet(pkt, 0, 1, 0, 1, NAME, NAME_LEN, DNS_TYPE_A, opt_badecs, sizeof(opt_badecs));
-    expect_common("a client subnet with bits past its prefix", pkt, n, false);
-    n = packet(pkt, 0, 1, 0, 1, NAME, NAME_LEN, DNS_TYPE_A, opt_long, sizeof(opt_long));
-    expect_common("RDLENGTH past the packet", pkt, n, false);
-    n = packet(pkt, 0, 1, 0, 1, NAME, NAME_LEN, DNS_TYPE_A, opt_two, sizeof(opt_two));
-    expect_common("a client subnet and another option", pkt, n, false);
-    n = packet(pkt, 0, 1, 0, 1, NAME, NAME_LEN, DNS_TYPE_A, opt, sizeof(opt));
-    expect_common("the OPT record cut short", pkt, n - 1, false);
-    n = packet(pkt, 0, 1, 0, 0, NAME, NAME_LEN, DNS_TYPE_A, NULL, 0);
-    expect_common("the question cut short", pkt, n - 1, false);
-    n = packet(pkt, 0, 1, 0, 0, "\3www\xC0\x0C", 6, DNS_TYPE_A, NULL, 0);
-    expect_common("a compressed name", pkt, n, false);
-    n = packet(pkt, 0, 1, 0, 0, "\x40", 1, DNS_TYPE_A, NULL, 0);
-    expect_common("a label type that is not a plain label", pkt, n, false);
+    /* every other shape is declined, for dns_query_parse_to(): header
+     * flags, QD/AN/AR counts, question name, the records after it, and
+     * how many bytes are cut off the end */
+    static const struct {
+        const char *what;
+        uint16_t flags;
+        uint16_t qd, an, ar;
+        const char *name;
+        size_t name_len;
+        const uint8_t *records;
+        size_t records_len;
+        size_t cut;
+    } declined[] = {
+        {"a response", DNS_FLAG_QR, 1, 0, 0, NAME, NAME_LEN, NULL, 0, 0},
+        {"opcode IQUERY", 1u << 11, 1, 0, 0, NAME, NAME_LEN, NULL, 0, 0},
+        {"TC set", DNS_FLAG_TC, 1, 0, 0, NAME, NAME_LEN, NULL, 0, 0},
+        {"AA set", DNS_FLAG_AA, 1, 0, 0, NAME, NAME_LEN, NULL, 0, 0},
+        {"two questions", 0, 2, 0, 0, NAME, NAME_LEN, NULL, 0, 0},
+        {"no question", 0, 0, 0, 0, NAME, NAME_LEN, NULL, 0, 0},
+        {"an answer record", 0, 1, 1, 0, NAME, NAME_LEN, not_opt, sizeof(not_opt), 0},
+        {"two additional records", 0, 1, 0, 2, NAME, NAME_LEN, opt, sizeof(opt), 0},
+        {"an additional record that is not OPT",
+         0, 1, 0, 1, NAME, NAME_LEN, not_opt, sizeof(not_opt), 0},
+        {"OPT not owned by the root", 0, 1, 0, 1, NAME, NAME_LEN, opt_owned, sizeof(opt_owned), 0},
+        {"EDNS version 1", 0, 1, 0, 1, NAME, NAME_LEN, opt_v1, sizeof(opt_v1), 0},
+        {"an NSID option", 0, 1, 0, 1, NAME, NAME_LEN, opt_nsid, sizeof(opt_nsid), 0},
+        {"a client subnet with bits past its prefix",
+         0, 1, 0, 1, NAME, NAME_LEN, opt_badecs, sizeof(opt_badecs), 0},
+        {"RDLENGTH past the packet", 0, 1, 0, 1, NAME, NAME_LEN, opt_long, sizeof(opt_long), 0},
+        {"a client subnet and another option",
+         0, 1, 0, 1, NAME, NAME_LEN, opt_two, sizeof(opt_two), 0},
+        {"the OPT record cut short", 0, 1, 0, 1, NAME, NAME_LEN, opt, sizeof(opt), 1},
+        {"the question cut short", 0, 1, 0, 0, NAME, NAME_LEN, NULL, 0, 1},
+        {"a compressed name", 0, 1, 0, 0, "\3www\xC0\x0C", 6, NULL, 0, 0},
+        {"a label type that is not a plain label", 0, 1, 0, 0, "\x40", 1, NULL, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(declined) / sizeof(declined[0]); i++) {
+        n = packet(pkt, declined[i].flags, declined[i].qd, declined[i].an, declined[i].ar,
+                   declined[i].name, declined[i].name_len, DNS_TYPE_A, declined[i].records,
+                   declined[i].records_len);
+        expect_common(declined[i].what, pkt, n - declined[i].cut, false);
+    }
 }
 
 /* dns_copy: every length up to past its memcpy threshold copies exactly n
